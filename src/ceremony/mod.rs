@@ -1,0 +1,59 @@
+//! Pure ceremony logic over `frost-secp256k1-tr`: rosters, dealer key generation, DKG,
+//! signing. No files, no network, no terminal: callers bring bytes and randomness.
+
+pub mod dealer;
+pub mod dkg;
+pub mod roster;
+pub mod signing;
+
+pub use frost_secp256k1_tr as frost;
+pub use roster::{Member, MemberId, Roster};
+
+/// Errors of the ceremony layer. Every variant names the member at fault where one is
+/// known, so an operator knows whom to call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid roster: {0}")]
+    InvalidRoster(String),
+    #[error("{member}: {problem}")]
+    Culprit { member: String, problem: String },
+    #[error("waiting for {what} from {}; try again when they have arrived", .missing.join(", "))]
+    Incomplete { what: String, missing: Vec<String> },
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("FROST: {0}")]
+    Frost(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn frost(e: frost::Error) -> Self {
+        Error::Frost(e.to_string())
+    }
+}
+
+/// The 32-byte x-only group key (the Nostr pubkey) of a public key package.
+pub fn group_xonly(public: &frost::keys::PublicKeyPackage) -> [u8; 32] {
+    xonly(public.verifying_key())
+}
+
+/// The x-only form of a FROST verifying key (SEC1 compressed minus the parity byte).
+pub fn xonly(key: &frost::VerifyingKey) -> [u8; 32] {
+    let bytes = key
+        .serialize()
+        .expect("a valid verifying key always serializes");
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&bytes[bytes.len() - 32..]);
+    out
+}
+
+/// SHA-256 of a public key package's canonical serialization: what DKG agreement signs.
+pub fn public_package_hash(public: &frost::keys::PublicKeyPackage) -> Result<[u8; 32]> {
+    use sha2::Digest;
+    let bytes = public.serialize().map_err(Error::frost)?;
+    let mut h = sha2::Sha256::new();
+    h.update(b"passport public key package v1\0");
+    h.update(&bytes);
+    Ok(h.finalize().into())
+}

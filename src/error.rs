@@ -1,0 +1,100 @@
+//! The one error type the binary maps to exit codes.
+//!
+//! Layer errors (ceremony, envelope, keystore) convert into it. Every message is a
+//! sentence that says what went wrong and, where it can, what to do next. No variant
+//! ever carries secret material.
+
+use std::path::PathBuf;
+
+/// Stable process exit codes (documented in `passport(1)`).
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// Anything not covered below: I/O, missing home, missing group.
+    pub const FAILURE: i32 = 1;
+    /// Command-line usage error (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// A file or package was malformed, forged, misaddressed or otherwise rejected.
+    pub const REJECTED: i32 = 3;
+    /// Packages from some members have not arrived yet; try again later.
+    pub const INCOMPLETE: i32 = 4;
+    /// The operation was refused: consent declined, nonce already used, would overwrite.
+    pub const REFUSED: i32 = 5;
+    /// The keystore could not be unlocked: wrong passphrase or identity.
+    pub const LOCKED: i32 = 6;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Ceremony(#[from] crate::ceremony::Error),
+    #[error(transparent)]
+    Envelope(#[from] crate::envelope::Error),
+    #[error(transparent)]
+    Keystore(#[from] crate::keystore::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid {what}: {detail}")]
+    Malformed {
+        path: String,
+        what: &'static str,
+        detail: String,
+    },
+    #[error("no passport home at {0}; run `passport init` first (or pass --home)")]
+    NoHome(PathBuf),
+    #[error("a passport home already exists at {0}; pick another --home")]
+    HomeExists(PathBuf),
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        use crate::ceremony::Error as C;
+        use crate::keystore::Error as K;
+        match self {
+            Error::Ceremony(C::Incomplete { .. }) | Error::Incomplete(_) => exit::INCOMPLETE,
+            Error::Ceremony(_) | Error::Envelope(_) | Error::Malformed { .. } | Error::Rejected(_) => {
+                exit::REJECTED
+            }
+            Error::Keystore(K::Locked(_)) => exit::LOCKED,
+            Error::Keystore(K::NonceConsumed(_)) | Error::Refused(_) | Error::HomeExists(_) => {
+                exit::REFUSED
+            }
+            Error::Keystore(K::Tampered(_)) => exit::REJECTED,
+            Error::Invalid(_) => exit::USAGE,
+            _ => exit::FAILURE,
+        }
+    }
+
+    /// A short machine-readable name for `--json` error objects.
+    pub fn kind(&self) -> &'static str {
+        match self.exit_code() {
+            exit::REJECTED => "rejected",
+            exit::INCOMPLETE => "incomplete",
+            exit::REFUSED => "refused",
+            exit::LOCKED => "locked",
+            exit::USAGE => "usage",
+            _ => "failure",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,14 @@
+//! passport: FROST threshold keys for Nostr.
+#![forbid(unsafe_code)]
+
+pub mod ceremony;
+pub mod envelope;
+pub mod error;
+pub mod fsutil;
+pub mod keystore;
+
+pub use error::{Error, Result};
+pub mod group;
+pub mod home;
+pub mod events;
+pub mod ops;

@@ -1,0 +1,222 @@
+//! Command workflows: what each `passport` subcommand does, as library functions over a
+//! [`Home`](crate::home::Home), files and the ceremony layer. The CLI and the demo both
+//! call these, so the demo exercises the real code paths. Nothing here touches the
+//! terminal; consent and passphrases arrive as callbacks.
+
+pub mod dkg;
+pub mod inspect;
+pub mod keygen;
+pub mod sign;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use nostr::{Event, JsonUtil};
+use serde::Serialize;
+
+use crate::ceremony::{MemberId, Roster};
+use crate::envelope::{self, Checked, Meta, Round, Sender};
+use crate::error::{Error, Result};
+use crate::fsutil;
+
+/// Something a command reports: JSON for `--json`, a human summary for stderr, and
+/// optionally data for stdout.
+pub trait Report: Serialize {
+    fn human(&self) -> String;
+    fn stdout(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A package read from a file (or stdin).
+pub struct Input {
+    pub path: String,
+    /// Named on the command line, not found by scanning a directory.
+    pub explicit: bool,
+    pub event: Event,
+    pub meta: Meta,
+}
+
+const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
+
+/// Reads bytes from a path, or stdin for `-`.
+pub fn read_source(path: &Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = vec![];
+        std::io::stdin()
+            .take(MAX_INPUT + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        if buf.len() as u64 > MAX_INPUT {
+            return Err(Error::Malformed { path: "<stdin>".into(), what: "input", detail: "too large".into() });
+        }
+        return Ok(buf);
+    }
+    fsutil::read_limited(path, MAX_INPUT)
+}
+
+fn display(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Parses one package file. Errors name the file.
+pub fn read_package(path: &Path) -> Result<Input> {
+    let bytes = read_source(path)?;
+    let (event, meta) = envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{}: {e}", display(path))))?;
+    Ok(Input { path: display(path), explicit: true, event, meta })
+}
+
+/// Reads packages from files and directories. In a directory, `*.json` files that are
+/// not Nostr events (rosters, group files) are skipped; anything unreadable is an error.
+pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut out = vec![];
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json") && f.is_file())
+                .collect();
+            files.sort();
+            for f in files {
+                let bytes = fsutil::read_limited(&f, MAX_INPUT)?;
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                    if v.get("kind").is_none() || v.get("sig").is_none() {
+                        continue;
+                    }
+                }
+                let mut input = read_package(&f)?;
+                input.explicit = false;
+                out.push(input);
+            }
+        } else if p.as_os_str() == "-" || p.exists() {
+            out.push(read_package(p)?);
+        } else {
+            return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        }
+    }
+    Ok(out)
+}
+
+/// What to collect from a set of inputs.
+pub struct Want<'a> {
+    pub round: Round,
+    /// Only packages addressed to this key and seat.
+    pub for_me: Option<(&'a nostr::Keys, MemberId)>,
+    /// Only packages referencing this event id (signature shares name their request).
+    pub reference: Option<&'a str>,
+}
+
+/// Collects one package per member for a round. Every package of this ceremony is
+/// checked; other rounds are skipped. A second, different package from the same member
+/// is an error: someone equivocated or a package was forged.
+pub fn collect(roster: &Roster, inputs: &[Input], want: Want<'_>) -> Result<BTreeMap<MemberId, Checked>> {
+    let mut got: BTreeMap<MemberId, Checked> = BTreeMap::new();
+    for input in inputs {
+        let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
+        if input.meta.binding.ceremony != roster.ceremony_id || (input.explicit && input.meta.round != want.round) {
+            // Check anyway so the error names the sender and the mismatch.
+            envelope::check(roster, input.event.clone(), input.meta.clone(), want.round, Sender::Member)
+                .map_err(rejected)?;
+        }
+        if input.meta.round != want.round {
+            continue;
+        }
+        let checked = envelope::check(roster, input.event.clone(), input.meta.clone(), want.round, Sender::Member)
+            .map_err(rejected)?;
+        if let Some((keys, seat)) = want.for_me {
+            if !checked.is_for(&keys.public_key(), seat) {
+                if input.explicit {
+                    checked.require_for(roster, keys, seat).map_err(rejected)?;
+                }
+                continue;
+            }
+        }
+        if let Some(r) = want.reference {
+            if checked.meta.reference.as_deref() != Some(r) {
+                if input.explicit {
+                    return Err(Error::Rejected(format!(
+                        "{}: package from {} answers another request, not {}",
+                        input.path,
+                        checked.sender,
+                        &r[..16.min(r.len())]
+                    )));
+                }
+                continue;
+            }
+        }
+        let from = checked.from.expect("member packages have a seat");
+        match got.get(&from) {
+            Some(prev) if prev.event.id == checked.event.id => {}
+            Some(prev) => {
+                return Err(Error::Rejected(format!(
+                    "{}: {} sent two different {}s ({} and {}); one is forged or the member ran \
+                     the round twice. Ask {} which is real and remove the other",
+                    input.path,
+                    checked.sender,
+                    want.round.describe(),
+                    &prev.event.id.to_hex()[..12],
+                    &checked.event.id.to_hex()[..12],
+                    checked.sender,
+                )));
+            }
+            None => {
+                got.insert(from, checked);
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// Writes a package file into `dir` (created if needed) and returns its path.
+pub fn write_package(dir: &Path, name: &str, event: &Event) -> Result<PathBuf> {
+    let path = dir.join(name);
+    let mut json = event.as_json();
+    json.push('\n');
+    fsutil::write_atomic(&path, json.as_bytes(), true)?;
+    Ok(path)
+}
+
+/// Resolves which of this home's seats acts, given an optional `--member` name.
+pub fn pick_seat(roster: &Roster, candidates: &[MemberId], member: Option<&str>, what: &str) -> Result<MemberId> {
+    match member {
+        Some(name) => {
+            let id = roster
+                .id_by_name(name)
+                .ok_or_else(|| Error::Invalid(format!("{name:?} is not a member of this roster")))?;
+            if candidates.contains(&id) {
+                Ok(id)
+            } else {
+                Err(Error::Invalid(format!("this home cannot act as {name} {what}")))
+            }
+        }
+        None => match candidates {
+            [one] => Ok(*one),
+            [] => Err(Error::Invalid(format!("this home holds no seat {what}"))),
+            many => Err(Error::Invalid(format!(
+                "this home holds several seats {what} ({}); choose one with --member",
+                many.iter().map(|&i| roster.name(i)).collect::<Vec<_>>().join(", ")
+            ))),
+        },
+    }
+}
+
+/// Loads a roster file, naming it in errors.
+pub fn load_roster(path: &Path) -> Result<Roster> {
+    let bytes = read_source(path)?;
+    Roster::from_json(&bytes).map_err(|e| Error::Malformed {
+        path: display(path),
+        what: "roster",
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}

@@ -1,0 +1,492 @@
+//! `passport sign commit|request|share|aggregate|event`: threshold signing over files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use nostr::{Event, JsonUtil, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use super::{collect, pick_seat, read_inputs, read_package, read_source, write_package, Report, Want};
+use crate::ceremony::frost::round1::{SigningCommitments, SigningNonces};
+use crate::ceremony::frost::round2::SignatureShare;
+use crate::ceremony::frost::SigningPackage;
+use crate::ceremony::{signing, MemberId, Roster};
+use crate::envelope::{self, Binding, Draft, Round, Sender};
+use crate::error::{Error, Result};
+use crate::events::{self, Message};
+use crate::group::Group;
+use crate::home::Home;
+
+#[derive(Serialize, Deserialize)]
+pub struct CommitEntry {
+    pub id: String,
+    pub commitments: SigningCommitments,
+}
+
+/// Public payload of a commitment package: one or more preprocessed commitments.
+#[derive(Serialize, Deserialize)]
+pub struct CommitPayload {
+    pub group: String,
+    pub commitments: Vec<CommitEntry>,
+}
+
+/// Public payload of a signing request.
+#[derive(Serialize, Deserialize)]
+pub struct RequestPayload {
+    pub group: String,
+    pub message: Message,
+    pub signing_package: SigningPackage,
+    /// Which preprocessed commitment each signer must use, by seat.
+    pub commitment_ids: BTreeMap<MemberId, String>,
+}
+
+/// Public payload of a signature share package.
+#[derive(Serialize, Deserialize)]
+pub struct SharePayload {
+    pub request: String,
+    pub share: SignatureShare,
+}
+
+/// What a member is asked to consent to before producing a signature share.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub group: String,
+    pub member: String,
+    pub coordinator: String,
+    pub signers: Vec<String>,
+    /// `None` for a raw message.
+    pub kind: Option<u16>,
+    pub content: Option<String>,
+    pub tags: Vec<Vec<String>>,
+    pub created_at: Option<u64>,
+    pub message: String,
+}
+
+/// Asked before a share is produced; `false` refuses.
+pub type Consent<'a> = &'a mut dyn FnMut(&Summary) -> bool;
+
+fn nonce_name(group: &Group, seat: MemberId, id: &str) -> String {
+    format!("nonces/{}.{seat}/{id}", group.id())
+}
+
+fn rejected(path: &str) -> impl Fn(envelope::Error) -> Error + '_ {
+    move |e| Error::Rejected(format!("{path}: {e}"))
+}
+
+#[derive(Serialize)]
+pub struct CommitReport {
+    pub group: String,
+    pub member: String,
+    pub count: usize,
+    pub package: PathBuf,
+}
+
+impl Report for CommitReport {
+    fn human(&self) -> String {
+        format!(
+            "{} preprocessed {} commitment(s) for {}\n  wrote {}",
+            self.member,
+            self.count,
+            self.group,
+            self.package.display()
+        )
+    }
+}
+
+/// Round 1: preprocess `count` nonces; nonces are sealed in the keystore, commitments
+/// go into one package for the coordinator.
+pub fn commit(home: &Home, group: &str, member: Option<&str>, count: usize, out: &Path) -> Result<CommitReport> {
+    if count == 0 || count > 10_000 {
+        return Err(Error::Invalid("--count must be between 1 and 10000".into()));
+    }
+    let group = home.find_group(group)?;
+    let seat = pick_seat(&group.roster, &home.active_seats(&group)?, member, "with a share of this group")?;
+    let key = home.share(&group, seat)?;
+    let keys = home.identity()?;
+    let mut entries = vec![];
+    for _ in 0..count {
+        let (nonces, commitments) = signing::commit(&key, &mut rand::rngs::OsRng);
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let bytes = zeroize::Zeroizing::new(nonces.serialize().map_err(crate::ceremony::Error::frost)?);
+        home.keystore().put(&nonce_name(&group, seat, &id), &bytes, false)?;
+        entries.push(CommitEntry { id, commitments });
+    }
+    let payload = CommitPayload { group: group.npub.clone(), commitments: entries };
+    let ev = envelope::seal(
+        keys,
+        Draft { binding: &Binding::of(&group.roster), round: Round::SignCommit, from: Some(seat), to: None, reference: None, payload: &payload },
+    )?;
+    let name = group.roster.name(seat);
+    let package = write_package(out, &format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]), &ev)?;
+    Ok(CommitReport { group: group.npub, member: name, count, package })
+}
+
+/// What to sign.
+pub enum ToSign {
+    /// An event template (JSON bytes).
+    Template(Vec<u8>),
+    /// A raw 32-byte message, hex.
+    Raw(String),
+}
+
+fn build_message(group: &Group, what: ToSign) -> Result<Message> {
+    match what {
+        ToSign::Template(bytes) => {
+            let event = events::from_template(&bytes, &group.public_key(), Timestamp::now())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            Ok(Message::Event { event })
+        }
+        ToSign::Raw(hex) => events::raw_message(&hex).map_err(|e| Error::Invalid(e.to_string())),
+    }
+}
+
+pub fn read_template(path: &Path) -> Result<ToSign> {
+    Ok(ToSign::Template(read_source(path)?))
+}
+
+#[derive(Serialize)]
+pub struct RequestReport {
+    pub group: String,
+    pub request: String,
+    pub signers: Vec<String>,
+    pub package: PathBuf,
+}
+
+impl Report for RequestReport {
+    fn human(&self) -> String {
+        format!(
+            "signing request {} for {} asks {}\n  wrote {}",
+            &self.request[..12],
+            self.group,
+            self.signers.join(", "),
+            self.package.display()
+        )
+    }
+}
+
+/// Coordinator: picks t signers with unused commitments and writes a signing request.
+pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], inputs: &[PathBuf], out: &Path) -> Result<RequestReport> {
+    let group = home.find_group(group)?;
+    let roster = &group.roster;
+    let message = build_message(&group, what)?;
+    let inputs = read_inputs(inputs)?;
+    let used_rel = format!("sign/{}/used-commitments.json", group.id());
+    let mut used: BTreeSet<String> = home.read_state(&used_rel)?.unwrap_or_default();
+    // Every commitment package from every member, unused entries only.
+    let mut available: BTreeMap<MemberId, Vec<CommitEntry>> = BTreeMap::new();
+    for input in &inputs {
+        if input.meta.round != Round::SignCommit && !input.explicit {
+            continue;
+        }
+        let c = envelope::check(roster, input.event.clone(), input.meta.clone(), Round::SignCommit, Sender::Member)
+            .map_err(rejected(&input.path))?;
+        let p: CommitPayload = c.payload(None).map_err(rejected(&input.path))?;
+        if p.group != group.npub {
+            return Err(Error::Rejected(format!("{}: commitments from {} are for another group", input.path, c.sender)));
+        }
+        let from = c.from.expect("member");
+        let list = available.entry(from).or_default();
+        for e in p.commitments {
+            if !used.contains(&e.id) && !list.iter().any(|x| x.id == e.id) {
+                list.push(e);
+            }
+        }
+    }
+    let chosen: Vec<MemberId> = if signers.is_empty() {
+        roster.ids().filter(|id| available.get(id).is_some_and(|l| !l.is_empty())).take(roster.threshold as usize).collect()
+    } else {
+        signers
+            .iter()
+            .map(|n| roster.id_by_name(n).ok_or_else(|| Error::Invalid(format!("{n:?} is not a member of this group"))))
+            .collect::<Result<_>>()?
+    };
+    let lacking: Vec<String> = chosen
+        .iter()
+        .filter(|id| available.get(id).is_none_or(|l| l.is_empty()))
+        .map(|&id| roster.name(id))
+        .collect();
+    if !lacking.is_empty() || chosen.len() < roster.threshold as usize {
+        let mut missing = lacking;
+        if missing.is_empty() {
+            missing.push(format!("{} more member(s)", roster.threshold as usize - chosen.len()));
+        }
+        return Err(crate::ceremony::Error::Incomplete { what: "unused signing commitments".into(), missing }.into());
+    }
+    if chosen.len() != roster.threshold as usize {
+        return Err(Error::Invalid(format!("choose exactly {} signers", roster.threshold)));
+    }
+    let mut commitments = BTreeMap::new();
+    let mut ids = BTreeMap::new();
+    for id in &chosen {
+        let e = &available[id][0];
+        commitments.insert(*id, e.commitments);
+        ids.insert(*id, e.id.clone());
+    }
+    let package = signing::signing_package(roster, &commitments, &message.bytes())?;
+    let keys = home.identity()?;
+    let my_seat = roster.ids_of(&keys.public_key()).first().copied();
+    let payload = RequestPayload { group: group.npub.clone(), message, signing_package: package, commitment_ids: ids.clone() };
+    let ev = envelope::seal(
+        keys,
+        Draft { binding: &Binding::of(roster), round: Round::SignRequest, from: my_seat, to: None, reference: None, payload: &payload },
+    )?;
+    used.extend(ids.into_values());
+    home.write_state(&used_rel, &used)?;
+    let path = write_package(out, &format!("sign-request-{}.json", &ev.id.to_hex()[..8]), &ev)?;
+    Ok(RequestReport {
+        group: group.npub,
+        request: ev.id.to_hex(),
+        signers: chosen.iter().map(|&i| roster.name(i)).collect(),
+        package: path,
+    })
+}
+
+/// A checked signing request.
+pub struct Request {
+    pub group: Group,
+    pub event: Event,
+    pub payload: RequestPayload,
+    pub coordinator: String,
+    pub signers: Vec<MemberId>,
+}
+
+/// Reads and checks a signing request against the group known to this home (or the
+/// given group file): signature, binding, that the message really is what the package
+/// signs, and that the signers are members.
+pub fn load_request(home: Option<&Home>, group_file: Option<&Path>, path: &Path) -> Result<Request> {
+    let input = read_package(path)?;
+    let r = rejected(&input.path);
+    // The group is named inside the (public) payload; look it up, then check everything.
+    let peek: RequestPayload = serde_json::from_str(&input.event.content)
+        .map_err(|e| Error::Rejected(format!("{}: not a signing request: {e}", input.path)))?;
+    let group = match (group_file, home) {
+        (Some(f), _) => crate::home::read_group_file(f)?,
+        (None, Some(h)) => h.find_group(&peek.group)?,
+        (None, None) => return Err(Error::Invalid("give --group-file or a home that knows the group".into())),
+    };
+    if group.npub != peek.group {
+        return Err(Error::Rejected(format!("{}: the request is for {}, not {}", input.path, peek.group, group.npub)));
+    }
+    let c = envelope::check(&group.roster, input.event.clone(), input.meta.clone(), Round::SignRequest, Sender::Anyone).map_err(&r)?;
+    let payload: RequestPayload = c.payload(None).map_err(&r)?;
+    if let Message::Event { event } = &payload.message {
+        if event.pubkey != group.public_key() {
+            return Err(Error::Rejected(format!("{}: the event to sign is not authored by the group key", input.path)));
+        }
+    }
+    if payload.signing_package.message().as_slice() != payload.message.bytes().as_slice() {
+        return Err(Error::Rejected(format!(
+            "{}: the signing package signs something other than the event shown; refusing (coordinator {})",
+            input.path, c.sender
+        )));
+    }
+    let mut signers = vec![];
+    for ident in payload.signing_package.signing_commitments().keys() {
+        let id = group
+            .roster
+            .id_of_identifier(ident)
+            .ok_or_else(|| Error::Rejected(format!("{}: the request names a signer outside the roster", input.path)))?;
+        if !payload.commitment_ids.contains_key(&id) {
+            return Err(Error::Rejected(format!("{}: no commitment id for {}", input.path, group.roster.name(id))));
+        }
+        signers.push(id);
+    }
+    if signers.len() != group.roster.threshold as usize {
+        return Err(Error::Rejected(format!("{}: a request needs exactly {} signers", input.path, group.roster.threshold)));
+    }
+    Ok(Request { group, event: c.event, payload, coordinator: c.sender, signers })
+}
+
+fn summary(req: &Request, seat: MemberId) -> Summary {
+    summary_of(&req.group, &req.payload.message, &req.coordinator, &req.signers, seat)
+}
+
+fn summary_of(group: &Group, message: &Message, coordinator: &str, signers: &[MemberId], seat: MemberId) -> Summary {
+    let roster = &group.roster;
+    let (kind, content, tags, created_at) = match message {
+        Message::Event { event } => (
+            Some(event.kind.as_u16()),
+            Some(event.content.clone()),
+            event.tags.iter().map(|t| t.as_slice().to_vec()).collect(),
+            Some(event.created_at.as_secs()),
+        ),
+        Message::Raw { .. } => (None, None, vec![], None),
+    };
+    Summary {
+        group: group.npub.clone(),
+        member: roster.name(seat),
+        coordinator: coordinator.to_owned(),
+        signers: signers.iter().map(|&i| roster.name(i)).collect(),
+        kind,
+        content,
+        tags,
+        created_at,
+        message: hex::encode(message.bytes()),
+    }
+}
+
+#[derive(Serialize)]
+pub struct ShareReport {
+    pub group: String,
+    pub member: String,
+    pub request: String,
+    pub package: PathBuf,
+}
+
+impl Report for ShareReport {
+    fn human(&self) -> String {
+        format!("{} signed request {}\n  wrote {}", self.member, &self.request[..12], self.package.display())
+    }
+}
+
+/// Round 2 for one seat: check the request, ask consent, consume the nonce durably,
+/// then write the signature share.
+pub fn share(home: &Home, request_path: &Path, member: Option<&str>, consent: Consent<'_>, out: &Path) -> Result<ShareReport> {
+    let req = load_request(Some(home), None, request_path)?;
+    let group = &req.group;
+    let mine: Vec<MemberId> = home.active_seats(group)?.into_iter().filter(|s| req.signers.contains(s)).collect();
+    let seat = pick_seat(&group.roster, &mine, member, "among this request's signers")?;
+    let commit_id = &req.payload.commitment_ids[&seat];
+    let name = nonce_name(group, seat, commit_id);
+    let nonce_bytes = home.keystore().get(&name)?;
+    let nonces = SigningNonces::deserialize(&nonce_bytes).map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
+    let expected = req.payload.signing_package.signing_commitments().get(&Roster::identifier(seat));
+    if expected != Some(nonces.commitments()) {
+        return Err(Error::Rejected(format!(
+            "the request's commitment for {} is not the one this home made under id {}; refusing",
+            group.roster.name(seat),
+            commit_id
+        )));
+    }
+    let key = home.share(group, seat)?;
+    let keys = home.identity()?;
+    if !consent(&summary(&req, seat)) {
+        return Err(Error::Refused("signing declined; no nonce was used".into()));
+    }
+    // Durably burn the nonce before any share exists.
+    home.keystore().consume(&name)?;
+    let share = signing::sign(&req.payload.signing_package, &nonces, &key)?;
+    drop(nonces);
+    let payload = SharePayload { request: req.event.id.to_hex(), share };
+    let ev = envelope::seal(
+        keys,
+        Draft {
+            binding: &Binding::of(&group.roster),
+            round: Round::SignShare,
+            from: Some(seat),
+            to: None,
+            reference: Some(req.event.id.to_hex()),
+            payload: &payload,
+        },
+    )?;
+    let mname = group.roster.name(seat);
+    let path = write_package(out, &format!("sign-share-{mname}-{}.json", &req.event.id.to_hex()[..8]), &ev)?;
+    Ok(ShareReport { group: group.npub.clone(), member: mname, request: req.event.id.to_hex(), package: path })
+}
+
+/// The result of a signing: a signed event, or a raw signature.
+#[derive(Serialize)]
+pub struct Signed {
+    pub group: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawSignature>,
+    pub signers: Vec<String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct RawSignature {
+    pub pubkey: String,
+    pub message: String,
+    pub signature: String,
+}
+
+impl Report for Signed {
+    fn human(&self) -> String {
+        format!("signed by {} for {}; signature verified (libsecp256k1)", self.signers.join(", "), self.group)
+    }
+    fn stdout(&self) -> Option<String> {
+        match (&self.event, &self.raw) {
+            (Some(e), _) => Some(e.as_json()),
+            (_, Some(r)) => Some(serde_json::to_string(r).expect("raw")),
+            _ => None,
+        }
+    }
+}
+
+fn finalize(group: &Group, message: &Message, sig: &[u8; 64], signers: Vec<String>) -> Result<Signed> {
+    match message {
+        Message::Event { event } => {
+            let event = events::finish(event.clone(), sig)
+                .map_err(|e| Error::Rejected(format!("aggregate signature failed libsecp256k1 verification: {e}")))?;
+            Ok(Signed { group: group.npub.clone(), event: Some(event), raw: None, signers })
+        }
+        Message::Raw { hex: m } => {
+            events::verify_raw(&group.public_key(), &hex::decode(m).unwrap_or_default(), sig)
+                .map_err(|e| Error::Rejected(format!("aggregate signature failed libsecp256k1 verification: {e}")))?;
+            let raw = RawSignature { pubkey: group.public_key().to_hex(), message: m.clone(), signature: hex::encode(sig) };
+            Ok(Signed { group: group.npub.clone(), event: None, raw: Some(raw), signers })
+        }
+    }
+}
+
+/// Coordinator: verify every share, aggregate, verify the result with libsecp256k1.
+pub fn aggregate(home: Option<&Home>, group_file: Option<&Path>, request_path: &Path, inputs: &[PathBuf]) -> Result<Signed> {
+    let req = load_request(home, group_file, request_path)?;
+    let roster = &req.group.roster;
+    let inputs = read_inputs(inputs)?;
+    let rid = req.event.id.to_hex();
+    let got = collect(roster, &inputs, Want { round: Round::SignShare, for_me: None, reference: Some(&rid) })?;
+    let mut shares = BTreeMap::new();
+    for (&from, c) in &got {
+        if !req.signers.contains(&from) {
+            return Err(Error::Rejected(format!("{} sent a share but was not asked to sign this request", c.sender)));
+        }
+        let p: SharePayload = c.payload(None).map_err(|e| Error::Rejected(e.to_string()))?;
+        if p.request != rid {
+            return Err(Error::Rejected(format!("{}'s share names another request", c.sender)));
+        }
+        shares.insert(from, p.share);
+    }
+    let sig = signing::aggregate(roster, &req.payload.signing_package, &shares, &req.group.public_key_package)?;
+    finalize(&req.group, &req.payload.message, &sig, req.signers.iter().map(|&i| roster.name(i)).collect())
+}
+
+/// One-shot signing when this home holds at least t active shares (the CI case). Nonces
+/// live only in memory for this call.
+pub fn sign_local(home: &Home, group: &str, what: ToSign, consent: Consent<'_>) -> Result<Signed> {
+    let group = home.find_group(group)?;
+    let roster = &group.roster;
+    let seats = home.active_seats(&group)?;
+    if seats.len() < roster.threshold as usize {
+        return Err(Error::Invalid(format!(
+            "this home holds {} share(s) of {}; signing alone needs {} (use the sign commit/request/share/aggregate rounds)",
+            seats.len(),
+            group.npub,
+            roster.threshold
+        )));
+    }
+    let message = build_message(&group, what)?;
+    let chosen: Vec<MemberId> = seats.into_iter().take(roster.threshold as usize).collect();
+    let mut keys = BTreeMap::new();
+    let mut nonces = BTreeMap::new();
+    let mut commitments = BTreeMap::new();
+    for &s in &chosen {
+        let key = home.share(&group, s)?;
+        let (n, c) = signing::commit(&key, &mut rand::rngs::OsRng);
+        keys.insert(s, key);
+        nonces.insert(s, n);
+        commitments.insert(s, c);
+    }
+    let package = signing::signing_package(roster, &commitments, &message.bytes())?;
+    if !consent(&summary_of(&group, &message, "this home", &chosen, chosen[0])) {
+        return Err(Error::Refused("signing declined".into()));
+    }
+    let mut shares = BTreeMap::new();
+    for s in &chosen {
+        shares.insert(*s, signing::sign(&package, &nonces[s], &keys[s])?);
+    }
+    let sig = signing::aggregate(roster, &package, &shares, &group.public_key_package)?;
+    finalize(&group, &message, &sig, chosen.iter().map(|&i| roster.name(i)).collect())
+}
