@@ -12,3 +12,4 @@ pub mod group;
 pub mod home;
 pub mod events;
 pub mod ops;
+pub mod cli;

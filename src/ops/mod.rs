@@ -3,6 +3,7 @@
 //! call these, so the demo exercises the real code paths. Nothing here touches the
 //! terminal; consent and passphrases arrive as callbacks.
 
+pub mod demo;
 pub mod dkg;
 pub mod inspect;
 pub mod keygen;
@@ -215,8 +216,4 @@ pub fn load_roster(path: &Path) -> Result<Roster> {
         what: "roster",
         detail: e.to_string(),
     })
-}
-
-pub(crate) fn short(id: &str) -> &str {
-    &id[..12.min(id.len())]
 }

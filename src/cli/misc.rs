@@ -1,0 +1,366 @@
+//! Small subcommands: init, id, roster, group, verify, inspect, demo, completions, man.
+
+use std::path::PathBuf;
+
+use clap::{Args, CommandFactory, Subcommand};
+use nostr::ToBech32;
+use serde::Serialize;
+
+use super::{prompt, Cli, Output};
+use crate::ceremony::roster::parse_npub;
+use crate::ceremony::{Member, Roster};
+use crate::error::{Error, Result};
+use crate::home::{GroupState, Home, InitUnlock, Status};
+use crate::ops::Report;
+
+#[derive(Serialize)]
+struct InitReport {
+    home: PathBuf,
+    npub: String,
+    keystore: &'static str,
+}
+impl Report for InitReport {
+    fn human(&self) -> String {
+        format!("created passport home {}\n  identity: {}\n  keystore: {}", self.home.display(), self.npub, self.keystore)
+    }
+    fn stdout(&self) -> Option<String> {
+        Some(self.npub.clone())
+    }
+}
+
+pub fn init(cli: &Cli, out: &Output) -> Result<()> {
+    let root = cli.home_path();
+    if root.join("config.json").exists() {
+        return Err(Error::HomeExists(root));
+    }
+    let (unlock, kind) = match &cli.age_identity {
+        Some(p) => (InitUnlock::IdentityFile(p.clone()), "age identity file"),
+        None => (InitUnlock::Passphrase(prompt::new_passphrase(cli.passphrase_file.as_ref())?), "passphrase (scrypt)"),
+    };
+    let home = Home::init(&root, unlock)?;
+    out.report(&InitReport { home: root, npub: home.config.npub.clone(), keystore: kind })
+}
+
+#[derive(Serialize)]
+struct IdReport {
+    npub: String,
+    hex: String,
+}
+impl Report for IdReport {
+    fn human(&self) -> String {
+        String::new()
+    }
+    fn stdout(&self) -> Option<String> {
+        Some(self.npub.clone())
+    }
+}
+
+pub fn id(cli: &Cli, out: &Output) -> Result<()> {
+    let home = cli.open_home()?;
+    let pk = home.public_key();
+    let r = IdReport { npub: pk.to_bech32().expect("bech32"), hex: pk.to_hex() };
+    if out.json {
+        out.report(&r)
+    } else {
+        println!("{}", r.npub);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCmd {
+    /// Write a new roster with a fresh random ceremony id.
+    New(RosterNew),
+    /// Show a roster and its fingerprint.
+    Show {
+        /// Roster file (`-` for stdin).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RosterNew {
+    /// Signatures needed (t of n).
+    #[arg(long, short = 't')]
+    threshold: u16,
+    /// A member as NAME=NPUB; repeat for each member, in order.
+    #[arg(long = "member", short = 'm', value_name = "NAME=NPUB", required = true)]
+    members: Vec<String>,
+    /// What this key is for.
+    #[arg(long, default_value = "")]
+    purpose: String,
+    /// Make a trusted-dealer roster with this dealer npub (`self`: this home).
+    #[arg(long, value_name = "NPUB")]
+    dealer: Option<String>,
+    /// Output file (`-` for stdout).
+    #[arg(long, short = 'o', default_value = "roster.json")]
+    output: PathBuf,
+}
+
+#[derive(Serialize)]
+struct RosterReport {
+    file: String,
+    ceremony: String,
+    threshold: u16,
+    members: Vec<String>,
+    dealer: Option<String>,
+    fingerprint: String,
+    #[serde(skip)]
+    stdout: Option<String>,
+}
+impl Report for RosterReport {
+    fn human(&self) -> String {
+        format!(
+            "roster {} ({}-of-{}{}): ceremony {}\n  members: {}\n  fingerprint: {}  <- compare this out of band with every member",
+            self.file,
+            self.threshold,
+            self.members.len(),
+            if self.dealer.is_some() { ", trusted dealer" } else { ", DKG" },
+            self.ceremony,
+            self.members.join(", "),
+            self.fingerprint
+        )
+    }
+    fn stdout(&self) -> Option<String> {
+        self.stdout.clone()
+    }
+}
+
+fn roster_report(r: &Roster, file: String, stdout: Option<String>) -> RosterReport {
+    RosterReport {
+        file,
+        ceremony: r.ceremony_id.clone(),
+        threshold: r.threshold,
+        members: r.members.iter().map(|m| m.name.clone()).collect(),
+        dealer: r.dealer.map(|d| d.to_bech32().expect("bech32")),
+        fingerprint: r.fingerprint(),
+        stdout,
+    }
+}
+
+pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
+    match cmd {
+        RosterCmd::New(a) => {
+            let mut members = vec![];
+            for spec in &a.members {
+                let (name, npub) = spec
+                    .split_once('=')
+                    .ok_or_else(|| Error::Invalid(format!("--member {spec:?}: expected NAME=NPUB")))?;
+                members.push(Member { name: name.to_owned(), npub: parse_npub(npub)? });
+            }
+            let dealer = match a.dealer.as_deref() {
+                None => None,
+                Some("self") => Some(cli.open_home()?.public_key()),
+                Some(npub) => Some(parse_npub(npub)?),
+            };
+            let roster = Roster::new(&a.purpose, a.threshold, members, dealer, &mut rand::rngs::OsRng)?;
+            let json = roster.to_json_pretty() + "\n";
+            if a.output.as_os_str() == "-" {
+                out.report(&roster_report(&roster, "<stdout>".into(), Some(json.trim_end().to_owned())))
+            } else {
+                crate::fsutil::write_atomic(&a.output, json.as_bytes(), false)?;
+                out.report(&roster_report(&roster, a.output.display().to_string(), None))
+            }
+        }
+        RosterCmd::Show { file } => {
+            let r = crate::ops::load_roster(file)?;
+            out.report(&roster_report(&r, file.display().to_string(), None))
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// List the groups this home knows and the seats it holds.
+    List,
+    /// Import a public group file (to coordinate signing without holding a share).
+    Import {
+        /// Group file written by `keygen deal` or found in a home.
+        file: PathBuf,
+    },
+    /// Print a group's public file.
+    Show {
+        /// Group npub (or a unique prefix of its hex key).
+        group: String,
+    },
+}
+
+#[derive(Serialize)]
+struct GroupEntry {
+    npub: String,
+    threshold: u16,
+    members: u16,
+    origin: crate::group::Origin,
+    status: Option<Status>,
+    seats: Vec<String>,
+}
+#[derive(Serialize)]
+struct GroupList {
+    groups: Vec<GroupEntry>,
+}
+impl Report for GroupList {
+    fn human(&self) -> String {
+        if self.groups.is_empty() {
+            return "no groups in this home".into();
+        }
+        self.groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {}-of-{} {:?} {} seats: {}",
+                    g.npub,
+                    g.threshold,
+                    g.members,
+                    g.origin,
+                    g.status.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_else(|| "public only".into()),
+                    if g.seats.is_empty() { "none".into() } else { g.seats.join(", ") }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
+    let home = cli.open_home()?;
+    match cmd {
+        GroupCmd::List => {
+            let mut groups = vec![];
+            for gid in home.group_ids()? {
+                let g = home.find_group(&gid)?;
+                let st = home.group_state(&g)?;
+                groups.push(GroupEntry {
+                    npub: g.npub.clone(),
+                    threshold: g.roster.threshold,
+                    members: g.roster.n(),
+                    origin: g.origin,
+                    status: st.as_ref().map(|s| s.status),
+                    seats: st.map(|s| s.seats.iter().map(|&i| g.roster.name(i)).collect()).unwrap_or_default(),
+                });
+            }
+            out.report(&GroupList { groups })
+        }
+        GroupCmd::Import { file } => {
+            let g = crate::home::read_group_file(file)?;
+            home.save_group(&g)?;
+            if home.group_state(&g)?.is_none() {
+                home.save_group_state(&g, &GroupState { status: Status::Active, seats: Default::default() })?;
+            }
+            out.report(&GroupList {
+                groups: vec![GroupEntry {
+                    npub: g.npub.clone(),
+                    threshold: g.roster.threshold,
+                    members: g.roster.n(),
+                    origin: g.origin,
+                    status: Some(Status::Active),
+                    seats: vec![],
+                }],
+            })
+        }
+        GroupCmd::Show { group } => {
+            let g = home.find_group(group)?;
+            if out.json {
+                println!("{}", serde_json::to_string(&g).expect("group"));
+            } else {
+                println!("{}", g.to_json_pretty());
+            }
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Signed event or raw-signature JSON (`-` for stdin).
+    pub file: PathBuf,
+    /// Also require this signer (npub or hex).
+    #[arg(long, value_name = "NPUB")]
+    pub expect: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Any passport file: roster, package, group, signed event, sealed secret (`-` for stdin).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo directory instead of deleting it.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn demo(a: &DemoArgs, out: &Output) -> Result<()> {
+    let bar = if out.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(crate::ops::demo::STEPS);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:20}] {pos}/{len} {msg}")
+                .expect("template")
+                .progress_chars("=> "),
+        );
+        b
+    };
+    let report = crate::ops::demo::run(a.keep, &mut |step: &str| {
+        bar.inc(1);
+        bar.set_message(step.to_owned());
+        if bar.is_hidden() {
+            out.note(&format!("  {step}"));
+        } else {
+            bar.println(format!("  {step}"));
+        }
+    });
+    bar.finish_and_clear();
+    out.report(&report?)
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for.
+    pub shell: clap_complete::Shell,
+}
+
+pub fn completions(a: &CompletionsArgs) -> Result<()> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(a.shell, &mut cmd, "passport", &mut std::io::stdout());
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into.
+    #[arg(long, default_value = "man")]
+    pub out: PathBuf,
+}
+
+pub fn man(a: &ManArgs) -> Result<()> {
+    write_man_pages(&a.out)
+}
+
+/// Renders `passport.1` and one page per (nested) subcommand, e.g. `passport-sign-share.1`.
+pub fn write_man_pages(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut cmd = Cli::command();
+    cmd.build();
+    render(&cmd, "passport", dir)
+}
+
+fn render(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> Result<()> {
+    if cmd.is_hide_set() {
+        return Ok(());
+    }
+    let page = cmd.clone().name(name.to_owned());
+    let mut buf = vec![];
+    clap_mangen::Man::new(page).render(&mut buf).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(format!("{name}.1"));
+    std::fs::write(&path, buf).map_err(|e| Error::io(&path, e))?;
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        render(sub, &format!("{name}-{}", sub.get_name()), dir)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Command-line definitions and dispatch. Terminal I/O (prompts, progress, output
+//! formatting) lives here; the work is done by [`crate::ops`].
+
+mod dkg;
+mod keygen;
+mod misc;
+mod output;
+mod prompt;
+mod sign;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use output::Output;
+
+use crate::error::Result;
+use crate::home::{Home, OpenUnlock};
+
+pub const EXIT_CODES: &str = "\
+EXIT STATUS:
+    0  success
+    1  failure: I/O error, missing home or group, anything not listed below
+    2  usage error: bad arguments or options
+    3  rejected: a file or package is malformed, forged, tampered, misaddressed,
+       from a non-member, for another ceremony or roster, or otherwise invalid
+    4  incomplete: packages from some members have not arrived yet; retry later
+    5  refused: consent declined, nonce already used, or would overwrite a secret
+    6  locked: wrong passphrase or age identity
+
+ENVIRONMENT:
+    PASSPORT_HOME          operator home (default ~/.passport)
+    PASSPORT_PASSPHRASE    keystore passphrase (else --passphrase-file, else a prompt)
+    PASSPORT_AGE_IDENTITY  age identity file that unlocks the keystore";
+
+/// Threshold (FROST) keys for Nostr: key ceremonies, threshold signing, share custody.
+#[derive(Debug, Parser)]
+#[command(name = "passport", version, about, after_long_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    /// Operator home directory.
+    #[arg(long, global = true, env = "PASSPORT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print one JSON object on stdout (errors too) instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Read the keystore passphrase from this file (first line).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// age identity file that unlocks the keystore (unattended use). With `init`:
+    /// protect the new keystore with it, creating it if missing.
+    #[arg(long, global = true, env = "PASSPORT_AGE_IDENTITY", value_name = "FILE")]
+    pub age_identity: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an operator home: identity key and encrypted keystore.
+    Init,
+    /// Print this home's identity npub.
+    Id,
+    /// Write or show a ceremony roster.
+    #[command(subcommand)]
+    Roster(misc::RosterCmd),
+    /// Trusted-dealer key generation: deal shares, import a dealt share.
+    #[command(subcommand)]
+    Keygen(keygen::KeygenCmd),
+    /// Distributed key generation, one round at a time, packages as files.
+    #[command(subcommand)]
+    Dkg(dkg::DkgCmd),
+    /// Threshold signing of Nostr events or raw messages.
+    #[command(subcommand)]
+    Sign(sign::SignCmd),
+    /// Groups known to this home.
+    #[command(subcommand)]
+    Group(misc::GroupCmd),
+    /// Verify a signed event or raw signature with libsecp256k1.
+    Verify(misc::VerifyArgs),
+    /// Describe any passport file without revealing secrets.
+    Inspect(misc::InspectArgs),
+    /// Run a full local 2-of-3 DKG and signing in a temporary directory.
+    Demo(misc::DemoArgs),
+    /// Print a shell completion script.
+    Completions(misc::CompletionsArgs),
+    /// Write man pages (passport.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(misc::ManArgs),
+}
+
+impl Cli {
+    pub fn home_path(&self) -> PathBuf {
+        self.home.clone().unwrap_or_else(Home::default_path)
+    }
+
+    /// Opens the home; secrets unlock lazily (prompting only if a secret is needed).
+    pub fn open_home(&self) -> Result<Home> {
+        Home::open(
+            &self.home_path(),
+            OpenUnlock {
+                passphrase: prompt::passphrase_source(self.passphrase_file.clone()),
+                identity_file: self.age_identity.clone(),
+            },
+        )
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let out = Output { json: cli.json };
+    let result = dispatch(&cli, &out);
+    match result {
+        Ok(()) => crate::error::exit::OK,
+        Err(e) => out.error(&e),
+    }
+}
+
+fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
+    match &cli.command {
+        Command::Init => misc::init(cli, out),
+        Command::Id => misc::id(cli, out),
+        Command::Roster(c) => misc::roster(cli, c, out),
+        Command::Keygen(c) => keygen::run(cli, c, out),
+        Command::Dkg(c) => dkg::run(cli, c, out),
+        Command::Sign(c) => sign::run(cli, c, out),
+        Command::Group(c) => misc::group(cli, c, out),
+        Command::Verify(a) => out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?),
+        Command::Inspect(a) => out.report(&crate::ops::inspect::inspect(&a.file)?),
+        Command::Demo(a) => misc::demo(a, out),
+        Command::Completions(a) => misc::completions(a),
+        Command::Man(a) => misc::man(a),
+    }
+}

@@ -1,0 +1,96 @@
+//! Passphrases and consent: from the environment, a file, or the terminal; never argv.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keystore::file::PassphraseSource;
+use crate::ops::sign::Summary;
+
+fn from_file(path: &PathBuf) -> std::result::Result<SecretString, String> {
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        return Err(format!("{}: the passphrase file is empty", path.display()));
+    }
+    Ok(SecretString::from(line.to_owned()))
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Where an existing keystore's passphrase comes from, asked only when needed.
+pub fn passphrase_source(file: Option<PathBuf>) -> PassphraseSource {
+    Box::new(move || {
+        if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
+            return Ok(SecretString::from(p));
+        }
+        if let Some(f) = &file {
+            return from_file(f);
+        }
+        if interactive() {
+            return dialoguer::Password::new()
+                .with_prompt("Keystore passphrase")
+                .interact()
+                .map(SecretString::from)
+                .map_err(|e| e.to_string());
+        }
+        Err("no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, or run in a terminal".into())
+    })
+}
+
+/// A new passphrase for `init` (asked twice on a terminal).
+pub fn new_passphrase(file: Option<&PathBuf>) -> Result<SecretString> {
+    if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
+        if p.is_empty() {
+            return Err(Error::Invalid("PASSPORT_PASSPHRASE is empty".into()));
+        }
+        return Ok(SecretString::from(p));
+    }
+    if let Some(f) = file {
+        return from_file(f).map_err(Error::Invalid);
+    }
+    if !interactive() {
+        return Err(Error::Invalid(
+            "no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, use --age-identity, or run in a terminal".into(),
+        ));
+    }
+    dialoguer::Password::new()
+        .with_prompt("New keystore passphrase")
+        .with_confirmation("Repeat passphrase", "the passphrases differ")
+        .interact()
+        .map(SecretString::from)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Shows what is about to be signed and asks; `--yes` skips the question.
+pub fn consent(yes: bool) -> Result<impl FnMut(&Summary) -> bool> {
+    if !yes && !interactive() {
+        return Err(Error::Refused(
+            "no terminal to ask for consent; review the request (`passport inspect`) and pass --yes".into(),
+        ));
+    }
+    Ok(move |s: &Summary| {
+        if yes {
+            return true;
+        }
+        eprintln!("About to sign for group {} as {}:", s.group, s.member);
+        eprintln!("  coordinator: {}", s.coordinator);
+        eprintln!("  signers:     {}", s.signers.join(", "));
+        match (s.kind, &s.content) {
+            (Some(kind), Some(content)) => {
+                eprintln!("  kind:        {kind}");
+                eprintln!("  content:     {content}");
+                for t in &s.tags {
+                    eprintln!("  tag:         {}", t.join(" "));
+                }
+            }
+            _ => eprintln!("  raw message: {}", s.message),
+        }
+        dialoguer::Confirm::new().with_prompt("Sign?").default(false).interact().unwrap_or(false)
+    })
+}
