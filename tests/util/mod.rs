@@ -1,0 +1,118 @@
+//! Shared helpers for the CLI tests: homes, commands, and an independent verifier
+//! (NIP-01 id recomputed here, BIP-340 checked by libsecp256k1 via the `secp256k1`
+//! crate — none of passport's own verification code).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub fn passport(home: &Path) -> Command {
+    let mut c = Command::cargo_bin("passport").unwrap();
+    c.arg("--home").arg(home);
+    c.env_remove("PASSPORT_PASSPHRASE").env_remove("PASSPORT_AGE_IDENTITY").env_remove("PASSPORT_HOME");
+    c
+}
+
+pub fn bare() -> Command {
+    let mut c = Command::cargo_bin("passport").unwrap();
+    c.env_remove("PASSPORT_PASSPHRASE").env_remove("PASSPORT_AGE_IDENTITY").env_remove("PASSPORT_HOME");
+    c
+}
+
+/// Runs with `--json`, asserts success, returns the parsed stdout object.
+pub fn json_ok(mut c: Command) -> Value {
+    let out = c.arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed ({:?}): stdout={} stderr={}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().expect("one JSON line")).unwrap()
+}
+
+/// A member home unlocked by an age identity file (no passphrase prompts).
+pub struct Member {
+    pub name: String,
+    pub home: PathBuf,
+    pub npub: String,
+}
+
+pub fn make_member(root: &Path, name: &str) -> Member {
+    let home = root.join(name);
+    let v = json_ok({
+        let mut c = passport(&home);
+        c.arg("init").arg("--age-identity").arg(root.join(format!("{name}.agekey")));
+        c
+    });
+    Member { name: name.into(), home, npub: v["npub"].as_str().unwrap().into() }
+}
+
+pub fn write_roster(root: &Path, file: &str, t: u16, members: &[&Member], dealer: Option<&str>) -> PathBuf {
+    let path = root.join(file);
+    let mut c = bare();
+    c.args(["roster", "new", "--threshold", &t.to_string(), "--purpose", "test", "-o"]).arg(&path);
+    for m in members {
+        c.arg("--member").arg(format!("{}={}", m.name, m.npub));
+    }
+    if let Some(d) = dealer {
+        c.args(["--dealer", d]);
+    }
+    json_ok(c);
+    path
+}
+
+/// Recomputes the NIP-01 id and checks the BIP-340 signature with libsecp256k1.
+pub fn verify_event_independently(event: &Value) {
+    let serialized = serde_json::json!([
+        0,
+        event["pubkey"],
+        event["created_at"],
+        event["kind"],
+        event["tags"],
+        event["content"]
+    ])
+    .to_string();
+    let id: [u8; 32] = Sha256::digest(serialized.as_bytes()).into();
+    assert_eq!(hex::encode(id), event["id"].as_str().unwrap(), "NIP-01 id mismatch");
+    verify_raw_independently(event["pubkey"].as_str().unwrap(), &id, event["sig"].as_str().unwrap());
+}
+
+pub fn verify_raw_independently(pubkey_hex: &str, msg: &[u8; 32], sig_hex: &str) {
+    use secp256k1::{schnorr::Signature, Message, Secp256k1, XOnlyPublicKey};
+    let secp = Secp256k1::verification_only();
+    let pk = XOnlyPublicKey::from_slice(&hex::decode(pubkey_hex).unwrap()).unwrap();
+    let sig = Signature::from_slice(&hex::decode(sig_hex).unwrap()).unwrap();
+    secp.verify_schnorr(&sig, &Message::from_digest(*msg), &pk)
+        .expect("libsecp256k1 rejects the signature");
+}
+
+/// Every file under `dir` with its bytes, for "nothing changed" assertions.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    fn walk(base: &Path, d: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+/// A bech32 npub to its 64-hex x-only key.
+pub fn npub_hex(npub: &str) -> String {
+    use nostr::{FromBech32, PublicKey};
+    PublicKey::from_bech32(npub).unwrap().to_hex()
+}
