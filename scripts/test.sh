@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need first (Debian packages), so it works on
+# a fresh Debian machine with only the Rust toolchain, and in CI (no terminal).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests use. None yet beyond the toolchain; later test suites add
+# theirs here (SoftHSM2, p11-kit) so CI installs them on a clean machine.
+NEEDED_PKGS=()
+missing=()
+for p in "${NEEDED_PKGS[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets
+# Fuzz targets are built (not run) so they cannot rot; scripts/fuzz.sh run fuzzes locally.
+if [ -x scripts/fuzz.sh ] && [ "${PASSPORT_SKIP_FUZZ_BUILD:-0}" != 1 ]; then
+  echo "== fuzz targets build"
+  scripts/fuzz.sh build
+fi
