@@ -80,7 +80,9 @@ pub enum Error {
     NotAPackage(String),
     #[error("package is larger than {MAX_PACKAGE_BYTES} bytes; refusing to parse it")]
     TooLarge,
-    #[error("forged or tampered package: the event id or signature claimed by {0} does not verify")]
+    #[error(
+        "forged or tampered package: the event id or signature claimed by {0} does not verify"
+    )]
     BadSignature(String),
     #[error("package from {from} uses format version {got}; this passport reads version {FORMAT_VERSION}")]
     Version { from: String, got: String },
@@ -88,7 +90,9 @@ pub enum Error {
     MissingTag { from: String, tag: &'static str },
     #[error("package signed by {0}, who is not a member of this roster")]
     NotMember(String),
-    #[error("package claims to come from {seat} but is signed by {signer}, who does not hold that seat")]
+    #[error(
+        "package claims to come from {seat} but is signed by {signer}, who does not hold that seat"
+    )]
     WrongSeat { seat: String, signer: String },
     #[error("package from {from} belongs to ceremony {got}, not to this ceremony ({expected})")]
     WrongCeremony {
@@ -182,17 +186,27 @@ pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
         tags.push(tag(&["e", r]));
     }
     let content = if draft.round.confidential() {
-        let (pk, _) = draft.to.as_ref().expect("confidential packages are addressed");
+        let (pk, _) = draft
+            .to
+            .as_ref()
+            .expect("confidential packages are addressed");
         tags.push(tag(&["enc", "nip44"]));
-        nip44::encrypt(keys.secret_key(), pk, json, nip44::Version::V2)
-            .map_err(|e| Error::Payload { from: "you".into(), detail: e.to_string() })?
+        nip44::encrypt(keys.secret_key(), pk, json, nip44::Version::V2).map_err(|e| {
+            Error::Payload {
+                from: "you".into(),
+                detail: e.to_string(),
+            }
+        })?
     } else {
         json
     };
     EventBuilder::new(Kind::from(PACKAGE_KIND), content)
         .tags(tags)
         .sign_with_keys(keys)
-        .map_err(|e| Error::Payload { from: "you".into(), detail: e.to_string() })
+        .map_err(|e| Error::Payload {
+            from: "you".into(),
+            detail: e.to_string(),
+        })
 }
 
 /// Short form of a key for messages: `npub1abcd…wxyz`.
@@ -206,9 +220,14 @@ pub fn parse(bytes: &[u8]) -> Result<(Event, Meta)> {
     if bytes.len() > MAX_PACKAGE_BYTES {
         return Err(Error::TooLarge);
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| Error::NotAPackage("not UTF-8 text".into()))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::NotAPackage("not UTF-8 text".into()))?;
     let event = Event::from_json(text.trim()).map_err(|e| {
-        let what = if text.trim().is_empty() { "empty file".to_string() } else { format!("not a Nostr event ({e})") };
+        let what = if text.trim().is_empty() {
+            "empty file".to_string()
+        } else {
+            format!("not a Nostr event ({e})")
+        };
         Error::NotAPackage(what)
     })?;
     if event.kind != Kind::from(PACKAGE_KIND) {
@@ -233,18 +252,33 @@ fn tag_value<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
 }
 
 fn read_meta(event: &Event, from: &str) -> Result<Meta> {
-    let missing = |tag| Error::MissingTag { from: from.to_owned(), tag };
+    let missing = |tag| Error::MissingTag {
+        from: from.to_owned(),
+        tag,
+    };
     let version = tag_value(event, "passport").ok_or_else(|| missing("passport"))?;
     if version != FORMAT_VERSION {
-        return Err(Error::Version { from: from.to_owned(), got: version.to_owned() });
+        return Err(Error::Version {
+            from: from.to_owned(),
+            got: version.to_owned(),
+        });
     }
     let round = tag_value(event, "round")
         .and_then(Round::parse)
         .ok_or_else(|| missing("round"))?;
-    let ceremony = tag_value(event, "c").ok_or_else(|| missing("c"))?.to_owned();
-    let roster_hash = tag_value(event, "roster").ok_or_else(|| missing("roster"))?.to_owned();
+    let ceremony = tag_value(event, "c")
+        .ok_or_else(|| missing("c"))?
+        .to_owned();
+    let roster_hash = tag_value(event, "roster")
+        .ok_or_else(|| missing("roster"))?
+        .to_owned();
     let member = match tag_value(event, "member") {
-        Some(v) => Some(v.parse::<MemberId>().ok().filter(|&m| m >= 1).ok_or_else(|| missing("member"))?),
+        Some(v) => Some(
+            v.parse::<MemberId>()
+                .ok()
+                .filter(|&m| m >= 1)
+                .ok_or_else(|| missing("member"))?,
+        ),
         None => None,
     };
     let to = match tag_value(event, "p") {
@@ -267,7 +301,10 @@ fn read_meta(event: &Event, from: &str) -> Result<Meta> {
     }
     Ok(Meta {
         round,
-        binding: Binding { ceremony, roster_hash },
+        binding: Binding {
+            ceremony,
+            roster_hash,
+        },
         member,
         to,
         reference: tag_value(event, "e").map(str::to_owned),
@@ -328,23 +365,41 @@ pub fn check(
     }
     let from = match sender {
         Sender::Member => {
-            let seat = meta.member.ok_or(Error::MissingTag { from: name.clone(), tag: "member" })?;
+            let seat = meta.member.ok_or(Error::MissingTag {
+                from: name.clone(),
+                tag: "member",
+            })?;
             if known.is_empty() {
                 return Err(Error::NotMember(signer));
             }
             match roster.member(seat) {
                 Some(m) if m.npub == event.pubkey => Some(seat),
-                Some(m) => return Err(Error::WrongSeat { seat: m.name.clone(), signer: name }),
-                None => return Err(Error::WrongSeat { seat: format!("seat #{seat}"), signer: name }),
+                Some(m) => {
+                    return Err(Error::WrongSeat {
+                        seat: m.name.clone(),
+                        signer: name,
+                    })
+                }
+                None => {
+                    return Err(Error::WrongSeat {
+                        seat: format!("seat #{seat}"),
+                        signer: name,
+                    })
+                }
             }
         }
         Sender::Key(pk, label) => {
             if *pk != event.pubkey {
-                return Err(Error::WrongSeat { seat: label.to_owned(), signer: name });
+                return Err(Error::WrongSeat {
+                    seat: label.to_owned(),
+                    signer: name,
+                });
             }
             meta.member
         }
-        Sender::Anyone => meta.member.filter(|&s| roster.member(s).is_some_and(|m| m.npub == event.pubkey)),
+        Sender::Anyone => meta
+            .member
+            .filter(|&s| roster.member(s).is_some_and(|m| m.npub == event.pubkey)),
     };
     let name = match from {
         Some(seat) => roster.name(seat),
@@ -357,7 +412,12 @@ pub fn check(
             expected: expected.describe(),
         });
     }
-    Ok(Checked { event, meta, from, sender: name })
+    Ok(Checked {
+        event,
+        meta,
+        from,
+        sender: name,
+    })
 }
 
 fn hash_from_hex(s: &str) -> [u8; 32] {
@@ -384,7 +444,10 @@ impl Checked {
             Some((_, s)) => roster.name(*s),
             None => "everyone".into(),
         };
-        Err(Error::NotForMe { from: self.sender.clone(), to })
+        Err(Error::NotForMe {
+            from: self.sender.clone(),
+            to,
+        })
     }
 
     /// The payload: decrypted with `keys` for confidential rounds, then parsed.
@@ -394,9 +457,12 @@ impl Checked {
                 from: self.sender.clone(),
                 detail: "no identity key available".into(),
             })?;
-            nip44::decrypt(keys.secret_key(), &self.event.pubkey, &self.event.content).map_err(|e| {
-                Error::Decrypt { from: self.sender.clone(), detail: e.to_string() }
-            })?
+            nip44::decrypt(keys.secret_key(), &self.event.pubkey, &self.event.content).map_err(
+                |e| Error::Decrypt {
+                    from: self.sender.clone(),
+                    detail: e.to_string(),
+                },
+            )?
         } else {
             self.event.content.clone()
         };

@@ -71,9 +71,10 @@ impl Error {
         use crate::keystore::Error as K;
         match self {
             Error::Ceremony(C::Incomplete { .. }) | Error::Incomplete(_) => exit::INCOMPLETE,
-            Error::Ceremony(_) | Error::Envelope(_) | Error::Malformed { .. } | Error::Rejected(_) => {
-                exit::REJECTED
-            }
+            Error::Ceremony(_)
+            | Error::Envelope(_)
+            | Error::Malformed { .. }
+            | Error::Rejected(_) => exit::REJECTED,
             Error::Keystore(K::Locked(_)) => exit::LOCKED,
             Error::Keystore(K::NonceConsumed(_)) | Error::Refused(_) | Error::HomeExists(_) => {
                 exit::REFUSED

@@ -43,7 +43,11 @@ struct Template {
 
 /// Builds the unsigned event the group will sign from a JSON template (`kind`,
 /// `content`, `tags`, optional `created_at`, optional `pubkey` that must be the group's).
-pub fn from_template(json: &[u8], group: &PublicKey, now: Timestamp) -> Result<UnsignedEvent, Error> {
+pub fn from_template(
+    json: &[u8],
+    group: &PublicKey,
+    now: Timestamp,
+) -> Result<UnsignedEvent, Error> {
     let t: Template = serde_json::from_slice(json).map_err(|e| Error::Template(e.to_string()))?;
     let _ = (&t.id, &t.sig);
     if let Some(pk) = &t.pubkey {
@@ -64,11 +68,14 @@ pub fn from_template(json: &[u8], group: &PublicKey, now: Timestamp) -> Result<U
 
 /// A raw 32-byte message from hex.
 pub fn raw_message(hex_str: &str) -> Result<Message, Error> {
-    let bytes = hex::decode(hex_str.trim()).map_err(|e| Error::Template(format!("raw message: {e}")))?;
+    let bytes =
+        hex::decode(hex_str.trim()).map_err(|e| Error::Template(format!("raw message: {e}")))?;
     if bytes.len() != 32 {
         return Err(Error::RawLength(bytes.len()));
     }
-    Ok(Message::Raw { hex: hex::encode(bytes) })
+    Ok(Message::Raw {
+        hex: hex::encode(bytes),
+    })
 }
 
 impl Message {
@@ -99,7 +106,8 @@ pub fn finish(unsigned: UnsignedEvent, sig: &[u8; 64]) -> Result<Event, String> 
 /// Verifies a BIP-340 signature over a 32-byte message with libsecp256k1.
 pub fn verify_raw(pubkey: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), String> {
     use nostr::secp256k1::{schnorr, Message as M, XOnlyPublicKey, SECP256K1};
-    let sig = schnorr::Signature::from_slice(sig).map_err(|e| format!("bad signature encoding: {e}"))?;
+    let sig =
+        schnorr::Signature::from_slice(sig).map_err(|e| format!("bad signature encoding: {e}"))?;
     let msg = M::from_digest_slice(message).map_err(|_| "message must be 32 bytes".to_string())?;
     let pk = XOnlyPublicKey::from_slice(&pubkey.to_bytes()).map_err(|e| e.to_string())?;
     SECP256K1

@@ -44,7 +44,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> Result<()> {
     if overwrite {
         tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     } else {
-        tmp.persist_noclobber(path).map_err(|e| Error::io(path, e.error))?;
+        tmp.persist_noclobber(path)
+            .map_err(|e| Error::io(path, e.error))?;
     }
     sync_dir(dir)
 }

@@ -59,12 +59,23 @@ impl Group {
 
     fn validate(&self) -> Result<(), Error> {
         if self.version != GROUP_VERSION {
-            return Err(Error::Parse(format!("version {} is not supported", self.version)));
+            return Err(Error::Parse(format!(
+                "version {} is not supported",
+                self.version
+            )));
         }
-        self.roster.validate().map_err(|e| Error::Inconsistent(e.to_string()))?;
-        let expected = Group::new(self.roster.clone(), self.public_key_package.clone(), self.origin);
+        self.roster
+            .validate()
+            .map_err(|e| Error::Inconsistent(e.to_string()))?;
+        let expected = Group::new(
+            self.roster.clone(),
+            self.public_key_package.clone(),
+            self.origin,
+        );
         if expected.npub != self.npub {
-            return Err(Error::Inconsistent("npub does not match the public key package".into()));
+            return Err(Error::Inconsistent(
+                "npub does not match the public key package".into(),
+            ));
         }
         let shares = self.public_key_package.verifying_shares();
         let all_seats = self
@@ -76,8 +87,14 @@ impl Group {
                 "the public key package does not cover exactly the roster's members".into(),
             ));
         }
-        if self.public_key_package.min_signers().is_some_and(|t| t != self.roster.threshold) {
-            return Err(Error::Inconsistent("threshold differs from the roster".into()));
+        if self
+            .public_key_package
+            .min_signers()
+            .is_some_and(|t| t != self.roster.threshold)
+        {
+            return Err(Error::Inconsistent(
+                "threshold differs from the roster".into(),
+            ));
         }
         Ok(())
     }

@@ -87,7 +87,9 @@ impl Home {
         if let Some(p) = std::env::var_os("PASSPORT_HOME") {
             return PathBuf::from(p);
         }
-        let base = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let base = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         base.join(".passport")
     }
 
@@ -131,7 +133,12 @@ impl Home {
         fsutil::write_atomic(&root.join("config.json"), &json, false)?;
         let identity = OnceLock::new();
         let _ = identity.set(keys);
-        Ok(Home { root: root.into(), config, keystore, identity })
+        Ok(Home {
+            root: root.into(),
+            config,
+            keystore,
+            identity,
+        })
     }
 
     /// Opens an existing home. Nothing is unlocked until a secret is read.
@@ -157,13 +164,22 @@ impl Home {
                 Unlock::IdentityFile(unlock.identity_file.unwrap_or_else(|| path.clone())),
             ),
         };
-        let recipient: x25519::Recipient = recipient.parse().map_err(|e: &str| Error::Malformed {
-            path: cfg_path.display().to_string(),
-            what: "home config",
-            detail: e.to_string(),
-        })?;
-        let keystore = Keystore::new(root.join("keystore"), Box::new(AgeSealer::new(recipient, how)));
-        Ok(Home { root: root.into(), config, keystore, identity: OnceLock::new() })
+        let recipient: x25519::Recipient =
+            recipient.parse().map_err(|e: &str| Error::Malformed {
+                path: cfg_path.display().to_string(),
+                what: "home config",
+                detail: e.to_string(),
+            })?;
+        let keystore = Keystore::new(
+            root.join("keystore"),
+            Box::new(AgeSealer::new(recipient, how)),
+        );
+        Ok(Home {
+            root: root.into(),
+            config,
+            keystore,
+            identity: OnceLock::new(),
+        })
     }
 
     pub fn keystore(&self) -> &Keystore {
@@ -181,7 +197,8 @@ impl Home {
             return Ok(k);
         }
         let bytes = self.keystore.get("identity")?;
-        let sk = SecretKey::from_slice(&bytes).map_err(|_| keystore::Error::Tampered("identity".into()))?;
+        let sk = SecretKey::from_slice(&bytes)
+            .map_err(|_| keystore::Error::Tampered("identity".into()))?;
         let _ = self.identity.set(Keys::new(sk));
         Ok(self.identity.get().expect("just set"))
     }
@@ -201,8 +218,16 @@ impl Home {
                 let hits: Vec<_> = all.iter().filter(|g| g.starts_with(query)).collect();
                 match hits.as_slice() {
                     [one] => (*one).clone(),
-                    [] => return Err(Error::Invalid(format!("no group {query:?} in this home; `passport group list` shows them"))),
-                    _ => return Err(Error::Invalid(format!("{query:?} matches several groups; give more of it"))),
+                    [] => {
+                        return Err(Error::Invalid(format!(
+                            "no group {query:?} in this home; `passport group list` shows them"
+                        )))
+                    }
+                    _ => {
+                        return Err(Error::Invalid(format!(
+                            "{query:?} matches several groups; give more of it"
+                        )))
+                    }
                 }
             }
         };
@@ -256,7 +281,11 @@ impl Home {
 
     pub fn save_group_state(&self, group: &Group, state: &GroupState) -> Result<()> {
         let path = self.group_dir(&group.id()).join("state.json");
-        fsutil::write_atomic(&path, &serde_json::to_vec_pretty(state).expect("state"), true)
+        fsutil::write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(state).expect("state"),
+            true,
+        )
     }
 
     pub fn share_name(group: &Group, seat: MemberId) -> String {
@@ -265,15 +294,18 @@ impl Home {
 
     /// Stores a member's key package for a group (refuses to overwrite a held share).
     pub fn put_share(&self, group: &Group, seat: MemberId, key: &KeyPackage) -> Result<()> {
-        let bytes = zeroize::Zeroizing::new(key.serialize().map_err(crate::ceremony::Error::frost)?);
-        self.keystore.put(&Self::share_name(group, seat), &bytes, false).map_err(|e| match e {
-            keystore::Error::Exists { .. } => Error::Refused(format!(
-                "this home already holds {}'s share of {}",
-                group.roster.name(seat),
-                group.npub
-            )),
-            other => other.into(),
-        })
+        let bytes =
+            zeroize::Zeroizing::new(key.serialize().map_err(crate::ceremony::Error::frost)?);
+        self.keystore
+            .put(&Self::share_name(group, seat), &bytes, false)
+            .map_err(|e| match e {
+                keystore::Error::Exists { .. } => Error::Refused(format!(
+                    "this home already holds {}'s share of {}",
+                    group.roster.name(seat),
+                    group.npub
+                )),
+                other => other.into(),
+            })
     }
 
     pub fn share(&self, group: &Group, seat: MemberId) -> Result<KeyPackage> {

@@ -8,8 +8,8 @@ pub mod fsutil;
 pub mod keystore;
 
 pub use error::{Error, Result};
+pub mod cli;
+pub mod events;
 pub mod group;
 pub mod home;
-pub mod events;
 pub mod ops;
-pub mod cli;

@@ -31,7 +31,9 @@ pub fn deal(
     let shares = shares
         .into_iter()
         .map(|(ident, share)| {
-            let id = roster.id_of_identifier(&ident).expect("dealt to roster ids");
+            let id = roster
+                .id_of_identifier(&ident)
+                .expect("dealt to roster ids");
             (id, share)
         })
         .collect();
@@ -63,8 +65,11 @@ pub fn accept_share(
             roster.threshold
         )));
     }
-    let key = KeyPackage::try_from(share)
-        .map_err(|e| culprit(format!("the share does not verify against its commitment: {e}")))?;
+    let key = KeyPackage::try_from(share).map_err(|e| {
+        culprit(format!(
+            "the share does not verify against its commitment: {e}"
+        ))
+    })?;
     if public.verifying_shares().len() != roster.members.len() {
         return Err(culprit(format!(
             "the public key package has {} members, the roster {}",
@@ -74,10 +79,16 @@ pub fn accept_share(
     }
     match public.verifying_shares().get(key.identifier()) {
         Some(vs) if vs == key.verifying_share() => {}
-        _ => return Err(culprit(format!("{name}'s verifying share does not match the public key package"))),
+        _ => {
+            return Err(culprit(format!(
+                "{name}'s verifying share does not match the public key package"
+            )))
+        }
     }
     if key.verifying_key() != public.verifying_key() || group_xonly(public) != *expected_group {
-        return Err(culprit("the group key does not match the public key package".into()));
+        return Err(culprit(
+            "the group key does not match the public key package".into(),
+        ));
     }
     if *key.min_signers() != roster.threshold {
         return Err(culprit(format!(

@@ -10,10 +10,17 @@ use super::frost::Identifier;
 use super::{Error, MemberId, Result, Roster};
 
 fn by_identifier<T: Clone>(map: &BTreeMap<MemberId, T>) -> BTreeMap<Identifier, T> {
-    map.iter().map(|(&id, p)| (Roster::identifier(id), p.clone())).collect()
+    map.iter()
+        .map(|(&id, p)| (Roster::identifier(id), p.clone()))
+        .collect()
 }
 
-fn require_all<T>(roster: &Roster, me: MemberId, got: &BTreeMap<MemberId, T>, what: &str) -> Result<()> {
+fn require_all<T>(
+    roster: &Roster,
+    me: MemberId,
+    got: &BTreeMap<MemberId, T>,
+    what: &str,
+) -> Result<()> {
     let missing: Vec<String> = roster
         .ids()
         .filter(|&i| i != me && !got.contains_key(&i))

@@ -31,7 +31,11 @@ pub struct Roster {
     pub purpose: String,
     pub threshold: u16,
     /// Present for trusted-dealer rosters: the identity that deals the shares.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_npub_serde")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_npub_serde"
+    )]
     pub dealer: Option<PublicKey>,
     pub members: Vec<Member>,
 }
@@ -74,14 +78,19 @@ impl Roster {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidRoster(m));
         if self.version != ROSTER_VERSION {
-            return bad(format!("version {} is not supported (expected {ROSTER_VERSION})", self.version));
+            return bad(format!(
+                "version {} is not supported (expected {ROSTER_VERSION})",
+                self.version
+            ));
         }
         if self.ceremony_id.len() != 32 || hex::decode(&self.ceremony_id).is_err() {
             return bad("ceremony_id must be 32 hex characters (128 bits)".into());
         }
         let n = self.members.len();
-        if n < 2 || n > MAX_MEMBERS {
-            return bad(format!("a roster needs 2 to {MAX_MEMBERS} members, this one has {n}"));
+        if !(2..=MAX_MEMBERS).contains(&n) {
+            return bad(format!(
+                "a roster needs 2 to {MAX_MEMBERS} members, this one has {n}"
+            ));
         }
         if self.threshold < 2 || self.threshold as usize > n {
             return bad(format!(
@@ -126,11 +135,14 @@ impl Roster {
 
     /// Every member id held by `npub` (one identity may hold several seats).
     pub fn ids_of(&self, npub: &PublicKey) -> Vec<MemberId> {
-        self.ids().filter(|&i| self.members[i as usize - 1].npub == *npub).collect()
+        self.ids()
+            .filter(|&i| self.members[i as usize - 1].npub == *npub)
+            .collect()
     }
 
     pub fn id_by_name(&self, name: &str) -> Option<MemberId> {
-        self.ids().find(|&i| self.members[i as usize - 1].name == name)
+        self.ids()
+            .find(|&i| self.members[i as usize - 1].name == name)
     }
 
     /// The FROST identifier of a member id.
@@ -191,10 +203,15 @@ pub fn parse_npub(s: &str) -> Result<PublicKey> {
 
 pub mod npub_serde {
     use super::*;
-    pub fn serialize<S: serde::Serializer>(k: &PublicKey, s: S) -> std::result::Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        k: &PublicKey,
+        s: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         s.serialize_str(&k.to_bech32().expect("bech32 of a key"))
     }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<PublicKey, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<PublicKey, D::Error> {
         let s = String::deserialize(d)?;
         parse_npub(&s).map_err(serde::de::Error::custom)
     }

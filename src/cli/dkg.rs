@@ -44,8 +44,10 @@ pub struct WithInput {
 
 #[derive(Debug, Args)]
 pub struct ConfirmArgs {
+    /// The roster everyone agreed to.
     #[arg(long)]
     roster: PathBuf,
+    /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
     /// Package files or directories to read (repeatable).
@@ -57,8 +59,20 @@ pub fn run(cli: &Cli, cmd: &DkgCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let r = match cmd {
         DkgCmd::Round1(c) => dkg::round1(&home, &c.roster, c.member.as_deref(), &c.out)?,
-        DkgCmd::Round2(w) => dkg::round2(&home, &w.common.roster, w.common.member.as_deref(), &w.inputs, &w.common.out)?,
-        DkgCmd::Finish(w) => dkg::finish(&home, &w.common.roster, w.common.member.as_deref(), &w.inputs, &w.common.out)?,
+        DkgCmd::Round2(w) => dkg::round2(
+            &home,
+            &w.common.roster,
+            w.common.member.as_deref(),
+            &w.inputs,
+            &w.common.out,
+        )?,
+        DkgCmd::Finish(w) => dkg::finish(
+            &home,
+            &w.common.roster,
+            w.common.member.as_deref(),
+            &w.inputs,
+            &w.common.out,
+        )?,
         DkgCmd::Confirm(c) => dkg::confirm(&home, &c.roster, c.member.as_deref(), &c.inputs)?,
     };
     out.report(&r)

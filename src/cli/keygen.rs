@@ -44,10 +44,16 @@ pub struct ImportArgs {
 fn read_nsec(path: &PathBuf) -> Result<Zeroizing<String>> {
     let mut s = Zeroizing::new(String::new());
     if path.as_os_str() == "-" {
-        std::io::stdin().take(1024).read_to_string(&mut s).map_err(|e| Error::io("<stdin>", e))?;
+        std::io::stdin()
+            .take(1024)
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io("<stdin>", e))?;
     } else {
         let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        f.by_ref().take(1024).read_to_string(&mut s).map_err(|e| Error::io(path, e))?;
+        f.by_ref()
+            .take(1024)
+            .read_to_string(&mut s)
+            .map_err(|e| Error::io(path, e))?;
     }
     Ok(s)
 }

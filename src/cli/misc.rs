@@ -21,7 +21,12 @@ struct InitReport {
 }
 impl Report for InitReport {
     fn human(&self) -> String {
-        format!("created passport home {}\n  identity: {}\n  keystore: {}", self.home.display(), self.npub, self.keystore)
+        format!(
+            "created passport home {}\n  identity: {}\n  keystore: {}",
+            self.home.display(),
+            self.npub,
+            self.keystore
+        )
     }
     fn stdout(&self) -> Option<String> {
         Some(self.npub.clone())
@@ -35,10 +40,17 @@ pub fn init(cli: &Cli, out: &Output) -> Result<()> {
     }
     let (unlock, kind) = match &cli.age_identity {
         Some(p) => (InitUnlock::IdentityFile(p.clone()), "age identity file"),
-        None => (InitUnlock::Passphrase(prompt::new_passphrase(cli.passphrase_file.as_ref())?), "passphrase (scrypt)"),
+        None => (
+            InitUnlock::Passphrase(prompt::new_passphrase(cli.passphrase_file.as_ref())?),
+            "passphrase (scrypt)",
+        ),
     };
     let home = Home::init(&root, unlock)?;
-    out.report(&InitReport { home: root, npub: home.config.npub.clone(), keystore: kind })
+    out.report(&InitReport {
+        home: root,
+        npub: home.config.npub.clone(),
+        keystore: kind,
+    })
 }
 
 #[derive(Serialize)]
@@ -58,7 +70,10 @@ impl Report for IdReport {
 pub fn id(cli: &Cli, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let pk = home.public_key();
-    let r = IdReport { npub: pk.to_bech32().expect("bech32"), hex: pk.to_hex() };
+    let r = IdReport {
+        npub: pk.to_bech32().expect("bech32"),
+        hex: pk.to_hex(),
+    };
     if out.json {
         out.report(&r)
     } else {
@@ -84,7 +99,12 @@ pub struct RosterNew {
     #[arg(long, short = 't')]
     threshold: u16,
     /// A member as NAME=NPUB; repeat for each member, in order.
-    #[arg(long = "member", short = 'm', value_name = "NAME=NPUB", required = true)]
+    #[arg(
+        long = "member",
+        short = 'm',
+        value_name = "NAME=NPUB",
+        required = true
+    )]
     members: Vec<String>,
     /// What this key is for.
     #[arg(long, default_value = "")]
@@ -143,23 +163,40 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
         RosterCmd::New(a) => {
             let mut members = vec![];
             for spec in &a.members {
-                let (name, npub) = spec
-                    .split_once('=')
-                    .ok_or_else(|| Error::Invalid(format!("--member {spec:?}: expected NAME=NPUB")))?;
-                members.push(Member { name: name.to_owned(), npub: parse_npub(npub)? });
+                let (name, npub) = spec.split_once('=').ok_or_else(|| {
+                    Error::Invalid(format!("--member {spec:?}: expected NAME=NPUB"))
+                })?;
+                members.push(Member {
+                    name: name.to_owned(),
+                    npub: parse_npub(npub)?,
+                });
             }
             let dealer = match a.dealer.as_deref() {
                 None => None,
                 Some("self") => Some(cli.open_home()?.public_key()),
                 Some(npub) => Some(parse_npub(npub)?),
             };
-            let roster = Roster::new(&a.purpose, a.threshold, members, dealer, &mut rand::rngs::OsRng)?;
+            let roster = Roster::new(
+                &a.purpose,
+                a.threshold,
+                members,
+                dealer,
+                &mut rand::rngs::OsRng,
+            )?;
             let json = roster.to_json_pretty() + "\n";
             if a.output.as_os_str() == "-" {
-                out.report(&roster_report(&roster, "<stdout>".into(), Some(json.trim_end().to_owned())))
+                out.report(&roster_report(
+                    &roster,
+                    "<stdout>".into(),
+                    Some(json.trim_end().to_owned()),
+                ))
             } else {
                 crate::fsutil::write_atomic(&a.output, json.as_bytes(), false)?;
-                out.report(&roster_report(&roster, a.output.display().to_string(), None))
+                out.report(&roster_report(
+                    &roster,
+                    a.output.display().to_string(),
+                    None,
+                ))
             }
         }
         RosterCmd::Show { file } => {
@@ -212,8 +249,14 @@ impl Report for GroupList {
                     g.threshold,
                     g.members,
                     g.origin,
-                    g.status.map(|s| format!("{s:?}").to_lowercase()).unwrap_or_else(|| "public only".into()),
-                    if g.seats.is_empty() { "none".into() } else { g.seats.join(", ") }
+                    g.status
+                        .map(|s| format!("{s:?}").to_lowercase())
+                        .unwrap_or_else(|| "public only".into()),
+                    if g.seats.is_empty() {
+                        "none".into()
+                    } else {
+                        g.seats.join(", ")
+                    }
                 )
             })
             .collect::<Vec<_>>()
@@ -235,7 +278,9 @@ pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
                     members: g.roster.n(),
                     origin: g.origin,
                     status: st.as_ref().map(|s| s.status),
-                    seats: st.map(|s| s.seats.iter().map(|&i| g.roster.name(i)).collect()).unwrap_or_default(),
+                    seats: st
+                        .map(|s| s.seats.iter().map(|&i| g.roster.name(i)).collect())
+                        .unwrap_or_default(),
                 });
             }
             out.report(&GroupList { groups })
@@ -244,7 +289,13 @@ pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
             let g = crate::home::read_group_file(file)?;
             home.save_group(&g)?;
             if home.group_state(&g)?.is_none() {
-                home.save_group_state(&g, &GroupState { status: Status::Active, seats: Default::default() })?;
+                home.save_group_state(
+                    &g,
+                    &GroupState {
+                        status: Status::Active,
+                        seats: Default::default(),
+                    },
+                )?;
             }
             out.report(&GroupList {
                 groups: vec![GroupEntry {
@@ -353,7 +404,9 @@ fn render(cmd: &clap::Command, name: &str, dir: &std::path::Path) -> Result<()> 
     }
     let page = cmd.clone().name(name.to_owned());
     let mut buf = vec![];
-    clap_mangen::Man::new(page).render(&mut buf).map_err(|e| Error::io(dir, e))?;
+    clap_mangen::Man::new(page)
+        .render(&mut buf)
+        .map_err(|e| Error::io(dir, e))?;
     let path = dir.join(format!("{name}.1"));
     std::fs::write(&path, buf).map_err(|e| Error::io(&path, e))?;
     for sub in cmd.get_subcommands() {

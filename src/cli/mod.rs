@@ -48,7 +48,12 @@ pub struct Cli {
     pub passphrase_file: Option<PathBuf>,
     /// age identity file that unlocks the keystore (unattended use). With `init`:
     /// protect the new keystore with it, creating it if missing.
-    #[arg(long, global = true, env = "PASSPORT_AGE_IDENTITY", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "PASSPORT_AGE_IDENTITY",
+        value_name = "FILE"
+    )]
     pub age_identity: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -124,7 +129,9 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Dkg(c) => dkg::run(cli, c, out),
         Command::Sign(c) => sign::run(cli, c, out),
         Command::Group(c) => misc::group(cli, c, out),
-        Command::Verify(a) => out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?),
+        Command::Verify(a) => {
+            out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?)
+        }
         Command::Inspect(a) => out.report(&crate::ops::inspect::inspect(&a.file)?),
         Command::Demo(a) => misc::demo(a, out),
         Command::Completions(a) => misc::completions(a),

@@ -11,7 +11,9 @@ use crate::keystore::file::PassphraseSource;
 use crate::ops::sign::Summary;
 
 fn from_file(path: &PathBuf) -> std::result::Result<SecretString, String> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+    );
     let line = text.lines().next().unwrap_or("");
     if line.is_empty() {
         return Err(format!("{}: the passphrase file is empty", path.display()));
@@ -39,7 +41,10 @@ pub fn passphrase_source(file: Option<PathBuf>) -> PassphraseSource {
                 .map(SecretString::from)
                 .map_err(|e| e.to_string());
         }
-        Err("no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, or run in a terminal".into())
+        Err(
+            "no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, or run in a terminal"
+                .into(),
+        )
     })
 }
 
@@ -91,6 +96,10 @@ pub fn consent(yes: bool) -> Result<impl FnMut(&Summary) -> bool> {
             }
             _ => eprintln!("  raw message: {}", s.message),
         }
-        dialoguer::Confirm::new().with_prompt("Sign?").default(false).interact().unwrap_or(false)
+        dialoguer::Confirm::new()
+            .with_prompt("Sign?")
+            .default(false)
+            .interact()
+            .unwrap_or(false)
     })
 }

@@ -29,11 +29,13 @@ pub struct CommitArgs {
     #[arg(long)]
     group: String,
     /// Which of this home's seats commits (when it holds several).
+    /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
     /// How many commitments to preprocess.
     #[arg(long, default_value_t = 1)]
     count: usize,
+    /// Directory to write packages into.
     #[arg(long, short = 'o', default_value = ".")]
     out: PathBuf,
 }
@@ -61,6 +63,7 @@ impl What {
 
 #[derive(Debug, Args)]
 pub struct RequestArgs {
+    /// Group npub.
     #[arg(long)]
     group: String,
     #[command(flatten)]
@@ -71,6 +74,7 @@ pub struct RequestArgs {
     /// Commitment package files or directories (repeatable).
     #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
     inputs: Vec<PathBuf>,
+    /// Directory to write packages into.
     #[arg(long, short = 'o', default_value = ".")]
     out: PathBuf,
 }
@@ -80,17 +84,20 @@ pub struct ShareArgs {
     /// The signing request file.
     #[arg(long)]
     request: PathBuf,
+    /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
     /// Sign without asking (the request is still fully checked).
     #[arg(long)]
     yes: bool,
+    /// Directory to write packages into.
     #[arg(long, short = 'o', default_value = ".")]
     out: PathBuf,
 }
 
 #[derive(Debug, Args)]
 pub struct AggregateArgs {
+    /// The signing request file.
     #[arg(long)]
     request: PathBuf,
     /// Signature share files or directories (repeatable).
@@ -106,10 +113,12 @@ pub struct AggregateArgs {
 
 #[derive(Debug, Args)]
 pub struct EventArgs {
+    /// Group npub.
     #[arg(long)]
     group: String,
     #[command(flatten)]
     what: What,
+    /// Sign without asking (the request is still fully checked).
     #[arg(long)]
     yes: bool,
     #[arg(long, short = 'o')]
@@ -136,23 +145,47 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
     match cmd {
         SignCmd::Commit(a) => {
             let home = cli.open_home()?;
-            out.report(&sign::commit(&home, &a.group, a.member.as_deref(), a.count, &a.out)?)
+            out.report(&sign::commit(
+                &home,
+                &a.group,
+                a.member.as_deref(),
+                a.count,
+                &a.out,
+            )?)
         }
         SignCmd::Request(a) => {
             let home = cli.open_home()?;
-            out.report(&sign::request(&home, &a.group, a.what.to_sign()?, &a.signers, &a.inputs, &a.out)?)
+            out.report(&sign::request(
+                &home,
+                &a.group,
+                a.what.to_sign()?,
+                &a.signers,
+                &a.inputs,
+                &a.out,
+            )?)
         }
         SignCmd::Share(a) => {
             let home = cli.open_home()?;
             let mut consent = prompt::consent(a.yes)?;
-            out.report(&sign::share(&home, &a.request, a.member.as_deref(), &mut consent, &a.out)?)
+            out.report(&sign::share(
+                &home,
+                &a.request,
+                a.member.as_deref(),
+                &mut consent,
+                &a.out,
+            )?)
         }
         SignCmd::Aggregate(a) => {
             let home = match &a.group_file {
                 Some(_) => None,
                 None => Some(cli.open_home()?),
             };
-            let signed = sign::aggregate(home.as_ref(), a.group_file.as_deref(), &a.request, &a.inputs)?;
+            let signed = sign::aggregate(
+                home.as_ref(),
+                a.group_file.as_deref(),
+                &a.request,
+                &a.inputs,
+            )?;
             emit(out, &signed, a.output.as_ref())
         }
         SignCmd::Event(a) => {

@@ -16,13 +16,17 @@ use zeroize::Zeroizing;
 use super::{frame, unframe, Error, Result, Sealer};
 
 /// Supplies the passphrase when (and only when) it is first needed.
-pub type PassphraseSource = Box<dyn Fn() -> std::result::Result<SecretString, String> + Send + Sync>;
+pub type PassphraseSource =
+    Box<dyn Fn() -> std::result::Result<SecretString, String> + Send + Sync>;
 
 pub enum Unlock {
     /// An age identity file (`AGE-SECRET-KEY-1…`), as written by `age-keygen`.
     IdentityFile(PathBuf),
     /// `master.age` holds the identity, encrypted with a passphrase.
-    Passphrase { master: PathBuf, passphrase: PassphraseSource },
+    Passphrase {
+        master: PathBuf,
+        passphrase: PassphraseSource,
+    },
 }
 
 pub struct AgeSealer {
@@ -33,7 +37,11 @@ pub struct AgeSealer {
 
 impl AgeSealer {
     pub fn new(recipient: x25519::Recipient, unlock: Unlock) -> Self {
-        AgeSealer { recipient, unlock: Mutex::new(Some(unlock)), identity: OnceLock::new() }
+        AgeSealer {
+            recipient,
+            unlock: Mutex::new(Some(unlock)),
+            identity: OnceLock::new(),
+        }
     }
 
     /// A sealer that already holds its identity (fresh homes, tests, the demo).
@@ -41,7 +49,11 @@ impl AgeSealer {
         let cell = OnceLock::new();
         let recipient = identity.to_public();
         let _ = cell.set(identity);
-        AgeSealer { recipient, unlock: Mutex::new(None), identity: cell }
+        AgeSealer {
+            recipient,
+            unlock: Mutex::new(None),
+            identity: cell,
+        }
     }
 
     fn identity(&self) -> Result<&x25519::Identity> {
@@ -57,7 +69,10 @@ impl AgeSealer {
         let id = match unlock {
             Unlock::IdentityFile(path) => read_identity_file(&path)?,
             Unlock::Passphrase { master, passphrase } => {
-                let blob = std::fs::read(&master).map_err(|e| Error::Io { path: master.clone(), source: e })?;
+                let blob = std::fs::read(&master).map_err(|e| Error::Io {
+                    path: master.clone(),
+                    source: e,
+                })?;
                 let pass = passphrase().map_err(Error::Locked)?;
                 let text = decrypt_with_passphrase(&blob, pass)?;
                 parse_identity(&text)?
@@ -100,9 +115,10 @@ fn parse_identity(text: &str) -> Result<x25519::Identity> {
 }
 
 pub fn read_identity_file(path: &std::path::Path) -> Result<x25519::Identity> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), source: e })?,
-    );
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.into(),
+        source: e,
+    })?);
     parse_identity(&text)
 }
 
@@ -119,23 +135,30 @@ pub fn identity_file_text(id: &x25519::Identity) -> Zeroizing<String> {
 pub fn encrypt_with_passphrase(plaintext: &[u8], pass: SecretString) -> Result<Vec<u8>> {
     let enc = age::Encryptor::with_user_passphrase(pass);
     let mut out = vec![];
-    let mut w = enc.wrap_output(&mut out).map_err(|e| Error::Locked(e.to_string()))?;
-    w.write_all(plaintext).map_err(|e| Error::Locked(e.to_string()))?;
+    let mut w = enc
+        .wrap_output(&mut out)
+        .map_err(|e| Error::Locked(e.to_string()))?;
+    w.write_all(plaintext)
+        .map_err(|e| Error::Locked(e.to_string()))?;
     w.finish().map_err(|e| Error::Locked(e.to_string()))?;
     Ok(out)
 }
 
 /// Decrypts a passphrase-encrypted blob; a wrong passphrase is `Locked`.
 pub fn decrypt_with_passphrase(blob: &[u8], pass: SecretString) -> Result<Zeroizing<String>> {
-    let dec = age::Decryptor::new_buffered(blob).map_err(|_| Error::Tampered("master.age".into()))?;
+    let dec =
+        age::Decryptor::new_buffered(blob).map_err(|_| Error::Tampered("master.age".into()))?;
     let id = age::scrypt::Identity::new(pass);
-    let mut r = dec.decrypt(std::iter::once(&id as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::DecryptionFailed | age::DecryptError::KeyDecryptionFailed | age::DecryptError::NoMatchingKeys => {
-            Error::Locked("wrong passphrase".into())
-        }
-        other => Error::Locked(other.to_string()),
-    })?;
+    let mut r = dec
+        .decrypt(std::iter::once(&id as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed
+            | age::DecryptError::KeyDecryptionFailed
+            | age::DecryptError::NoMatchingKeys => Error::Locked("wrong passphrase".into()),
+            other => Error::Locked(other.to_string()),
+        })?;
     let mut s = Zeroizing::new(String::new());
-    r.read_to_string(&mut s).map_err(|_| Error::Locked("wrong passphrase".into()))?;
+    r.read_to_string(&mut s)
+        .map_err(|_| Error::Locked("wrong passphrase".into()))?;
     Ok(s)
 }

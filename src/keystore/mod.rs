@@ -73,7 +73,10 @@ impl Keystore {
     pub fn put(&self, name: &str, secret: &[u8], overwrite: bool) -> Result<()> {
         let path = self.path(name);
         if !overwrite && path.exists() {
-            return Err(Error::Exists { what: "secret", name: name.into() });
+            return Err(Error::Exists {
+                what: "secret",
+                name: name.into(),
+            });
         }
         let blob = self.sealer.seal(name, secret)?;
         fsutil::write_atomic(&path, &blob, overwrite).map_err(from_top)
@@ -143,11 +146,19 @@ impl Keystore {
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(Error::Io { path: dir, source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: dir,
+                    source: e,
+                })
+            }
         };
         let mut out = vec![];
         for entry in rd {
-            let entry = entry.map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+            let entry = entry.map_err(|e| Error::Io {
+                path: dir.clone(),
+                source: e,
+            })?;
             let file = entry.file_name().to_string_lossy().into_owned();
             if let Some(stem) = file.strip_suffix(".sealed") {
                 out.push(format!("{prefix}/{stem}"));

@@ -68,7 +68,11 @@ impl Report for StepReport {
         let mut s = format!(
             "{} {} for {}{}",
             self.step,
-            if self.already_done { "was already done" } else { "done" },
+            if self.already_done {
+                "was already done"
+            } else {
+                "done"
+            },
             self.member,
             match &self.group {
                 Some(g) => format!(": group {g}"),
@@ -76,7 +80,10 @@ impl Report for StepReport {
             }
         );
         if let Some(st) = self.status {
-            s.push_str(&format!(" ({})", serde_json::to_value(st).unwrap().as_str().unwrap()));
+            s.push_str(&format!(
+                " ({})",
+                serde_json::to_value(st).unwrap().as_str().unwrap()
+            ));
         }
         for p in &self.packages {
             s.push_str(&format!("\n  wrote {}", p.display()));
@@ -100,17 +107,30 @@ fn my_seats(home: &Home, roster: &Roster) -> Vec<MemberId> {
 fn load_state(home: &Home, roster: &Roster, member: Option<&str>) -> Result<DkgState> {
     let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
     home.read_state::<DkgState>(&state_rel(roster, seat))?
-        .ok_or_else(|| Error::Invalid(format!("{} has not started this DKG; run `passport dkg round1` first", roster.name(seat))))
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has not started this DKG; run `passport dkg round1` first",
+                roster.name(seat)
+            ))
+        })
         .and_then(|s| {
             if s.roster != *roster {
-                Err(Error::Rejected("this roster differs from the one round 1 was run with".into()))
+                Err(Error::Rejected(
+                    "this roster differs from the one round 1 was run with".into(),
+                ))
             } else {
                 Ok(s)
             }
         })
 }
 
-fn report(step: &'static str, st: &DkgState, packages: Vec<PathBuf>, already_done: bool, status: Option<Status>) -> StepReport {
+fn report(
+    step: &'static str,
+    st: &DkgState,
+    packages: Vec<PathBuf>,
+    already_done: bool,
+    status: Option<Status>,
+) -> StepReport {
     StepReport {
         step,
         member: st.roster.name(st.seat),
@@ -123,10 +143,17 @@ fn report(step: &'static str, st: &DkgState, packages: Vec<PathBuf>, already_don
 }
 
 /// Round 1: commit to a secret polynomial and broadcast the commitment.
-pub fn round1(home: &Home, roster_path: &Path, member: Option<&str>, out: &Path) -> Result<StepReport> {
+pub fn round1(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    out: &Path,
+) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     if roster.dealer.is_some() {
-        return Err(Error::Invalid("this roster names a dealer; use `passport keygen` for it".into()));
+        return Err(Error::Invalid(
+            "this roster names a dealer; use `passport keygen` for it".into(),
+        ));
     }
     let seat = pick_seat(&roster, &my_seats(home, &roster), member, "in this roster")?;
     let name = roster.name(seat);
@@ -139,10 +166,19 @@ pub fn round1(home: &Home, roster_path: &Path, member: Option<&str>, out: &Path)
     let (secret, package) = dkg::part1(&roster, seat, &mut rand::rngs::OsRng)?;
     let event = envelope::seal(
         keys,
-        Draft { binding: &Binding::of(&roster), round: Round::Dkg1, from: Some(seat), to: None, reference: None, payload: &package },
+        Draft {
+            binding: &Binding::of(&roster),
+            round: Round::Dkg1,
+            from: Some(seat),
+            to: None,
+            reference: None,
+            payload: &package,
+        },
     )?;
-    let secret_bytes = zeroize::Zeroizing::new(serde_json::to_vec(&secret).expect("secret serializes"));
-    home.keystore().put(&secret_name(&roster, seat, 1), &secret_bytes, true)?;
+    let secret_bytes =
+        zeroize::Zeroizing::new(serde_json::to_vec(&secret).expect("secret serializes"));
+    home.keystore()
+        .put(&secret_name(&roster, seat, 1), &secret_bytes, true)?;
     let st = DkgState {
         roster,
         seat,
@@ -158,8 +194,20 @@ pub fn round1(home: &Home, roster_path: &Path, member: Option<&str>, out: &Path)
     Ok(report("round 1", &st, vec![p], false, None))
 }
 
-fn received_round1(st: &DkgState, inputs: &[super::Input]) -> Result<BTreeMap<MemberId, envelope::Checked>> {
-    let mut got = collect(&st.roster, inputs, Want { round: Round::Dkg1, for_me: None, reference: None })?;
+fn received_round1(
+    st: &DkgState,
+    inputs: &[super::Input],
+) -> Result<BTreeMap<MemberId, envelope::Checked>> {
+    let mut got = collect(
+        &st.roster,
+        inputs,
+        Want {
+            round: Round::Dkg1,
+            for_me: None,
+            reference: None,
+            also: &[Round::Dkg2],
+        },
+    )?;
     got.remove(&st.seat);
     // A round-1 package that differs from the one this seat already used is equivocation.
     for (from, c) in &got {
@@ -179,10 +227,15 @@ fn received_round1(st: &DkgState, inputs: &[super::Input]) -> Result<BTreeMap<Me
     Ok(got)
 }
 
-fn round1_packages(roster: &Roster, got: &BTreeMap<MemberId, envelope::Checked>) -> Result<BTreeMap<MemberId, round1::Package>> {
+fn round1_packages(
+    roster: &Roster,
+    got: &BTreeMap<MemberId, envelope::Checked>,
+) -> Result<BTreeMap<MemberId, round1::Package>> {
     got.iter()
         .map(|(&from, c)| {
-            let p: round1::Package = c.payload(None).map_err(|e| Error::Rejected(e.to_string()))?;
+            let p: round1::Package = c
+                .payload(None)
+                .map_err(|e| Error::Rejected(e.to_string()))?;
             dkg::check_round1(roster, from, &p)?;
             Ok((from, p))
         })
@@ -190,7 +243,13 @@ fn round1_packages(roster: &Roster, got: &BTreeMap<MemberId, envelope::Checked>)
 }
 
 /// Round 2: verify everyone's round-1 package, send each member its secret share.
-pub fn round2(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[PathBuf], out: &Path) -> Result<StepReport> {
+pub fn round2(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage >= Stage::Round2 {
@@ -206,8 +265,8 @@ pub fn round2(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[P
     let keys = home.identity()?;
     let r1_name = secret_name(&roster, st.seat, 1);
     let secret_bytes = home.keystore().get(&r1_name)?;
-    let secret: round1::SecretPackage =
-        serde_json::from_slice(&secret_bytes).map_err(|_| crate::keystore::Error::Tampered(r1_name.clone()))?;
+    let secret: round1::SecretPackage = serde_json::from_slice(&secret_bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(r1_name.clone()))?;
     let (secret2, outgoing) = dkg::part2(&roster, st.seat, secret, &packages)?;
     let binding = Binding::of(&roster);
     let mut sent = vec![];
@@ -215,12 +274,23 @@ pub fn round2(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[P
         let m = roster.member(*to).expect("roster seat");
         let ev = envelope::seal(
             keys,
-            Draft { binding: &binding, round: Round::Dkg2, from: Some(st.seat), to: Some((m.npub, *to)), reference: None, payload: pkg },
+            Draft {
+                binding: &binding,
+                round: Round::Dkg2,
+                from: Some(st.seat),
+                to: Some((m.npub, *to)),
+                reference: None,
+                payload: pkg,
+            },
         )?;
-        sent.push((format!("dkg-2-{}-to-{}.json", roster.name(st.seat), m.name), ev));
+        sent.push((
+            format!("dkg-2-{}-to-{}.json", roster.name(st.seat), m.name),
+            ev,
+        ));
     }
     let s2 = zeroize::Zeroizing::new(serde_json::to_vec(&secret2).expect("secret serializes"));
-    home.keystore().put(&secret_name(&roster, st.seat, 2), &s2, true)?;
+    home.keystore()
+        .put(&secret_name(&roster, st.seat, 2), &s2, true)?;
     st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     st.round2_sent = sent;
     st.stage = Stage::Round2;
@@ -234,48 +304,89 @@ pub fn round2(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[P
 }
 
 /// Finish: derive this seat's share and the group key, then sign the agreement package.
-pub fn finish(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[PathBuf], out: &Path) -> Result<StepReport> {
+pub fn finish(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     let file = format!("dkg-agree-{}.json", roster.name(st.seat));
     if st.stage >= Stage::Finished {
-        let p = write_package(out, &file, st.agreement.as_ref().expect("finished has agreement"))?;
+        let p = write_package(
+            out,
+            &file,
+            st.agreement.as_ref().expect("finished has agreement"),
+        )?;
         return Ok(report("finish", &st, vec![p], true, Some(Status::Pending)));
     }
     if st.stage < Stage::Round2 {
-        return Err(Error::Invalid("run `passport dkg round2` before finish".into()));
+        return Err(Error::Invalid(
+            "run `passport dkg round2` before finish".into(),
+        ));
     }
     let inputs = read_inputs(inputs)?;
     received_round1(&st, &inputs)?; // equivocation check on anything present
     let keys = home.identity()?;
-    let got2 = collect(&roster, &inputs, Want { round: Round::Dkg2, for_me: Some((keys, st.seat)), reference: None })?;
+    let got2 = collect(
+        &roster,
+        &inputs,
+        Want {
+            round: Round::Dkg2,
+            for_me: Some((keys, st.seat)),
+            reference: None,
+            also: &[Round::Dkg1],
+        },
+    )?;
     let mut r2 = BTreeMap::new();
     for (&from, c) in &got2 {
-        let p: round2::Package = c.payload(Some(keys)).map_err(|e| Error::Rejected(e.to_string()))?;
+        let p: round2::Package = c
+            .payload(Some(keys))
+            .map_err(|e| Error::Rejected(e.to_string()))?;
         r2.insert(from, p);
     }
     let r1: BTreeMap<MemberId, round1::Package> = st
         .round1_received
         .iter()
         .map(|(&k, ev)| {
-            let c = envelope::Checked { event: ev.clone(), meta: envelope::parse(nostr::JsonUtil::as_json(ev).as_bytes())?.1, from: Some(k), sender: roster.name(k) };
+            let c = envelope::Checked {
+                event: ev.clone(),
+                meta: envelope::parse(nostr::JsonUtil::as_json(ev).as_bytes())?.1,
+                from: Some(k),
+                sender: roster.name(k),
+            };
             c.payload(None).map(|p| (k, p))
         })
         .collect::<std::result::Result<_, envelope::Error>>()?;
     let r2_name = secret_name(&roster, st.seat, 2);
     let secret_bytes = home.keystore().get(&r2_name)?;
-    let secret: round2::SecretPackage =
-        serde_json::from_slice(&secret_bytes).map_err(|_| crate::keystore::Error::Tampered(r2_name.clone()))?;
+    let secret: round2::SecretPackage = serde_json::from_slice(&secret_bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(r2_name.clone()))?;
     let (key, public) = dkg::part3(&roster, st.seat, &secret, &r1, &r2)?;
     let group = Group::new(roster.clone(), public, Origin::Dkg);
     let hash = ceremony::public_package_hash(&group.public_key_package)?;
-    let agreement = Agreement { group: group.npub.clone(), public_key_package_hash: hex::encode(hash) };
+    let agreement = Agreement {
+        group: group.npub.clone(),
+        public_key_package_hash: hex::encode(hash),
+    };
     let ev = envelope::seal(
         keys,
-        Draft { binding: &Binding::of(&roster), round: Round::DkgAgree, from: Some(st.seat), to: None, reference: None, payload: &agreement },
+        Draft {
+            binding: &Binding::of(&roster),
+            round: Round::DkgAgree,
+            from: Some(st.seat),
+            to: None,
+            reference: None,
+            payload: &agreement,
+        },
     )?;
     home.save_group(&group)?;
-    let mut gs = home.group_state(&group)?.unwrap_or(GroupState { status: Status::Pending, seats: Default::default() });
+    let mut gs = home.group_state(&group)?.unwrap_or(GroupState {
+        status: Status::Pending,
+        seats: Default::default(),
+    });
     let share_name = Home::share_name(&group, st.seat);
     let bytes = zeroize::Zeroizing::new(key.serialize().map_err(ceremony::Error::frost)?);
     home.keystore().put(&share_name, &bytes, true)?;
@@ -291,27 +402,50 @@ pub fn finish(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[P
 }
 
 /// Confirm: all n agreement packages present and equal → the group becomes active.
-pub fn confirm(home: &Home, roster_path: &Path, member: Option<&str>, inputs: &[PathBuf]) -> Result<StepReport> {
+pub fn confirm(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage < Stage::Finished {
-        return Err(Error::Invalid("run `passport dkg finish` before confirm".into()));
+        return Err(Error::Invalid(
+            "run `passport dkg finish` before confirm".into(),
+        ));
     }
     let group = home.find_group(st.group.as_deref().expect("finished has group"))?;
     if st.stage == Stage::Confirmed {
         return Ok(report("confirm", &st, vec![], true, Some(Status::Active)));
     }
     let inputs = read_inputs(inputs)?;
-    let got = collect(&roster, &inputs, Want { round: Round::DkgAgree, for_me: None, reference: None })?;
+    let got = collect(
+        &roster,
+        &inputs,
+        Want {
+            round: Round::DkgAgree,
+            for_me: None,
+            reference: None,
+            also: &[Round::Dkg1, Round::Dkg2],
+        },
+    )?;
     let mine = ceremony::public_package_hash(&group.public_key_package)?;
     let mut reported = BTreeMap::new();
     reported.insert(st.seat, mine);
     for (&from, c) in &got {
-        let a: Agreement = c.payload(None).map_err(|e| Error::Rejected(e.to_string()))?;
+        let a: Agreement = c
+            .payload(None)
+            .map_err(|e| Error::Rejected(e.to_string()))?;
         let mut h = [0u8; 32];
         match hex::decode(&a.public_key_package_hash) {
             Ok(b) if b.len() == 32 => h.copy_from_slice(&b),
-            _ => return Err(Error::Rejected(format!("agreement package from {} carries no valid hash", c.sender))),
+            _ => {
+                return Err(Error::Rejected(format!(
+                    "agreement package from {} carries no valid hash",
+                    c.sender
+                )))
+            }
         }
         reported.insert(from, h);
     }

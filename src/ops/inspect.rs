@@ -49,15 +49,27 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     let bytes = read_source(path)?;
     let name = path.display().to_string();
     if bytes.starts_with(b"age-encryption.org/v1") {
-        return Ok(Inspection { kind: "sealed secret (age)", details: json!({ "bytes": bytes.len(), "note": "contents are encrypted; passport never prints them" }) });
+        return Ok(Inspection {
+            kind: "sealed secret (age)",
+            details: json!({ "bytes": bytes.len(), "note": "contents are encrypted; passport never prints them" }),
+        });
     }
     if bytes.starts_with(b"passport-consumed") {
-        return Ok(Inspection { kind: "consumed nonce (tombstone)", details: json!({}) });
+        return Ok(Inspection {
+            kind: "consumed nonce (tombstone)",
+            details: json!({}),
+        });
     }
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Malformed { path: name.clone(), what: "passport file", detail: e.to_string() })?;
-    if v.get("sig").is_some() && v.get("kind").and_then(Value::as_u64) == Some(envelope::PACKAGE_KIND as u64) {
-        let (event, meta) = envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{name}: {e}")))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+        path: name.clone(),
+        what: "passport file",
+        detail: e.to_string(),
+    })?;
+    if v.get("sig").is_some()
+        && v.get("kind").and_then(Value::as_u64) == Some(envelope::PACKAGE_KIND as u64)
+    {
+        let (event, meta) =
+            envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{name}: {e}")))?;
         let mut d = json!({
             "round": meta.round.as_str(),
             "signer": event.pubkey.to_bech32().expect("bech32"),
@@ -67,40 +79,84 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             "encrypted": meta.encrypted,
             "id": event.id.to_hex(),
         });
-        if let Some(m) = meta.member { d["member_seat"] = json!(m); }
-        if let Some((pk, seat)) = meta.to { d["recipient"] = json!(format!("seat {seat} ({})", short_npub(&pk))); }
-        if let Some(r) = meta.reference { d["request"] = json!(r); }
+        if let Some(m) = meta.member {
+            d["member_seat"] = json!(m);
+        }
+        if let Some((pk, seat)) = meta.to {
+            d["recipient"] = json!(format!("seat {seat} ({})", short_npub(&pk)));
+        }
+        if let Some(r) = meta.reference {
+            d["request"] = json!(r);
+        }
         if !meta.encrypted {
             if let Ok(p) = serde_json::from_str::<Value>(&event.content) {
-                if let Some(g) = p.get("group") { d["group"] = g.clone(); }
-                if let Some(c) = p.get("commitments").and_then(Value::as_array) { d["commitments"] = json!(c.len()); }
-                if let Some(m) = p.get("message") { d["message"] = m.clone(); }
-                if let Some(h) = p.get("public_key_package_hash") { d["public_key_package_hash"] = h.clone(); }
+                if let Some(g) = p.get("group") {
+                    d["group"] = g.clone();
+                }
+                if let Some(c) = p.get("commitments").and_then(Value::as_array) {
+                    d["commitments"] = json!(c.len());
+                }
+                if let Some(m) = p.get("message") {
+                    d["message"] = m.clone();
+                }
+                if let Some(h) = p.get("public_key_package_hash") {
+                    d["public_key_package_hash"] = h.clone();
+                }
             }
         }
-        return Ok(Inspection { kind: meta.round.describe(), details: d });
+        return Ok(Inspection {
+            kind: meta.round.describe(),
+            details: d,
+        });
     }
     if v.get("sig").is_some() {
         let r = super::verify::verify(path, None);
-        return Ok(Inspection { kind: "signed Nostr event", details: json!({ "kind": v.get("kind"), "pubkey": v.get("pubkey"), "valid": r.is_ok() }) });
+        return Ok(Inspection {
+            kind: "signed Nostr event",
+            details: json!({ "kind": v.get("kind"), "pubkey": v.get("pubkey"), "valid": r.is_ok() }),
+        });
     }
     if v.get("public_key_package").is_some() {
-        let g = Group::from_json(&bytes).map_err(|e| Error::Malformed { path: name, what: "group file", detail: e.to_string() })?;
+        let g = Group::from_json(&bytes).map_err(|e| Error::Malformed {
+            path: name,
+            what: "group file",
+            detail: e.to_string(),
+        })?;
         let mut d = roster_details(&g.roster);
         d["group"] = json!(g.npub);
         d["origin"] = json!(g.origin);
-        return Ok(Inspection { kind: "group file (public)", details: d });
+        return Ok(Inspection {
+            kind: "group file (public)",
+            details: d,
+        });
     }
     if v.get("ceremony_id").is_some() {
-        let r = Roster::from_json(&bytes).map_err(|e| Error::Malformed { path: name, what: "roster", detail: e.to_string() })?;
-        return Ok(Inspection { kind: "roster", details: roster_details(&r) });
+        let r = Roster::from_json(&bytes).map_err(|e| Error::Malformed {
+            path: name,
+            what: "roster",
+            detail: e.to_string(),
+        })?;
+        return Ok(Inspection {
+            kind: "roster",
+            details: roster_details(&r),
+        });
     }
     if v.get("keystore").is_some() && v.get("npub").is_some() {
-        return Ok(Inspection { kind: "passport home config", details: json!({ "npub": v["npub"], "keystore": v["keystore"]["unlock"] }) });
+        return Ok(Inspection {
+            kind: "passport home config",
+            details: json!({ "npub": v["npub"], "keystore": v["keystore"]["unlock"] }),
+        });
     }
     if v.get("signature").is_some() && v.get("message").is_some() {
         let r = super::verify::verify(path, None);
-        return Ok(Inspection { kind: "raw signature", details: json!({ "pubkey": v["pubkey"], "valid": r.is_ok() }) });
+        return Ok(Inspection {
+            kind: "raw signature",
+            details: json!({ "pubkey": v["pubkey"], "valid": r.is_ok() }),
+        });
     }
-    Err(Error::Malformed { path: name, what: "passport file", detail: "not a roster, package, group, event or home file".into() })
+    Err(Error::Malformed {
+        path: name,
+        what: "passport file",
+        detail: "not a roster, package, group, event or home file".into(),
+    })
 }

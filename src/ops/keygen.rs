@@ -37,7 +37,11 @@ impl Report for DealReport {
             "dealt {} share packages for group {}{}\n  group file: {}\n  roster fingerprint: {}",
             self.packages.len(),
             self.group,
-            if self.split_existing_key { " (split of the existing key)" } else { "" },
+            if self.split_existing_key {
+                " (split of the existing key)"
+            } else {
+                ""
+            },
             self.group_file.display(),
             self.roster_fingerprint
         )
@@ -45,7 +49,12 @@ impl Report for DealReport {
 }
 
 /// Deals shares to every roster member. `nsec` (bech32 or hex), if given, is split.
-pub fn deal(home: &Home, roster_path: &Path, nsec: Option<Zeroizing<String>>, out: &Path) -> Result<DealReport> {
+pub fn deal(
+    home: &Home,
+    roster_path: &Path,
+    nsec: Option<Zeroizing<String>>,
+    out: &Path,
+) -> Result<DealReport> {
     let roster = load_roster(roster_path)?;
     let me = home.public_key();
     match roster.dealer {
@@ -57,17 +66,17 @@ pub fn deal(home: &Home, roster_path: &Path, nsec: Option<Zeroizing<String>>, ou
                 envelope::short_npub(&me)
             )))
         }
-        None => {
-            return Err(Error::Invalid(
-                "this is a DKG roster (no dealer); use `passport dkg`, or write a roster with --dealer".into(),
-            ))
-        }
+        None => return Err(Error::Invalid(
+            "this is a DKG roster (no dealer); use `passport dkg`, or write a roster with --dealer"
+                .into(),
+        )),
     }
     let keys = home.identity()?;
     let existing = match &nsec {
         Some(text) => {
-            let sk = SecretKey::parse(text.trim())
-                .map_err(|_| Error::Invalid("the key to split is not a valid nsec or 64-hex secret key".into()))?;
+            let sk = SecretKey::parse(text.trim()).map_err(|_| {
+                Error::Invalid("the key to split is not a valid nsec or 64-hex secret key".into())
+            })?;
             let bytes = Zeroizing::new(sk.secret_bytes());
             Some((
                 SigningKey::deserialize(bytes.as_slice()).map_err(crate::ceremony::Error::frost)?,
@@ -76,19 +85,28 @@ pub fn deal(home: &Home, roster_path: &Path, nsec: Option<Zeroizing<String>>, ou
         }
         None => None,
     };
-    let dealt = dealer::deal(&roster, existing.as_ref().map(|(k, _)| k), &mut rand::rngs::OsRng)?;
+    let dealt = dealer::deal(
+        &roster,
+        existing.as_ref().map(|(k, _)| k),
+        &mut rand::rngs::OsRng,
+    )?;
     let group = Group::new(roster.clone(), dealt.public.clone(), Origin::Dealer);
     if let Some((_, pk)) = &existing {
         // Splitting must never change the identity the world knows.
         if group.public_key() != *pk {
-            return Err(Error::Rejected("split produced a different npub; refusing to write shares".into()));
+            return Err(Error::Rejected(
+                "split produced a different npub; refusing to write shares".into(),
+            ));
         }
     }
     let binding = Binding::of(&roster);
     let mut events = vec![];
     for (seat, share) in dealt.shares {
         let m = roster.member(seat).expect("dealt to roster seats");
-        let payload = DealerShare { group: group.clone(), share };
+        let payload = DealerShare {
+            group: group.clone(),
+            share,
+        };
         let ev = envelope::seal(
             keys,
             Draft {
@@ -107,11 +125,21 @@ pub fn deal(home: &Home, roster_path: &Path, nsec: Option<Zeroizing<String>>, ou
     crate::fsutil::write_atomic(&group_file, group.to_json_pretty().as_bytes(), true)?;
     let mut packages = vec![];
     for (name, ev) in &events {
-        packages.push(write_package(out, &format!("dealer-share-{name}.json"), ev)?);
+        packages.push(write_package(
+            out,
+            &format!("dealer-share-{name}.json"),
+            ev,
+        )?);
     }
     home.save_group(&group)?;
     if home.group_state(&group)?.is_none() {
-        home.save_group_state(&group, &GroupState { status: Status::Active, seats: Default::default() })?;
+        home.save_group_state(
+            &group,
+            &GroupState {
+                status: Status::Active,
+                seats: Default::default(),
+            },
+        )?;
     }
     Ok(DealReport {
         group: group.npub,
@@ -143,30 +171,49 @@ impl Report for ImportReport {
 /// Checks and imports a dealer share package addressed to this home.
 pub fn import(home: &Home, roster_path: &Path, package: &Path) -> Result<ImportReport> {
     let roster = load_roster(roster_path)?;
-    let dealer_pk = roster
-        .dealer
-        .ok_or_else(|| Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into()))?;
+    let dealer_pk = roster.dealer.ok_or_else(|| {
+        Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into())
+    })?;
     let input = read_package(package)?;
     let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
-    let checked = envelope::check(&roster, input.event.clone(), input.meta.clone(), Round::DealerShare, Sender::Key(&dealer_pk, "the dealer"))
-        .map_err(rejected)?;
+    let checked = envelope::check(
+        &roster,
+        input.event.clone(),
+        input.meta.clone(),
+        Round::DealerShare,
+        Sender::Key(&dealer_pk, "the dealer"),
+    )
+    .map_err(rejected)?;
     let keys = home.identity()?;
     let seat: MemberId = checked.meta.to.map(|(_, s)| s).unwrap_or(0);
     checked.require_for(&roster, keys, seat).map_err(rejected)?;
     if roster.member(seat).map(|m| m.npub) != Some(keys.public_key()) {
-        return Err(Error::Rejected(format!("{}: the package is addressed to a seat you do not hold", input.path)));
+        return Err(Error::Rejected(format!(
+            "{}: the package is addressed to a seat you do not hold",
+            input.path
+        )));
     }
     let payload: DealerShare = checked.payload(Some(keys)).map_err(rejected)?;
     if payload.group.roster != roster {
-        return Err(Error::Rejected(format!("{}: the dealer's group file carries a different roster", input.path)));
+        return Err(Error::Rejected(format!(
+            "{}: the dealer's group file carries a different roster",
+            input.path
+        )));
     }
     let group = payload.group;
-    let key = dealer::accept_share(&roster, seat, payload.share, &group.public_key_package, &group.xonly())
-        .map_err(|e| Error::Rejected(format!("{}: {e}", input.path)))?;
+    let key = dealer::accept_share(
+        &roster,
+        seat,
+        payload.share,
+        &group.public_key_package,
+        &group.xonly(),
+    )
+    .map_err(|e| Error::Rejected(format!("{}: {e}", input.path)))?;
     home.save_group(&group)?;
-    let mut state = home
-        .group_state(&group)?
-        .unwrap_or(GroupState { status: Status::Active, seats: Default::default() });
+    let mut state = home.group_state(&group)?.unwrap_or(GroupState {
+        status: Status::Active,
+        seats: Default::default(),
+    });
     home.put_share(&group, seat, &key)?;
     state.seats.insert(seat);
     home.save_group_state(&group, &state)?;

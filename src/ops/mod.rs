@@ -51,7 +51,11 @@ pub fn read_source(path: &Path) -> Result<Vec<u8>> {
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("<stdin>", e))?;
         if buf.len() as u64 > MAX_INPUT {
-            return Err(Error::Malformed { path: "<stdin>".into(), what: "input", detail: "too large".into() });
+            return Err(Error::Malformed {
+                path: "<stdin>".into(),
+                what: "input",
+                detail: "too large".into(),
+            });
         }
         return Ok(buf);
     }
@@ -69,8 +73,14 @@ fn display(path: &Path) -> String {
 /// Parses one package file. Errors name the file.
 pub fn read_package(path: &Path) -> Result<Input> {
     let bytes = read_source(path)?;
-    let (event, meta) = envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{}: {e}", display(path))))?;
-    Ok(Input { path: display(path), explicit: true, event, meta })
+    let (event, meta) =
+        envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{}: {e}", display(path))))?;
+    Ok(Input {
+        path: display(path),
+        explicit: true,
+        event,
+        meta,
+    })
 }
 
 /// Reads packages from files and directories. In a directory, `*.json` files that are
@@ -99,7 +109,10 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
         } else if p.as_os_str() == "-" || p.exists() {
             out.push(read_package(p)?);
         } else {
-            return Err(Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+            return Err(Error::io(
+                p,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            ));
         }
     }
     Ok(out)
@@ -112,25 +125,48 @@ pub struct Want<'a> {
     pub for_me: Option<(&'a nostr::Keys, MemberId)>,
     /// Only packages referencing this event id (signature shares name their request).
     pub reference: Option<&'a str>,
+    /// Other rounds the same command also reads: named files of these rounds are
+    /// skipped here instead of being rejected as the wrong round.
+    pub also: &'a [Round],
 }
 
 /// Collects one package per member for a round. Every package of this ceremony is
 /// checked; other rounds are skipped. A second, different package from the same member
 /// is an error: someone equivocated or a package was forged.
-pub fn collect(roster: &Roster, inputs: &[Input], want: Want<'_>) -> Result<BTreeMap<MemberId, Checked>> {
+pub fn collect(
+    roster: &Roster,
+    inputs: &[Input],
+    want: Want<'_>,
+) -> Result<BTreeMap<MemberId, Checked>> {
     let mut got: BTreeMap<MemberId, Checked> = BTreeMap::new();
     for input in inputs {
         let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
-        if input.meta.binding.ceremony != roster.ceremony_id || (input.explicit && input.meta.round != want.round) {
+        if input.meta.binding.ceremony != roster.ceremony_id
+            || (input.explicit
+                && input.meta.round != want.round
+                && !want.also.contains(&input.meta.round))
+        {
             // Check anyway so the error names the sender and the mismatch.
-            envelope::check(roster, input.event.clone(), input.meta.clone(), want.round, Sender::Member)
-                .map_err(rejected)?;
+            envelope::check(
+                roster,
+                input.event.clone(),
+                input.meta.clone(),
+                want.round,
+                Sender::Member,
+            )
+            .map_err(rejected)?;
         }
         if input.meta.round != want.round {
             continue;
         }
-        let checked = envelope::check(roster, input.event.clone(), input.meta.clone(), want.round, Sender::Member)
-            .map_err(rejected)?;
+        let checked = envelope::check(
+            roster,
+            input.event.clone(),
+            input.meta.clone(),
+            want.round,
+            Sender::Member,
+        )
+        .map_err(rejected)?;
         if let Some((keys, seat)) = want.for_me {
             if !checked.is_for(&keys.public_key(), seat) {
                 if input.explicit {
@@ -185,16 +221,23 @@ pub fn write_package(dir: &Path, name: &str, event: &Event) -> Result<PathBuf> {
 }
 
 /// Resolves which of this home's seats acts, given an optional `--member` name.
-pub fn pick_seat(roster: &Roster, candidates: &[MemberId], member: Option<&str>, what: &str) -> Result<MemberId> {
+pub fn pick_seat(
+    roster: &Roster,
+    candidates: &[MemberId],
+    member: Option<&str>,
+    what: &str,
+) -> Result<MemberId> {
     match member {
         Some(name) => {
-            let id = roster
-                .id_by_name(name)
-                .ok_or_else(|| Error::Invalid(format!("{name:?} is not a member of this roster")))?;
+            let id = roster.id_by_name(name).ok_or_else(|| {
+                Error::Invalid(format!("{name:?} is not a member of this roster"))
+            })?;
             if candidates.contains(&id) {
                 Ok(id)
             } else {
-                Err(Error::Invalid(format!("this home cannot act as {name} {what}")))
+                Err(Error::Invalid(format!(
+                    "this home cannot act as {name} {what}"
+                )))
             }
         }
         None => match candidates {
@@ -202,7 +245,10 @@ pub fn pick_seat(roster: &Roster, candidates: &[MemberId], member: Option<&str>,
             [] => Err(Error::Invalid(format!("this home holds no seat {what}"))),
             many => Err(Error::Invalid(format!(
                 "this home holds several seats {what} ({}); choose one with --member",
-                many.iter().map(|&i| roster.name(i)).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|&i| roster.name(i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         },
     }

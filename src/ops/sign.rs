@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use nostr::{Event, JsonUtil, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{collect, pick_seat, read_inputs, read_package, read_source, write_package, Report, Want};
+use super::{
+    collect, pick_seat, read_inputs, read_package, read_source, write_package, Report, Want,
+};
 use crate::ceremony::frost::round1::{SigningCommitments, SigningNonces};
 use crate::ceremony::frost::round2::SignatureShare;
 use crate::ceremony::frost::SigningPackage;
@@ -95,30 +97,62 @@ impl Report for CommitReport {
 
 /// Round 1: preprocess `count` nonces; nonces are sealed in the keystore, commitments
 /// go into one package for the coordinator.
-pub fn commit(home: &Home, group: &str, member: Option<&str>, count: usize, out: &Path) -> Result<CommitReport> {
+pub fn commit(
+    home: &Home,
+    group: &str,
+    member: Option<&str>,
+    count: usize,
+    out: &Path,
+) -> Result<CommitReport> {
     if count == 0 || count > 10_000 {
         return Err(Error::Invalid("--count must be between 1 and 10000".into()));
     }
     let group = home.find_group(group)?;
-    let seat = pick_seat(&group.roster, &home.active_seats(&group)?, member, "with a share of this group")?;
+    let seat = pick_seat(
+        &group.roster,
+        &home.active_seats(&group)?,
+        member,
+        "with a share of this group",
+    )?;
     let key = home.share(&group, seat)?;
     let keys = home.identity()?;
     let mut entries = vec![];
     for _ in 0..count {
         let (nonces, commitments) = signing::commit(&key, &mut rand::rngs::OsRng);
         let id = hex::encode(rand::random::<[u8; 16]>());
-        let bytes = zeroize::Zeroizing::new(nonces.serialize().map_err(crate::ceremony::Error::frost)?);
-        home.keystore().put(&nonce_name(&group, seat, &id), &bytes, false)?;
+        let bytes =
+            zeroize::Zeroizing::new(nonces.serialize().map_err(crate::ceremony::Error::frost)?);
+        home.keystore()
+            .put(&nonce_name(&group, seat, &id), &bytes, false)?;
         entries.push(CommitEntry { id, commitments });
     }
-    let payload = CommitPayload { group: group.npub.clone(), commitments: entries };
+    let payload = CommitPayload {
+        group: group.npub.clone(),
+        commitments: entries,
+    };
     let ev = envelope::seal(
         keys,
-        Draft { binding: &Binding::of(&group.roster), round: Round::SignCommit, from: Some(seat), to: None, reference: None, payload: &payload },
+        Draft {
+            binding: &Binding::of(&group.roster),
+            round: Round::SignCommit,
+            from: Some(seat),
+            to: None,
+            reference: None,
+            payload: &payload,
+        },
     )?;
     let name = group.roster.name(seat);
-    let package = write_package(out, &format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]), &ev)?;
-    Ok(CommitReport { group: group.npub, member: name, count, package })
+    let package = write_package(
+        out,
+        &format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]),
+        &ev,
+    )?;
+    Ok(CommitReport {
+        group: group.npub,
+        member: name,
+        count,
+        package,
+    })
 }
 
 /// What to sign.
@@ -165,7 +199,14 @@ impl Report for RequestReport {
 }
 
 /// Coordinator: picks t signers with unused commitments and writes a signing request.
-pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], inputs: &[PathBuf], out: &Path) -> Result<RequestReport> {
+pub fn request(
+    home: &Home,
+    group: &str,
+    what: ToSign,
+    signers: &[String],
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<RequestReport> {
     let group = home.find_group(group)?;
     let roster = &group.roster;
     let message = build_message(&group, what)?;
@@ -178,11 +219,20 @@ pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], input
         if input.meta.round != Round::SignCommit && !input.explicit {
             continue;
         }
-        let c = envelope::check(roster, input.event.clone(), input.meta.clone(), Round::SignCommit, Sender::Member)
-            .map_err(rejected(&input.path))?;
+        let c = envelope::check(
+            roster,
+            input.event.clone(),
+            input.meta.clone(),
+            Round::SignCommit,
+            Sender::Member,
+        )
+        .map_err(rejected(&input.path))?;
         let p: CommitPayload = c.payload(None).map_err(rejected(&input.path))?;
         if p.group != group.npub {
-            return Err(Error::Rejected(format!("{}: commitments from {} are for another group", input.path, c.sender)));
+            return Err(Error::Rejected(format!(
+                "{}: commitments from {} are for another group",
+                input.path, c.sender
+            )));
         }
         let from = c.from.expect("member");
         let list = available.entry(from).or_default();
@@ -193,11 +243,19 @@ pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], input
         }
     }
     let chosen: Vec<MemberId> = if signers.is_empty() {
-        roster.ids().filter(|id| available.get(id).is_some_and(|l| !l.is_empty())).take(roster.threshold as usize).collect()
+        roster
+            .ids()
+            .filter(|id| available.get(id).is_some_and(|l| !l.is_empty()))
+            .take(roster.threshold as usize)
+            .collect()
     } else {
         signers
             .iter()
-            .map(|n| roster.id_by_name(n).ok_or_else(|| Error::Invalid(format!("{n:?} is not a member of this group"))))
+            .map(|n| {
+                roster
+                    .id_by_name(n)
+                    .ok_or_else(|| Error::Invalid(format!("{n:?} is not a member of this group")))
+            })
             .collect::<Result<_>>()?
     };
     let lacking: Vec<String> = chosen
@@ -208,12 +266,22 @@ pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], input
     if !lacking.is_empty() || chosen.len() < roster.threshold as usize {
         let mut missing = lacking;
         if missing.is_empty() {
-            missing.push(format!("{} more member(s)", roster.threshold as usize - chosen.len()));
+            missing.push(format!(
+                "{} more member(s)",
+                roster.threshold as usize - chosen.len()
+            ));
         }
-        return Err(crate::ceremony::Error::Incomplete { what: "unused signing commitments".into(), missing }.into());
+        return Err(crate::ceremony::Error::Incomplete {
+            what: "unused signing commitments".into(),
+            missing,
+        }
+        .into());
     }
     if chosen.len() != roster.threshold as usize {
-        return Err(Error::Invalid(format!("choose exactly {} signers", roster.threshold)));
+        return Err(Error::Invalid(format!(
+            "choose exactly {} signers",
+            roster.threshold
+        )));
     }
     let mut commitments = BTreeMap::new();
     let mut ids = BTreeMap::new();
@@ -225,14 +293,30 @@ pub fn request(home: &Home, group: &str, what: ToSign, signers: &[String], input
     let package = signing::signing_package(roster, &commitments, &message.bytes())?;
     let keys = home.identity()?;
     let my_seat = roster.ids_of(&keys.public_key()).first().copied();
-    let payload = RequestPayload { group: group.npub.clone(), message, signing_package: package, commitment_ids: ids.clone() };
+    let payload = RequestPayload {
+        group: group.npub.clone(),
+        message,
+        signing_package: package,
+        commitment_ids: ids.clone(),
+    };
     let ev = envelope::seal(
         keys,
-        Draft { binding: &Binding::of(roster), round: Round::SignRequest, from: my_seat, to: None, reference: None, payload: &payload },
+        Draft {
+            binding: &Binding::of(roster),
+            round: Round::SignRequest,
+            from: my_seat,
+            to: None,
+            reference: None,
+            payload: &payload,
+        },
     )?;
     used.extend(ids.into_values());
     home.write_state(&used_rel, &used)?;
-    let path = write_package(out, &format!("sign-request-{}.json", &ev.id.to_hex()[..8]), &ev)?;
+    let path = write_package(
+        out,
+        &format!("sign-request-{}.json", &ev.id.to_hex()[..8]),
+        &ev,
+    )?;
     Ok(RequestReport {
         group: group.npub,
         request: ev.id.to_hex(),
@@ -253,7 +337,11 @@ pub struct Request {
 /// Reads and checks a signing request against the group known to this home (or the
 /// given group file): signature, binding, that the message really is what the package
 /// signs, and that the signers are members.
-pub fn load_request(home: Option<&Home>, group_file: Option<&Path>, path: &Path) -> Result<Request> {
+pub fn load_request(
+    home: Option<&Home>,
+    group_file: Option<&Path>,
+    path: &Path,
+) -> Result<Request> {
     let input = read_package(path)?;
     let r = rejected(&input.path);
     // The group is named inside the (public) payload; look it up, then check everything.
@@ -262,16 +350,33 @@ pub fn load_request(home: Option<&Home>, group_file: Option<&Path>, path: &Path)
     let group = match (group_file, home) {
         (Some(f), _) => crate::home::read_group_file(f)?,
         (None, Some(h)) => h.find_group(&peek.group)?,
-        (None, None) => return Err(Error::Invalid("give --group-file or a home that knows the group".into())),
+        (None, None) => {
+            return Err(Error::Invalid(
+                "give --group-file or a home that knows the group".into(),
+            ))
+        }
     };
     if group.npub != peek.group {
-        return Err(Error::Rejected(format!("{}: the request is for {}, not {}", input.path, peek.group, group.npub)));
+        return Err(Error::Rejected(format!(
+            "{}: the request is for {}, not {}",
+            input.path, peek.group, group.npub
+        )));
     }
-    let c = envelope::check(&group.roster, input.event.clone(), input.meta.clone(), Round::SignRequest, Sender::Anyone).map_err(&r)?;
+    let c = envelope::check(
+        &group.roster,
+        input.event.clone(),
+        input.meta.clone(),
+        Round::SignRequest,
+        Sender::Anyone,
+    )
+    .map_err(&r)?;
     let payload: RequestPayload = c.payload(None).map_err(&r)?;
     if let Message::Event { event } = &payload.message {
         if event.pubkey != group.public_key() {
-            return Err(Error::Rejected(format!("{}: the event to sign is not authored by the group key", input.path)));
+            return Err(Error::Rejected(format!(
+                "{}: the event to sign is not authored by the group key",
+                input.path
+            )));
         }
     }
     if payload.signing_package.message().as_slice() != payload.message.bytes().as_slice() {
@@ -282,26 +387,53 @@ pub fn load_request(home: Option<&Home>, group_file: Option<&Path>, path: &Path)
     }
     let mut signers = vec![];
     for ident in payload.signing_package.signing_commitments().keys() {
-        let id = group
-            .roster
-            .id_of_identifier(ident)
-            .ok_or_else(|| Error::Rejected(format!("{}: the request names a signer outside the roster", input.path)))?;
+        let id = group.roster.id_of_identifier(ident).ok_or_else(|| {
+            Error::Rejected(format!(
+                "{}: the request names a signer outside the roster",
+                input.path
+            ))
+        })?;
         if !payload.commitment_ids.contains_key(&id) {
-            return Err(Error::Rejected(format!("{}: no commitment id for {}", input.path, group.roster.name(id))));
+            return Err(Error::Rejected(format!(
+                "{}: no commitment id for {}",
+                input.path,
+                group.roster.name(id)
+            )));
         }
         signers.push(id);
     }
     if signers.len() != group.roster.threshold as usize {
-        return Err(Error::Rejected(format!("{}: a request needs exactly {} signers", input.path, group.roster.threshold)));
+        return Err(Error::Rejected(format!(
+            "{}: a request needs exactly {} signers",
+            input.path, group.roster.threshold
+        )));
     }
-    Ok(Request { group, event: c.event, payload, coordinator: c.sender, signers })
+    Ok(Request {
+        group,
+        event: c.event,
+        payload,
+        coordinator: c.sender,
+        signers,
+    })
 }
 
 fn summary(req: &Request, seat: MemberId) -> Summary {
-    summary_of(&req.group, &req.payload.message, &req.coordinator, &req.signers, seat)
+    summary_of(
+        &req.group,
+        &req.payload.message,
+        &req.coordinator,
+        &req.signers,
+        seat,
+    )
 }
 
-fn summary_of(group: &Group, message: &Message, coordinator: &str, signers: &[MemberId], seat: MemberId) -> Summary {
+fn summary_of(
+    group: &Group,
+    message: &Message,
+    coordinator: &str,
+    signers: &[MemberId],
+    seat: MemberId,
+) -> Summary {
     let roster = &group.roster;
     let (kind, content, tags, created_at) = match message {
         Message::Event { event } => (
@@ -335,22 +467,42 @@ pub struct ShareReport {
 
 impl Report for ShareReport {
     fn human(&self) -> String {
-        format!("{} signed request {}\n  wrote {}", self.member, &self.request[..12], self.package.display())
+        format!(
+            "{} signed request {}\n  wrote {}",
+            self.member,
+            &self.request[..12],
+            self.package.display()
+        )
     }
 }
 
 /// Round 2 for one seat: check the request, ask consent, consume the nonce durably,
 /// then write the signature share.
-pub fn share(home: &Home, request_path: &Path, member: Option<&str>, consent: Consent<'_>, out: &Path) -> Result<ShareReport> {
+pub fn share(
+    home: &Home,
+    request_path: &Path,
+    member: Option<&str>,
+    consent: Consent<'_>,
+    out: &Path,
+) -> Result<ShareReport> {
     let req = load_request(Some(home), None, request_path)?;
     let group = &req.group;
-    let mine: Vec<MemberId> = home.active_seats(group)?.into_iter().filter(|s| req.signers.contains(s)).collect();
+    let mine: Vec<MemberId> = home
+        .active_seats(group)?
+        .into_iter()
+        .filter(|s| req.signers.contains(s))
+        .collect();
     let seat = pick_seat(&group.roster, &mine, member, "among this request's signers")?;
     let commit_id = &req.payload.commitment_ids[&seat];
     let name = nonce_name(group, seat, commit_id);
     let nonce_bytes = home.keystore().get(&name)?;
-    let nonces = SigningNonces::deserialize(&nonce_bytes).map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
-    let expected = req.payload.signing_package.signing_commitments().get(&Roster::identifier(seat));
+    let nonces = SigningNonces::deserialize(&nonce_bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
+    let expected = req
+        .payload
+        .signing_package
+        .signing_commitments()
+        .get(&Roster::identifier(seat));
     if expected != Some(nonces.commitments()) {
         return Err(Error::Rejected(format!(
             "the request's commitment for {} is not the one this home made under id {}; refusing",
@@ -367,7 +519,10 @@ pub fn share(home: &Home, request_path: &Path, member: Option<&str>, consent: Co
     home.keystore().consume(&name)?;
     let share = signing::sign(&req.payload.signing_package, &nonces, &key)?;
     drop(nonces);
-    let payload = SharePayload { request: req.event.id.to_hex(), share };
+    let payload = SharePayload {
+        request: req.event.id.to_hex(),
+        share,
+    };
     let ev = envelope::seal(
         keys,
         Draft {
@@ -380,8 +535,17 @@ pub fn share(home: &Home, request_path: &Path, member: Option<&str>, consent: Co
         },
     )?;
     let mname = group.roster.name(seat);
-    let path = write_package(out, &format!("sign-share-{mname}-{}.json", &req.event.id.to_hex()[..8]), &ev)?;
-    Ok(ShareReport { group: group.npub.clone(), member: mname, request: req.event.id.to_hex(), package: path })
+    let path = write_package(
+        out,
+        &format!("sign-share-{mname}-{}.json", &req.event.id.to_hex()[..8]),
+        &ev,
+    )?;
+    Ok(ShareReport {
+        group: group.npub.clone(),
+        member: mname,
+        request: req.event.id.to_hex(),
+        package: path,
+    })
 }
 
 /// The result of a signing: a signed event, or a raw signature.
@@ -404,7 +568,11 @@ pub struct RawSignature {
 
 impl Report for Signed {
     fn human(&self) -> String {
-        format!("signed by {} for {}; signature verified (libsecp256k1)", self.signers.join(", "), self.group)
+        format!(
+            "signed by {} for {}; signature verified (libsecp256k1)",
+            self.signers.join(", "),
+            self.group
+        )
     }
     fn stdout(&self) -> Option<String> {
         match (&self.event, &self.raw) {
@@ -415,42 +583,104 @@ impl Report for Signed {
     }
 }
 
-fn finalize(group: &Group, message: &Message, sig: &[u8; 64], signers: Vec<String>) -> Result<Signed> {
+fn finalize(
+    group: &Group,
+    message: &Message,
+    sig: &[u8; 64],
+    signers: Vec<String>,
+) -> Result<Signed> {
     match message {
         Message::Event { event } => {
-            let event = events::finish(event.clone(), sig)
-                .map_err(|e| Error::Rejected(format!("aggregate signature failed libsecp256k1 verification: {e}")))?;
-            Ok(Signed { group: group.npub.clone(), event: Some(event), raw: None, signers })
+            let event = events::finish(event.clone(), sig).map_err(|e| {
+                Error::Rejected(format!(
+                    "aggregate signature failed libsecp256k1 verification: {e}"
+                ))
+            })?;
+            Ok(Signed {
+                group: group.npub.clone(),
+                event: Some(event),
+                raw: None,
+                signers,
+            })
         }
         Message::Raw { hex: m } => {
-            events::verify_raw(&group.public_key(), &hex::decode(m).unwrap_or_default(), sig)
-                .map_err(|e| Error::Rejected(format!("aggregate signature failed libsecp256k1 verification: {e}")))?;
-            let raw = RawSignature { pubkey: group.public_key().to_hex(), message: m.clone(), signature: hex::encode(sig) };
-            Ok(Signed { group: group.npub.clone(), event: None, raw: Some(raw), signers })
+            events::verify_raw(
+                &group.public_key(),
+                &hex::decode(m).unwrap_or_default(),
+                sig,
+            )
+            .map_err(|e| {
+                Error::Rejected(format!(
+                    "aggregate signature failed libsecp256k1 verification: {e}"
+                ))
+            })?;
+            let raw = RawSignature {
+                pubkey: group.public_key().to_hex(),
+                message: m.clone(),
+                signature: hex::encode(sig),
+            };
+            Ok(Signed {
+                group: group.npub.clone(),
+                event: None,
+                raw: Some(raw),
+                signers,
+            })
         }
     }
 }
 
 /// Coordinator: verify every share, aggregate, verify the result with libsecp256k1.
-pub fn aggregate(home: Option<&Home>, group_file: Option<&Path>, request_path: &Path, inputs: &[PathBuf]) -> Result<Signed> {
+pub fn aggregate(
+    home: Option<&Home>,
+    group_file: Option<&Path>,
+    request_path: &Path,
+    inputs: &[PathBuf],
+) -> Result<Signed> {
     let req = load_request(home, group_file, request_path)?;
     let roster = &req.group.roster;
     let inputs = read_inputs(inputs)?;
     let rid = req.event.id.to_hex();
-    let got = collect(roster, &inputs, Want { round: Round::SignShare, for_me: None, reference: Some(&rid) })?;
+    let got = collect(
+        roster,
+        &inputs,
+        Want {
+            round: Round::SignShare,
+            for_me: None,
+            reference: Some(&rid),
+            also: &[Round::SignRequest, Round::SignCommit],
+        },
+    )?;
     let mut shares = BTreeMap::new();
     for (&from, c) in &got {
         if !req.signers.contains(&from) {
-            return Err(Error::Rejected(format!("{} sent a share but was not asked to sign this request", c.sender)));
+            return Err(Error::Rejected(format!(
+                "{} sent a share but was not asked to sign this request",
+                c.sender
+            )));
         }
-        let p: SharePayload = c.payload(None).map_err(|e| Error::Rejected(e.to_string()))?;
+        let p: SharePayload = c
+            .payload(None)
+            .map_err(|e| Error::Rejected(e.to_string()))?;
         if p.request != rid {
-            return Err(Error::Rejected(format!("{}'s share names another request", c.sender)));
+            return Err(Error::Rejected(format!(
+                "{}'s share names another request",
+                c.sender
+            )));
         }
         shares.insert(from, p.share);
     }
-    let sig = signing::aggregate(roster, &req.payload.signing_package, &shares, &req.group.public_key_package)?;
-    finalize(&req.group, &req.payload.message, &sig, req.signers.iter().map(|&i| roster.name(i)).collect())
+    let sig = signing::aggregate(
+        roster,
+        &req.payload.signing_package,
+        &shares,
+        &req.group.public_key_package,
+    )?;
+    finalize(
+        &req.group,
+        &req.payload.message,
+        &sig,
+        req.signers.iter().map(|&i| roster.name(i)).collect(),
+    )
 }
 
 /// One-shot signing when this home holds at least t active shares (the CI case). Nonces
@@ -480,7 +710,13 @@ pub fn sign_local(home: &Home, group: &str, what: ToSign, consent: Consent<'_>) 
         commitments.insert(s, c);
     }
     let package = signing::signing_package(roster, &commitments, &message.bytes())?;
-    if !consent(&summary_of(&group, &message, "this home", &chosen, chosen[0])) {
+    if !consent(&summary_of(
+        &group,
+        &message,
+        "this home",
+        &chosen,
+        chosen[0],
+    )) {
         return Err(Error::Refused("signing declined".into()));
     }
     let mut shares = BTreeMap::new();
@@ -488,5 +724,10 @@ pub fn sign_local(home: &Home, group: &str, what: ToSign, consent: Consent<'_>) 
         shares.insert(*s, signing::sign(&package, &nonces[s], &keys[s])?);
     }
     let sig = signing::aggregate(roster, &package, &shares, &group.public_key_package)?;
-    finalize(&group, &message, &sig, chosen.iter().map(|&i| roster.name(i)).collect())
+    finalize(
+        &group,
+        &message,
+        &sig,
+        chosen.iter().map(|&i| roster.name(i)).collect(),
+    )
 }

@@ -31,10 +31,19 @@ impl Report for VerifyReport {
 /// Verifies the file's signature; with `expect`, also that the signer is that key.
 pub fn verify(path: &Path, expect: Option<&str>) -> Result<VerifyReport> {
     let bytes = read_source(path)?;
-    let name = if path.as_os_str() == "-" { "<stdin>".to_string() } else { path.display().to_string() };
-    let v: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Malformed { path: name.clone(), what: "signed event or raw signature", detail: e.to_string() })?;
-    let expect = expect.map(crate::ceremony::roster::parse_npub).transpose()?;
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+        path: name.clone(),
+        what: "signed event or raw signature",
+        detail: e.to_string(),
+    })?;
+    let expect = expect
+        .map(crate::ceremony::roster::parse_npub)
+        .transpose()?;
     let check_signer = |pk: &PublicKey| -> Result<()> {
         match &expect {
             Some(e) if e != pk => Err(Error::Rejected(format!(
@@ -46,13 +55,23 @@ pub fn verify(path: &Path, expect: Option<&str>) -> Result<VerifyReport> {
         }
     };
     if v.get("sig").is_some() {
-        let event = Event::from_json(std::str::from_utf8(&bytes).unwrap_or_default())
-            .map_err(|e| Error::Malformed { path: name.clone(), what: "Nostr event", detail: e.to_string() })?;
+        let event =
+            Event::from_json(std::str::from_utf8(&bytes).unwrap_or_default()).map_err(|e| {
+                Error::Malformed {
+                    path: name.clone(),
+                    what: "Nostr event",
+                    detail: e.to_string(),
+                }
+            })?;
         if !event.verify_id() {
-            return Err(Error::Rejected(format!("{name}: the event id does not match its content (tampered)")));
+            return Err(Error::Rejected(format!(
+                "{name}: the event id does not match its content (tampered)"
+            )));
         }
         if !event.verify_signature() {
-            return Err(Error::Rejected(format!("{name}: the BIP-340 signature does not verify")));
+            return Err(Error::Rejected(format!(
+                "{name}: the BIP-340 signature does not verify"
+            )));
         }
         check_signer(&event.pubkey)?;
         return Ok(VerifyReport {
@@ -62,12 +81,28 @@ pub fn verify(path: &Path, expect: Option<&str>) -> Result<VerifyReport> {
             id: Some(event.id.to_hex()),
         });
     }
-    let raw: RawSignature = serde_json::from_value(v)
-        .map_err(|e| Error::Malformed { path: name.clone(), what: "signed event or raw signature", detail: e.to_string() })?;
+    let raw: RawSignature = serde_json::from_value(v).map_err(|e| Error::Malformed {
+        path: name.clone(),
+        what: "signed event or raw signature",
+        detail: e.to_string(),
+    })?;
     let pk = crate::ceremony::roster::parse_npub(&raw.pubkey)?;
-    let msg = hex::decode(&raw.message).map_err(|e| Error::Malformed { path: name.clone(), what: "raw signature", detail: e.to_string() })?;
-    let sig = hex::decode(&raw.signature).map_err(|e| Error::Malformed { path: name.clone(), what: "raw signature", detail: e.to_string() })?;
+    let msg = hex::decode(&raw.message).map_err(|e| Error::Malformed {
+        path: name.clone(),
+        what: "raw signature",
+        detail: e.to_string(),
+    })?;
+    let sig = hex::decode(&raw.signature).map_err(|e| Error::Malformed {
+        path: name.clone(),
+        what: "raw signature",
+        detail: e.to_string(),
+    })?;
     events::verify_raw(&pk, &msg, &sig).map_err(|e| Error::Rejected(format!("{name}: {e}")))?;
     check_signer(&pk)?;
-    Ok(VerifyReport { valid: true, what: "raw", pubkey: pk.to_bech32().expect("bech32"), id: None })
+    Ok(VerifyReport {
+        valid: true,
+        what: "raw",
+        pubkey: pk.to_bech32().expect("bech32"),
+        id: None,
+    })
 }

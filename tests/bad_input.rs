@@ -1,0 +1,1283 @@
+//! Bad input through the `passport` binary: truncated, non-JSON, forged, foreign,
+//! misaddressed, equivocating and wrong-threshold packages, reused nonces, bad
+//! signature shares, wrong passphrases and missing packages.
+//!
+//! Every case asserts the specific exit code, a one-line stderr error that names the
+//! problem (and the member at fault where known), no panic, and that the stored state
+//! of every affected home is byte-for-byte unchanged by the failing command.
+//!
+//! Hostile packages that the CLI cannot produce (non-member, equivocation, wrong
+//! threshold, wrong roster hash, re-wrapped signature share) are built with the library:
+//! `passport::envelope::seal` with the member's real identity read from its home.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use nostr::{Event, JsonUtil, Keys};
+use passport::ceremony::{dkg as ceremony_dkg, Roster};
+use passport::envelope::{self, Binding, Draft, Round};
+use passport::home::{Home, OpenUnlock};
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+// --- commands -------------------------------------------------------------------------
+
+/// A `passport` command isolated from the caller's environment.
+fn bare() -> Command {
+    let mut c = Command::cargo_bin("passport").unwrap();
+    c.env_remove("PASSPORT_PASSPHRASE")
+        .env_remove("PASSPORT_AGE_IDENTITY")
+        .env_remove("PASSPORT_HOME");
+    c
+}
+
+fn passport(home: &Path) -> Command {
+    let mut c = bare();
+    c.arg("--home").arg(home);
+    c
+}
+
+/// Runs with `--json`, asserts success, returns the parsed stdout object.
+fn json_ok(mut c: Command) -> Value {
+    let out = c.arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed ({:?}): stdout={} stderr={}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().expect("one JSON line")).unwrap()
+}
+
+/// Every file under `dir` (relative path → bytes), for "nothing changed" assertions.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let mut entries: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(base).unwrap().to_path_buf();
+            if p.is_dir() {
+                // Record directories too, so a newly created empty directory is a change.
+                out.insert(rel.join(""), b"<dir>".to_vec());
+                walk(base, &p, out);
+            } else {
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out
+}
+
+/// Runs a command that must fail with `code`, without touching any of `homes`.
+/// Asserts: exact exit code, no panic, exactly one stderr line `passport: error: …`
+/// containing every needle, nothing on stdout, and every home unchanged.
+/// Returns the error line.
+fn fails(mut c: Command, code: i32, homes: &[&Path], needles: &[&str]) -> String {
+    let before: Vec<_> = homes.iter().map(|h| snapshot(h)).collect();
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        predicate::str::contains("panicked").not().eval(&stderr),
+        "the command panicked:\n{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wrong exit code; stdout={stdout} stderr={stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected a one-line error on stderr, got:\n{stderr}"
+    );
+    let line = lines[0];
+    assert!(
+        line.starts_with("passport: error: "),
+        "not an error line: {line}"
+    );
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "error line does not mention {n:?}:\n{line}"
+        );
+    }
+    assert!(stdout.trim().is_empty(), "unexpected stdout: {stdout}");
+    for (h, b) in homes.iter().zip(before) {
+        assert_state_eq(h, &b, &snapshot(h));
+    }
+    line.to_owned()
+}
+
+/// Like [`fails`] with `--json`: one JSON error object on stdout, nothing on stderr.
+fn fails_json(mut c: Command, code: i32, kind: &str, homes: &[&Path], needles: &[&str]) -> Value {
+    let before: Vec<_> = homes.iter().map(|h| snapshot(h)).collect();
+    let out = c.arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "the command panicked:\n{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wrong exit code; stdout={stdout} stderr={stderr}"
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "--json must keep stderr quiet, got: {stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected exactly one JSON line on stdout, got:\n{stdout}"
+    );
+    let v: Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
+    let obj = v.as_object().unwrap();
+    assert_eq!(obj.len(), 1, "only an \"error\" key expected: {v}");
+    let err = &v["error"];
+    assert_eq!(err["exit_code"], code, "{v}");
+    assert_eq!(err["kind"], kind, "{v}");
+    let msg = err["message"].as_str().expect("message is a string");
+    assert!(!msg.contains('\n'), "message should be one line: {msg}");
+    for n in needles {
+        assert!(
+            msg.contains(n),
+            "error message does not mention {n:?}:\n{msg}"
+        );
+    }
+    for (h, b) in homes.iter().zip(before) {
+        assert_state_eq(h, &b, &snapshot(h));
+    }
+    v
+}
+
+fn assert_state_eq(
+    home: &Path,
+    before: &BTreeMap<PathBuf, Vec<u8>>,
+    after: &BTreeMap<PathBuf, Vec<u8>>,
+) {
+    if before == after {
+        return;
+    }
+    let added: Vec<_> = after.keys().filter(|k| !before.contains_key(*k)).collect();
+    let removed: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    let changed: Vec<_> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k).is_some_and(|a| a != *v))
+        .map(|(k, _)| k)
+        .collect();
+    panic!(
+        "stored state of {} changed: added {added:?}, removed {removed:?}, changed {changed:?}",
+        home.display()
+    );
+}
+
+/// The failing command must not have written any package either.
+fn assert_empty(dir: &Path) {
+    let files = snapshot(dir);
+    assert!(
+        files.is_empty(),
+        "{} should be empty, has {:?}",
+        dir.display(),
+        files.keys().collect::<Vec<_>>()
+    );
+}
+
+// --- fixtures -------------------------------------------------------------------------
+
+struct Member {
+    name: String,
+    home: PathBuf,
+    npub: String,
+}
+
+impl Member {
+    fn cmd(&self) -> Command {
+        passport(&self.home)
+    }
+
+    /// The member's identity keys, read from its (age-identity) home via the library.
+    fn keys(&self) -> Keys {
+        let home = Home::open(
+            &self.home,
+            OpenUnlock {
+                passphrase: Box::new(|| Err("no passphrase in tests".into())),
+                identity_file: None,
+            },
+        )
+        .unwrap();
+        home.identity().unwrap().clone()
+    }
+}
+
+struct Fx {
+    tmp: TempDir,
+    members: Vec<Member>,
+}
+
+impl Fx {
+    /// Homes (age identity, no passphrase) for `names`.
+    fn new(names: &[&str]) -> Fx {
+        let tmp = tempfile::tempdir().unwrap();
+        let members = names.iter().map(|n| make_member(tmp.path(), n)).collect();
+        Fx { tmp, members }
+    }
+
+    fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn dir(&self, name: &str) -> PathBuf {
+        let d = self.root().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A path for a command's output directory that does not exist yet.
+    fn fresh(&self, name: &str) -> PathBuf {
+        let d = self.root().join(name);
+        assert!(!d.exists());
+        d
+    }
+
+    fn m(&self, name: &str) -> &Member {
+        self.members.iter().find(|m| m.name == name).unwrap()
+    }
+
+    fn roster(&self, file: &str, t: u16, names: &[&str], dealer: Option<&str>) -> PathBuf {
+        let path = self.root().join(file);
+        let mut c = bare();
+        c.args([
+            "roster",
+            "new",
+            "--threshold",
+            &t.to_string(),
+            "--purpose",
+            "bad-input test",
+            "-o",
+        ])
+        .arg(&path);
+        for n in names {
+            let m = self.m(n);
+            c.arg("--member").arg(format!("{}={}", m.name, m.npub));
+        }
+        if let Some(d) = dealer {
+            c.args(["--dealer", &self.m(d).npub]);
+        }
+        json_ok(c);
+        path
+    }
+
+    fn dkg(&self, names: &[&str], step: &str, roster: &Path, dir: &Path) -> Vec<Value> {
+        names
+            .iter()
+            .map(|n| {
+                let mut c = self.m(n).cmd();
+                c.args(["dkg", step, "--roster"]).arg(roster);
+                if step != "round1" {
+                    c.arg("--in").arg(dir);
+                }
+                if step != "confirm" {
+                    c.arg("--out").arg(dir);
+                }
+                json_ok(c)
+            })
+            .collect()
+    }
+
+    /// Runs a whole 2-of-3 DKG among alice, bob, carol; returns the group npub.
+    fn full_dkg(&self, roster: &Path, dir: &Path) -> String {
+        let all = ["alice", "bob", "carol"];
+        self.dkg(&all, "round1", roster, dir);
+        self.dkg(&all, "round2", roster, dir);
+        let fin = self.dkg(&all, "finish", roster, dir);
+        self.dkg(&all, "confirm", roster, dir);
+        let group = fin[0]["group"].as_str().unwrap().to_owned();
+        assert!(fin.iter().all(|f| f["group"] == group.as_str()));
+        group
+    }
+
+    fn commit(&self, name: &str, group: &str, count: usize, dir: &Path) -> PathBuf {
+        let mut c = self.m(name).cmd();
+        c.args([
+            "sign",
+            "commit",
+            "--group",
+            group,
+            "--count",
+            &count.to_string(),
+            "--out",
+        ])
+        .arg(dir);
+        PathBuf::from(json_ok(c)["package"].as_str().unwrap())
+    }
+
+    /// Builds a raw-message signing request; returns (request file, request id).
+    fn request(
+        &self,
+        coordinator: &str,
+        group: &str,
+        message: &str,
+        inputs: &Path,
+        out: &Path,
+    ) -> (PathBuf, String) {
+        let mut c = self.m(coordinator).cmd();
+        c.args([
+            "sign",
+            "request",
+            "--group",
+            group,
+            "--signers",
+            "alice,bob",
+            "--message",
+            message,
+            "--in",
+        ])
+        .arg(inputs)
+        .arg("--out")
+        .arg(out);
+        let v = json_ok(c);
+        (
+            PathBuf::from(v["package"].as_str().unwrap()),
+            v["request"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    fn share_cmd(&self, name: &str, request: &Path, out: &Path) -> Command {
+        let mut c = self.m(name).cmd();
+        c.args(["sign", "share", "--yes", "--request"])
+            .arg(request)
+            .arg("--out")
+            .arg(out);
+        c
+    }
+
+    fn share(&self, name: &str, request: &Path, out: &Path) -> PathBuf {
+        PathBuf::from(
+            json_ok(self.share_cmd(name, request, out))["package"]
+                .as_str()
+                .unwrap(),
+        )
+    }
+}
+
+fn make_member(root: &Path, name: &str) -> Member {
+    let home = root.join(name);
+    let mut c = passport(&home);
+    c.arg("init")
+        .arg("--age-identity")
+        .arg(root.join(format!("{name}.agekey")));
+    let v = json_ok(c);
+    Member {
+        name: name.into(),
+        home,
+        npub: v["npub"].as_str().unwrap().into(),
+    }
+}
+
+fn load_roster(path: &Path) -> Roster {
+    Roster::from_json(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn read_event(path: &Path) -> Event {
+    Event::from_json(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
+fn write_event(path: &Path, ev: &Event) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, ev.as_json() + "\n").unwrap();
+}
+
+fn copy(from: &Path, to_dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(to_dir).unwrap();
+    let to = to_dir.join(from.file_name().unwrap());
+    std::fs::copy(from, &to).unwrap();
+    to
+}
+
+fn member_id(roster: &Roster, name: &str) -> u16 {
+    roster.id_by_name(name).unwrap()
+}
+
+/// Seals a DKG round-1 package for `seat` with `keys` and `binding`.
+fn seal_dkg1(keys: &Keys, binding: &Binding, seat: u16, payload: &impl serde::Serialize) -> Event {
+    envelope::seal(
+        keys,
+        Draft {
+            binding,
+            round: Round::Dkg1,
+            from: Some(seat),
+            to: None,
+            reference: None,
+            payload,
+        },
+    )
+    .unwrap()
+}
+
+/// alice, bob, carol with round 1 of a 2-of-3 DKG done, packages in `r1/`.
+fn after_round1() -> (Fx, PathBuf, PathBuf) {
+    let fx = Fx::new(&["alice", "bob", "carol"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob", "carol"], None);
+    let r1 = fx.dir("r1");
+    fx.dkg(&["alice", "bob", "carol"], "round1", &roster, &r1);
+    (fx, roster, r1)
+}
+
+/// `alice dkg round2 --roster R --in <inputs…> --out OUT`.
+fn alice_round2(fx: &Fx, roster: &Path, inputs: &[&Path], out: &Path) -> Command {
+    let mut c = fx.m("alice").cmd();
+    c.args(["dkg", "round2", "--roster"])
+        .arg(roster)
+        .arg("--out")
+        .arg(out);
+    for i in inputs {
+        c.arg("--in").arg(i);
+    }
+    c
+}
+
+// --- cases 1, 2, 15: malformed files -----------------------------------------------------
+
+#[test]
+fn truncated_package_is_rejected() {
+    let (fx, roster, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let good = std::fs::read(r1.join("dkg-1-bob.json")).unwrap();
+    let bad = fx.dir("bad").join("dkg-1-bob.json");
+    std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
+    let out = fx.fresh("out");
+    let line = fails(
+        alice_round2(&fx, &roster, &[&bad], &out),
+        3,
+        &[&alice],
+        &[&bad.display().to_string(), "not a passport package"],
+    );
+    assert!(line.contains("not a Nostr event"), "{line}");
+    assert_empty(&out);
+
+    // The same file found by scanning a directory is rejected too, not silently skipped.
+    let dir = fx.dir("scan");
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    let bad2 = dir.join("dkg-1-bob.json");
+    std::fs::write(&bad2, &good[..good.len() / 2]).unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&dir], &out),
+        3,
+        &[&alice],
+        &[&bad2.display().to_string(), "not a passport package"],
+    );
+    assert_empty(&out);
+}
+
+#[test]
+fn non_json_file_is_rejected_naming_it() {
+    let (fx, roster, _r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let out = fx.fresh("out");
+    let junk = fx.dir("bad").join("notes.txt");
+    std::fs::write(&junk, "this is not JSON at all\n\x00\x01").unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&junk], &out),
+        3,
+        &[&alice],
+        &[&junk.display().to_string(), "not a passport package"],
+    );
+    // Not even UTF-8.
+    let binary = fx.dir("bad").join("blob.json");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x80, 0x7b]).unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&binary], &out),
+        3,
+        &[&alice],
+        &[&binary.display().to_string(), "not UTF-8"],
+    );
+    // Empty file.
+    let empty = fx.dir("bad").join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&empty], &out),
+        3,
+        &[&alice],
+        &[&empty.display().to_string(), "empty file"],
+    );
+    assert_empty(&out);
+}
+
+#[test]
+fn json_error_format() {
+    let (fx, roster, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let good = std::fs::read(r1.join("dkg-1-bob.json")).unwrap();
+    let bad = fx.dir("bad").join("dkg-1-bob.json");
+    std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
+    let out = fx.fresh("out");
+    fails_json(
+        alice_round2(&fx, &roster, &[&bad], &out),
+        3,
+        "rejected",
+        &[&alice],
+        &[&bad.display().to_string(), "not a passport package"],
+    );
+    // Exit 4 in JSON too.
+    fails_json(
+        alice_round2(&fx, &roster, &[&r1.join("dkg-1-carol.json")], &out),
+        4,
+        "incomplete",
+        &[&alice],
+        &["bob"],
+    );
+    assert_empty(&out);
+}
+
+// --- case 3: forged / tampered ------------------------------------------------------------
+
+#[test]
+fn tampered_content_is_rejected_as_forged() {
+    let (fx, roster, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(r1.join("dkg-1-bob.json")).unwrap()).unwrap();
+    let content = v["content"].as_str().unwrap().to_owned();
+    // Flip one hex digit inside the payload; id and sig stay as they were.
+    let pos = content
+        .find(|c: char| c.is_ascii_hexdigit() && c != '0')
+        .unwrap();
+    let mut bytes = content.into_bytes();
+    bytes[pos] = if bytes[pos] == b'1' { b'2' } else { b'1' };
+    v["content"] = Value::String(String::from_utf8(bytes).unwrap());
+    let dir = fx.dir("forged");
+    let forged = dir.join("dkg-1-bob.json");
+    std::fs::write(&forged, v.to_string()).unwrap();
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    let out = fx.fresh("out");
+    fails(
+        alice_round2(&fx, &roster, &[&forged], &out),
+        3,
+        &[&alice],
+        &[&forged.display().to_string(), "forged or tampered"],
+    );
+    // Found in a directory next to a good package: same verdict.
+    fails(
+        alice_round2(&fx, &roster, &[&dir], &out),
+        3,
+        &[&alice],
+        &["forged or tampered"],
+    );
+
+    // A tampered tag (the claimed seat) is caught the same way.
+    let mut v: Value =
+        serde_json::from_slice(&std::fs::read(r1.join("dkg-1-bob.json")).unwrap()).unwrap();
+    for t in v["tags"].as_array_mut().unwrap() {
+        if t[0] == "member" {
+            t[1] = Value::String("3".into());
+        }
+    }
+    let retagged = fx.dir("retagged").join("dkg-1-bob.json");
+    std::fs::write(&retagged, v.to_string()).unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&retagged], &out),
+        3,
+        &[&alice],
+        &["forged or tampered"],
+    );
+    assert_empty(&out);
+}
+
+// --- case 4: non-member ---------------------------------------------------------------------
+
+#[test]
+fn package_from_non_member_is_rejected() {
+    let (fx, roster_path, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let roster = load_roster(&roster_path);
+    let outsider = Keys::generate();
+    // The outsider claims carol's seat with a well-formed round-1 package.
+    let (_secret, pkg) =
+        ceremony_dkg::part1(&roster, member_id(&roster, "carol"), &mut rand::rngs::OsRng).unwrap();
+    let ev = seal_dkg1(
+        &outsider,
+        &Binding::of(&roster),
+        member_id(&roster, "carol"),
+        &pkg,
+    );
+    let dir = fx.dir("mixed");
+    copy(&r1.join("dkg-1-bob.json"), &dir);
+    let bad = dir.join("dkg-1-zed.json");
+    write_event(&bad, &ev);
+    let out = fx.fresh("out");
+    let short = envelope::short_npub(&outsider.public_key());
+    fails(
+        alice_round2(&fx, &roster_path, &[&dir], &out),
+        3,
+        &[&alice],
+        &[&bad.display().to_string(), "not a member", &short],
+    );
+    fails(
+        alice_round2(&fx, &roster_path, &[&bad], &out),
+        3,
+        &[&alice],
+        &["not a member"],
+    );
+    assert_empty(&out);
+}
+
+// --- cases 5, 6: wrong ceremony / roster -------------------------------------------------------
+
+#[test]
+fn package_from_another_ceremony_is_rejected() {
+    let (fx, roster, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    // A second 2-of-3 DKG with the same members: a different ceremony.
+    let roster2 = fx.roster("roster2.json", 2, &["alice", "bob", "carol"], None);
+    let other = fx.dir("other");
+    fx.dkg(&["bob", "carol"], "round1", &roster2, &other);
+    let ceremony1 = load_roster(&roster).ceremony_id;
+    let ceremony2 = load_roster(&roster2).ceremony_id;
+    let out = fx.fresh("out");
+
+    // Case 6: given explicitly next to a good package.
+    let foreign = other.join("dkg-1-carol.json");
+    fails(
+        alice_round2(&fx, &roster, &[&r1.join("dkg-1-bob.json"), &foreign], &out),
+        3,
+        &[&alice],
+        &[
+            &foreign.display().to_string(),
+            "carol",
+            &ceremony2,
+            &ceremony1,
+            "not to this ceremony",
+        ],
+    );
+
+    // Case 5: found in the input directory among the right ceremony's packages.
+    let dir = fx.dir("mixed");
+    copy(&r1.join("dkg-1-bob.json"), &dir);
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    let stray = dir.join("stray-dkg-1-bob.json");
+    std::fs::copy(other.join("dkg-1-bob.json"), &stray).unwrap();
+    fails(
+        alice_round2(&fx, &roster, &[&dir], &out),
+        3,
+        &[&alice],
+        &[
+            &stray.display().to_string(),
+            "package from bob",
+            &ceremony2,
+            "not to this ceremony",
+        ],
+    );
+    assert_empty(&out);
+}
+
+#[test]
+fn package_binding_another_roster_hash_is_rejected() {
+    let (fx, roster_path, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let roster = load_roster(&roster_path);
+    // Same ceremony id, but bob's roster says something else (here: the purpose).
+    let mut bobs_roster = roster.clone();
+    bobs_roster.purpose = "a different purpose".into();
+    let binding = Binding {
+        ceremony: roster.ceremony_id.clone(),
+        roster_hash: bobs_roster.hash_hex(),
+    };
+    let bob = fx.m("bob");
+    let real = read_event(&r1.join("dkg-1-bob.json"));
+    let payload: Value = serde_json::from_str(&real.content).unwrap();
+    let ev = seal_dkg1(&bob.keys(), &binding, member_id(&roster, "bob"), &payload);
+    let dir = fx.dir("mixed");
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    let bad = dir.join("dkg-1-bob.json");
+    write_event(&bad, &ev);
+    let out = fx.fresh("out");
+    fails(
+        alice_round2(&fx, &roster_path, &[&dir], &out),
+        3,
+        &[&alice],
+        &[
+            &bad.display().to_string(),
+            "package from bob",
+            "roster",
+            &bobs_roster.fingerprint(),
+            &roster.fingerprint(),
+        ],
+    );
+
+    // The operator side of the same mistake: a roster file edited after round 1.
+    let mut edited = roster.clone();
+    edited.threshold = 3;
+    let edited_path = fx.root().join("roster-edited.json");
+    std::fs::write(&edited_path, edited.to_json_pretty()).unwrap();
+    fails(
+        alice_round2(&fx, &edited_path, &[&r1], &out),
+        3,
+        &[&alice],
+        &["roster"],
+    );
+    assert_empty(&out);
+}
+
+// --- case 7: misaddressed packages -------------------------------------------------------------
+
+/// alice, bob, carol with rounds 1 and 2 of a 2-of-3 DKG done, packages in `x/`.
+fn after_round2() -> (Fx, PathBuf, PathBuf) {
+    let fx = Fx::new(&["alice", "bob", "carol"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob", "carol"], None);
+    let x = fx.dir("x");
+    fx.dkg(&["alice", "bob", "carol"], "round1", &roster, &x);
+    fx.dkg(&["alice", "bob", "carol"], "round2", &roster, &x);
+    (fx, roster, x)
+}
+
+/// `bob dkg finish --roster R --in <inputs…> --out OUT`.
+fn bob_finish(fx: &Fx, roster: &Path, inputs: &[&Path], out: &Path) -> Command {
+    let mut c = fx.m("bob").cmd();
+    c.args(["dkg", "finish", "--roster"])
+        .arg(roster)
+        .arg("--out")
+        .arg(out);
+    for i in inputs {
+        c.arg("--in").arg(i);
+    }
+    c
+}
+
+/// Positive control for the misaddressed case below: naming the round-2 files addressed
+/// to you explicitly (`--in FILE`, as the help text allows) must work.
+#[test]
+fn dkg_finish_accepts_explicit_round2_files() {
+    let (fx, roster, x) = after_round2();
+    let out = fx.dir("out");
+    let c = bob_finish(
+        &fx,
+        &roster,
+        &[
+            &x.join("dkg-2-alice-to-bob.json"),
+            &x.join("dkg-2-carol-to-bob.json"),
+        ],
+        &out,
+    );
+    json_ok(c);
+    assert!(out.join("dkg-agree-bob.json").exists());
+}
+
+#[test]
+fn dkg_package_for_another_recipient_is_rejected() {
+    let (fx, roster, x) = after_round2();
+    let bob = fx.m("bob").home.clone();
+    let out = fx.fresh("out");
+
+    // In a directory, packages for others are skipped: bob is still waiting for his own.
+    let others = fx.dir("others");
+    for f in [
+        "dkg-2-alice-to-carol.json",
+        "dkg-2-carol-to-alice.json",
+        "dkg-2-bob-to-carol.json",
+    ] {
+        copy(&x.join(f), &others);
+    }
+    fails(
+        bob_finish(&fx, &roster, &[&others], &out),
+        4,
+        &[&bob],
+        &["waiting for round-2 packages from alice, carol"],
+    );
+    assert_empty(&out);
+
+    // alice's share for carol, handed to bob explicitly next to a good one.
+    let for_carol = x.join("dkg-2-alice-to-carol.json");
+    fails(
+        bob_finish(
+            &fx,
+            &roster,
+            &[&x.join("dkg-2-carol-to-bob.json"), &for_carol],
+            &out,
+        ),
+        3,
+        &[&bob],
+        &[
+            &for_carol.display().to_string(),
+            "package from alice",
+            "addressed to carol",
+            "not to you",
+        ],
+    );
+    // bob's own outgoing package addressed to carol.
+    let own = x.join("dkg-2-bob-to-carol.json");
+    fails(
+        bob_finish(&fx, &roster, &[&own], &out),
+        3,
+        &[&bob],
+        &["package from bob", "addressed to carol"],
+    );
+    assert_empty(&out);
+
+    // Sanity: the untouched state still finishes from the full directory.
+    json_ok(bob_finish(&fx, &roster, &[&x], &x));
+}
+
+#[test]
+fn keygen_import_of_another_members_share_is_rejected() {
+    let fx = Fx::new(&["alice", "bob", "carol", "dave"]);
+    let roster = fx.roster(
+        "dealer-roster.json",
+        2,
+        &["alice", "bob", "carol"],
+        Some("dave"),
+    );
+    let deal = fx.dir("deal");
+    let mut c = fx.m("dave").cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&deal);
+    json_ok(c);
+    let bob = fx.m("bob").home.clone();
+    let carols = deal.join("dealer-share-carol.json");
+    let mut c = fx.m("bob").cmd();
+    c.args(["keygen", "import", "--roster"])
+        .arg(&roster)
+        .arg(&carols);
+    fails(
+        c,
+        3,
+        &[&bob],
+        &[
+            &carols.display().to_string(),
+            "addressed to carol",
+            "not to you",
+        ],
+    );
+    // And bob's own share still imports afterwards.
+    let mut c = fx.m("bob").cmd();
+    c.args(["keygen", "import", "--roster"])
+        .arg(&roster)
+        .arg(deal.join("dealer-share-bob.json"));
+    json_ok(c);
+}
+
+// --- case 8: equivocation ---------------------------------------------------------------------
+
+#[test]
+fn two_different_round1_packages_from_one_member_are_rejected() {
+    let (fx, roster_path, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let roster = load_roster(&roster_path);
+    let bob = fx.m("bob");
+    let seat = member_id(&roster, "bob");
+    let (_secret, pkg) = ceremony_dkg::part1(&roster, seat, &mut rand::rngs::OsRng).unwrap();
+    let second = seal_dkg1(&bob.keys(), &Binding::of(&roster), seat, &pkg);
+    let dir = fx.dir("both");
+    copy(&r1.join("dkg-1-bob.json"), &dir);
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    let second_path = dir.join("dkg-1-bob-again.json");
+    write_event(&second_path, &second);
+    let out = fx.fresh("out");
+    fails(
+        alice_round2(&fx, &roster_path, &[&dir], &out),
+        3,
+        &[&alice],
+        &[
+            "bob sent two different",
+            "DKG round-1 package",
+            &second.id.to_hex()[..12],
+        ],
+    );
+    assert_empty(&out);
+
+    // After alice used bob's first package in round 2, the second one shows up at finish.
+    json_ok(alice_round2(&fx, &roster_path, &[&r1], &r1));
+    fx.dkg(&["bob", "carol"], "round2", &roster_path, &r1);
+    let late = fx.dir("late");
+    for f in ["dkg-2-bob-to-alice.json", "dkg-2-carol-to-alice.json"] {
+        copy(&r1.join(f), &late);
+    }
+    copy(&second_path, &late);
+    let mut c = fx.m("alice").cmd();
+    c.args(["dkg", "finish", "--roster"])
+        .arg(&roster_path)
+        .arg("--in")
+        .arg(&late)
+        .arg("--out")
+        .arg(&out);
+    fails(
+        c,
+        3,
+        &[&alice],
+        &["bob sent a different round-1 package", "equivocated"],
+    );
+    assert_empty(&out);
+}
+
+// --- case 9: wrong threshold ----------------------------------------------------------------------
+
+#[test]
+fn round1_package_for_wrong_threshold_is_rejected() {
+    let (fx, roster_path, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let roster = load_roster(&roster_path);
+    let seat = member_id(&roster, "bob");
+    let mut t3 = roster.clone();
+    t3.threshold = 3;
+    let (_secret, pkg) = ceremony_dkg::part1(&t3, seat, &mut rand::rngs::OsRng).unwrap();
+    let ev = seal_dkg1(&fx.m("bob").keys(), &Binding::of(&roster), seat, &pkg);
+    let dir = fx.dir("t3");
+    copy(&r1.join("dkg-1-carol.json"), &dir);
+    write_event(&dir.join("dkg-1-bob.json"), &ev);
+    let out = fx.fresh("out");
+    fails(
+        alice_round2(&fx, &roster_path, &[&dir], &out),
+        3,
+        &[&alice],
+        &["bob", "threshold 3", "the roster says 2"],
+    );
+    assert_empty(&out);
+}
+
+// --- case 13: incomplete -------------------------------------------------------------------------
+
+#[test]
+fn round2_with_missing_round1_packages_is_incomplete() {
+    let (fx, roster, r1) = after_round1();
+    let alice = fx.m("alice").home.clone();
+    let out = fx.fresh("out");
+    fails(
+        alice_round2(&fx, &roster, &[&r1.join("dkg-1-carol.json")], &out),
+        4,
+        &[&alice],
+        &["waiting for round-1 packages from bob"],
+    );
+    // Only her own package: both others are named.
+    let own_only = fx.dir("own");
+    copy(&r1.join("dkg-1-alice.json"), &own_only);
+    fails(
+        alice_round2(&fx, &roster, &[&own_only], &out),
+        4,
+        &[&alice],
+        &["bob, carol"],
+    );
+    assert_empty(&out);
+    // Once everything is there, the unchanged state completes round 2.
+    json_ok(alice_round2(&fx, &roster, &[&r1], &out));
+}
+
+// --- case 10: nonce reuse -------------------------------------------------------------------------
+
+#[test]
+fn consumed_nonce_is_never_used_twice() {
+    let fx = Fx::new(&["alice", "bob", "carol"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob", "carol"], None);
+    let group = fx.full_dkg(&roster, &fx.dir("dkg"));
+    let s = fx.dir("s");
+    fx.commit("alice", &group, 1, &s);
+    fx.commit("bob", &group, 1, &s);
+    let (req, _) = fx.request("alice", &group, &"11".repeat(32), &s, &s);
+    fx.share("bob", &req, &s);
+    let bob = fx.m("bob").home.clone();
+
+    // Same request again.
+    let out = fx.fresh("out");
+    fails(
+        fx.share_cmd("bob", &req, &out),
+        5,
+        &[&bob],
+        &["already used"],
+    );
+    fails_json(
+        fx.share_cmd("bob", &req, &out),
+        5,
+        "refused",
+        &[&bob],
+        &["already used"],
+    );
+    assert_empty(&out);
+
+    // A second coordinator that never saw the first request builds a new one from the
+    // same commitment file; bob must still refuse.
+    let carol = fx.m("carol").home.clone();
+    let (req2, _) = fx.request("carol", &group, &"22".repeat(32), &s, &fx.dir("s2"));
+    fails(
+        fx.share_cmd("bob", &req2, &out),
+        5,
+        &[&bob, &carol],
+        &["already used"],
+    );
+    assert_empty(&out);
+}
+
+// --- cases 11, 14: aggregate ------------------------------------------------------------------------
+
+#[test]
+fn aggregate_rejects_foreign_misreferenced_and_invalid_shares() {
+    let fx = Fx::new(&["alice", "bob", "carol", "dave"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob", "carol"], None);
+    let group = fx.full_dkg(&roster, &fx.dir("dkg"));
+    let s = fx.dir("s");
+    fx.commit("alice", &group, 2, &s);
+    fx.commit("bob", &group, 2, &s);
+    let r1 = fx.dir("r1");
+    let r2 = fx.dir("r2");
+    let (req1, rid1) = fx.request("alice", &group, &"11".repeat(32), &s, &r1);
+    let (req2, _rid2) = fx.request("alice", &group, &"22".repeat(32), &s, &r2);
+    let alice_share = fx.share("alice", &req1, &r1);
+    let bob_share = fx.share("bob", &req1, &r1);
+    let bob_share2 = fx.share("bob", &req2, &r2);
+    let alice = fx.m("alice").home.clone();
+    let aggregate = |inputs: &[&Path]| {
+        let mut c = fx.m("alice").cmd();
+        c.args(["sign", "aggregate", "--request"]).arg(&req1);
+        for i in inputs {
+            c.arg("--in").arg(i);
+        }
+        c
+    };
+
+    // Case 11: bob's share for another request of the same group, given explicitly.
+    fails(
+        aggregate(&[&alice_share, &bob_share2]),
+        3,
+        &[&alice],
+        &[
+            &bob_share2.display().to_string(),
+            "from bob",
+            "answers another request",
+        ],
+    );
+
+    // Case 11: a share from another group (a dealer group with the same members).
+    let dealer_roster = fx.roster(
+        "dealer-roster.json",
+        2,
+        &["alice", "bob", "carol"],
+        Some("dave"),
+    );
+    let deal = fx.dir("deal");
+    let mut c = fx.m("dave").cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&dealer_roster)
+        .arg("--out")
+        .arg(&deal);
+    let group2 = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for n in ["alice", "bob"] {
+        let mut c = fx.m(n).cmd();
+        c.args(["keygen", "import", "--roster"])
+            .arg(&dealer_roster)
+            .arg(deal.join(format!("dealer-share-{n}.json")));
+        json_ok(c);
+    }
+    let g2 = fx.dir("g2");
+    fx.commit("alice", &group2, 1, &g2);
+    fx.commit("bob", &group2, 1, &g2);
+    let (g2req, _) = fx.request("alice", &group2, &"33".repeat(32), &g2, &g2);
+    let foreign = fx.share("bob", &g2req, &g2);
+    let ceremony2 = load_roster(&dealer_roster).ceremony_id;
+    fails(
+        aggregate(&[&alice_share, &foreign]),
+        3,
+        &[&alice],
+        &[
+            &foreign.display().to_string(),
+            "from bob",
+            &ceremony2,
+            "not to this ceremony",
+        ],
+    );
+
+    // Case 14: bob's share for request 2, re-wrapped by bob as an answer to request 1:
+    // the envelope is valid, the FROST share is not.
+    let roster1 = load_roster(&roster);
+    let mut payload: Value = serde_json::from_str(&read_event(&bob_share2).content).unwrap();
+    payload["request"] = Value::String(rid1.clone());
+    let rewrapped = envelope::seal(
+        &fx.m("bob").keys(),
+        Draft {
+            binding: &Binding::of(&roster1),
+            round: Round::SignShare,
+            from: Some(member_id(&roster1, "bob")),
+            to: None,
+            reference: Some(rid1.clone()),
+            payload: &payload,
+        },
+    )
+    .unwrap();
+    let bad_dir = fx.dir("bad-share");
+    copy(&alice_share, &bad_dir);
+    write_event(&bad_dir.join(bob_share.file_name().unwrap()), &rewrapped);
+    fails(
+        aggregate(&[&bad_dir]),
+        3,
+        &[&alice],
+        &["bob", "invalid signature share"],
+    );
+    fails_json(
+        aggregate(&[&bad_dir]),
+        3,
+        "rejected",
+        &[&alice],
+        &["bob", "invalid signature share"],
+    );
+
+    // A share payload that names another request than its `e` tag.
+    let mut payload2: Value = serde_json::from_str(&read_event(&bob_share).content).unwrap();
+    payload2["request"] = Value::String("ab".repeat(32));
+    let mismatched = envelope::seal(
+        &fx.m("bob").keys(),
+        Draft {
+            binding: &Binding::of(&roster1),
+            round: Round::SignShare,
+            from: Some(member_id(&roster1, "bob")),
+            to: None,
+            reference: Some(rid1.clone()),
+            payload: &payload2,
+        },
+    )
+    .unwrap();
+    let mm = fx.dir("mismatch").join("sign-share-bob.json");
+    write_event(&mm, &mismatched);
+    fails(
+        aggregate(&[&alice_share, &mm]),
+        3,
+        &[&alice],
+        &["bob", "another request"],
+    );
+
+    // Sanity: the real shares still aggregate.
+    let out = aggregate(&[&r1]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn keygen_import_with_another_roster_is_rejected() {
+    let fx = Fx::new(&["alice", "bob", "carol", "dave"]);
+    let roster_a = fx.roster("roster-a.json", 2, &["alice", "bob", "carol"], Some("dave"));
+    let roster_b = fx.roster("roster-b.json", 2, &["alice", "bob", "carol"], Some("dave"));
+    let deal = fx.dir("deal-a");
+    let mut c = fx.m("dave").cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster_a)
+        .arg("--out")
+        .arg(&deal);
+    json_ok(c);
+    let bob = fx.m("bob").home.clone();
+    let pkg = deal.join("dealer-share-bob.json");
+    let import = |roster: &Path| {
+        let mut c = fx.m("bob").cmd();
+        c.args(["keygen", "import", "--roster"])
+            .arg(roster)
+            .arg(&pkg);
+        c
+    };
+    // Another dealer ceremony's roster.
+    let ca = load_roster(&roster_a).ceremony_id;
+    let cb = load_roster(&roster_b).ceremony_id;
+    fails(
+        import(&roster_b),
+        3,
+        &[&bob],
+        &[
+            &pkg.display().to_string(),
+            "the dealer",
+            &ca,
+            &cb,
+            "not to this ceremony",
+        ],
+    );
+    // Same ceremony id, roster altered (threshold): the binding no longer matches.
+    let mut edited = load_roster(&roster_a);
+    edited.threshold = 3;
+    let edited_path = fx.root().join("roster-a-edited.json");
+    std::fs::write(&edited_path, edited.to_json_pretty()).unwrap();
+    fails(
+        import(&edited_path),
+        3,
+        &[&bob],
+        &[
+            "the dealer",
+            "binds roster",
+            "members disagree on the roster",
+        ],
+    );
+    json_ok(import(&roster_a));
+}
+
+// --- case 12: passphrases ----------------------------------------------------------------------------
+
+#[test]
+fn wrong_or_missing_passphrase_is_locked() {
+    let fx = Fx::new(&["alice"]);
+    let pat = fx.root().join("pat");
+    let mut c = passport(&pat);
+    c.arg("init").env("PASSPORT_PASSPHRASE", "right");
+    let pat_npub = json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let roster = fx.root().join("roster.json");
+    let mut c = bare();
+    c.args(["roster", "new", "--threshold", "2", "-o"])
+        .arg(&roster)
+        .arg("--member")
+        .arg(format!("pat={pat_npub}"))
+        .arg("--member")
+        .arg(format!("alice={}", fx.m("alice").npub));
+    json_ok(c);
+    let out = fx.fresh("out");
+    let round1 = || {
+        let mut c = passport(&pat);
+        c.args(["dkg", "round1", "--roster"])
+            .arg(&roster)
+            .arg("--out")
+            .arg(&out);
+        c
+    };
+    let mut c = round1();
+    c.env("PASSPORT_PASSPHRASE", "wrong");
+    fails(
+        c,
+        6,
+        &[&pat],
+        &["cannot unlock the keystore", "wrong passphrase"],
+    );
+    assert_empty(&out);
+
+    // No passphrase anywhere and no terminal (stdin is not a tty under the test harness).
+    fails(
+        round1(),
+        6,
+        &[&pat],
+        &["no passphrase", "PASSPORT_PASSPHRASE"],
+    );
+    assert_empty(&out);
+
+    // An empty --passphrase-file is no passphrase either.
+    let empty = fx.root().join("empty-pass");
+    std::fs::write(&empty, "").unwrap();
+    let mut c = round1();
+    c.arg("--passphrase-file").arg(&empty);
+    fails(c, 6, &[&pat], &["passphrase file is empty"]);
+    assert_empty(&out);
+
+    // Sanity: the right passphrase still works on the unchanged home.
+    let mut c = round1();
+    c.env("PASSPORT_PASSPHRASE", "right");
+    json_ok(c);
+}
