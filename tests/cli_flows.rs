@@ -10,45 +10,70 @@ use util::*;
 
 fn commit(m: &Member, group: &str, dir: &Path) {
     let mut c = passport(&m.home);
-    c.args(["sign", "commit", "--group", group, "--out"]).arg(dir);
+    c.args(["sign", "commit", "--group", group, "--out"])
+        .arg(dir);
     json_ok(c);
 }
 
 fn share(m: &Member, request: &str, dir: &Path) {
     let mut c = passport(&m.home);
-    c.args(["sign", "share", "--yes", "--request", request, "--out"]).arg(dir);
+    c.args(["sign", "share", "--yes", "--request", request, "--out"])
+        .arg(dir);
     json_ok(c);
 }
 
 fn template(dir: &Path, content: &str) -> std::path::PathBuf {
     let p = dir.join("template.json");
-    std::fs::write(&p, format!(r#"{{"kind":1,"content":"{content}","tags":[["t","test"]]}}"#)).unwrap();
+    std::fs::write(
+        &p,
+        format!(r#"{{"kind":1,"content":"{content}","tags":[["t","test"]]}}"#),
+    )
+    .unwrap();
     p
 }
 
 /// Signs `content` with the given signers via commit/request/share/aggregate.
-fn sign_rounds(coordinator: &Member, signers: &[&Member], group: &str, dir: &Path, content: &str) -> Value {
+fn sign_rounds(
+    coordinator: &Member,
+    signers: &[&Member],
+    group: &str,
+    dir: &Path,
+    content: &str,
+) -> Value {
     std::fs::create_dir_all(dir).unwrap();
     for m in signers {
         commit(m, group, dir);
     }
     let names: Vec<&str> = signers.iter().map(|m| m.name.as_str()).collect();
     let mut c = passport(&coordinator.home);
-    c.args(["sign", "request", "--group", group, "--signers", &names.join(","), "--event"])
-        .arg(template(dir, content))
-        .arg("--in")
-        .arg(dir)
-        .arg("--out")
-        .arg(dir);
+    c.args([
+        "sign",
+        "request",
+        "--group",
+        group,
+        "--signers",
+        &names.join(","),
+        "--event",
+    ])
+    .arg(template(dir, content))
+    .arg("--in")
+    .arg(dir)
+    .arg("--out")
+    .arg(dir);
     let req = json_ok(c);
     let req_path = req["package"].as_str().unwrap().to_owned();
     for m in signers {
         share(m, &req_path, dir);
     }
     let mut c = passport(&coordinator.home);
-    c.args(["sign", "aggregate", "--request", &req_path, "--in"]).arg(dir);
+    c.args(["sign", "aggregate", "--request", &req_path, "--in"])
+        .arg(dir);
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["content"], content);
     event
@@ -59,37 +84,66 @@ fn dealer_2_of_3_split_and_sign() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let dealer = make_member(root, "dealer");
-    let ms: Vec<Member> = ["alice", "bob", "carol"].iter().map(|n| make_member(root, n)).collect();
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
     let refs: Vec<&Member> = ms.iter().collect();
     let roster = write_roster(root, "roster.json", 2, &refs, Some(&dealer.npub));
 
     // Split an existing nsec: the npub must not change.
     let keys = nostr::Keys::generate();
     let nsec_file = root.join("nsec.txt");
-    std::fs::write(&nsec_file, nostr::ToBech32::to_bech32(keys.secret_key()).unwrap()).unwrap();
+    std::fs::write(
+        &nsec_file,
+        nostr::ToBech32::to_bech32(keys.secret_key()).unwrap(),
+    )
+    .unwrap();
     let out_dir = root.join("dealt");
     let mut c = passport(&dealer.home);
-    c.args(["keygen", "deal", "--roster"]).arg(&roster).arg("--split").arg(&nsec_file).arg("--out").arg(&out_dir);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--split")
+        .arg(&nsec_file)
+        .arg("--out")
+        .arg(&out_dir);
     let dealt = json_ok(c);
     let group = dealt["group"].as_str().unwrap().to_owned();
-    assert_eq!(group, nostr::ToBech32::to_bech32(&keys.public_key()).unwrap());
+    assert_eq!(
+        group,
+        nostr::ToBech32::to_bech32(&keys.public_key()).unwrap()
+    );
     assert_eq!(dealt["split_existing_key"], true);
 
     for m in &ms {
         let mut c = passport(&m.home);
-        c.args(["keygen", "import", "--roster"]).arg(&roster).arg(out_dir.join(format!("dealer-share-{}.json", m.name)));
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(out_dir.join(format!("dealer-share-{}.json", m.name)));
         let v = json_ok(c);
         assert_eq!(v["member"], m.name.as_str());
         assert_eq!(v["group"], group.as_str());
     }
 
     // The dealer (not a share holder) coordinates; alice and carol sign.
-    let event = sign_rounds(&dealer, &[&ms[0], &ms[2]], &group, &root.join("s1"), "dealt and split");
+    let event = sign_rounds(
+        &dealer,
+        &[&ms[0], &ms[2]],
+        &group,
+        &root.join("s1"),
+        "dealt and split",
+    );
     assert_eq!(event["pubkey"], keys.public_key().to_hex());
     verify_event_independently(&event);
 
     // A second signing with another pair uses fresh nonces and also verifies.
-    let event = sign_rounds(&ms[1], &[&ms[0], &ms[1]], &group, &root.join("s2"), "second signature");
+    let event = sign_rounds(
+        &ms[1],
+        &[&ms[0], &ms[1]],
+        &group,
+        &root.join("s2"),
+        "second signature",
+    );
     verify_event_independently(&event);
 
     // passport verify agrees, and --expect pins the signer.
@@ -115,7 +169,10 @@ fn dkg_3_of_5_files_and_sign() {
     for step in ["round1", "round2", "finish"] {
         for &i in &order {
             let mut c = passport(&ms[i].home);
-            c.args(["dkg", step, "--roster"]).arg(&roster).arg("--out").arg(&x);
+            c.args(["dkg", step, "--roster"])
+                .arg(&roster)
+                .arg("--out")
+                .arg(&x);
             if step != "round1" {
                 c.arg("--in").arg(&x);
             }
@@ -126,7 +183,10 @@ fn dkg_3_of_5_files_and_sign() {
     let mut group = String::new();
     for &i in &order {
         let mut c = passport(&ms[i].home);
-        c.args(["dkg", "confirm", "--roster"]).arg(&roster).arg("--in").arg(&x);
+        c.args(["dkg", "confirm", "--roster"])
+            .arg(&roster)
+            .arg("--in")
+            .arg(&x);
         let v = json_ok(c);
         assert_eq!(v["status"], "active");
         let g = v["group"].as_str().unwrap().to_owned();
@@ -136,10 +196,25 @@ fn dkg_3_of_5_files_and_sign() {
         group = g;
     }
     // 5 round-1, 20 round-2, 5 agreement packages.
-    let count = |prefix: &str| std::fs::read_dir(&x).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count();
-    assert_eq!((count("dkg-1-"), count("dkg-2-"), count("dkg-agree-")), (5, 20, 5));
+    let count = |prefix: &str| {
+        std::fs::read_dir(&x)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .count()
+    };
+    assert_eq!(
+        (count("dkg-1-"), count("dkg-2-"), count("dkg-agree-")),
+        (5, 20, 5)
+    );
 
-    let event = sign_rounds(&ms[4], &[&ms[1], &ms[3], &ms[4]], &group, &root.join("sig"), "3-of-5 via DKG");
+    let event = sign_rounds(
+        &ms[4],
+        &[&ms[1], &ms[3], &ms[4]],
+        &group,
+        &root.join("sig"),
+        "3-of-5 via DKG",
+    );
     assert_eq!(event["pubkey"], npub_hex(&group));
     verify_event_independently(&event);
 }
@@ -152,22 +227,42 @@ fn one_home_with_threshold_shares_signs_alone() {
     let dealer = make_member(root, "dealer");
     let ci = make_member(root, "ci");
     let other = make_member(root, "offsite");
-    let ci_b = Member { name: "ci-b".into(), home: ci.home.clone(), npub: ci.npub.clone() };
-    let roster = write_roster(root, "roster.json", 2, &[&ci, &ci_b, &other], Some(&dealer.npub));
+    let ci_b = Member {
+        name: "ci-b".into(),
+        home: ci.home.clone(),
+        npub: ci.npub.clone(),
+    };
+    let roster = write_roster(
+        root,
+        "roster.json",
+        2,
+        &[&ci, &ci_b, &other],
+        Some(&dealer.npub),
+    );
     let out_dir = root.join("dealt");
     let mut c = passport(&dealer.home);
-    c.args(["keygen", "deal", "--roster"]).arg(&roster).arg("--out").arg(&out_dir);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&out_dir);
     let group = json_ok(c)["group"].as_str().unwrap().to_owned();
     for seat in ["ci", "ci-b"] {
         let mut c = passport(&ci.home);
-        c.args(["keygen", "import", "--roster"]).arg(&roster).arg(out_dir.join(format!("dealer-share-{seat}.json")));
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(out_dir.join(format!("dealer-share-{seat}.json")));
         json_ok(c);
     }
     let t = template(root, "signed in CI");
     let mut c = passport(&ci.home);
-    c.args(["sign", "event", "--yes", "--group", &group, "--event"]).arg(&t);
+    c.args(["sign", "event", "--yes", "--group", &group, "--event"])
+        .arg(&t);
     let out = c.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["pubkey"], npub_hex(&group));
     verify_event_independently(&event);
@@ -175,20 +270,39 @@ fn one_home_with_threshold_shares_signs_alone() {
     // A raw 32-byte message, verified as a plain BIP-340 signature.
     let msg = [7u8; 32];
     let mut c = passport(&ci.home);
-    c.args(["sign", "event", "--yes", "--group", &group, "--message", &hex::encode(msg)]);
+    c.args([
+        "sign",
+        "event",
+        "--yes",
+        "--group",
+        &group,
+        "--message",
+        &hex::encode(msg),
+    ]);
     let v = json_ok(c);
-    verify_raw_independently(&npub_hex(&group), &msg, v["raw"]["signature"].as_str().unwrap());
+    verify_raw_independently(
+        &npub_hex(&group),
+        &msg,
+        v["raw"]["signature"].as_str().unwrap(),
+    );
 
     // Without --yes and without a terminal, nothing is signed.
     let mut c = passport(&ci.home);
-    c.args(["sign", "event", "--group", &group, "--event"]).arg(&t);
-    c.assert().code(5).stderr(predicates::str::contains("--yes"));
+    c.args(["sign", "event", "--group", &group, "--event"])
+        .arg(&t);
+    c.assert()
+        .code(5)
+        .stderr(predicates::str::contains("--yes"));
 }
 
 #[test]
 fn demo_json_last_line_has_verified_event() {
     let out = bare().args(["demo", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let v: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     let event = &v["event"];
@@ -210,14 +324,22 @@ fn inspect_describes_without_secrets() {
     assert_eq!(v["details"]["threshold"], 2);
     let x = root.join("x");
     let mut c = passport(&a.home);
-    c.args(["dkg", "round1", "--roster"]).arg(&roster).arg("--out").arg(&x);
+    c.args(["dkg", "round1", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&x);
     json_ok(c);
     let mut c = bare();
     c.arg("inspect").arg(x.join("dkg-1-alice.json"));
     let v = json_ok(c);
     assert_eq!(v["details"]["round"], "dkg-1");
     // A sealed secret is described, never opened.
-    let sealed = std::fs::read_dir(a.home.join("keystore")).unwrap().flatten().find(|e| e.path().extension().is_some_and(|x| x == "sealed")).unwrap().path();
+    let sealed = std::fs::read_dir(a.home.join("keystore"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "sealed"))
+        .unwrap()
+        .path();
     let mut c = bare();
     c.arg("inspect").arg(&sealed);
     let out = c.arg("--json").output().unwrap();

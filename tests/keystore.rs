@@ -8,7 +8,10 @@ use passport::home::{Home, InitUnlock, OpenUnlock};
 use passport::keystore::{file::AgeSealer, Error, Keystore};
 
 fn store(dir: &std::path::Path) -> Keystore {
-    Keystore::new(dir.to_path_buf(), Box::new(AgeSealer::unlocked(age::x25519::Identity::generate())))
+    Keystore::new(
+        dir.to_path_buf(),
+        Box::new(AgeSealer::unlocked(age::x25519::Identity::generate())),
+    )
 }
 
 #[test]
@@ -25,7 +28,11 @@ fn a_nonce_is_consumed_exactly_once_even_when_raced() {
                 std::thread::spawn(move || ks.consume(&name).is_ok())
             })
             .collect();
-        let wins = handles.into_iter().map(|h| h.join().unwrap()).filter(|&w| w).count();
+        let wins = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|&w| w)
+            .count();
         assert_eq!(wins, 1, "exactly one consumer wins");
         assert!(matches!(ks.get(&name), Err(Error::NonceConsumed(_))));
         assert!(matches!(ks.consume(&name), Err(Error::NonceConsumed(_))));
@@ -41,22 +48,39 @@ fn a_sealed_blob_moved_to_another_name_is_refused() {
     let ks = store(tmp.path());
     ks.put("shares/a.1", b"share one", false).unwrap();
     ks.put("shares/a.2", b"share two", false).unwrap();
-    std::fs::copy(tmp.path().join("shares/a.1.sealed"), tmp.path().join("shares/a.2.sealed")).unwrap();
+    std::fs::copy(
+        tmp.path().join("shares/a.1.sealed"),
+        tmp.path().join("shares/a.2.sealed"),
+    )
+    .unwrap();
     assert!(matches!(ks.get("shares/a.2"), Err(Error::Tampered(_))));
     assert_eq!(&**ks.get("shares/a.1").unwrap(), b"share one");
-    assert!(matches!(ks.put("shares/a.1", b"x", false), Err(Error::Exists { .. })));
+    assert!(matches!(
+        ks.put("shares/a.1", b"x", false),
+        Err(Error::Exists { .. })
+    ));
 }
 
 #[test]
 fn passphrase_home_unlocks_only_with_the_right_passphrase() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("home");
-    let home = Home::init(&root, InitUnlock::Passphrase(SecretString::from("correct horse".to_owned()))).unwrap();
+    let home = Home::init(
+        &root,
+        InitUnlock::Passphrase(SecretString::from("correct horse".to_owned())),
+    )
+    .unwrap();
     let npub = home.public_key();
     drop(home);
     let open = |p: &'static str| {
-        Home::open(&root, OpenUnlock { passphrase: Box::new(move || Ok(SecretString::from(p.to_owned()))), identity_file: None })
-            .unwrap()
+        Home::open(
+            &root,
+            OpenUnlock {
+                passphrase: Box::new(move || Ok(SecretString::from(p.to_owned()))),
+                identity_file: None,
+            },
+        )
+        .unwrap()
     };
     let wrong = open("wrong");
     assert_eq!(wrong.public_key(), npub, "public data needs no unlock");
@@ -66,8 +90,16 @@ fn passphrase_home_unlocks_only_with_the_right_passphrase() {
     assert_eq!(open("correct horse").identity().unwrap().public_key(), npub);
     // Keystore files are private.
     use std::os::unix::fs::PermissionsExt;
-    for f in ["config.json", "keystore/master.age", "keystore/identity.sealed"] {
-        let mode = std::fs::metadata(root.join(f)).unwrap().permissions().mode() & 0o777;
+    for f in [
+        "config.json",
+        "keystore/master.age",
+        "keystore/identity.sealed",
+    ] {
+        let mode = std::fs::metadata(root.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f} is 0600");
     }
 }

@@ -12,13 +12,17 @@ use sha2::{Digest, Sha256};
 pub fn passport(home: &Path) -> Command {
     let mut c = Command::cargo_bin("passport").unwrap();
     c.arg("--home").arg(home);
-    c.env_remove("PASSPORT_PASSPHRASE").env_remove("PASSPORT_AGE_IDENTITY").env_remove("PASSPORT_HOME");
+    c.env_remove("PASSPORT_PASSPHRASE")
+        .env_remove("PASSPORT_AGE_IDENTITY")
+        .env_remove("PASSPORT_HOME");
     c
 }
 
 pub fn bare() -> Command {
     let mut c = Command::cargo_bin("passport").unwrap();
-    c.env_remove("PASSPORT_PASSPHRASE").env_remove("PASSPORT_AGE_IDENTITY").env_remove("PASSPORT_HOME");
+    c.env_remove("PASSPORT_PASSPHRASE")
+        .env_remove("PASSPORT_AGE_IDENTITY")
+        .env_remove("PASSPORT_HOME");
     c
 }
 
@@ -47,16 +51,37 @@ pub fn make_member(root: &Path, name: &str) -> Member {
     let home = root.join(name);
     let v = json_ok({
         let mut c = passport(&home);
-        c.arg("init").arg("--age-identity").arg(root.join(format!("{name}.agekey")));
+        c.arg("init")
+            .arg("--age-identity")
+            .arg(root.join(format!("{name}.agekey")));
         c
     });
-    Member { name: name.into(), home, npub: v["npub"].as_str().unwrap().into() }
+    Member {
+        name: name.into(),
+        home,
+        npub: v["npub"].as_str().unwrap().into(),
+    }
 }
 
-pub fn write_roster(root: &Path, file: &str, t: u16, members: &[&Member], dealer: Option<&str>) -> PathBuf {
+pub fn write_roster(
+    root: &Path,
+    file: &str,
+    t: u16,
+    members: &[&Member],
+    dealer: Option<&str>,
+) -> PathBuf {
     let path = root.join(file);
     let mut c = bare();
-    c.args(["roster", "new", "--threshold", &t.to_string(), "--purpose", "test", "-o"]).arg(&path);
+    c.args([
+        "roster",
+        "new",
+        "--threshold",
+        &t.to_string(),
+        "--purpose",
+        "test",
+        "-o",
+    ])
+    .arg(&path);
     for m in members {
         c.arg("--member").arg(format!("{}={}", m.name, m.npub));
     }
@@ -79,8 +104,16 @@ pub fn verify_event_independently(event: &Value) {
     ])
     .to_string();
     let id: [u8; 32] = Sha256::digest(serialized.as_bytes()).into();
-    assert_eq!(hex::encode(id), event["id"].as_str().unwrap(), "NIP-01 id mismatch");
-    verify_raw_independently(event["pubkey"].as_str().unwrap(), &id, event["sig"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(id),
+        event["id"].as_str().unwrap(),
+        "NIP-01 id mismatch"
+    );
+    verify_raw_independently(
+        event["pubkey"].as_str().unwrap(),
+        &id,
+        event["sig"].as_str().unwrap(),
+    );
 }
 
 pub fn verify_raw_independently(pubkey_hex: &str, msg: &[u8; 32], sig_hex: &str) {
@@ -101,7 +134,10 @@ pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
             if p.is_dir() {
                 walk(base, &p, out);
             } else {
-                out.insert(p.strip_prefix(base).unwrap().to_path_buf(), std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(base).unwrap().to_path_buf(),
+                    std::fs::read(&p).unwrap(),
+                );
             }
         }
     }
