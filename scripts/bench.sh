@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Benchmarks for passport: threshold signing (bare FROST vs. passport envelopes vs. one
+# single-key BIP-340 signature), in-process DKG for n = 3, 10, 50, and the wall time of
+# one `passport sign share` process. Every figure in the final table comes from this run.
+#
+#   scripts/bench.sh                  # everything (~5 minutes on 2 cores)
+#   BENCH_SHARE_RUNS=20 scripts/bench.sh
+#   BENCH_NO_HYPERFINE=1 scripts/bench.sh   # time `sign share` with a bash loop
+#
+# Criterion results: $CARGO_TARGET_DIR/criterion/<group>/<bench>/new/estimates.json.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+CRITERION_DIR="$CARGO_TARGET_DIR/criterion"
+BIN="$CARGO_TARGET_DIR/release/passport"
+SHARE_RUNS="${BENCH_SHARE_RUNS:-10}"
+# The process benchmark must not pick up the caller's home or secrets.
+unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY
+
+command -v python3 >/dev/null || { echo "bench.sh: python3 is required" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/passport-bench.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+echo "== building the release binary"
+cargo build --release --bin passport
+
+echo
+echo "== criterion: benches/signing.rs, benches/dkg.rs"
+# Remove earlier results so the table below can only show numbers from this run.
+rm -rf "$CRITERION_DIR/sign_2of3" "$CRITERION_DIR/sign_7of10" \
+    "$CRITERION_DIR/single_key" "$CRITERION_DIR/dkg"
+cargo bench --bench signing --bench dkg -- --noplot
+
+# --- process wall time: passport sign share ---
+# One `passport sign share` process (parse + check the request, open the home, decrypt
+# the share and the nonce from an age X25519-identity keystore, burn the nonce, sign,
+# write the share package) for a 2-of-3 group made by DKG through the CLI. A nonce can
+# be used once, so SHARE_RUNS requests are prepared up front from SHARE_RUNS
+# commitments and only the `sign share` invocations are timed.
+# Writes the mean in ms to stdout (last line); everything else goes to stderr.
+share_wall_time() {
+    local p="$WORK/proc" m npub group
+    mkdir -p "$p/dkg" "$p/commit" "$p/requests" "$p/shares"
+    # Setup chatter goes to a log, printed only if something fails.
+    run() { "$BIN" "$@" >/dev/null 2>>"$WORK/setup.log"; }
+    out() { "$BIN" "$@" 2>>"$WORK/setup.log"; }
+    json_field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+    local members=()
+    for m in a b c; do
+        run --home "$p/$m" init --age-identity "$p/$m.key"
+        npub="$(out --home "$p/$m" id --json | json_field npub)"
+        members+=(--member "$m=$npub")
+    done
+    run roster new --threshold 2 "${members[@]}" --purpose bench -o "$p/roster.json"
+    for m in a b c; do run --home "$p/$m" dkg round1 --roster "$p/roster.json" --out "$p/dkg"; done
+    for m in a b c; do
+        run --home "$p/$m" dkg round2 --roster "$p/roster.json" --in "$p/dkg" --out "$p/dkg"
+    done
+    for m in a b c; do
+        group="$(out --home "$p/$m" --json dkg finish --roster "$p/roster.json" \
+            --in "$p/dkg" --out "$p/dkg" | json_field group)"
+    done
+    for m in a b c; do run --home "$p/$m" dkg confirm --roster "$p/roster.json" --in "$p/dkg"; done
+    echo "group $group (2-of-3, DKG via the CLI)" >&2
+
+    # a coordinates; a and b are the signers; b's `sign share` is timed.
+    for m in a b; do
+        run --home "$p/$m" sign commit --group "$group" --count "$SHARE_RUNS" --out "$p/commit"
+    done
+    local message i req
+    message="$(python3 -c 'print(b"passport bench: 32-byte message!".hex())')"
+    for ((i = 1; i <= SHARE_RUNS; i++)); do
+        req="$(out --home "$p/a" --json sign request --group "$group" --message "$message" \
+            --in "$p/commit" --out "$p/requests" | json_field package)"
+        mkdir -p "$p/queue/$i"
+        mv "$req" "$p/queue/$i/request.json"
+    done
+
+    if [[ -z "${BENCH_NO_HYPERFINE:-}" ]] && command -v hyperfine >/dev/null; then
+        # Before each timed run, move the next unused request to $p/request.json.
+        cat >"$p/next.sh" <<EOF
+#!/usr/bin/env bash
+set -euo pipefail
+next="\$(ls "$p/queue" | sort -n | head -n 1)"
+mv "$p/queue/\$next/request.json" "$p/request.json"
+rmdir "$p/queue/\$next"
+EOF
+        chmod +x "$p/next.sh"
+        hyperfine -N --warmup 0 --runs "$SHARE_RUNS" --prepare "$p/next.sh" \
+            --export-json "$p/hyperfine.json" \
+            "$BIN --home $p/b sign share --request $p/request.json --yes --out $p/shares" >&2
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.2f hyperfine" % (r["mean"]*1e3))' \
+            "$p/hyperfine.json"
+    else
+        local t0 t1 total=0
+        for ((i = 1; i <= SHARE_RUNS; i++)); do
+            t0="$(date +%s%N)"
+            run --home "$p/b" sign share --request "$p/queue/$i/request.json" --yes --out "$p/shares"
+            t1="$(date +%s%N)"
+            total=$((total + t1 - t0))
+        done
+        python3 -c 'import sys; print(f"{int(sys.argv[1])/int(sys.argv[2])/1e6:.2f} bash-loop")' \
+            "$total" "$SHARE_RUNS"
+    fi
+    local shares
+    shares="$(find "$p/shares" -name 'sign-share-b-*.json' | wc -l)"
+    [[ "$shares" -eq "$SHARE_RUNS" ]] || { echo "expected $SHARE_RUNS share packages, got $shares" >&2; return 1; }
+}
+
+echo
+echo "== process wall time: passport sign share"
+SHARE_RESULT=""
+if [[ -x "$BIN" ]] && "$BIN" sign share --help >/dev/null 2>&1 \
+    && "$BIN" dkg finish --help >/dev/null 2>&1 && "$BIN" id --help >/dev/null 2>&1; then
+    set +e
+    (set -euo pipefail; share_wall_time) >"$WORK/share.out"
+    rc=$?
+    set -e
+    if [[ $rc -eq 0 ]]; then
+        SHARE_RESULT="$(tail -n 1 "$WORK/share.out")"
+    else
+        [[ -f "$WORK/setup.log" ]] && tail -n 20 "$WORK/setup.log"
+        echo "skipped: the CLI run failed (exit $rc)"
+    fi
+else
+    echo "skipped: CLI not available ($BIN lacks init/id/dkg/sign share)"
+fi
+
+echo
+echo "== results (criterion mean of this run)"
+python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" <<'PY'
+import json
+import os
+import sys
+
+crit, share, share_runs = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def mean_ns(group, bench):
+    path = os.path.join(crit, group, bench, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["mean"]["point_estimate"]
+
+
+def fmt(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            v = ns / scale
+            return f"{v:#.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+single = mean_ns("single_key", "libsecp256k1")
+rows = [("single_key/libsecp256k1", single, None)]
+for t, n in ((2, 3), (7, 10)):
+    bare = mean_ns(f"sign_{t}of{n}", "bare")
+    pp = mean_ns(f"sign_{t}of{n}", "passport")
+    rows.append((f"sign_{t}of{n}/bare", bare, None))
+    rows.append((f"sign_{t}of{n}/passport", pp, bare))
+
+print(f"{'signing (one signature)':<28}{'mean':>10}{'vs bare':>12}{'vs single-key':>16}")
+for name, ns, bare in rows:
+    vs_bare = f"{ns / bare:.2f}x" if bare else ""
+    print(f"{name:<28}{fmt(ns):>10}{vs_bare:>12}{ns / single:>15.1f}x")
+for t, n in ((2, 3), (7, 10)):
+    bare = mean_ns(f"sign_{t}of{n}", "bare")
+    pp = mean_ns(f"sign_{t}of{n}", "passport")
+    print(f"  {t}-of-{n} envelope overhead: {fmt(pp - bare)} per signature "
+          f"({(pp - bare) / pp:.0%} of the passport time)")
+
+print()
+print(f"{'DKG (all members, one process)':<32}{'mean':>10}")
+for n in (3, 10, 50):
+    t = -(-2 * n // 3)
+    print(f"{f'dkg n={n} t={t}':<32}{fmt(mean_ns('dkg', f'n{n}_t{t}')):>10}")
+
+print()
+if share:
+    ms, how = share.split()
+    print(f"process: passport sign share (2-of-3, age X25519-identity keystore): "
+          f"mean {ms} ms over {share_runs} runs ({how})")
+else:
+    print("process: passport sign share: skipped (CLI not available or failed)")
+PY
