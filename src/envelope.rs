@@ -81,9 +81,13 @@ pub enum Error {
     #[error("package is larger than {MAX_PACKAGE_BYTES} bytes; refusing to parse it")]
     TooLarge,
     #[error(
-        "forged or tampered package: the event id or signature claimed by {0} does not verify"
+        "forged or tampered package: the event id or signature claimed by {claimed} does not verify"
     )]
-    BadSignature(String),
+    BadSignature {
+        /// Who the package claims to be from (unverified).
+        claimed: String,
+        signer: PublicKey,
+    },
     #[error("package from {from} uses format version {got}; this passport reads version {FORMAT_VERSION}")]
     Version { from: String, got: String },
     #[error("package from {from} has no valid {tag:?} tag")]
@@ -215,6 +219,20 @@ pub fn short_npub(pk: &PublicKey) -> String {
     format!("{}…{}", &s[..12], &s[s.len() - 6..])
 }
 
+/// Names the claimed sender of a forged package by roster name when it is a member.
+pub fn name_claimed(e: Error, roster: &Roster) -> Error {
+    match e {
+        Error::BadSignature { claimed, signer } => match roster.ids_of(&signer).first() {
+            Some(&id) => Error::BadSignature {
+                claimed: format!("{} ({claimed})", roster.name(id)),
+                signer,
+            },
+            None => Error::BadSignature { claimed, signer },
+        },
+        other => other,
+    }
+}
+
 /// Parses bytes as a signed package event and verifies its id and signature.
 pub fn parse(bytes: &[u8]) -> Result<(Event, Meta)> {
     if bytes.len() > MAX_PACKAGE_BYTES {
@@ -238,7 +256,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Event, Meta)> {
     }
     let signer = short_npub(&event.pubkey);
     if event.verify().is_err() {
-        return Err(Error::BadSignature(signer));
+        return Err(Error::BadSignature {
+            claimed: signer,
+            signer: event.pubkey,
+        });
     }
     let meta = read_meta(&event, &signer)?;
     Ok((event, meta))

@@ -571,7 +571,7 @@ fn tampered_content_is_rejected_as_forged() {
         alice_round2(&fx, &roster, &[&forged], &out),
         3,
         &[&alice],
-        &[&forged.display().to_string(), "forged or tampered"],
+        &[&forged.display().to_string(), "forged or tampered", "bob ("],
     );
     // Found in a directory next to a good package: same verdict.
     fails(

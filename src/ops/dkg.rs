@@ -259,7 +259,7 @@ pub fn round2(
         }
         return Ok(report("round 2", &st, paths, true, None));
     }
-    let inputs = read_inputs(inputs)?;
+    let inputs = read_inputs(inputs, &roster)?;
     let got = received_round1(&st, &inputs)?;
     let packages = round1_packages(&roster, &got)?;
     let keys = home.identity()?;
@@ -327,7 +327,7 @@ pub fn finish(
             "run `passport dkg round2` before finish".into(),
         ));
     }
-    let inputs = read_inputs(inputs)?;
+    let inputs = read_inputs(inputs, &roster)?;
     received_round1(&st, &inputs)?; // equivocation check on anything present
     let keys = home.identity()?;
     let got2 = collect(
@@ -419,7 +419,7 @@ pub fn confirm(
     if st.stage == Stage::Confirmed {
         return Ok(report("confirm", &st, vec![], true, Some(Status::Active)));
     }
-    let inputs = read_inputs(inputs)?;
+    let inputs = read_inputs(inputs, &roster)?;
     let got = collect(
         &roster,
         &inputs,

@@ -174,7 +174,7 @@ pub fn import(home: &Home, roster_path: &Path, package: &Path) -> Result<ImportR
     let dealer_pk = roster.dealer.ok_or_else(|| {
         Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into())
     })?;
-    let input = read_package(package)?;
+    let input = read_package(package, Some(&roster))?;
     let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
     let checked = envelope::check(
         &roster,

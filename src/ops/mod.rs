@@ -71,10 +71,17 @@ fn display(path: &Path) -> String {
 }
 
 /// Parses one package file. Errors name the file.
-pub fn read_package(path: &Path) -> Result<Input> {
+///
+/// Given the roster, a forged package is reported with the member it claims to be from.
+pub fn read_package(path: &Path, roster: Option<&Roster>) -> Result<Input> {
     let bytes = read_source(path)?;
-    let (event, meta) =
-        envelope::parse(&bytes).map_err(|e| Error::Rejected(format!("{}: {e}", display(path))))?;
+    let (event, meta) = envelope::parse(&bytes).map_err(|e| {
+        let e = match roster {
+            Some(r) => envelope::name_claimed(e, r),
+            None => e,
+        };
+        Error::Rejected(format!("{}: {e}", display(path)))
+    })?;
     Ok(Input {
         path: display(path),
         explicit: true,
@@ -85,7 +92,7 @@ pub fn read_package(path: &Path) -> Result<Input> {
 
 /// Reads packages from files and directories. In a directory, `*.json` files that are
 /// not Nostr events (rosters, group files) are skipped; anything unreadable is an error.
-pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
+pub fn read_inputs(paths: &[PathBuf], roster: &Roster) -> Result<Vec<Input>> {
     let mut out = vec![];
     for p in paths {
         if p.is_dir() {
@@ -102,12 +109,12 @@ pub fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Input>> {
                         continue;
                     }
                 }
-                let mut input = read_package(&f)?;
+                let mut input = read_package(&f, Some(roster))?;
                 input.explicit = false;
                 out.push(input);
             }
         } else if p.as_os_str() == "-" || p.exists() {
-            out.push(read_package(p)?);
+            out.push(read_package(p, Some(roster))?);
         } else {
             return Err(Error::io(
                 p,

@@ -210,7 +210,7 @@ pub fn request(
     let group = home.find_group(group)?;
     let roster = &group.roster;
     let message = build_message(&group, what)?;
-    let inputs = read_inputs(inputs)?;
+    let inputs = read_inputs(inputs, roster)?;
     let used_rel = format!("sign/{}/used-commitments.json", group.id());
     let mut used: BTreeSet<String> = home.read_state(&used_rel)?.unwrap_or_default();
     // Every commitment package from every member, unused entries only.
@@ -342,7 +342,7 @@ pub fn load_request(
     group_file: Option<&Path>,
     path: &Path,
 ) -> Result<Request> {
-    let input = read_package(path)?;
+    let input = read_package(path, None)?;
     let r = rejected(&input.path);
     // The group is named inside the (public) payload; look it up, then check everything.
     let peek: RequestPayload = serde_json::from_str(&input.event.content)
@@ -638,7 +638,7 @@ pub fn aggregate(
 ) -> Result<Signed> {
     let req = load_request(home, group_file, request_path)?;
     let roster = &req.group.roster;
-    let inputs = read_inputs(inputs)?;
+    let inputs = read_inputs(inputs, roster)?;
     let rid = req.event.id.to_hex();
     let got = collect(
         roster,
