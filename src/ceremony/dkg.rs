@@ -36,23 +36,6 @@ fn require_all<T>(
     }
 }
 
-fn name_culprits(roster: &Roster, e: super::frost::Error, what: &str) -> Error {
-    let culprits: Vec<String> = e
-        .culprits()
-        .iter()
-        .filter_map(|c| roster.id_of_identifier(c))
-        .map(|i| roster.name(i))
-        .collect();
-    if culprits.is_empty() {
-        Error::frost(e)
-    } else {
-        Error::Culprit {
-            member: culprits.join(", "),
-            problem: format!("sent an invalid {what} ({e})"),
-        }
-    }
-}
-
 /// Part 1 for member `me`: the secret to keep and the package to broadcast.
 pub fn part1(
     roster: &Roster,
@@ -89,8 +72,13 @@ pub fn part2(
     for (&from, p) in received {
         check_round1(roster, from, p)?;
     }
-    let (secret, out) = dkg::part2(secret, &by_identifier(received))
-        .map_err(|e| name_culprits(roster, e, "round-1 package (proof of knowledge)"))?;
+    let (secret, out) = dkg::part2(secret, &by_identifier(received)).map_err(|e| {
+        super::name_culprits(
+            roster,
+            e,
+            "sent an invalid round-1 package (proof of knowledge)",
+        )
+    })?;
     let out = out
         .into_iter()
         .map(|(ident, p)| (roster.id_of_identifier(&ident).expect("roster ids"), p))
@@ -107,8 +95,9 @@ pub fn part3(
     round2: &BTreeMap<MemberId, round2::Package>,
 ) -> Result<(KeyPackage, PublicKeyPackage)> {
     require_all(roster, me, round2, "round-2 packages")?;
-    dkg::part3(secret, &by_identifier(round1), &by_identifier(round2))
-        .map_err(|e| name_culprits(roster, e, "round-2 package (secret share)"))
+    dkg::part3(secret, &by_identifier(round1), &by_identifier(round2)).map_err(|e| {
+        super::name_culprits(roster, e, "sent an invalid round-2 package (secret share)")
+    })
 }
 
 /// The agreement check: all n members (including `me`) reported the same hash.

@@ -33,6 +33,24 @@ impl Error {
     }
 }
 
+/// Turns a FROST error that blames identifiers into one that names roster members.
+pub(crate) fn name_culprits(roster: &Roster, e: frost::Error, problem: &str) -> Error {
+    let culprits: Vec<String> = e
+        .culprits()
+        .iter()
+        .filter_map(|c| roster.id_of_identifier(c))
+        .map(|i| roster.name(i))
+        .collect();
+    if culprits.is_empty() {
+        Error::frost(e)
+    } else {
+        Error::Culprit {
+            member: culprits.join(", "),
+            problem: format!("{problem} ({e})"),
+        }
+    }
+}
+
 /// The 32-byte x-only group key (the Nostr pubkey) of a public key package.
 pub fn group_xonly(public: &frost::keys::PublicKeyPackage) -> [u8; 32] {
     xonly(public.verifying_key())

@@ -72,21 +72,11 @@ pub fn aggregate(
         .map(|(&id, s)| (Roster::identifier(id), *s))
         .collect();
     let sig = super::frost::aggregate(package, &map, public).map_err(|e| {
-        let culprits: Vec<String> = e
-            .culprits()
-            .iter()
-            .filter_map(|c| roster.id_of_identifier(c))
-            .map(|i| roster.name(i))
-            .collect();
-        if culprits.is_empty() {
-            Error::frost(e)
-        } else {
-            Error::Culprit {
-                member: culprits.join(", "),
-                problem: "sent an invalid signature share (wrong share, stale key, or tampering)"
-                    .into(),
-            }
-        }
+        super::name_culprits(
+            roster,
+            e,
+            "sent an invalid signature share (wrong share, stale key, or tampering)",
+        )
     })?;
     let bytes = sig.serialize().map_err(Error::frost)?;
     bytes

@@ -105,6 +105,23 @@ impl Keystore {
         path.with_extension("consumed")
     }
 
+    /// Stores a serde value as a secret (the JSON never leaves zeroizing memory).
+    pub fn put_json<T: serde::Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        overwrite: bool,
+    ) -> Result<()> {
+        let bytes = Zeroizing::new(serde_json::to_vec(value).expect("secrets serialize"));
+        self.put(name, &bytes, overwrite)
+    }
+
+    /// Unseals a secret stored with [`Keystore::put_json`].
+    pub fn get_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let bytes = self.get(name)?;
+        serde_json::from_slice(&bytes).map_err(|_| Error::Tampered(name.into()))
+    }
+
     /// Consumes a single-use secret durably: after this returns, no process can use it
     /// again, even after a crash. The rename is the lock: of two racing processes only one
     /// wins. The sealed bytes are then overwritten by a tombstone and the directory synced.

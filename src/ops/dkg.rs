@@ -175,10 +175,8 @@ pub fn round1(
             payload: &package,
         },
     )?;
-    let secret_bytes =
-        zeroize::Zeroizing::new(serde_json::to_vec(&secret).expect("secret serializes"));
     home.keystore()
-        .put(&secret_name(&roster, seat, 1), &secret_bytes, true)?;
+        .put_json(&secret_name(&roster, seat, 1), &secret, true)?;
     let st = DkgState {
         roster,
         seat,
@@ -264,9 +262,7 @@ pub fn round2(
     let packages = round1_packages(&roster, &got)?;
     let keys = home.identity()?;
     let r1_name = secret_name(&roster, st.seat, 1);
-    let secret_bytes = home.keystore().get(&r1_name)?;
-    let secret: round1::SecretPackage = serde_json::from_slice(&secret_bytes)
-        .map_err(|_| crate::keystore::Error::Tampered(r1_name.clone()))?;
+    let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
     let (secret2, outgoing) = dkg::part2(&roster, st.seat, secret, &packages)?;
     let binding = Binding::of(&roster);
     let mut sent = vec![];
@@ -288,9 +284,8 @@ pub fn round2(
             ev,
         ));
     }
-    let s2 = zeroize::Zeroizing::new(serde_json::to_vec(&secret2).expect("secret serializes"));
     home.keystore()
-        .put(&secret_name(&roster, st.seat, 2), &s2, true)?;
+        .put_json(&secret_name(&roster, st.seat, 2), &secret2, true)?;
     st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     st.round2_sent = sent;
     st.stage = Stage::Round2;
@@ -361,9 +356,7 @@ pub fn finish(
         })
         .collect::<std::result::Result<_, envelope::Error>>()?;
     let r2_name = secret_name(&roster, st.seat, 2);
-    let secret_bytes = home.keystore().get(&r2_name)?;
-    let secret: round2::SecretPackage = serde_json::from_slice(&secret_bytes)
-        .map_err(|_| crate::keystore::Error::Tampered(r2_name.clone()))?;
+    let secret: round2::SecretPackage = home.keystore().get_json(&r2_name)?;
     let (key, public) = dkg::part3(&roster, st.seat, &secret, &r1, &r2)?;
     let group = Group::new(roster.clone(), public, Origin::Dkg);
     let hash = ceremony::public_package_hash(&group.public_key_package)?;

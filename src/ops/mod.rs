@@ -148,22 +148,12 @@ pub fn collect(
     let mut got: BTreeMap<MemberId, Checked> = BTreeMap::new();
     for input in inputs {
         let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
-        if input.meta.binding.ceremony != roster.ceremony_id
-            || (input.explicit
-                && input.meta.round != want.round
-                && !want.also.contains(&input.meta.round))
-        {
-            // Check anyway so the error names the sender and the mismatch.
-            envelope::check(
-                roster,
-                input.event.clone(),
-                input.meta.clone(),
-                want.round,
-                Sender::Member,
-            )
-            .map_err(rejected)?;
-        }
-        if input.meta.round != want.round {
+        // Packages of other rounds of this ceremony are skipped, unless named on the
+        // command line by mistake; another ceremony's package is always an error. The
+        // check below then names the sender and the mismatch.
+        let foreign = input.meta.binding.ceremony != roster.ceremony_id;
+        let misnamed = input.explicit && !want.also.contains(&input.meta.round);
+        if input.meta.round != want.round && !foreign && !misnamed {
             continue;
         }
         let checked = envelope::check(
