@@ -31,6 +31,8 @@ pub enum Error {
     Envelope(#[from] crate::envelope::Error),
     #[error(transparent)]
     Keystore(#[from] crate::keystore::Error),
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -80,6 +82,7 @@ impl Error {
                 exit::REFUSED
             }
             Error::Keystore(K::Tampered(_)) => exit::REJECTED,
+            Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
             Error::Invalid(_) => exit::USAGE,
             _ => exit::FAILURE,
         }

@@ -18,13 +18,16 @@ use age::x25519;
 use nostr::{Keys, PublicKey, SecretKey, ToBech32};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::audit::AuditLog;
 use crate::ceremony::frost::keys::KeyPackage;
 use crate::ceremony::MemberId;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::Group;
+use crate::hsm::seal::Pkcs11Sealer;
+use crate::hsm::{PinSource, TokenSpec, TokenUri};
 use crate::keystore::file::{self, AgeSealer, PassphraseSource, Unlock};
-use crate::keystore::{self, Keystore};
+use crate::keystore::{self, Keystore, Sealer};
 
 pub const CONFIG_VERSION: u8 = 1;
 
@@ -35,6 +38,13 @@ pub enum KeystoreConfig {
     Passphrase { recipient: String },
     /// The keystore key is an age identity file outside the home.
     IdentityFile { recipient: String, path: PathBuf },
+    /// Secrets are sealed (AES-GCM) by a key that never leaves a PKCS#11 token.
+    Pkcs11 {
+        uri: String,
+        module: PathBuf,
+        token_serial: String,
+        seal_key_id: String,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,6 +59,8 @@ pub enum InitUnlock {
     Passphrase(SecretString),
     /// Use this identity file; create it (0600) if it does not exist.
     IdentityFile(PathBuf),
+    /// Seal every secret in this token (which must have passport keys: `hsm init`).
+    Pkcs11(TokenSpec, PinSource),
 }
 
 /// How an existing home gets its keystore key when a secret must be read.
@@ -56,6 +68,22 @@ pub struct OpenUnlock {
     pub passphrase: PassphraseSource,
     /// Overrides the identity file named in the config.
     pub identity_file: Option<PathBuf>,
+    /// The token user PIN, asked only when a token session is opened.
+    pub pin: PinSource,
+    /// Overrides the PKCS#11 module path named in the config.
+    pub module: Option<PathBuf>,
+}
+
+impl OpenUnlock {
+    /// For opening a home only to read public data: any unlock attempt fails clearly.
+    pub fn none() -> Self {
+        OpenUnlock {
+            passphrase: Box::new(|| Err("no passphrase source".into())),
+            identity_file: None,
+            pin: Box::new(|| Err("no PIN source".into())),
+            module: None,
+        }
+    }
 }
 
 pub struct Home {
@@ -98,15 +126,28 @@ impl Home {
         if root.join("config.json").exists() {
             return Err(Error::HomeExists(root.into()));
         }
+        let created = !root.exists();
+        let result = Self::init_inner(root, unlock);
+        if result.is_err() && created {
+            // Leave nothing half-made behind.
+            let _ = std::fs::remove_dir_all(root);
+        }
+        result
+    }
+
+    fn init_inner(root: &Path, unlock: InitUnlock) -> Result<Home> {
         fsutil::private_dir(&root.join("keystore"))?;
-        let (ks_id, ks_cfg) = match unlock {
+        let (sealer, ks_cfg): (Box<dyn Sealer>, KeystoreConfig) = match unlock {
             InitUnlock::Passphrase(pass) => {
                 let id = x25519::Identity::generate();
                 let text = file::identity_file_text(&id);
                 let blob = file::encrypt_with_passphrase(text.as_bytes(), pass)?;
                 fsutil::write_atomic(&root.join("keystore/master.age"), &blob, false)?;
                 let recipient = id.to_public().to_string();
-                (id, KeystoreConfig::Passphrase { recipient })
+                (
+                    Box::new(AgeSealer::unlocked(id)),
+                    KeystoreConfig::Passphrase { recipient },
+                )
             }
             InitUnlock::IdentityFile(path) => {
                 let id = if path.exists() {
@@ -118,11 +159,25 @@ impl Home {
                 };
                 let recipient = id.to_public().to_string();
                 let path = std::fs::canonicalize(&path).map_err(|e| Error::io(&path, e))?;
-                (id, KeystoreConfig::IdentityFile { recipient, path })
+                (
+                    Box::new(AgeSealer::unlocked(id)),
+                    KeystoreConfig::IdentityFile { recipient, path },
+                )
+            }
+            InitUnlock::Pkcs11(spec, pin) => {
+                let sealer = Pkcs11Sealer::new(spec.clone(), pin, Some(audit_log(root)));
+                let ready = sealer.ready()?;
+                let cfg = KeystoreConfig::Pkcs11 {
+                    uri: TokenUri::for_token(&ready.token.info.label, &ready.token.info.serial),
+                    module: spec.module.clone(),
+                    token_serial: ready.token.info.serial.clone(),
+                    seal_key_id: ready.keys.seal_id.clone(),
+                };
+                (Box::new(sealer), cfg)
             }
         };
+        let keystore = Keystore::new(root.join("keystore"), sealer);
         let keys = Keys::generate();
-        let keystore = Keystore::new(root.join("keystore"), Box::new(AgeSealer::unlocked(ks_id)));
         keystore.put("identity", keys.secret_key().as_secret_bytes(), false)?;
         let config = Config {
             version: CONFIG_VERSION,
@@ -148,32 +203,15 @@ impl Home {
             return Err(Error::NoHome(root.into()));
         }
         let config: Config = read_json(&cfg_path, "home config")?;
-        let (recipient, how) = match &config.keystore {
-            KeystoreConfig::Passphrase { recipient } => (
-                recipient,
-                match unlock.identity_file {
-                    Some(p) => Unlock::IdentityFile(p),
-                    None => Unlock::Passphrase {
-                        master: root.join("keystore/master.age"),
-                        passphrase: unlock.passphrase,
-                    },
-                },
-            ),
-            KeystoreConfig::IdentityFile { recipient, path } => (
-                recipient,
-                Unlock::IdentityFile(unlock.identity_file.unwrap_or_else(|| path.clone())),
-            ),
-        };
-        let recipient: x25519::Recipient =
-            recipient.parse().map_err(|e: &str| Error::Malformed {
+        let sealer = open_sealer(root, &config.keystore, unlock).map_err(|e| match e {
+            Error::Malformed { detail, .. } => Error::Malformed {
                 path: cfg_path.display().to_string(),
                 what: "home config",
-                detail: e.to_string(),
-            })?;
-        let keystore = Keystore::new(
-            root.join("keystore"),
-            Box::new(AgeSealer::new(recipient, how)),
-        );
+                detail,
+            },
+            other => other,
+        })?;
+        let keystore = Keystore::new(root.join("keystore"), sealer);
         Ok(Home {
             root: root.into(),
             config,
@@ -292,12 +330,43 @@ impl Home {
         format!("shares/{}.{seat}", group.id())
     }
 
-    /// Stores a member's key package for a group (refuses to overwrite a held share).
-    pub fn put_share(&self, group: &Group, seat: MemberId, key: &KeyPackage) -> Result<()> {
+    /// What a sealed share is bound to: group key, seat, threshold and size.
+    pub fn share_context(group: &Group, seat: MemberId) -> String {
+        format!(
+            "group={};member={seat};t={};n={}",
+            group.npub,
+            group.roster.threshold,
+            group.roster.n()
+        )
+    }
+
+    /// The binding context of a sealed secret, derived from its name.
+    pub fn context_for(&self, name: &str) -> Result<String> {
+        let Some(rest) = name.strip_prefix("shares/") else {
+            return Ok(String::new());
+        };
+        let (gid, seat) = rest
+            .rsplit_once('.')
+            .and_then(|(g, s)| Some((g, s.parse::<MemberId>().ok()?)))
+            .ok_or_else(|| keystore::Error::Tampered(name.into()))?;
+        let group = self.find_group(gid)?;
+        Ok(Self::share_context(&group, seat))
+    }
+
+    /// Stores a member's key package for a group. Without `overwrite`, a share already
+    /// held is refused.
+    pub fn store_share(
+        &self,
+        group: &Group,
+        seat: MemberId,
+        key: &KeyPackage,
+        overwrite: bool,
+    ) -> Result<()> {
         let bytes =
             zeroize::Zeroizing::new(key.serialize().map_err(crate::ceremony::Error::frost)?);
+        let ctx = Self::share_context(group, seat);
         self.keystore
-            .put(&Self::share_name(group, seat), &bytes, false)
+            .put_bound(&Self::share_name(group, seat), &ctx, &bytes, overwrite)
             .map_err(|e| match e {
                 keystore::Error::Exists { .. } => Error::Refused(format!(
                     "this home already holds {}'s share of {}",
@@ -310,7 +379,9 @@ impl Home {
 
     pub fn share(&self, group: &Group, seat: MemberId) -> Result<KeyPackage> {
         let name = Self::share_name(group, seat);
-        let bytes = self.keystore.get(&name)?;
+        let bytes = self
+            .keystore
+            .get_bound(&name, &Self::share_context(group, seat))?;
         let key = KeyPackage::deserialize(&bytes).map_err(|_| keystore::Error::Tampered(name))?;
         let public = &group.public_key_package;
         if key.verifying_key() != public.verifying_key()
@@ -355,6 +426,49 @@ impl Home {
         let bytes = serde_json::to_vec_pretty(value).expect("state serializes");
         fsutil::write_atomic(&self.state_path(rel), &bytes, true)
     }
+}
+
+/// The hash-chained log of token operations in a home.
+pub fn audit_log(root: &Path) -> AuditLog {
+    AuditLog::new(root.join("audit.jsonl"))
+}
+
+/// Builds the sealer a keystore config describes; nothing is unlocked yet.
+pub fn open_sealer(
+    root: &Path,
+    cfg: &KeystoreConfig,
+    unlock: OpenUnlock,
+) -> Result<Box<dyn Sealer>> {
+    let recipient_of = |r: &str| -> Result<x25519::Recipient> {
+        r.parse().map_err(|e: &str| Error::Malformed {
+            path: String::new(),
+            what: "home config",
+            detail: e.to_string(),
+        })
+    };
+    Ok(match cfg {
+        KeystoreConfig::Passphrase { recipient } => {
+            let how = match unlock.identity_file {
+                Some(p) => Unlock::IdentityFile(p),
+                None => Unlock::Passphrase {
+                    master: root.join("keystore/master.age"),
+                    passphrase: unlock.passphrase,
+                },
+            };
+            Box::new(AgeSealer::new(recipient_of(recipient)?, how))
+        }
+        KeystoreConfig::IdentityFile { recipient, path } => Box::new(AgeSealer::new(
+            recipient_of(recipient)?,
+            Unlock::IdentityFile(unlock.identity_file.unwrap_or_else(|| path.clone())),
+        )),
+        KeystoreConfig::Pkcs11 { uri, module, .. } => {
+            let spec = TokenSpec::new(
+                TokenUri::parse(uri)?,
+                Some(unlock.module.unwrap_or_else(|| module.clone())),
+            )?;
+            Box::new(Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root))))
+        }
+    })
 }
 
 /// Reads and parses a JSON file, naming the file in errors.

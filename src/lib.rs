@@ -8,8 +8,10 @@ pub mod fsutil;
 pub mod keystore;
 
 pub use error::{Error, Result};
+pub mod audit;
 pub mod cli;
 pub mod events;
 pub mod group;
 pub mod home;
+pub mod hsm;
 pub mod ops;

@@ -33,14 +33,26 @@ impl Report for InitReport {
     }
 }
 
-pub fn init(cli: &Cli, out: &Output) -> Result<()> {
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Seal every secret in a PKCS#11 token (RFC 7512 URI, e.g. pkcs11:token=alice)
+    /// that has passport keys (`passport hsm init`).
+    #[arg(long, value_name = "PKCS11_URI")]
+    keystore: Option<String>,
+}
+
+pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
     let root = cli.home_path();
     if root.join("config.json").exists() {
         return Err(Error::HomeExists(root));
     }
-    let (unlock, kind) = match &cli.age_identity {
-        Some(p) => (InitUnlock::IdentityFile(p.clone()), "age identity file"),
-        None => (
+    let (unlock, kind) = match (&a.keystore, &cli.age_identity) {
+        (Some(uri), _) => (
+            InitUnlock::Pkcs11(super::hsm::spec(cli, uri)?, prompt::pin_source()),
+            "PKCS#11 token (AES-GCM seal key)",
+        ),
+        (None, Some(p)) => (InitUnlock::IdentityFile(p.clone()), "age identity file"),
+        (None, None) => (
             InitUnlock::Passphrase(prompt::new_passphrase(cli.passphrase_file.as_ref())?),
             "passphrase (scrypt)",
         ),

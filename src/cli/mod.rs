@@ -2,6 +2,7 @@
 //! formatting) lives here; the work is done by [`crate::ops`].
 
 mod dkg;
+mod hsm;
 mod keygen;
 mod misc;
 mod output;
@@ -31,7 +32,9 @@ EXIT STATUS:
 ENVIRONMENT:
     PASSPORT_HOME          operator home (default ~/.passport)
     PASSPORT_PASSPHRASE    keystore passphrase (else --passphrase-file, else a prompt)
-    PASSPORT_AGE_IDENTITY  age identity file that unlocks the keystore";
+    PASSPORT_AGE_IDENTITY  age identity file that unlocks the keystore
+    PASSPORT_PKCS11_MODULE PKCS#11 module for token keystores
+    PASSPORT_PKCS11_PIN    token user PIN (else ?pin-source=file:… in the URI, else a prompt)";
 
 /// Threshold (FROST) keys for Nostr: key ceremonies, threshold signing, share custody.
 #[derive(Debug, Parser)]
@@ -55,6 +58,14 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub age_identity: Option<PathBuf>,
+    /// PKCS#11 module (shared library) for token keystores and `hsm` commands.
+    #[arg(
+        long,
+        global = true,
+        env = "PASSPORT_PKCS11_MODULE",
+        value_name = "PATH"
+    )]
+    pub pkcs11_module: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,7 +73,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create an operator home: identity key and encrypted keystore.
-    Init,
+    Init(misc::InitArgs),
     /// Print this home's identity npub.
     Id,
     /// Write or show a ceremony roster.
@@ -80,6 +91,12 @@ pub enum Command {
     /// Groups known to this home.
     #[command(subcommand)]
     Group(misc::GroupCmd),
+    /// PKCS#11 tokens: list, create keys, attest, migrate a keystore into a token.
+    #[command(subcommand)]
+    Hsm(hsm::HsmCmd),
+    /// The hash-chained log of token operations.
+    #[command(subcommand)]
+    Audit(hsm::AuditCmd),
     /// Verify a signed event or raw signature with libsecp256k1.
     Verify(misc::VerifyArgs),
     /// Describe any passport file without revealing secrets.
@@ -105,6 +122,8 @@ impl Cli {
             OpenUnlock {
                 passphrase: prompt::passphrase_source(self.passphrase_file.clone()),
                 identity_file: self.age_identity.clone(),
+                pin: prompt::pin_source(),
+                module: self.pkcs11_module.clone(),
             },
         )
     }
@@ -122,13 +141,15 @@ pub fn run(cli: Cli) -> i32 {
 
 fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
     match &cli.command {
-        Command::Init => misc::init(cli, out),
+        Command::Init(a) => misc::init(cli, a, out),
         Command::Id => misc::id(cli, out),
         Command::Roster(c) => misc::roster(cli, c, out),
         Command::Keygen(c) => keygen::run(cli, c, out),
         Command::Dkg(c) => dkg::run(cli, c, out),
         Command::Sign(c) => sign::run(cli, c, out),
         Command::Group(c) => misc::group(cli, c, out),
+        Command::Hsm(c) => hsm::run(cli, c, out),
+        Command::Audit(c) => hsm::audit(cli, c, out),
         Command::Verify(a) => {
             out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?)
         }

@@ -48,6 +48,24 @@ pub fn passphrase_source(file: Option<PathBuf>) -> PassphraseSource {
     })
 }
 
+/// Where a token's user PIN comes from: `PASSPORT_PKCS11_PIN`, else a prompt. (A URI's
+/// `pin-source=file:…` is read by the token layer and takes precedence.)
+pub fn pin_source() -> crate::hsm::PinSource {
+    Box::new(|| {
+        if let Ok(p) = std::env::var("PASSPORT_PKCS11_PIN") {
+            return Ok(Zeroizing::new(p));
+        }
+        if interactive() {
+            return dialoguer::Password::new()
+                .with_prompt("Token PIN")
+                .interact()
+                .map(Zeroizing::new)
+                .map_err(|e| e.to_string());
+        }
+        Err("no PIN".into())
+    })
+}
+
 /// A new passphrase for `init` (asked twice on a terminal).
 pub fn new_passphrase(file: Option<&PathBuf>) -> Result<SecretString> {
     if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {

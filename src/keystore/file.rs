@@ -89,12 +89,12 @@ impl AgeSealer {
 }
 
 impl Sealer for AgeSealer {
-    fn seal(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
-        let framed = frame(label, plaintext);
+    fn seal(&self, label: &str, context: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let framed = frame(label, context, plaintext);
         age::encrypt(&self.recipient, &framed).map_err(|e| Error::Locked(e.to_string()))
     }
 
-    fn unseal(&self, label: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    fn unseal(&self, label: &str, context: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let id = self.identity()?;
         let plain = age::decrypt(id, blob).map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => {
@@ -102,7 +102,11 @@ impl Sealer for AgeSealer {
             }
             _ => Error::Tampered(label.into()),
         })?;
-        unframe(label, &Zeroizing::new(plain))
+        unframe(label, context, &Zeroizing::new(plain))
+    }
+
+    fn describe(&self) -> String {
+        "age".into()
     }
 }
 

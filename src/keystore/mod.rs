@@ -22,6 +22,8 @@ pub enum Error {
     Tampered(String),
     #[error("{what} {name} already exists in this keystore; refusing to overwrite it")]
     Exists { what: &'static str, name: String },
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
     #[error("keystore I/O on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -32,10 +34,17 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Seals and unseals secret bytes. `label` is the secret's name and must match on unseal.
+/// Seals and unseals secret bytes. `label` is the secret's name and `context` what it
+/// belongs to (for shares: group, member, t/n); both must match on unseal.
 pub trait Sealer: Send + Sync {
-    fn seal(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>>;
-    fn unseal(&self, label: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    fn seal(&self, label: &str, context: &str, plaintext: &[u8]) -> Result<Vec<u8>>;
+    fn unseal(&self, label: &str, context: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// A short description for messages and attestation ("age", "pkcs11:token=…").
+    fn describe(&self) -> String;
+    /// The token behind this sealer, for attestation.
+    fn pkcs11(&self) -> Option<&crate::hsm::seal::Pkcs11Sealer> {
+        None
+    }
 }
 
 const TOMBSTONE: &[u8] = b"passport-consumed v1\n";
@@ -61,6 +70,38 @@ impl Keystore {
         Keystore { dir, sealer }
     }
 
+    pub fn sealer(&self) -> &dyn Sealer {
+        self.sealer.as_ref()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Every sealed secret's name (live ones; consumed nonces are not secrets).
+    pub fn all_names(&self) -> Result<Vec<String>> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+            for e in std::fs::read_dir(dir)? {
+                let p = e?.path();
+                if p.is_dir() {
+                    walk(base, &p, out)?;
+                } else if let Some(rel) = p.strip_prefix(base).ok().and_then(|r| r.to_str()) {
+                    if let Some(name) = rel.strip_suffix(".sealed") {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+            Ok(())
+        }
+        let mut out = vec![];
+        walk(&self.dir, &self.dir, &mut out).map_err(|e| Error::Io {
+            path: self.dir.clone(),
+            source: e,
+        })?;
+        out.sort();
+        Ok(out)
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.sealed"))
     }
@@ -71,6 +112,17 @@ impl Keystore {
 
     /// Stores a secret. Refuses to replace an existing one unless `overwrite`.
     pub fn put(&self, name: &str, secret: &[u8], overwrite: bool) -> Result<()> {
+        self.put_bound(name, "", secret, overwrite)
+    }
+
+    /// Stores a secret bound to `context` (the same context is needed to read it).
+    pub fn put_bound(
+        &self,
+        name: &str,
+        context: &str,
+        secret: &[u8],
+        overwrite: bool,
+    ) -> Result<()> {
         let path = self.path(name);
         if !overwrite && path.exists() {
             return Err(Error::Exists {
@@ -78,12 +130,17 @@ impl Keystore {
                 name: name.into(),
             });
         }
-        let blob = self.sealer.seal(name, secret)?;
+        let blob = self.sealer.seal(name, context, secret)?;
         fsutil::write_atomic(&path, &blob, overwrite).map_err(from_top)
     }
 
     /// Unseals a secret without consuming it.
     pub fn get(&self, name: &str) -> Result<Zeroizing<Vec<u8>>> {
+        self.get_bound(name, "")
+    }
+
+    /// Unseals a secret stored with [`Keystore::put_bound`].
+    pub fn get_bound(&self, name: &str, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         let path = self.path(name);
         let blob = match std::fs::read(&path) {
             Ok(b) => b,
@@ -98,7 +155,7 @@ impl Keystore {
         if blob.starts_with(TOMBSTONE) {
             return Err(Error::NonceConsumed(name.into()));
         }
-        self.sealer.unseal(name, &blob)
+        self.sealer.unseal(name, context, &blob)
     }
 
     fn consumed_path(&self, path: &Path) -> PathBuf {
@@ -186,23 +243,25 @@ impl Keystore {
     }
 }
 
-/// Frames a secret with its label so a blob cannot be moved to another name.
-pub(crate) fn frame(label: &str, secret: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut v = Zeroizing::new(Vec::with_capacity(label.len() + secret.len() + 24));
-    v.extend_from_slice(b"passport-secret v1\n");
-    v.extend_from_slice(label.as_bytes());
-    v.push(b'\n');
+/// The binding of a sealed secret: what it is and what it belongs to. Used as the
+/// frame of age-sealed secrets and as AES-GCM associated data in a token.
+pub(crate) fn binding(label: &str, context: &str) -> String {
+    format!("passport-secret v1\n{label}\n{context}\n")
+}
+
+/// Frames a secret with its binding so a blob cannot be moved to another name.
+pub(crate) fn frame(label: &str, context: &str, secret: &[u8]) -> Zeroizing<Vec<u8>> {
+    let head = binding(label, context);
+    let mut v = Zeroizing::new(Vec::with_capacity(head.len() + secret.len()));
+    v.extend_from_slice(head.as_bytes());
     v.extend_from_slice(secret);
     v
 }
 
-/// Inverse of [`frame`]; fails if the label differs.
-pub(crate) fn unframe(label: &str, framed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let head = b"passport-secret v1\n";
+/// Inverse of [`frame`]; fails if the binding differs.
+pub(crate) fn unframe(label: &str, context: &str, framed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let rest = framed
-        .strip_prefix(head.as_slice())
-        .and_then(|r| r.strip_prefix(label.as_bytes()))
-        .and_then(|r| r.strip_prefix(b"\n".as_slice()))
+        .strip_prefix(binding(label, context).as_bytes())
         .ok_or_else(|| Error::Tampered(label.into()))?;
     Ok(Zeroizing::new(rest.to_vec()))
 }

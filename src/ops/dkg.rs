@@ -380,9 +380,8 @@ pub fn finish(
         status: Status::Pending,
         seats: Default::default(),
     });
-    let share_name = Home::share_name(&group, st.seat);
-    let bytes = zeroize::Zeroizing::new(key.serialize().map_err(ceremony::Error::frost)?);
-    home.keystore().put(&share_name, &bytes, true)?;
+    // Overwrite: a crash after this point and a re-run must be able to finish.
+    home.store_share(&group, st.seat, &key, true)?;
     gs.seats.insert(st.seat);
     home.save_group_state(&group, &gs)?;
     st.stage = Stage::Finished;

@@ -214,7 +214,7 @@ pub fn import(home: &Home, roster_path: &Path, package: &Path) -> Result<ImportR
         status: Status::Active,
         seats: Default::default(),
     });
-    home.put_share(&group, seat, &key)?;
+    home.store_share(&group, seat, &key, false)?;
     state.seats.insert(seat);
     home.save_group_state(&group, &state)?;
     Ok(ImportReport {

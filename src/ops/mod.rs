@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod dkg;
+pub mod hsm;
 pub mod inspect;
 pub mod keygen;
 pub mod sign;

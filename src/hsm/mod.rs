@@ -1,0 +1,83 @@
+//! PKCS#11 tokens (via `cryptoki`). A standard token cannot compute FROST or BIP-340,
+//! so passport uses it for what it can honestly do: seal secrets under a non-extractable
+//! AES-256 key (AES-GCM), supply randomness, and sign attestation statements with a
+//! non-extractable P-256 key. A sealed share is decrypted into host memory for the
+//! moment of one signing step; the token protects it at rest, not while it is used.
+
+pub mod attest;
+pub mod keys;
+pub mod seal;
+pub mod token;
+pub mod uri;
+
+pub use token::{PinSource, Token, TokenSpec};
+pub use uri::TokenUri;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no PKCS#11 module: pass --pkcs11-module, set PASSPORT_PKCS11_MODULE, or add ?module-path= to the token URI")]
+    NoModule,
+    #[error("cannot load PKCS#11 module {path}: {detail}")]
+    Module { path: String, detail: String },
+    #[error("invalid PKCS#11 URI {uri:?}: {detail} (expected e.g. pkcs11:token=alice or pkcs11:serial=0123abcd)")]
+    BadUri { uri: String, detail: String },
+    #[error("no token matches {uri} in {module}; tokens present: {available}")]
+    TokenNotFound {
+        uri: String,
+        module: String,
+        available: String,
+    },
+    #[error("{uri} matches several tokens ({matches}); add serial= to the URI")]
+    Ambiguous { uri: String, matches: String },
+    #[error("no PIN for token {token}: set PASSPORT_PKCS11_PIN, use ?pin-source=file:… in the URI, or run in a terminal")]
+    NoPin { token: String },
+    #[error("token {token} refused the PIN; check PASSPORT_PKCS11_PIN or the pin-source file")]
+    WrongPin { token: String },
+    #[error("token {token} has locked its PIN after too many failures; unlock it with the security officer PIN")]
+    PinLocked { token: String },
+    #[error("token {token} has no passport {what}; run `passport hsm init` first")]
+    KeysMissing { token: String, what: &'static str },
+    #[error("token {token} already has passport keys; refusing to create a second set")]
+    KeysExist { token: String },
+    #[error("{key} on token {token} has {attribute} = {got}, passport requires {expected}; refusing to use it")]
+    UnsafeKey {
+        token: String,
+        key: &'static str,
+        attribute: &'static str,
+        expected: bool,
+        got: String,
+    },
+    #[error("sealed secret {label} was sealed by token {sealed_by} (key {key_id}), not by this token {this}; it cannot be opened here")]
+    WrongToken {
+        label: String,
+        sealed_by: String,
+        key_id: String,
+        this: String,
+    },
+    #[error("sealed secret {label} failed authentication (tampered, truncated, or bound to another slot); refusing to use it")]
+    Tampered { label: String },
+    #[error("PKCS#11 {op} failed on token {token}: {detail}")]
+    Pkcs11 {
+        token: String,
+        op: &'static str,
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Maps to the process exit code groups of [`crate::error::exit`].
+    pub fn exit_code(&self) -> i32 {
+        use crate::error::exit;
+        match self {
+            Error::WrongPin { .. } | Error::PinLocked { .. } | Error::NoPin { .. } => exit::LOCKED,
+            Error::UnsafeKey { .. } | Error::WrongToken { .. } | Error::Tampered { .. } => {
+                exit::REJECTED
+            }
+            Error::BadUri { .. } => exit::USAGE,
+            Error::KeysExist { .. } => exit::REFUSED,
+            _ => exit::FAILURE,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,257 @@
+//! Loading modules, finding a token by URI, logging in. One `Pkcs11` context per module
+//! per process (PKCS#11 forbids initializing a module twice).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::MechanismType;
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::{Error, Result, TokenUri};
+
+/// Supplies the user PIN when (and only when) a login is needed.
+pub type PinSource = Box<dyn Fn() -> std::result::Result<Zeroizing<String>, String> + Send + Sync>;
+
+/// Which module and token to use.
+#[derive(Clone, Debug)]
+pub struct TokenSpec {
+    pub module: PathBuf,
+    pub uri: TokenUri,
+}
+
+impl TokenSpec {
+    /// Resolves the module: explicit flag/env first, then the URI's module-path.
+    pub fn new(uri: TokenUri, module: Option<PathBuf>) -> Result<Self> {
+        let module = module
+            .or_else(|| uri.module_path.clone())
+            .ok_or(Error::NoModule)?;
+        Ok(TokenSpec { module, uri })
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Arc<Pkcs11>>> {
+    static R: OnceLock<Mutex<HashMap<PathBuf, Arc<Pkcs11>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The process-wide context for a module, loaded and initialized on first use.
+pub fn module(path: &Path) -> Result<Arc<Pkcs11>> {
+    let mut reg = registry().lock().expect("module registry");
+    if let Some(ctx) = reg.get(path) {
+        return Ok(ctx.clone());
+    }
+    let err = |detail: String| Error::Module {
+        path: path.display().to_string(),
+        detail,
+    };
+    if !path.exists() {
+        return Err(err("no such file".into()));
+    }
+    let ctx = Pkcs11::new(path).map_err(|e| err(e.to_string()))?;
+    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+        Err(e) => return Err(err(e.to_string())),
+    }
+    let ctx = Arc::new(ctx);
+    reg.insert(path.to_path_buf(), ctx.clone());
+    Ok(ctx)
+}
+
+/// Public facts about a token.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub label: String,
+    pub serial: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub firmware: String,
+    pub uri: String,
+}
+
+/// Facts about the module library.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct LibraryInfo {
+    pub manufacturer: String,
+    pub description: String,
+    pub version: String,
+    pub cryptoki_version: String,
+    pub module_path: String,
+}
+
+pub fn library_info(module_path: &Path) -> Result<LibraryInfo> {
+    let ctx = module(module_path)?;
+    let i = ctx.get_library_info().map_err(|e| Error::Module {
+        path: module_path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok(LibraryInfo {
+        manufacturer: i.manufacturer_id().trim().to_owned(),
+        description: i.library_description().trim().to_owned(),
+        version: i.library_version().to_string(),
+        cryptoki_version: i.cryptoki_version().to_string(),
+        module_path: module_path.display().to_string(),
+    })
+}
+
+/// Every token a module offers, with its slot.
+pub fn tokens(module_path: &Path) -> Result<Vec<(Slot, TokenInfo)>> {
+    let ctx = module(module_path)?;
+    let fail = |e: CkError| Error::Module {
+        path: module_path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut out = vec![];
+    for slot in ctx.get_slots_with_token().map_err(fail)? {
+        let t = ctx.get_token_info(slot).map_err(fail)?;
+        if !t.token_initialized() {
+            continue;
+        }
+        let label = t.label().trim().to_owned();
+        let serial = t.serial_number().trim().to_owned();
+        out.push((
+            slot,
+            TokenInfo {
+                uri: TokenUri::for_token(&label, &serial),
+                label,
+                serial,
+                manufacturer: t.manufacturer_id().trim().to_owned(),
+                model: t.model().trim().to_owned(),
+                firmware: t.firmware_version().to_string(),
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// Mechanisms passport relies on, and whether the token offers them.
+pub fn relevant_mechanisms(module_path: &Path, slot: Slot) -> Result<Vec<(&'static str, bool)>> {
+    let ctx = module(module_path)?;
+    let have = ctx.get_mechanism_list(slot).map_err(|e| Error::Module {
+        path: module_path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    Ok([
+        ("AES_KEY_GEN", MechanismType::AES_KEY_GEN),
+        ("AES_GCM", MechanismType::AES_GCM),
+        ("EC_KEY_PAIR_GEN", MechanismType::ECC_KEY_PAIR_GEN),
+        ("ECDSA", MechanismType::ECDSA),
+    ]
+    .into_iter()
+    .map(|(n, m)| (n, have.contains(&m)))
+    .collect())
+}
+
+/// An open, logged-in session on one token.
+pub struct Token {
+    pub spec: TokenSpec,
+    pub info: TokenInfo,
+    session: Mutex<Session>,
+}
+
+impl Token {
+    /// Finds the token the URI names and opens a read-write session (not logged in).
+    pub fn open(spec: &TokenSpec) -> Result<Token> {
+        let all = tokens(&spec.module)?;
+        let hits: Vec<_> = all
+            .iter()
+            .filter(|(_, t)| {
+                spec.uri
+                    .matches(&t.label, &t.serial, &t.manufacturer, &t.model)
+            })
+            .collect();
+        let (slot, info) = match hits.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(Error::TokenNotFound {
+                    uri: spec.uri.text.clone(),
+                    module: spec.module.display().to_string(),
+                    available: if all.is_empty() {
+                        "none".into()
+                    } else {
+                        all.iter()
+                            .map(|(_, t)| t.uri.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                })
+            }
+            many => {
+                return Err(Error::Ambiguous {
+                    uri: spec.uri.text.clone(),
+                    matches: many
+                        .iter()
+                        .map(|(_, t)| t.uri.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            }
+        };
+        let ctx = module(&spec.module)?;
+        let session = ctx.open_rw_session(slot).map_err(|e| Error::Pkcs11 {
+            token: info.label.clone(),
+            op: "C_OpenSession",
+            detail: e.to_string(),
+        })?;
+        Ok(Token {
+            spec: spec.clone(),
+            info,
+            session: Mutex::new(session),
+        })
+    }
+
+    /// Logs the user in with a PIN from `pin` (the URI's pin-source wins when present).
+    pub fn login(&self, pin: &PinSource) -> Result<()> {
+        let pin = match &self.spec.uri.pin_source {
+            Some(path) => {
+                let text =
+                    Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Pkcs11 {
+                        token: self.info.label.clone(),
+                        op: "reading pin-source",
+                        detail: format!("{}: {e}", path.display()),
+                    })?);
+                Zeroizing::new(text.lines().next().unwrap_or("").to_owned())
+            }
+            None => pin().map_err(|_| Error::NoPin {
+                token: self.info.label.clone(),
+            })?,
+        };
+        let auth = AuthPin::from(pin.as_str().to_owned());
+        match self.session().login(UserType::User, Some(&auth)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _))
+            | Err(CkError::Pkcs11(RvError::PinLenRange, _)) => Err(Error::WrongPin {
+                token: self.info.label.clone(),
+            }),
+            Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(Error::PinLocked {
+                token: self.info.label.clone(),
+            }),
+            Err(e) => Err(self.fail("C_Login", e)),
+        }
+    }
+
+    pub fn session(&self) -> MutexGuard<'_, Session> {
+        self.session.lock().expect("token session")
+    }
+
+    pub(crate) fn fail(&self, op: &'static str, e: CkError) -> Error {
+        Error::Pkcs11 {
+            token: self.info.label.clone(),
+            op,
+            detail: e.to_string(),
+        }
+    }
+
+    /// Random bytes from the token's RNG.
+    pub fn random(&self, n: u32) -> Result<Vec<u8>> {
+        self.session()
+            .generate_random_vec(n)
+            .map_err(|e| self.fail("C_GenerateRandom", e))
+    }
+}

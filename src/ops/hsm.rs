@@ -1,0 +1,359 @@
+//! `passport hsm list|init|attest|verify-attestation|migrate` and `audit verify`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Report;
+use crate::audit::AuditLog;
+use crate::ceremony::Roster;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::home::{self, Config, Home, KeystoreConfig};
+use crate::hsm::attest::{self, ProtectedShare, SignedStatement};
+use crate::hsm::seal::Pkcs11Sealer;
+use crate::hsm::token::{self, LibraryInfo, TokenInfo};
+use crate::hsm::{keys, PinSource, Token, TokenSpec};
+use crate::keystore::Sealer;
+
+#[derive(Serialize)]
+pub struct ListedToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    pub mechanisms: std::collections::BTreeMap<String, bool>,
+    /// Whether passport's attestation public key is visible (public objects need no PIN).
+    pub passport_keys: bool,
+}
+
+#[derive(Serialize)]
+pub struct HsmList {
+    pub library: LibraryInfo,
+    pub tokens: Vec<ListedToken>,
+}
+
+impl Report for HsmList {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "{} ({} {})",
+            self.library.module_path, self.library.manufacturer, self.library.version
+        );
+        if self.tokens.is_empty() {
+            s.push_str("\n  no initialized tokens");
+        }
+        for t in &self.tokens {
+            let missing: Vec<_> = t
+                .mechanisms
+                .iter()
+                .filter(|(_, &v)| !v)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            s.push_str(&format!(
+                "\n  {}  {} {}  mechanisms: {}  passport keys: {}",
+                t.info.uri,
+                t.info.manufacturer,
+                t.info.model,
+                if missing.is_empty() {
+                    "all present".to_string()
+                } else {
+                    format!("MISSING {}", missing.join(", "))
+                },
+                if t.passport_keys { "yes" } else { "no" }
+            ));
+        }
+        s
+    }
+}
+
+pub fn list(module: &Path) -> Result<HsmList> {
+    let library = token::library_info(module)?;
+    let mut tokens = vec![];
+    for (slot, info) in token::tokens(module)? {
+        let mechanisms = token::relevant_mechanisms(module, slot)?
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let spec = TokenSpec {
+            module: module.to_path_buf(),
+            uri: crate::hsm::TokenUri::parse(&info.uri)?,
+        };
+        let passport_keys = Token::open(&spec)
+            .map(|t| keys::has_public_attestation_key(&t))
+            .unwrap_or(false);
+        tokens.push(ListedToken {
+            info,
+            mechanisms,
+            passport_keys,
+        });
+    }
+    Ok(HsmList { library, tokens })
+}
+
+#[derive(Serialize)]
+pub struct InitReport {
+    pub token: TokenInfo,
+    pub seal_key_id: String,
+    pub attestation_key_id: String,
+    pub attestation_public_key: String,
+    pub attributes_verified: bool,
+}
+
+impl Report for InitReport {
+    fn human(&self) -> String {
+        format!(
+            "created passport keys in {}\n  seal key {} (AES-256, sensitive, non-extractable, encrypt/decrypt only)\n  attestation key {} (P-256, sign only)\n  every attribute read back and verified",
+            self.token.uri, self.seal_key_id, self.attestation_key_id
+        )
+    }
+}
+
+/// Creates the seal and attestation keys in a token and checks them.
+pub fn init(spec: &TokenSpec, pin: &PinSource, audit: Option<&AuditLog>) -> Result<InitReport> {
+    let token = Token::open(spec)?;
+    token.login(pin)?;
+    let k = keys::init(&token)?;
+    if let Some(log) = audit {
+        log.append("hsm-init", serde_json::json!({ "token_serial": token.info.serial, "seal_key_id": k.seal_id, "attestation_key_id": k.attest_id }))?;
+    }
+    Ok(InitReport {
+        token: token.info.clone(),
+        seal_key_id: k.seal_id,
+        attestation_key_id: k.attest_id,
+        attestation_public_key: hex::encode(&k.attest_point),
+        attributes_verified: true,
+    })
+}
+
+fn token_sealer(home: &Home) -> Result<&Pkcs11Sealer> {
+    home.keystore().sealer().pkcs11().ok_or_else(|| {
+        Error::Invalid("this home's keystore is not in a token; run `passport hsm migrate --to pkcs11:…` first".into())
+    })
+}
+
+/// The sealed shares a home holds, as an attestation reports them.
+fn protected_shares(home: &Home) -> Result<Vec<ProtectedShare>> {
+    let mut out = vec![];
+    for gid in home.group_ids()? {
+        let group = home.find_group(&gid)?;
+        let Some(state) = home.group_state(&group)? else {
+            continue;
+        };
+        for seat in state.seats {
+            let name = Home::share_name(&group, seat);
+            let path = home.keystore().dir().join(format!("{name}.sealed"));
+            let blob = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let vs = group
+                .public_key_package
+                .verifying_shares()
+                .get(&Roster::identifier(seat))
+                .and_then(|v| v.serialize().ok())
+                .map(hex::encode)
+                .unwrap_or_default();
+            out.push(ProtectedShare {
+                group: group.npub.clone(),
+                member: group.roster.name(seat),
+                seat,
+                verifying_share: vs,
+                blob_sha256: hex::encode(Sha256::digest(&blob)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+impl Report for SignedStatement {
+    fn human(&self) -> String {
+        format!(
+            "attestation ({}) by token {} for {}: {} share(s) protected",
+            self.statement.assurance,
+            self.statement.token.uri,
+            self.statement.member.npub,
+            self.statement.shares.len()
+        )
+    }
+    fn stdout(&self) -> Option<String> {
+        Some(serde_json::to_string_pretty(self).expect("statement"))
+    }
+}
+
+/// Writes an attestation statement answering `challenge` (hex).
+pub fn attest(home: &Home, challenge: &str) -> Result<SignedStatement> {
+    let c = challenge.trim();
+    if c.len() < 16 || hex::decode(c).is_err() {
+        return Err(Error::Invalid(
+            "--challenge must be at least 8 bytes of hex, chosen by the verifier".into(),
+        ));
+    }
+    let sealer = token_sealer(home)?;
+    let ready = sealer.ready()?;
+    let identity = home.identity()?;
+    let shares = protected_shares(home)?;
+    let statement = attest::attest(ready, identity, c, shares, crate::audit::now()?)?;
+    home::audit_log(&home.root).append(
+        "attest",
+        serde_json::json!({ "challenge": c, "token_serial": ready.token.info.serial, "shares": statement.statement.shares.len() }),
+    )?;
+    Ok(statement)
+}
+
+impl Report for attest::Verified {
+    fn human(&self) -> String {
+        format!(
+            "valid {} attestation: token {} (serial {}) bound to {}, protecting {} share(s)",
+            self.assurance, self.token, self.token_serial, self.member, self.shares
+        )
+    }
+}
+
+#[derive(Serialize)]
+pub struct MigrateReport {
+    pub from: String,
+    pub to: String,
+    pub secrets: usize,
+    pub consumed_nonces: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obsolete_identity_file: Option<PathBuf>,
+}
+
+impl Report for MigrateReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "moved {} secret(s) from {} into {}; each was unsealed by the token and compared before the old copies were deleted",
+            self.secrets, self.from, self.to
+        );
+        if let Some(p) = &self.obsolete_identity_file {
+            s.push_str(&format!(
+                "\n  {} no longer protects anything; delete it",
+                p.display()
+            ));
+        }
+        s
+    }
+}
+
+/// Moves every secret of a home into a token (from files or from another token). Each
+/// secret is sealed by the target, unsealed again and compared; only when all passed
+/// does the new keystore replace the old one.
+pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<MigrateReport> {
+    let root = &home.root;
+    let new = Pkcs11Sealer::new(target.clone(), pin, Some(home::audit_log(root)));
+    let ready = new.ready()?;
+    if let KeystoreConfig::Pkcs11 { token_serial, .. } = &home.config.keystore {
+        if *token_serial == ready.token.info.serial {
+            return Err(Error::Refused(
+                "this home's secrets are already sealed by that token".into(),
+            ));
+        }
+    }
+    let from = home.keystore().sealer().describe();
+    let staging = root.join("keystore.migrating");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    let ks = home.keystore();
+    let names = ks.all_names()?;
+    for name in &names {
+        let ctx = home.context_for(name)?;
+        let plain = ks.get_bound(name, &ctx)?;
+        let blob = new.seal(name, &ctx, &plain)?;
+        if *new.unseal(name, &ctx, &blob)? != *plain {
+            return Err(Error::Rejected(format!(
+                "{name}: the token did not return the sealed secret intact; nothing was changed"
+            )));
+        }
+        fsutil::write_atomic(&staging.join(format!("{name}.sealed")), &blob, false)?;
+    }
+    // Consumed-nonce tombstones move too, so a used nonce stays used.
+    let mut consumed = 0;
+    copy_tombstones(ks.dir(), ks.dir(), &staging, &mut consumed)?;
+    let obsolete = match &home.config.keystore {
+        KeystoreConfig::IdentityFile { path, .. } => Some(path.clone()),
+        _ => None,
+    };
+    let config = Config {
+        keystore: KeystoreConfig::Pkcs11 {
+            uri: crate::hsm::TokenUri::for_token(&ready.token.info.label, &ready.token.info.serial),
+            module: target.module.clone(),
+            token_serial: ready.token.info.serial.clone(),
+            seal_key_id: ready.keys.seal_id.clone(),
+        },
+        ..home.config.clone()
+    };
+    let old = root.join("keystore.old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    let live = root.join("keystore");
+    std::fs::rename(&live, &old).map_err(|e| Error::io(&live, e))?;
+    std::fs::rename(&staging, &live).map_err(|e| Error::io(&staging, e))?;
+    fsutil::write_atomic(
+        &root.join("config.json"),
+        &serde_json::to_vec_pretty(&config).expect("config"),
+        true,
+    )?;
+    std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    home::audit_log(root).append(
+        "migrate",
+        serde_json::json!({ "from": from, "to": config_uri(&config), "secrets": names.len(), "consumed_nonces": consumed }),
+    )?;
+    Ok(MigrateReport {
+        from,
+        to: config_uri(&config),
+        secrets: names.len(),
+        consumed_nonces: consumed,
+        obsolete_identity_file: obsolete,
+    })
+}
+
+fn config_uri(c: &Config) -> String {
+    match &c.keystore {
+        KeystoreConfig::Pkcs11 { uri, .. } => uri.clone(),
+        _ => "files".into(),
+    }
+}
+
+fn copy_tombstones(base: &Path, dir: &Path, to: &Path, n: &mut usize) -> Result<()> {
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .flatten()
+    {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tombstones(base, &p, to, n)?;
+        } else if p.extension().is_some_and(|x| x == "consumed") {
+            let rel = p.strip_prefix(base).expect("under base");
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            fsutil::write_atomic(&to.join(rel), &bytes, false)?;
+            *n += 1;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+pub struct AuditReport {
+    pub path: PathBuf,
+    pub entries: u64,
+    pub head: String,
+}
+
+impl Report for AuditReport {
+    fn human(&self) -> String {
+        format!(
+            "audit log {} intact: {} entries, head {}",
+            self.path.display(),
+            self.entries,
+            self.head
+        )
+    }
+}
+
+pub fn audit_verify(root: &Path) -> Result<AuditReport> {
+    let log = home::audit_log(root);
+    let r = log.verify().map_err(|e| Error::Rejected(e.to_string()))?;
+    Ok(AuditReport {
+        path: log.path().to_path_buf(),
+        entries: r.entries,
+        head: r.head,
+    })
+}
