@@ -214,14 +214,8 @@ impl Member {
 
     /// The member's identity keys, read from its (age-identity) home via the library.
     fn keys(&self) -> Keys {
-        let home = Home::open(
-            &self.home,
-            OpenUnlock {
-                passphrase: Box::new(|| Err("no passphrase in tests".into())),
-                identity_file: None,
-            },
-        )
-        .unwrap();
+        // Age-identity homes unlock from the config; no passphrase or PIN is asked.
+        let home = Home::open(&self.home, OpenUnlock::none()).unwrap();
         home.identity().unwrap().clone()
     }
 }

@@ -77,14 +77,17 @@ fn passphrase_home_unlocks_only_with_the_right_passphrase() {
             &root,
             OpenUnlock {
                 passphrase: Box::new(move || Ok(SecretString::from(p.to_owned()))),
-                identity_file: None,
+                ..OpenUnlock::none()
             },
         )
         .unwrap()
     };
     let wrong = open("wrong");
     assert_eq!(wrong.public_key(), npub, "public data needs no unlock");
-    let err = wrong.identity().map(|_| ()).expect_err("wrong passphrase fails");
+    let err = wrong
+        .identity()
+        .map(|_| ())
+        .expect_err("wrong passphrase fails");
     assert_eq!(err.exit_code(), passport::error::exit::LOCKED);
     assert!(err.to_string().contains("wrong passphrase"), "{err}");
     assert_eq!(open("correct horse").identity().unwrap().public_key(), npub);
