@@ -352,13 +352,21 @@ pub struct DemoArgs {
     /// Keep the demo directory instead of deleting it.
     #[arg(long)]
     pub keep: bool,
+    /// Seal each member's secrets in its own SoftHSM2 token (created in the demo
+    /// directory) and attest each token.
+    #[arg(long)]
+    pub hsm: bool,
 }
 
 pub fn demo(a: &DemoArgs, out: &Output) -> Result<()> {
     let bar = if out.json {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::new(crate::ops::demo::STEPS);
+        let b = indicatif::ProgressBar::new(if a.hsm {
+            crate::ops::demo::HSM_STEPS
+        } else {
+            crate::ops::demo::STEPS
+        });
         b.set_style(
             indicatif::ProgressStyle::with_template("{spinner} [{bar:20}] {pos}/{len} {msg}")
                 .expect("template")
@@ -366,7 +374,7 @@ pub fn demo(a: &DemoArgs, out: &Output) -> Result<()> {
         );
         b
     };
-    let report = crate::ops::demo::run(a.keep, &mut |step: &str| {
+    let report = crate::ops::demo::run(a.keep, a.hsm, &mut |step: &str| {
         bar.inc(1);
         bar.set_message(step.to_owned());
         if bar.is_hidden() {

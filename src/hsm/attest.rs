@@ -71,8 +71,17 @@ pub struct Statement {
     pub seal_key: KeyReport,
     pub attestation_key: AttestationKey,
     pub shares: Vec<ProtectedShare>,
+    /// The home's audit log head when the statement was made: a verifier who keeps
+    /// statements can later detect a log whose tail was cut off.
+    pub audit: AuditHead,
     pub member: MemberBinding,
     pub evidence: Vec<Evidence>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditHead {
+    pub entries: u64,
+    pub head: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -110,6 +119,7 @@ pub fn attest(
     identity: &Keys,
     challenge: &str,
     shares: Vec<ProtectedShare>,
+    audit: AuditHead,
     time: String,
 ) -> Result<SignedStatement> {
     let token = &ready.token;
@@ -135,6 +145,7 @@ pub fn attest(
             public_key: hex::encode(point),
         },
         shares,
+        audit,
         member: MemberBinding {
             npub: identity.public_key().to_bech32().expect("bech32"),
             signature: hex::encode(binding_sig.as_ref()),

@@ -255,3 +255,66 @@ impl Token {
             .map_err(|e| self.fail("C_GenerateRandom", e))
     }
 }
+
+/// Initializes a fresh token in the module's first empty slot (C_InitToken) and sets its
+/// user PIN (C_InitPIN). For SoftHSM2-backed demos and tests; real tokens are
+/// initialized with their vendor's tools.
+pub fn create_token(
+    module_path: &Path,
+    label: &str,
+    so_pin: &str,
+    user_pin: &str,
+) -> Result<TokenInfo> {
+    let ctx = module(module_path)?;
+    let fail = |op: &'static str, e: CkError| Error::Pkcs11 {
+        token: label.to_owned(),
+        op,
+        detail: e.to_string(),
+    };
+    let empty = ctx
+        .get_all_slots()
+        .map_err(|e| fail("C_GetSlotList", e))?
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
+        .ok_or_else(|| Error::Pkcs11 {
+            token: label.to_owned(),
+            op: "C_InitToken",
+            detail: "no free slot".into(),
+        })?;
+    let so = AuthPin::from(so_pin.to_owned());
+    ctx.init_token(empty, &so, label)
+        .map_err(|e| fail("C_InitToken", e))?;
+    // Slot numbers may change after initialization; find the token by label again.
+    let (slot, info) = tokens(module_path)?
+        .into_iter()
+        .find(|(_, t)| t.label == label)
+        .ok_or_else(|| Error::Pkcs11 {
+            token: label.to_owned(),
+            op: "C_InitToken",
+            detail: "token vanished".into(),
+        })?;
+    let session = ctx
+        .open_rw_session(slot)
+        .map_err(|e| fail("C_OpenSession", e))?;
+    session
+        .login(UserType::So, Some(&so))
+        .map_err(|e| fail("C_Login (SO)", e))?;
+    session
+        .init_pin(&AuthPin::from(user_pin.to_owned()))
+        .map_err(|e| fail("C_InitPIN", e))?;
+    session.logout().map_err(|e| fail("C_Logout", e))?;
+    Ok(info)
+}
+
+/// Where Debian and friends install SoftHSM2's module.
+pub fn find_softhsm() -> Option<PathBuf> {
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/local/lib/softhsm/libsofthsm2.so",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}

@@ -11,6 +11,7 @@ use super::{dkg, sign, verify, Report};
 use crate::ceremony::{Member, Roster};
 use crate::error::{Error, Result};
 use crate::home::{Home, InitUnlock};
+use crate::hsm::{TokenSpec, TokenUri};
 
 /// Number of narrated steps (for progress bars).
 pub const STEPS: u64 = 10;
@@ -23,6 +24,9 @@ pub struct DemoReport {
     pub roster_fingerprint: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<PathBuf>,
+    /// With `--hsm`: each member's attestation, verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Vec<crate::hsm::attest::Verified>>,
 }
 
 impl Report for DemoReport {
@@ -32,6 +36,14 @@ impl Report for DemoReport {
             self.group,
             self.event.id.to_hex()
         );
+        if let Some(a) = &self.attestations {
+            for v in a {
+                s.push_str(&format!(
+                    "\n  {} attested by token {} ({}, {} share)",
+                    v.member, v.token, v.assurance, v.shares
+                ));
+            }
+        }
         if let Some(d) = &self.directory {
             s.push_str(&format!("\n  files kept in {}", d.display()));
         }
@@ -44,14 +56,21 @@ impl Report for DemoReport {
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 
-/// Runs the demo; `step` is called with a line of narration before each step.
-pub fn run(keep: bool, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
+/// Number of narrated steps with `--hsm`.
+pub const HSM_STEPS: u64 = STEPS + 2;
+
+const DEMO_PIN: &str = "123456";
+const DEMO_SO_PIN: &str = "87654321";
+
+/// Runs the demo; `step` is called with a line of narration before each step. With
+/// `hsm`, each member's keystore is a SoftHSM2 token created in the demo directory.
+pub fn run(keep: bool, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
     let tmp = tempfile::Builder::new()
         .prefix("passport-demo-")
         .tempdir()
         .map_err(|e| Error::io("temp dir", e))?;
     let root = tmp.path();
-    let report = run_in(root, step)?;
+    let report = run_in(root, hsm, step)?;
     let directory = if keep { Some(tmp.keep()) } else { None };
     Ok(DemoReport {
         directory,
@@ -59,20 +78,64 @@ pub fn run(keep: bool, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
     })
 }
 
-fn run_in(root: &Path, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
-    let exchange = root.join("packages");
-    step(
-        "creating three operator homes (alice, bob, carol), each with its own age-sealed keystore",
+/// Creates one SoftHSM2 token per member in `root/softhsm` and passport keys in each.
+fn make_tokens(root: &Path, step: &mut dyn FnMut(&str)) -> Result<Vec<TokenSpec>> {
+    let module = crate::hsm::token::find_softhsm().ok_or_else(|| {
+        Error::Invalid(
+            "demo --hsm needs SoftHSM2 (Debian package softhsm2); libsofthsm2.so was not found"
+                .into(),
+        )
+    })?;
+    step("creating a SoftHSM2 token per member, each with a non-extractable seal key and attestation key");
+    let dir = root.join("softhsm");
+    crate::fsutil::private_dir(&dir.join("tokens"))?;
+    let conf = dir.join("softhsm2.conf");
+    let text = format!(
+        "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+        dir.join("tokens").display()
     );
-    let homes: Vec<Home> = NAMES
-        .iter()
-        .map(|n| {
-            Home::init(
-                &root.join(n),
-                InitUnlock::IdentityFile(root.join(format!("{n}.agekey"))),
-            )
-        })
-        .collect::<Result<_>>()?;
+    crate::fsutil::write_atomic(&conf, text.as_bytes(), false)?;
+    // SoftHSM2 reads this when the module is initialized, which happens just below.
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let mut specs = vec![];
+    for n in NAMES {
+        let info = crate::hsm::token::create_token(&module, n, DEMO_SO_PIN, DEMO_PIN)?;
+        let spec = TokenSpec {
+            module: module.clone(),
+            uri: TokenUri::parse(&info.uri)?,
+        };
+        super::hsm::init(&spec, &demo_pin(), None)?;
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+fn demo_pin() -> crate::hsm::PinSource {
+    Box::new(|| Ok(zeroize::Zeroizing::new(DEMO_PIN.to_owned())))
+}
+
+fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
+    let exchange = root.join("packages");
+    let homes: Vec<Home> = if hsm {
+        let specs = make_tokens(root, step)?;
+        step("creating three operator homes (alice, bob, carol), each sealing its secrets in its own token");
+        NAMES
+            .iter()
+            .zip(specs)
+            .map(|(n, spec)| Home::init(&root.join(n), InitUnlock::Pkcs11(spec, demo_pin())))
+            .collect::<Result<_>>()?
+    } else {
+        step("creating three operator homes (alice, bob, carol), each with its own age-sealed keystore");
+        NAMES
+            .iter()
+            .map(|n| {
+                Home::init(
+                    &root.join(n),
+                    InitUnlock::IdentityFile(root.join(format!("{n}.agekey"))),
+                )
+            })
+            .collect::<Result<_>>()?
+    };
 
     step("writing a 2-of-3 DKG roster and comparing its fingerprint");
     let members = NAMES
@@ -145,11 +208,31 @@ fn run_in(root: &Path, step: &mut dyn FnMut(&str)) -> Result<DemoReport> {
 
     step("verifying the signed event independently with libsecp256k1");
     let v = verify::verify(&event_path, Some(&group))?;
+    let attestations = if hsm {
+        step("each token attests to the share it seals; the statements are verified");
+        let mut out = vec![];
+        for h in &homes {
+            let challenge = hex::encode(rand::random::<[u8; 16]>());
+            let statement = super::hsm::attest(h, &challenge)?;
+            let bytes = serde_json::to_vec(&statement).expect("statement");
+            let member = nostr::ToBech32::to_bech32(&h.public_key()).expect("bech32");
+            out.push(crate::hsm::attest::verify(
+                &bytes,
+                &challenge,
+                Some(&group),
+                Some(&member),
+            )?);
+        }
+        Some(out)
+    } else {
+        None
+    };
     Ok(DemoReport {
         group,
         event,
         verified: v.valid,
         roster_fingerprint: roster.fingerprint(),
         directory: None,
+        attestations,
     })
 }

@@ -188,7 +188,12 @@ pub fn attest(home: &Home, challenge: &str) -> Result<SignedStatement> {
     let ready = sealer.ready()?;
     let identity = home.identity()?;
     let shares = protected_shares(home)?;
-    let statement = attest::attest(ready, identity, c, shares, crate::audit::now()?)?;
+    let log = home::audit_log(&home.root).verify()?;
+    let head = attest::AuditHead {
+        entries: log.entries,
+        head: log.head,
+    };
+    let statement = attest::attest(ready, identity, c, shares, head, crate::audit::now()?)?;
     home::audit_log(&home.root).append(
         "attest",
         serde_json::json!({ "challenge": c, "token_serial": ready.token.info.serial, "shares": statement.statement.shares.len() }),
