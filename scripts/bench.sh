@@ -27,11 +27,12 @@ echo "== building the release binary"
 cargo build --release --bin passport
 
 echo
-echo "== criterion: benches/signing.rs, benches/dkg.rs"
+echo "== criterion: benches/signing.rs, benches/dkg.rs, benches/hsm.rs"
 # Remove earlier results so the table below can only show numbers from this run.
 rm -rf "$CRITERION_DIR/sign_2of3" "$CRITERION_DIR/sign_7of10" \
-    "$CRITERION_DIR/single_key" "$CRITERION_DIR/dkg"
-cargo bench --bench signing --bench dkg -- --noplot
+    "$CRITERION_DIR/single_key" "$CRITERION_DIR/dkg" \
+    "$CRITERION_DIR/sign_share" "$CRITERION_DIR/seal_unseal"
+cargo bench --bench signing --bench dkg --bench hsm -- --noplot
 
 # --- process wall time: passport sign share ---
 # One `passport sign share` process (parse + check the request, open the home, decrypt
@@ -176,6 +177,18 @@ print(f"{'DKG (all members, one process)':<32}{'mean':>10}")
 for n in (3, 10, 50):
     t = -(-2 * n // 3)
     print(f"{f'dkg n={n} t={t}':<32}{fmt(mean_ns('dkg', f'n{n}_t{t}')):>10}")
+
+print()
+print(f"{'keystore (one process, criterion)':<34}{'mean':>10}{'vs file':>10}")
+try:
+    f_share, h_share = mean_ns("sign_share", "file"), mean_ns("sign_share", "hsm")
+    f_seal, h_seal = mean_ns("seal_unseal", "file"), mean_ns("seal_unseal", "hsm")
+    print(f"{'sign share, file-sealed (age)':<34}{fmt(f_share):>10}")
+    print(f"{'sign share, HSM-sealed (SoftHSM2)':<34}{fmt(h_share):>10}{h_share / f_share:>9.2f}x")
+    print(f"{'seal+unseal, file (age)':<34}{fmt(f_seal):>10}   ({1e9 / f_seal:,.0f} per second)")
+    print(f"{'seal+unseal, SoftHSM2 AES-GCM':<34}{fmt(h_seal):>10}{h_seal / f_seal:>9.2f}x ({1e9 / h_seal:,.0f} per second)")
+except FileNotFoundError:
+    print("HSM benches: skipped (SoftHSM2 not installed)")
 
 print()
 if share:
