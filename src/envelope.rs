@@ -172,7 +172,8 @@ fn tag(fields: &[&str]) -> Tag {
 
 /// Signs (and, for confidential rounds, encrypts) a package.
 pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
-    let json = serde_json::to_string(draft.payload).expect("payloads serialize");
+    // Confidential payloads carry secret shares: keep the plaintext in zeroizing memory.
+    let json = zeroize::Zeroizing::new(serde_json::to_string(draft.payload).expect("payloads serialize"));
     let mut tags = vec![
         tag(&["passport", FORMAT_VERSION]),
         tag(&["c", &draft.binding.ceremony]),
@@ -195,14 +196,14 @@ pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
             .as_ref()
             .expect("confidential packages are addressed");
         tags.push(tag(&["enc", "nip44"]));
-        nip44::encrypt(keys.secret_key(), pk, json, nip44::Version::V2).map_err(|e| {
+        nip44::encrypt(keys.secret_key(), pk, json.as_bytes(), nip44::Version::V2).map_err(|e| {
             Error::Payload {
                 from: "you".into(),
                 detail: e.to_string(),
             }
         })?
     } else {
-        json
+        json.to_string()
     };
     EventBuilder::new(Kind::from(PACKAGE_KIND), content)
         .tags(tags)
