@@ -173,7 +173,8 @@ fn tag(fields: &[&str]) -> Tag {
 /// Signs (and, for confidential rounds, encrypts) a package.
 pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
     // Confidential payloads carry secret shares: keep the plaintext in zeroizing memory.
-    let json = zeroize::Zeroizing::new(serde_json::to_string(draft.payload).expect("payloads serialize"));
+    let json =
+        zeroize::Zeroizing::new(serde_json::to_string(draft.payload).expect("payloads serialize"));
     let mut tags = vec![
         tag(&["passport", FORMAT_VERSION]),
         tag(&["c", &draft.binding.ceremony]),

@@ -81,7 +81,7 @@ impl Error {
             Error::Keystore(K::NonceConsumed(_)) | Error::Refused(_) | Error::HomeExists(_) => {
                 exit::REFUSED
             }
-            Error::Keystore(K::Tampered(_)) => exit::REJECTED,
+            Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
             Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
             Error::Invalid(_) => exit::USAGE,
             _ => exit::FAILURE,

@@ -126,11 +126,24 @@ impl Home {
         if root.join("config.json").exists() {
             return Err(Error::HomeExists(root.into()));
         }
-        let created = !root.exists();
+        // Leave nothing half-made behind: remove what this init created, and only that.
+        let created: Vec<PathBuf> = [
+            root.to_path_buf(),
+            root.join("keystore"),
+            root.join("audit.jsonl"),
+        ]
+        .into_iter()
+        .filter(|p| !p.exists())
+        .collect();
         let result = Self::init_inner(root, unlock);
-        if result.is_err() && created {
-            // Leave nothing half-made behind.
-            let _ = std::fs::remove_dir_all(root);
+        if result.is_err() {
+            for p in &created {
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(p)
+                } else {
+                    std::fs::remove_file(p)
+                };
+            }
         }
         result
     }

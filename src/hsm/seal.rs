@@ -75,20 +75,22 @@ impl Pkcs11Sealer {
         Ok(self.ready.get().expect("just set"))
     }
 
-    fn audit(&self, op: &str, label: &str, blob: &[u8]) {
+    /// Records a token operation. An operation that cannot be logged (a broken or
+    /// unwritable log) fails: unrecorded token use is what the log exists to prevent.
+    fn audit(&self, op: &str, label: &str, blob: &[u8]) -> keystore::Result<()> {
         if let Some(log) = &self.audit {
             let serial = self
                 .ready
                 .get()
                 .map(|r| r.token.info.serial.clone())
                 .unwrap_or_default();
-            // Best effort would hide tampering; an unwritable log is reported but the
-            // operation's own result stands (the caller sees the log error on verify).
-            let _ = log.append(
+            log.append(
                 op,
                 serde_json::json!({ "secret": label, "token_serial": serial, "blob_sha256": hex::encode(Sha256::digest(blob)) }),
-            );
+            )
+            .map_err(|e| keystore::Error::Audit(e.to_string()))?;
         }
+        Ok(())
     }
 }
 
@@ -123,7 +125,7 @@ impl Sealer for Pkcs11Sealer {
             ct: hex::encode(ct),
         };
         let bytes = serde_json::to_vec(&blob).expect("blob serializes");
-        self.audit("seal", label, &bytes);
+        self.audit("seal", label, &bytes)?;
         Ok(bytes)
     }
 
@@ -162,7 +164,7 @@ impl Sealer for Pkcs11Sealer {
             .session()
             .decrypt(&Mechanism::AesGcm(params), r.keys.seal, &ct)
             .map_err(|_| tampered())?;
-        self.audit("unseal", label, bytes);
+        self.audit("unseal", label, bytes)?;
         Ok(Zeroizing::new(plain))
     }
 

@@ -152,6 +152,7 @@ pub fn relevant_mechanisms(module_path: &Path, slot: Slot) -> Result<Vec<(&'stat
 pub struct Token {
     pub spec: TokenSpec,
     pub info: TokenInfo,
+    pub slot: Slot,
     session: Mutex<Session>,
 }
 
@@ -202,6 +203,7 @@ impl Token {
         Ok(Token {
             spec: spec.clone(),
             info,
+            slot,
             session: Mutex::new(session),
         })
     }

@@ -23,8 +23,9 @@ pub struct TokenUri {
 
 impl TokenUri {
     pub fn parse(s: &str) -> Result<Self> {
+        let shown = redact(s);
         let bad = |detail: &str| Error::BadUri {
-            uri: s.to_owned(),
+            uri: shown.clone(),
             detail: detail.to_owned(),
         };
         let rest = s
@@ -32,7 +33,7 @@ impl TokenUri {
             .ok_or_else(|| bad("must start with pkcs11:"))?;
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut uri = TokenUri {
-            text: s.to_owned(),
+            text: shown.clone(),
             ..Default::default()
         };
         let decode = |v: &str| -> Result<String> {
@@ -102,6 +103,26 @@ impl TokenUri {
     }
 }
 
+/// The URI with any `pin-value` replaced, so a PIN typed by mistake is never echoed.
+fn redact(s: &str) -> String {
+    match s.split_once('?') {
+        Some((path, query)) => {
+            let q: Vec<String> = query
+                .split('&')
+                .map(|a| {
+                    if a.starts_with("pin-value=") {
+                        "pin-value=<redacted>".to_owned()
+                    } else {
+                        a.to_owned()
+                    }
+                })
+                .collect();
+            format!("{path}?{}", q.join("&"))
+        }
+        None => s.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,7 +144,10 @@ mod tests {
     #[test]
     fn refuses_slots_pin_values_and_vague_uris() {
         assert!(TokenUri::parse("pkcs11:slot-id=0").is_err());
-        assert!(TokenUri::parse("pkcs11:token=a?pin-value=1234").is_err());
+        let e = TokenUri::parse("pkcs11:token=a?pin-value=1234")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("1234"), "the PIN is never echoed: {e}");
         assert!(TokenUri::parse("pkcs11:manufacturer=SoftHSM").is_err());
         assert!(TokenUri::parse("token=a").is_err());
     }

@@ -24,6 +24,8 @@ pub enum Error {
     Exists { what: &'static str, name: String },
     #[error(transparent)]
     Hsm(#[from] crate::hsm::Error),
+    #[error("token operation refused because it cannot be audited: {0}")]
+    Audit(String),
     #[error("keystore I/O on {path}: {source}")]
     Io {
         path: PathBuf,

@@ -109,7 +109,29 @@ impl Report for InitReport {
 
 /// Creates the seal and attestation keys in a token and checks them.
 pub fn init(spec: &TokenSpec, pin: &PinSource, audit: Option<&AuditLog>) -> Result<InitReport> {
+    if let Some(log) = audit {
+        // Check before touching the token: a failure after key creation would leave keys
+        // behind that a retry then refuses.
+        log.verify()?;
+    }
     let token = Token::open(spec)?;
+    let missing: Vec<&str> = token::relevant_mechanisms(&spec.module, token.slot)?
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(m, _)| m)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Invalid(format!(
+            "token {} (through {}) does not offer {}; passport cannot seal or attest with it",
+            token.info.uri,
+            spec.module.display(),
+            missing
+                .iter()
+                .map(|m| format!("CKM_{m}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     token.login(pin)?;
     let k = keys::init(&token)?;
     if let Some(log) = audit {
@@ -241,6 +263,8 @@ impl Report for MigrateReport {
 /// does the new keystore replace the old one.
 pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<MigrateReport> {
     let root = &home.root;
+    // A broken log would refuse the final entry after the swap; refuse before instead.
+    home::audit_log(root).verify()?;
     let new = Pkcs11Sealer::new(target.clone(), pin, Some(home::audit_log(root)));
     let ready = new.ready()?;
     if let KeystoreConfig::Pkcs11 { token_serial, .. } = &home.config.keystore {
