@@ -18,67 +18,13 @@ use nostr::{Event, JsonUtil, Keys};
 use passport::ceremony::{dkg as ceremony_dkg, Roster};
 use passport::envelope::{self, Binding, Draft, Round};
 use passport::home::{Home, OpenUnlock};
-use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
 // --- commands -------------------------------------------------------------------------
 
-/// A `passport` command isolated from the caller's environment.
-fn bare() -> Command {
-    let mut c = Command::cargo_bin("passport").unwrap();
-    c.env_remove("PASSPORT_PASSPHRASE")
-        .env_remove("PASSPORT_AGE_IDENTITY")
-        .env_remove("PASSPORT_HOME");
-    c
-}
-
-fn passport(home: &Path) -> Command {
-    let mut c = bare();
-    c.arg("--home").arg(home);
-    c
-}
-
-/// Runs with `--json`, asserts success, returns the parsed stdout object.
-fn json_ok(mut c: Command) -> Value {
-    let out = c.arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed ({:?}): stdout={} stderr={}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(text.lines().last().expect("one JSON line")).unwrap()
-}
-
-/// Every file under `dir` (relative path → bytes), for "nothing changed" assertions.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        let mut entries: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            let rel = p.strip_prefix(base).unwrap().to_path_buf();
-            if p.is_dir() {
-                // Record directories too, so a newly created empty directory is a change.
-                out.insert(rel.join(""), b"<dir>".to_vec());
-                walk(base, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
+mod util;
+use util::{bare, json_ok, passport, snapshot};
 
 /// Runs a command that must fail with `code`, without touching any of `homes`.
 /// Asserts: exact exit code, no panic, exactly one stderr line `passport: error: …`
@@ -86,40 +32,11 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// Returns the error line.
 fn fails(mut c: Command, code: i32, homes: &[&Path], needles: &[&str]) -> String {
     let before: Vec<_> = homes.iter().map(|h| snapshot(h)).collect();
-    let out = c.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        predicate::str::contains("panicked").not().eval(&stderr),
-        "the command panicked:\n{stderr}"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "wrong exit code; stdout={stdout} stderr={stderr}"
-    );
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected a one-line error on stderr, got:\n{stderr}"
-    );
-    let line = lines[0];
-    assert!(
-        line.starts_with("passport: error: "),
-        "not an error line: {line}"
-    );
-    for n in needles {
-        assert!(
-            line.contains(n),
-            "error line does not mention {n:?}:\n{line}"
-        );
-    }
-    assert!(stdout.trim().is_empty(), "unexpected stdout: {stdout}");
+    let line = util::expect_error_line(&mut c, code, needles);
     for (h, b) in homes.iter().zip(before) {
         assert_state_eq(h, &b, &snapshot(h));
     }
-    line.to_owned()
+    line
 }
 
 /// Like [`fails`] with `--json`: one JSON error object on stdout, nothing on stderr.

@@ -21,7 +21,7 @@ use std::process::{Child, Stdio};
 use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use util::{json_ok, npub_hex, verify_event_independently, write_roster, Member};
+use util::{json_ok, npub_hex, snapshot, verify_event_independently, write_roster, Member};
 
 const PIN: &str = "123456";
 const SO_PIN: &str = "87654321";
@@ -400,32 +400,6 @@ fn fresh_challenge() -> String {
 
 // --- state checks ------------------------------------------------------------------------
 
-/// Every file (relative path → bytes) and directory under `dir`.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        let mut entries: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            let rel = p.strip_prefix(base).unwrap().to_path_buf();
-            if p.is_dir() {
-                out.insert(rel.join(""), b"<dir>".to_vec());
-                walk(base, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    if dir.exists() {
-        walk(dir, dir, &mut out);
-    }
-    out
-}
-
 fn assert_state_eq(
     dir: &Path,
     before: &BTreeMap<PathBuf, Vec<u8>>,
@@ -454,36 +428,7 @@ fn assert_state_eq(
 fn fails(mut c: Command, code: i32, hsm: Option<&Hsm>, dirs: &[&Path], needles: &[&str]) -> String {
     let before: Vec<_> = dirs.iter().map(|d| snapshot(d)).collect();
     let objects = hsm.map(Hsm::objects);
-    let out = c.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stderr.contains("panicked"),
-        "the command panicked:\n{stderr}"
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "wrong exit code; stdout={stdout} stderr={stderr}"
-    );
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "expected a one-line error on stderr, got:\n{stderr}"
-    );
-    let line = lines[0];
-    assert!(
-        line.starts_with("passport: error: "),
-        "not an error line: {line}"
-    );
-    for n in needles {
-        assert!(
-            line.contains(n),
-            "error line does not mention {n:?}:\n{line}"
-        );
-    }
-    assert!(stdout.trim().is_empty(), "unexpected stdout: {stdout}");
+    let line = util::expect_error_line(&mut c, code, needles);
     for (d, b) in dirs.iter().zip(before) {
         assert_state_eq(d, &b, &snapshot(d));
     }
@@ -493,7 +438,7 @@ fn fails(mut c: Command, code: i32, hsm: Option<&Hsm>, dirs: &[&Path], needles: 
             "the failing command changed key objects in a token"
         );
     }
-    line.to_owned()
+    line
 }
 
 fn config(home: &Path) -> Value {

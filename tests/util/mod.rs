@@ -40,6 +40,42 @@ pub fn json_ok(mut c: Command) -> Value {
     serde_json::from_str(text.lines().last().expect("one JSON line")).unwrap()
 }
 
+/// Runs a command that must fail: exactly `code`, no panic, nothing on stdout, and one
+/// `passport: error:` line on stderr that mentions every needle. Returns that line.
+pub fn expect_error_line(c: &mut Command, code: i32, needles: &[&str]) -> String {
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("panicked"),
+        "the command panicked:\n{stderr}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wrong exit code; stdout={stdout} stderr={stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected a one-line error on stderr, got:\n{stderr}"
+    );
+    let line = lines[0];
+    assert!(
+        line.starts_with("passport: error: "),
+        "not an error line: {line}"
+    );
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "error line does not mention {n:?}:\n{line}"
+        );
+    }
+    assert!(stdout.trim().is_empty(), "unexpected stdout: {stdout}");
+    line.to_owned()
+}
+
 /// A member home unlocked by an age identity file (no passphrase prompts).
 pub struct Member {
     pub name: String,
@@ -125,22 +161,28 @@ pub fn verify_raw_independently(pubkey_hex: &str, msg: &[u8; 32], sig_hex: &str)
         .expect("libsecp256k1 rejects the signature");
 }
 
-/// Every file under `dir` with its bytes, for "nothing changed" assertions.
+/// Every file under `dir` (relative path -> bytes), and every directory, for
+/// "nothing changed" assertions.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
     fn walk(base: &Path, d: &Path, out: &mut std::collections::BTreeMap<PathBuf, Vec<u8>>) {
-        for e in std::fs::read_dir(d).unwrap().flatten() {
-            let p = e.path();
+        let mut entries: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let rel = p.strip_prefix(base).unwrap().to_path_buf();
             if p.is_dir() {
+                // Directories count too, so a newly created empty directory is a change.
+                out.insert(rel.join(""), b"<dir>".to_vec());
                 walk(base, &p, out);
             } else {
-                out.insert(
-                    p.strip_prefix(base).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
+                out.insert(rel, std::fs::read(&p).unwrap());
             }
         }
     }
+    let mut out = std::collections::BTreeMap::new();
     if dir.exists() {
         walk(dir, dir, &mut out);
     }
