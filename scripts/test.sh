@@ -22,9 +22,15 @@ cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test --all-targets
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --all-targets 2>&1 | tee "$log"
 # Fuzz targets are built (not run) so they cannot rot; scripts/fuzz.sh run fuzzes locally.
 if [ -x scripts/fuzz.sh ] && [ "${PASSPORT_SKIP_FUZZ_BUILD:-0}" != 1 ]; then
   echo "== fuzz targets build"
   scripts/fuzz.sh build
 fi
+
+# One closing line with the totals, after the fuzz build's output.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
