@@ -206,7 +206,10 @@ pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
     } else {
         json.to_string()
     };
+    // One identity may hold several seats, so a package can be addressed to its own
+    // author's key; nostr's builder would otherwise drop that `p` tag.
     EventBuilder::new(Kind::from(PACKAGE_KIND), content)
+        .allow_self_tagging()
         .tags(tags)
         .sign_with_keys(keys)
         .map_err(|e| Error::Payload {

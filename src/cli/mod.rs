@@ -7,6 +7,7 @@ mod keygen;
 mod misc;
 mod output;
 mod prompt;
+mod recover;
 mod sign;
 
 use std::path::PathBuf;
@@ -97,6 +98,9 @@ pub enum Command {
     /// The hash-chained log of token operations.
     #[command(subcommand)]
     Audit(hsm::AuditCmd),
+    /// Reconstruct the group's single nsec from t shares in this home: the guarded exit
+    /// from threshold custody.
+    RecoverNsec(recover::RecoverArgs),
     /// Verify a signed event or raw signature with libsecp256k1.
     Verify(misc::VerifyArgs),
     /// Describe any passport file without revealing secrets.
@@ -150,6 +154,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Group(c) => misc::group(cli, c, out),
         Command::Hsm(c) => hsm::run(cli, c, out),
         Command::Audit(c) => hsm::audit(cli, c, out),
+        Command::RecoverNsec(a) => recover::run(cli, a, out),
         Command::Verify(a) => {
             out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?)
         }

@@ -8,6 +8,7 @@ pub mod dkg;
 pub mod hsm;
 pub mod inspect;
 pub mod keygen;
+pub mod recover;
 pub mod sign;
 pub mod verify;
 
