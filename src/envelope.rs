@@ -27,10 +27,14 @@ pub enum Round {
     SignCommit,
     SignRequest,
     SignShare,
+    RefreshOne,
+    RefreshTwo,
+    RepairDelta,
+    RepairSigma,
 }
 
 impl Round {
-    pub const ALL: [Round; 7] = [
+    pub const ALL: [Round; 11] = [
         Round::DealerShare,
         Round::Dkg1,
         Round::Dkg2,
@@ -38,6 +42,10 @@ impl Round {
         Round::SignCommit,
         Round::SignRequest,
         Round::SignShare,
+        Round::RefreshOne,
+        Round::RefreshTwo,
+        Round::RepairDelta,
+        Round::RepairSigma,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +57,10 @@ impl Round {
             Round::SignCommit => "sign-commit",
             Round::SignRequest => "sign-request",
             Round::SignShare => "sign-share",
+            Round::RefreshOne => "refresh-1",
+            Round::RefreshTwo => "refresh-2",
+            Round::RepairDelta => "repair-delta",
+            Round::RepairSigma => "repair-sigma",
         }
     }
 
@@ -58,7 +70,14 @@ impl Round {
 
     /// Rounds whose payload carries secret material and is NIP-44 encrypted.
     pub fn confidential(self) -> bool {
-        matches!(self, Round::DealerShare | Round::Dkg2)
+        matches!(
+            self,
+            Round::DealerShare
+                | Round::Dkg2
+                | Round::RefreshTwo
+                | Round::RepairDelta
+                | Round::RepairSigma
+        )
     }
 
     pub fn describe(self) -> &'static str {
@@ -70,6 +89,10 @@ impl Round {
             Round::SignCommit => "signing commitment package",
             Round::SignRequest => "signing request",
             Round::SignShare => "signature share package",
+            Round::RefreshOne => "refresh round-1 package",
+            Round::RefreshTwo => "refresh round-2 package",
+            Round::RepairDelta => "repair delta package",
+            Round::RepairSigma => "repair sigma package",
         }
     }
 }

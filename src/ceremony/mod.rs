@@ -3,6 +3,8 @@
 
 pub mod dealer;
 pub mod dkg;
+pub mod refresh;
+pub mod repair;
 pub mod roster;
 pub mod signing;
 

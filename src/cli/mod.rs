@@ -1,9 +1,11 @@
 //! Command-line definitions and dispatch. Terminal I/O (prompts, progress, output
 //! formatting) lives here; the work is done by [`crate::ops`].
 
+mod backup;
 mod dkg;
 mod hsm;
 mod keygen;
+mod lifecycle;
 mod misc;
 mod output;
 mod prompt;
@@ -86,6 +88,13 @@ pub enum Command {
     /// Distributed key generation, one round at a time, packages as files.
     #[command(subcommand)]
     Dkg(dkg::DkgCmd),
+    /// Proactive share refresh: every member gets a new share of the same key (same npub);
+    /// old shares stop working.
+    #[command(subcommand)]
+    Refresh(lifecycle::RefreshCmd),
+    /// Restore a member's lost share with the help of t other members.
+    #[command(subcommand)]
+    Repair(lifecycle::RepairCmd),
     /// Threshold signing of Nostr events or raw messages.
     #[command(subcommand)]
     Sign(sign::SignCmd),
@@ -101,6 +110,9 @@ pub enum Command {
     /// Reconstruct the group's single nsec from t shares in this home: the guarded exit
     /// from threshold custody.
     RecoverNsec(recover::RecoverArgs),
+    /// Share backups: create an encrypted backup with a signed manifest, verify it, restore it.
+    #[command(subcommand)]
+    Backup(backup::BackupCmd),
     /// Verify a signed event or raw signature with libsecp256k1.
     Verify(misc::VerifyArgs),
     /// Describe any passport file without revealing secrets.
@@ -150,11 +162,14 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Roster(c) => misc::roster(cli, c, out),
         Command::Keygen(c) => keygen::run(cli, c, out),
         Command::Dkg(c) => dkg::run(cli, c, out),
+        Command::Refresh(c) => lifecycle::refresh(cli, c, out),
+        Command::Repair(c) => lifecycle::repair(cli, c, out),
         Command::Sign(c) => sign::run(cli, c, out),
         Command::Group(c) => misc::group(cli, c, out),
         Command::Hsm(c) => hsm::run(cli, c, out),
         Command::Audit(c) => hsm::audit(cli, c, out),
         Command::RecoverNsec(a) => recover::run(cli, a, out),
+        Command::Backup(c) => backup::run(cli, c, out),
         Command::Verify(a) => {
             out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?)
         }

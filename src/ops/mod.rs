@@ -3,12 +3,15 @@
 //! call these, so the demo exercises the real code paths. Nothing here touches the
 //! terminal; consent and passphrases arrive as callbacks.
 
+pub mod backup;
 pub mod demo;
 pub mod dkg;
 pub mod hsm;
 pub mod inspect;
 pub mod keygen;
 pub mod recover;
+pub mod refresh;
+pub mod repair;
 pub mod sign;
 pub mod verify;
 

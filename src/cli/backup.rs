@@ -1,0 +1,218 @@
+//! `passport backup create|verify|restore`. Backup passphrases come from
+//! PASSPORT_BACKUP_PASSPHRASE, --backup-passphrase-file or a prompt; never argv.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use age::secrecy::SecretString;
+use clap::{Args, Subcommand};
+use zeroize::Zeroizing;
+
+use super::{Cli, Output};
+use crate::backup::{self, BackupRecipient, Key, Protection};
+use crate::error::{Error, Result};
+use crate::home::{Home, OpenUnlock};
+use crate::ops::backup::{self as ops, Inputs};
+
+const PASS_ENV: &str = "PASSPORT_BACKUP_PASSPHRASE";
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCmd {
+    /// Write one member's share to an armored age file plus a signed manifest beside it
+    /// (FILE.manifest.json).
+    Create(CreateArgs),
+    /// Check a backup without secrets (manifest signature, signer, SHA-256, age header);
+    /// with --identity or --passphrase also decrypt it and check the share.
+    Verify(VerifyArgs),
+    /// Verify a backup fully, then store its share in this home's keystore.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Group npub.
+    #[arg(long)]
+    group: String,
+    /// Which of this home's seats to back up (when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    /// age X25519 recipient (age1…) or ssh-ed25519 public key; repeatable.
+    #[arg(long, value_name = "RECIPIENT")]
+    recipient: Vec<String>,
+    /// File of recipients, one per line (# comments allowed).
+    #[arg(long, value_name = "FILE")]
+    recipients_file: Option<PathBuf>,
+    /// Encrypt to a passphrase (scrypt) instead of recipients: from
+    /// PASSPORT_BACKUP_PASSPHRASE, --backup-passphrase-file, or a prompt (asked twice).
+    #[arg(long)]
+    passphrase: bool,
+    /// Read the backup passphrase from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    backup_passphrase_file: Option<PathBuf>,
+    /// The new backup file (armored age); the manifest goes to FILE.manifest.json.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The armored age backup file.
+    file: PathBuf,
+    /// The signed manifest (default: FILE.manifest.json).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// The public group file to check against (default: the home's copy of the group).
+    #[arg(long, value_name = "FILE")]
+    group_file: Option<PathBuf>,
+    /// age identity file (AGE-SECRET-KEY-1…) or unencrypted OpenSSH ed25519 private key
+    /// that opens the backup.
+    #[arg(long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// The backup is passphrase-protected: from PASSPORT_BACKUP_PASSPHRASE,
+    /// --backup-passphrase-file, or a prompt.
+    #[arg(long)]
+    passphrase: bool,
+    /// Read the backup passphrase from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    backup_passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    open: OpenArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    open: OpenArgs,
+    /// Replace a share this home already holds.
+    #[arg(long)]
+    force: bool,
+}
+
+fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
+    if let Ok(p) = std::env::var(PASS_ENV) {
+        if p.is_empty() {
+            return Err(Error::Invalid(format!("{PASS_ENV} is empty")));
+        }
+        return Ok(SecretString::from(p));
+    }
+    if let Some(f) = file {
+        let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?);
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            return Err(Error::Invalid(format!(
+                "{}: the passphrase file is empty",
+                f.display()
+            )));
+        }
+        return Ok(SecretString::from(line.to_owned()));
+    }
+    if !interactive() {
+        return Err(Error::Invalid(format!(
+            "no backup passphrase: set {PASS_ENV}, pass --backup-passphrase-file, or run in a terminal"
+        )));
+    }
+    let p = dialoguer::Password::new().with_prompt("Backup passphrase");
+    let p = if confirm {
+        p.with_confirmation("Repeat passphrase", "the passphrases differ")
+    } else {
+        p
+    };
+    p.interact()
+        .map(SecretString::from)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn protection(a: &CreateArgs) -> Result<Protection> {
+    let has_recipients = !a.recipient.is_empty() || a.recipients_file.is_some();
+    if a.passphrase && has_recipients {
+        return Err(Error::Invalid(
+            "--passphrase cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
+        ));
+    }
+    if a.passphrase {
+        return Ok(Protection::Passphrase(passphrase(
+            a.backup_passphrase_file.as_deref(),
+            true,
+        )?));
+    }
+    if !has_recipients {
+        return Err(Error::Invalid(
+            "say whom the backup is for: --recipient age1…|ssh-ed25519 …, --recipients-file FILE, or --passphrase".into(),
+        ));
+    }
+    let mut rs = a
+        .recipient
+        .iter()
+        .map(|r| BackupRecipient::parse(r))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(f) = &a.recipients_file {
+        rs.extend(backup::parse_recipients_file(f)?);
+    }
+    Ok(Protection::Recipients(rs))
+}
+
+fn key(a: &OpenArgs) -> Result<Option<Key>> {
+    match (&a.identity, a.passphrase) {
+        (Some(_), true) => Err(Error::Invalid(
+            "pass either --identity or --passphrase, not both".into(),
+        )),
+        (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
+        (None, true) => Ok(Some(Key::Passphrase(passphrase(
+            a.backup_passphrase_file.as_deref(),
+            false,
+        )?))),
+        (None, false) => Ok(None),
+    }
+}
+
+fn inputs(a: &OpenArgs) -> Result<Inputs<'_>> {
+    Ok(Inputs {
+        file: &a.file,
+        manifest: a.manifest.as_deref(),
+        group_file: a.group_file.as_deref(),
+        key: key(a)?,
+    })
+}
+
+pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
+    match cmd {
+        BackupCmd::Create(a) => {
+            let to = protection(a)?;
+            let home = cli.open_home()?;
+            out.report(&ops::create(
+                &home,
+                &a.group,
+                a.member.as_deref(),
+                &to,
+                &a.output,
+            )?)
+        }
+        BackupCmd::Verify(a) => {
+            // Public data only: the home (if any) is opened without unlocking anything.
+            let root = cli.home_path();
+            let home = if root.join("config.json").exists() {
+                Some(Home::open(&root, OpenUnlock::none())?)
+            } else {
+                None
+            };
+            out.report(&ops::verify(home.as_ref(), inputs(&a.open)?)?)
+        }
+        BackupCmd::Restore(a) => {
+            let home = cli.open_home()?;
+            if a.open.identity.is_none() && !a.open.passphrase {
+                return Err(Error::Invalid(
+                    "restore needs the backup's --identity FILE or --passphrase".into(),
+                ));
+            }
+            out.report(&ops::restore(&home, inputs(&a.open)?, a.force)?)
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! `passport refresh round1|round2|finish`: proactive share refresh over files.
+//!
+//! All n members of an active group take part, with a refresh id (128 random bits, hex)
+//! the operators agree on out of band, like a roster. Packages are bound to a refresh
+//! roster derived from the group roster, the refresh id and the hash of the current
+//! public key package (see [`crate::ceremony::refresh::binding_roster`]), so packages of
+//! another refresh, group or share epoch are refused.
+//!
+//! Round 2 packages also carry a hash of the set of round-1 packages their sender used;
+//! `finish` refuses a package whose sender saw different round-1 packages (equivocation).
+//! That makes every member derive the same public key package, without an extra round.
+//!
+//! Each step is idempotent: re-running a finished step rewrites the same packages from
+//! saved state. `finish` replaces the share and the group file only after every check.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nostr::{Event, JsonUtil};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{collect, pick_seat, read_inputs, write_package, Report, Want};
+use crate::ceremony::frost::keys::dkg::{round1, round2};
+use crate::ceremony::frost::keys::KeyPackage;
+use crate::ceremony::{self, refresh, MemberId, Roster};
+use crate::envelope::{self, Binding, Checked, Draft, Round};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::group::Group;
+use crate::home::{read_group_file, Home};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Round1,
+    Round2,
+    /// The new share is computed and sealed; replacing share and group file is under way.
+    Finishing,
+    Finished,
+}
+
+/// Per-seat progress, public data only (secrets are in the keystore).
+#[derive(Serialize, Deserialize)]
+pub struct RefreshState {
+    /// The refresh roster packages are bound to.
+    pub roster: Roster,
+    /// The group as it was when this refresh started.
+    pub group: Group,
+    pub seat: MemberId,
+    pub stage: Stage,
+    pub round1_sent: Event,
+    #[serde(default)]
+    pub round1_received: BTreeMap<MemberId, Event>,
+    /// Hash of the n round-1 package ids used in round 2.
+    #[serde(default)]
+    pub view: Option<String>,
+    #[serde(default)]
+    pub round2_sent: Vec<(String, Event)>,
+    #[serde(default)]
+    pub new_group: Option<Group>,
+}
+
+/// The confidential payload of a refresh round-2 package.
+#[derive(Serialize, Deserialize)]
+pub struct RoundTwoPayload {
+    /// Hash of the set of round-1 packages the sender used.
+    pub view: String,
+    pub package: round2::Package,
+}
+
+/// What a refresh or repair step reports.
+#[derive(Serialize)]
+pub struct LifecycleReport {
+    pub step: &'static str,
+    pub member: String,
+    pub group: String,
+    /// The refresh id, or the derived repair id.
+    pub ceremony: String,
+    pub packages: Vec<PathBuf>,
+    pub already_done: bool,
+    /// Fingerprint of the (new) public key package, to compare out of band.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_package: Option<String>,
+}
+
+impl Report for LifecycleReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "{} {} for {} in {}",
+            self.step,
+            if self.already_done {
+                "was already done"
+            } else {
+                "done"
+            },
+            self.member,
+            self.group
+        );
+        if let Some(f) = &self.public_key_package {
+            s.push_str(&format!("\n  public key package fingerprint {f}"));
+        }
+        for p in &self.packages {
+            s.push_str(&format!("\n  wrote {}", p.display()));
+        }
+        s
+    }
+}
+
+/// Fingerprint of a public key package hash, in roster-fingerprint form.
+pub fn package_fingerprint(group: &Group) -> Result<String> {
+    let h = ceremony::public_package_hash(&group.public_key_package)?;
+    Ok(ceremony::roster::fingerprint(&h))
+}
+
+fn normalize_id(id: &str) -> Result<String> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != 32 || hex::decode(&id).is_err() {
+        return Err(Error::Invalid(format!(
+            "--refresh-id must be 32 hex characters (128 random bits, e.g. `openssl rand -hex \
+             16`), agreed by all members; got {id:?}"
+        )));
+    }
+    Ok(id)
+}
+
+fn state_rel(group: &Group, rid: &str, seat: MemberId) -> String {
+    format!("refresh/{}/{rid}.{seat}.json", group.id())
+}
+
+fn secret_name(group: &Group, rid: &str, seat: MemberId, what: &str) -> String {
+    format!("refresh/{}.{rid}.{seat}.{what}", group.id())
+}
+
+/// The group, this home's acting seat and its saved state (if any).
+fn open(
+    home: &Home,
+    group: &str,
+    rid: &str,
+    member: Option<&str>,
+) -> Result<(Group, MemberId, Option<RefreshState>)> {
+    let group = home.find_group(group)?;
+    let seats = home.active_seats(&group)?;
+    let seat = pick_seat(&group.roster, &seats, member, "with a share of this group")?;
+    let st: Option<RefreshState> = home.read_state(&state_rel(&group, rid, seat))?;
+    if let Some(st) = &st {
+        if st.seat != seat || st.group.npub != group.npub {
+            return Err(Error::Rejected(format!(
+                "the saved state of refresh {rid} does not belong to this seat and group"
+            )));
+        }
+    }
+    Ok((group, seat, st))
+}
+
+fn require_state(st: Option<RefreshState>, group: &Group, seat: MemberId) -> Result<RefreshState> {
+    st.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} has not started this refresh; run `passport refresh round1` first",
+            group.roster.name(seat)
+        ))
+    })
+}
+
+fn report(
+    step: &'static str,
+    st: &RefreshState,
+    packages: Vec<PathBuf>,
+    already_done: bool,
+) -> Result<LifecycleReport> {
+    let fingerprint = match &st.new_group {
+        Some(g) => Some(package_fingerprint(g)?),
+        None => None,
+    };
+    Ok(LifecycleReport {
+        step,
+        member: st.roster.name(st.seat),
+        group: st.group.npub.clone(),
+        ceremony: st.roster.ceremony_id.clone(),
+        packages,
+        already_done,
+        public_key_package: fingerprint,
+    })
+}
+
+/// Round 1: commit to a random zero-constant polynomial and broadcast the commitment.
+pub fn round1(
+    home: &Home,
+    group: &str,
+    refresh_id: &str,
+    member: Option<&str>,
+    out: &Path,
+) -> Result<LifecycleReport> {
+    let rid = normalize_id(refresh_id)?;
+    let (group, seat, st) = open(home, group, &rid, member)?;
+    let name = group.roster.name(seat);
+    let file = format!("refresh-1-{name}.json");
+    if let Some(st) = st {
+        let p = write_package(out, &file, &st.round1_sent)?;
+        return report("refresh round 1", &st, vec![p], true);
+    }
+    let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    // The share must be usable before anything is started.
+    home.share(&group, seat)?;
+    let keys = home.identity()?;
+    let (secret, package) = refresh::part1(&roster, seat, &mut rand::rngs::OsRng)?;
+    let event = envelope::seal(
+        keys,
+        Draft {
+            binding: &Binding::of(&roster),
+            round: Round::RefreshOne,
+            from: Some(seat),
+            to: None,
+            reference: None,
+            payload: &package,
+        },
+    )?;
+    home.keystore()
+        .put_json(&secret_name(&group, &rid, seat, "r1"), &secret, true)?;
+    let st = RefreshState {
+        roster,
+        group,
+        seat,
+        stage: Stage::Round1,
+        round1_sent: event,
+        round1_received: BTreeMap::new(),
+        view: None,
+        round2_sent: vec![],
+        new_group: None,
+    };
+    home.write_state(&state_rel(&st.group, &rid, seat), &st)?;
+    let p = write_package(out, &file, &st.round1_sent)?;
+    report("refresh round 1", &st, vec![p], false)
+}
+
+/// Other members' round-1 packages among the inputs; one that differs from the one
+/// already used is equivocation.
+fn received_round1(
+    st: &RefreshState,
+    inputs: &[super::Input],
+) -> Result<BTreeMap<MemberId, Checked>> {
+    let mut got = collect(
+        &st.roster,
+        inputs,
+        Want {
+            round: Round::RefreshOne,
+            for_me: None,
+            reference: None,
+            also: &[Round::RefreshTwo],
+        },
+    )?;
+    if let Some(mine) = got.remove(&st.seat) {
+        if mine.event.id != st.round1_sent.id {
+            return Err(Error::Rejected(format!(
+                "a refresh round-1 package for {} ({}) is not the one this home made ({}); it \
+                 was forged or made by another home: abort this refresh",
+                mine.sender,
+                &mine.event.id.to_hex()[..12],
+                &st.round1_sent.id.to_hex()[..12]
+            )));
+        }
+    }
+    for (from, c) in &got {
+        if let Some(prev) = st.round1_received.get(from) {
+            if prev.id != c.event.id {
+                return Err(Error::Rejected(format!(
+                    "{} sent a different refresh round-1 package ({}) from the one used in round \
+                     2 ({}); {} equivocated or a package was forged: abort this refresh",
+                    c.sender,
+                    &c.event.id.to_hex()[..12],
+                    &prev.id.to_hex()[..12],
+                    c.sender
+                )));
+            }
+        }
+    }
+    Ok(got)
+}
+
+fn view_hash(own: &Event, seat: MemberId, received: &BTreeMap<MemberId, Event>) -> String {
+    let mut all: BTreeMap<MemberId, &Event> = received.iter().map(|(&k, e)| (k, e)).collect();
+    all.insert(seat, own);
+    let mut h = Sha256::new();
+    h.update(b"passport refresh round-1 view v1\0");
+    for (id, ev) in all {
+        h.update(id.to_be_bytes());
+        h.update(ev.id.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+fn round1_payloads(
+    roster: &Roster,
+    events: &BTreeMap<MemberId, Event>,
+) -> Result<BTreeMap<MemberId, round1::Package>> {
+    events
+        .iter()
+        .map(|(&k, ev)| {
+            let c = Checked {
+                event: ev.clone(),
+                meta: envelope::parse(ev.as_json().as_bytes())?.1,
+                from: Some(k),
+                sender: roster.name(k),
+            };
+            let p: round1::Package = c.payload(None)?;
+            refresh::check_round1(roster, k, &p)?;
+            Ok((k, p))
+        })
+        .collect()
+}
+
+/// Round 2: check everyone's round-1 package, send each member its encrypted share.
+pub fn round2(
+    home: &Home,
+    group: &str,
+    refresh_id: &str,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<LifecycleReport> {
+    let rid = normalize_id(refresh_id)?;
+    let (group, seat, st) = open(home, group, &rid, member)?;
+    let mut st = require_state(st, &group, seat)?;
+    if st.stage >= Stage::Round2 {
+        let mut paths = vec![];
+        for (file, ev) in &st.round2_sent {
+            paths.push(write_package(out, file, ev)?);
+        }
+        return report("refresh round 2", &st, paths, true);
+    }
+    let roster = st.roster.clone();
+    let inputs = read_inputs(inputs, &roster)?;
+    let got = received_round1(&st, &inputs)?;
+    let events: BTreeMap<MemberId, Event> = got.into_iter().map(|(k, c)| (k, c.event)).collect();
+    let packages = round1_payloads(&roster, &events)?;
+    let keys = home.identity()?;
+    let r1_name = secret_name(&group, &rid, seat, "r1");
+    let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
+    let (secret2, outgoing) = refresh::part2(&roster, seat, secret, &packages)?;
+    let view = view_hash(&st.round1_sent, seat, &events);
+    let binding = Binding::of(&roster);
+    let mut sent = vec![];
+    for (to, pkg) in outgoing {
+        let m = roster.member(to).expect("roster seat");
+        let ev = envelope::seal(
+            keys,
+            Draft {
+                binding: &binding,
+                round: Round::RefreshTwo,
+                from: Some(seat),
+                to: Some((m.npub, to)),
+                reference: None,
+                payload: &RoundTwoPayload {
+                    view: view.clone(),
+                    package: pkg,
+                },
+            },
+        )?;
+        sent.push((
+            format!("refresh-2-{}-to-{}.json", roster.name(seat), m.name),
+            ev,
+        ));
+    }
+    home.keystore()
+        .put_json(&secret_name(&group, &rid, seat, "r2"), &secret2, true)?;
+    st.round1_received = events;
+    st.view = Some(view);
+    st.round2_sent = sent;
+    st.stage = Stage::Round2;
+    home.write_state(&state_rel(&group, &rid, seat), &st)?;
+    home.keystore().remove(&r1_name)?;
+    let mut paths = vec![];
+    for (file, ev) in &st.round2_sent {
+        paths.push(write_package(out, file, ev)?);
+    }
+    report("refresh round 2", &st, paths, false)
+}
+
+/// Finish: derive the refreshed share and public key package (same group key), then
+/// replace this seat's share and the home's group file.
+pub fn finish(
+    home: &Home,
+    group: &str,
+    refresh_id: &str,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+) -> Result<LifecycleReport> {
+    let rid = normalize_id(refresh_id)?;
+    let (current, seat, st) = open(home, group, &rid, member)?;
+    let mut st = require_state(st, &current, seat)?;
+    match st.stage {
+        Stage::Finished => return report("refresh finish", &st, vec![], true),
+        Stage::Round1 => {
+            return Err(Error::Invalid(
+                "run `passport refresh round2` before finish".into(),
+            ))
+        }
+        Stage::Finishing => {}
+        Stage::Round2 => {
+            let roster = st.roster.clone();
+            let inputs = read_inputs(inputs, &roster)?;
+            received_round1(&st, &inputs)?; // equivocation check on anything present
+            let keys = home.identity()?;
+            let got2 = collect(
+                &roster,
+                &inputs,
+                Want {
+                    round: Round::RefreshTwo,
+                    for_me: Some((keys, seat)),
+                    reference: None,
+                    also: &[Round::RefreshOne],
+                },
+            )?;
+            let view = st.view.clone().expect("round 2 saved the view");
+            let mut r2 = BTreeMap::new();
+            for (&from, c) in &got2 {
+                let p: RoundTwoPayload = c
+                    .payload(Some(keys))
+                    .map_err(|e| Error::Rejected(e.to_string()))?;
+                if p.view != view {
+                    return Err(Error::Rejected(format!(
+                        "{} used different refresh round-1 packages than you did: someone \
+                         equivocated or a package was forged; abort this refresh (nothing was \
+                         stored)",
+                        c.sender
+                    )));
+                }
+                r2.insert(from, p.package);
+            }
+            let r1 = round1_payloads(&roster, &st.round1_received)?;
+            let secret: round2::SecretPackage = home
+                .keystore()
+                .get_json(&secret_name(&current, &rid, seat, "r2"))?;
+            let old_key = home.share(&st.group, seat)?;
+            let (key, public) = refresh::part3(
+                &roster,
+                seat,
+                &secret,
+                &r1,
+                &r2,
+                &st.group.public_key_package,
+                &old_key,
+            )?;
+            let new_group = Group::new(st.group.roster.clone(), public, st.group.origin);
+            if new_group.npub != st.group.npub {
+                return Err(Error::Rejected(
+                    "the refresh changed the group npub; refusing it".into(),
+                ));
+            }
+            let bytes = zeroize::Zeroizing::new(key.serialize().map_err(ceremony::Error::frost)?);
+            home.keystore()
+                .put(&secret_name(&current, &rid, seat, "key"), &bytes, true)?;
+            st.new_group = Some(new_group);
+            st.stage = Stage::Finishing;
+            home.write_state(&state_rel(&current, &rid, seat), &st)?;
+        }
+    }
+    apply(home, &mut st, &current, &rid)?;
+    report("refresh finish", &st, vec![], false)
+}
+
+/// Replaces share and group file with the refreshed ones (re-runnable after a crash).
+fn apply(home: &Home, st: &mut RefreshState, current: &Group, rid: &str) -> Result<()> {
+    let seat = st.seat;
+    let new_group = st.new_group.clone().expect("finishing has the new group");
+    let key_name = secret_name(current, rid, seat, "key");
+    let bytes = home.keystore().get(&key_name)?;
+    let key = KeyPackage::deserialize(&bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(key_name.clone()))?;
+    let path = home
+        .root
+        .join("groups")
+        .join(new_group.id())
+        .join("group.json");
+    let on_disk = read_group_file(&path)?;
+    if on_disk.public_key_package != new_group.public_key_package {
+        if on_disk.public_key_package != st.group.public_key_package {
+            return Err(Error::Refused(format!(
+                "{} changed since this refresh started (another refresh?); not replacing it",
+                path.display()
+            )));
+        }
+        fsutil::write_atomic(&path, new_group.to_json_pretty().as_bytes(), true)?;
+    }
+    home.store_share(&new_group, seat, &key, true)?;
+    // The share must now read back and match the new group file.
+    home.share(&new_group, seat)?;
+    st.stage = Stage::Finished;
+    home.write_state(&state_rel(current, rid, seat), st)?;
+    home.keystore().remove(&key_name)?;
+    home.keystore()
+        .remove(&secret_name(current, rid, seat, "r2"))?;
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! `passport repair step1|step2|finish`: t or more helpers restore a member's lost
+//! share over files, without anyone learning it.
+//!
+//! - `step1`, by each helper: one delta per helper (itself included), each NIP-44
+//!   encrypted to the helper it is for;
+//! - `step2`, by each helper: the deltas it received summed into one sigma, encrypted
+//!   to the lost member;
+//! - `finish`, by the lost member (its home still has its identity key): the sigmas
+//!   summed into the share, checked against the seat's verifying share in the group's
+//!   public key package, then stored.
+//!
+//! Packages are bound to a repair roster derived from the group roster, the current
+//! public key package, the lost seat and the helper set (see
+//! [`crate::ceremony::repair::binding_roster`]); every step names the lost member and
+//! the helpers, so all parties state what they agreed to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nostr::Event;
+use serde::{Deserialize, Serialize};
+
+use super::refresh::{package_fingerprint, LifecycleReport};
+use super::{collect, pick_seat, read_inputs, write_package, Want};
+use crate::ceremony::frost::keys::repairable::{Delta, Sigma};
+use crate::ceremony::{repair, MemberId, Roster};
+use crate::envelope::{self, Binding, Checked, Draft, Round};
+use crate::error::{Error, Result};
+use crate::group::Group;
+use crate::home::{GroupState, Home, Status};
+
+/// Per-helper progress (public: the packages are encrypted).
+#[derive(Serialize, Deserialize)]
+pub struct RepairState {
+    pub roster: Roster,
+    pub group: String,
+    pub lost: MemberId,
+    pub helpers: Vec<MemberId>,
+    pub seat: MemberId,
+    pub deltas_sent: Vec<(String, Event)>,
+    #[serde(default)]
+    pub sigma_sent: Option<(String, Event)>,
+}
+
+/// The confidential payload of a delta package.
+#[derive(Serialize, Deserialize)]
+pub struct DeltaPayload {
+    pub delta: Delta,
+}
+
+/// The confidential payload of a sigma package.
+#[derive(Serialize, Deserialize)]
+pub struct SigmaPayload {
+    pub sigma: Sigma,
+}
+
+/// A repair as every party states it: group, lost seat, helpers, binding roster.
+struct Plan {
+    group: Group,
+    lost: MemberId,
+    helpers: Vec<MemberId>,
+    roster: Roster,
+}
+
+fn plan(group: Group, lost: MemberId, helpers: &str) -> Result<Plan> {
+    let helpers = repair::parse_helpers(&group.roster, lost, helpers)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let roster = repair::binding_roster(&group.roster, &group.public_key_package, lost, &helpers)?;
+    Ok(Plan {
+        group,
+        lost,
+        helpers,
+        roster,
+    })
+}
+
+fn lost_seat(group: &Group, lost: &str) -> Result<MemberId> {
+    group
+        .roster
+        .id_by_name(lost)
+        .ok_or_else(|| Error::Invalid(format!("{lost:?} is not a member of group {}", group.npub)))
+}
+
+fn state_rel(p: &Plan, seat: MemberId) -> String {
+    format!(
+        "repair/{}/{}.{seat}.json",
+        p.group.id(),
+        p.roster.ceremony_id
+    )
+}
+
+/// The helper seat this home acts as.
+fn helper_seat(home: &Home, p: &Plan, member: Option<&str>) -> Result<MemberId> {
+    let mine: Vec<MemberId> = home
+        .active_seats(&p.group)?
+        .into_iter()
+        .filter(|s| p.helpers.contains(s))
+        .collect();
+    pick_seat(
+        &p.group.roster,
+        &mine,
+        member,
+        "among this repair's helpers with a share of this group",
+    )
+}
+
+fn report(
+    step: &'static str,
+    p: &Plan,
+    seat: MemberId,
+    packages: Vec<PathBuf>,
+    already_done: bool,
+) -> LifecycleReport {
+    LifecycleReport {
+        step,
+        member: p.group.roster.name(seat),
+        group: p.group.npub.clone(),
+        ceremony: p.roster.ceremony_id.clone(),
+        packages,
+        already_done,
+        public_key_package: None,
+    }
+}
+
+/// Senders must be helpers of this repair.
+fn only_helpers(p: &Plan, got: &BTreeMap<MemberId, Checked>) -> Result<()> {
+    for (from, c) in got {
+        if !p.helpers.contains(from) {
+            return Err(Error::Rejected(format!(
+                "{} sent a {} but is not a helper of this repair",
+                c.sender,
+                c.meta.round.describe()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Step 1 (each helper): split this helper's contribution into one delta per helper.
+pub fn step1(
+    home: &Home,
+    group: &str,
+    lost: &str,
+    helpers: &str,
+    member: Option<&str>,
+    out: &Path,
+) -> Result<LifecycleReport> {
+    let group = home.find_group(group)?;
+    let lost = lost_seat(&group, lost)?;
+    let p = plan(group, lost, helpers)?;
+    let seat = helper_seat(home, &p, member)?;
+    if let Some(st) = home.read_state::<RepairState>(&state_rel(&p, seat))? {
+        let mut paths = vec![];
+        for (file, ev) in &st.deltas_sent {
+            paths.push(write_package(out, file, ev)?);
+        }
+        return Ok(report("repair step 1", &p, seat, paths, true));
+    }
+    let key = home.share(&p.group, seat)?;
+    let keys = home.identity()?;
+    let deltas = repair::part1(&p.helpers, &key, lost, &mut rand::rngs::OsRng)?;
+    let binding = Binding::of(&p.roster);
+    let me = p.roster.name(seat);
+    let mut sent = vec![];
+    for (to, delta) in deltas {
+        let m = p.roster.member(to).expect("roster seat");
+        let ev = envelope::seal(
+            keys,
+            Draft {
+                binding: &binding,
+                round: Round::RepairDelta,
+                from: Some(seat),
+                to: Some((m.npub, to)),
+                reference: None,
+                payload: &DeltaPayload { delta },
+            },
+        )?;
+        sent.push((format!("repair-delta-{me}-to-{}.json", m.name), ev));
+    }
+    let st = RepairState {
+        roster: p.roster.clone(),
+        group: p.group.npub.clone(),
+        lost,
+        helpers: p.helpers.clone(),
+        seat,
+        deltas_sent: sent,
+        sigma_sent: None,
+    };
+    home.write_state(&state_rel(&p, seat), &st)?;
+    let mut paths = vec![];
+    for (file, ev) in &st.deltas_sent {
+        paths.push(write_package(out, file, ev)?);
+    }
+    Ok(report("repair step 1", &p, seat, paths, false))
+}
+
+/// Step 2 (each helper): sum the deltas from every helper into a sigma for the lost
+/// member.
+pub fn step2(
+    home: &Home,
+    group: &str,
+    lost: &str,
+    helpers: &str,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+    out: &Path,
+) -> Result<LifecycleReport> {
+    let group = home.find_group(group)?;
+    let lost = lost_seat(&group, lost)?;
+    let p = plan(group, lost, helpers)?;
+    let seat = helper_seat(home, &p, member)?;
+    let rel = state_rel(&p, seat);
+    let mut st = home.read_state::<RepairState>(&rel)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} has not started this repair; run `passport repair step1` first",
+            p.roster.name(seat)
+        ))
+    })?;
+    if let Some((file, ev)) = &st.sigma_sent {
+        let path = write_package(out, file, ev)?;
+        return Ok(report("repair step 2", &p, seat, vec![path], true));
+    }
+    let inputs = read_inputs(inputs, &p.roster)?;
+    let keys = home.identity()?;
+    let got = collect(
+        &p.roster,
+        &inputs,
+        Want {
+            round: Round::RepairDelta,
+            for_me: Some((keys, seat)),
+            reference: None,
+            also: &[Round::RepairSigma],
+        },
+    )?;
+    only_helpers(&p, &got)?;
+    if let Some(own) = got.get(&seat) {
+        let sent = st.deltas_sent.iter().any(|(_, ev)| ev.id == own.event.id);
+        if !sent {
+            return Err(Error::Rejected(format!(
+                "the delta from {} to itself ({}) is not the one this home made; it was forged \
+                 or made by another home",
+                own.sender,
+                &own.event.id.to_hex()[..12]
+            )));
+        }
+    }
+    let mut deltas = BTreeMap::new();
+    for (&from, c) in &got {
+        let d: DeltaPayload = c
+            .payload(Some(keys))
+            .map_err(|e| Error::Rejected(e.to_string()))?;
+        deltas.insert(from, d.delta);
+    }
+    let sigma = repair::part2(&p.roster, &p.helpers, &deltas)?;
+    let m = p.roster.member(p.lost).expect("roster seat");
+    let ev = envelope::seal(
+        keys,
+        Draft {
+            binding: &Binding::of(&p.roster),
+            round: Round::RepairSigma,
+            from: Some(seat),
+            to: Some((m.npub, p.lost)),
+            reference: None,
+            payload: &SigmaPayload { sigma },
+        },
+    )?;
+    let file = format!("repair-sigma-{}-to-{}.json", p.roster.name(seat), m.name);
+    st.sigma_sent = Some((file.clone(), ev));
+    home.write_state(&rel, &st)?;
+    let path = write_package(out, &file, &st.sigma_sent.as_ref().expect("set").1)?;
+    Ok(report("repair step 2", &p, seat, vec![path], false))
+}
+
+/// Finish (the lost member): combine the sigmas, check the share against the public
+/// key package, store it.
+pub fn finish(
+    home: &Home,
+    group: Option<&str>,
+    group_file: Option<&Path>,
+    helpers: &str,
+    member: Option<&str>,
+    inputs: &[PathBuf],
+) -> Result<LifecycleReport> {
+    let group = match (group_file, group) {
+        (Some(f), _) => {
+            let g = crate::home::read_group_file(f)?;
+            if let Some(q) = group {
+                let pk = crate::ceremony::roster::parse_npub(q)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                if pk != g.public_key() {
+                    return Err(Error::Rejected(format!(
+                        "{} is the group file of {}, not of {q}",
+                        f.display(),
+                        g.npub
+                    )));
+                }
+            }
+            if let Ok(held) = home.find_group(&g.npub) {
+                if held.public_key_package != g.public_key_package || held.roster != g.roster {
+                    return Err(Error::Refused(format!(
+                        "this home already holds a different group file for {}; repair with \
+                         `--group {}` or remove the stale one first",
+                        g.npub, g.npub
+                    )));
+                }
+            }
+            g
+        }
+        (None, Some(q)) => home.find_group(q)?,
+        (None, None) => {
+            return Err(Error::Invalid(
+                "give --group (a group this home knows) or --group-file".into(),
+            ))
+        }
+    };
+    let mine = group.roster.ids_of(&home.public_key());
+    let seat = pick_seat(&group.roster, &mine, member, "in this group")?;
+    let p = plan(group, seat, helpers)?;
+    let share_name = Home::share_name(&p.group, seat);
+    let had_share = home.keystore().exists(&share_name);
+    if had_share && home.share(&p.group, seat).is_ok() {
+        return Ok(LifecycleReport {
+            public_key_package: Some(package_fingerprint(&p.group)?),
+            ..report("repair finish", &p, seat, vec![], true)
+        });
+    }
+    let inputs = read_inputs(inputs, &p.roster)?;
+    let keys = home.identity()?;
+    let got = collect(
+        &p.roster,
+        &inputs,
+        Want {
+            round: Round::RepairSigma,
+            for_me: Some((keys, seat)),
+            reference: None,
+            also: &[Round::RepairDelta],
+        },
+    )?;
+    only_helpers(&p, &got)?;
+    let mut sigmas = BTreeMap::new();
+    for (&from, c) in &got {
+        let s: SigmaPayload = c
+            .payload(Some(keys))
+            .map_err(|e| Error::Rejected(e.to_string()))?;
+        sigmas.insert(from, s.sigma);
+    }
+    let key = repair::part3(
+        &p.roster,
+        &p.group.public_key_package,
+        seat,
+        &p.helpers,
+        &sigmas,
+    )?;
+    // Every check passed: store group file (idempotent), share, seat.
+    home.save_group(&p.group)?;
+    // A share file that is still present here failed to read or to match: replace it.
+    home.store_share(&p.group, seat, &key, had_share)?;
+    let mut gs = home.group_state(&p.group)?.unwrap_or(GroupState {
+        status: Status::Active,
+        seats: Default::default(),
+    });
+    gs.seats.insert(seat);
+    home.save_group_state(&p.group, &gs)?;
+    home.share(&p.group, seat)?;
+    Ok(LifecycleReport {
+        public_key_package: Some(package_fingerprint(&p.group)?),
+        ..report("repair finish", &p, seat, vec![], false)
+    })
+}

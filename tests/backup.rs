@@ -1,0 +1,542 @@
+//! `passport backup create|verify|restore` through the binary: round trips for every
+//! recipient type, every rejected input (with state snapshots), and golden backups in
+//! `testdata/backups/` that later versions must still verify and decrypt
+//! (`PASSPORT_BLESS=1 cargo test --test backup` regenerates them).
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Proc;
+
+use age::secrecy::ExposeSecret;
+use passport::home::{Home, OpenUnlock};
+use serde_json::Value;
+use util::*;
+
+const PASS: &str = "correct horse battery staple";
+const GOLDEN_PASS: &str = "passport golden backup passphrase";
+
+/// A dealer 2-of-3 group whose seats `ci` and `ci-b` are held by one home (so it can
+/// sign alone) plus `offsite`; returns (ci, offsite, group npub, roster path).
+fn setup(root: &Path) -> (Member, Member, String) {
+    let dealer = make_member(root, "dealer");
+    let ci = make_member(root, "ci");
+    let offsite = make_member(root, "offsite");
+    let ci_b = Member {
+        name: "ci-b".into(),
+        home: ci.home.clone(),
+        npub: ci.npub.clone(),
+    };
+    let roster = write_roster(
+        root,
+        "roster.json",
+        2,
+        &[&ci, &ci_b, &offsite],
+        Some(&dealer.npub),
+    );
+    let dealt = root.join("dealt");
+    let mut c = passport(&dealer.home);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&dealt);
+    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for (m, seat) in [(&ci, "ci"), (&ci, "ci-b"), (&offsite, "offsite")] {
+        let mut c = passport(&m.home);
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(dealt.join(format!("dealer-share-{seat}.json")));
+        json_ok(c);
+    }
+    (ci, offsite, group)
+}
+
+fn age_identity(path: &Path) -> String {
+    let id = age::x25519::Identity::generate();
+    std::fs::write(
+        path,
+        format!(
+            "# test identity\n# public key: {}\n{}\n",
+            id.to_public(),
+            id.to_string().expose_secret()
+        ),
+    )
+    .unwrap();
+    id.to_public().to_string()
+}
+
+fn have_ssh_keygen() -> bool {
+    Proc::new("which")
+        .arg("ssh-keygen")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Generates an unencrypted ssh-ed25519 key; returns the public key line.
+fn ssh_key(path: &Path) -> String {
+    let st = Proc::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "passport-test", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read_to_string(format!("{}.pub", path.display()))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn create(home: &Path, group: &str, to: &[&str], out: &Path) -> Value {
+    let mut c = passport(home);
+    c.args(["backup", "create", "--group", group, "--member", "ci"]);
+    for r in to {
+        c.arg("--recipient").arg(r);
+    }
+    c.arg("-o").arg(out);
+    json_ok(c)
+}
+
+fn create_pass(home: &Path, group: &str, out: &Path) -> Value {
+    let mut c = passport(home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", PASS)
+        .args(["backup", "create", "--group", group, "--member", "ci"])
+        .arg("--passphrase")
+        .arg("-o")
+        .arg(out);
+    json_ok(c)
+}
+
+/// Forgets seat 1's share: its sealed file and its seat in the group state.
+fn forget_share(home: &Path, group: &str) {
+    let gid = npub_hex(group);
+    std::fs::remove_file(home.join(format!("keystore/shares/{gid}.1.sealed"))).unwrap();
+    let state = home.join(format!("groups/{gid}/state.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v["seats"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s.as_u64() != Some(1));
+    std::fs::write(&state, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+fn seats(home: &Path, group: &str) -> Vec<u64> {
+    let gid = npub_hex(group);
+    let v: Value = serde_json::from_slice(
+        &std::fs::read(home.join(format!("groups/{gid}/state.json"))).unwrap(),
+    )
+    .unwrap();
+    v["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect()
+}
+
+/// Signs a note with the home's two seats and checks it with libsecp256k1.
+fn sign_and_check(root: &Path, home: &Path, group: &str) {
+    let tpl = root.join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"after restore","tags":[]}"#).unwrap();
+    let mut c = passport(home);
+    c.args(["sign", "event", "--yes", "--group", group, "--event"])
+        .arg(&tpl);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["pubkey"], npub_hex(group));
+    verify_event_independently(&event);
+}
+
+fn assert_private_armored(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(bytes.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----\n"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for p in [path.to_path_buf(), manifest_of(path)] {
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", p.display());
+        }
+    }
+}
+
+fn manifest_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.manifest.json", path.display()))
+}
+
+/// Back up, verify, forget the share, restore, sign: for one way of opening the backup.
+fn round_trip(root: &Path, ci: &Member, group: &str, file: &Path, open: &[&str], pass: bool) {
+    assert_private_armored(file);
+    // Without secrets.
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"]).arg(file);
+    let v = json_ok(c);
+    assert_eq!(v["decrypted"], false);
+    assert_eq!(v["member"], "ci");
+    assert_eq!(v["signer"], ci.npub.as_str());
+    // With the key.
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"]).arg(file).args(open);
+    if pass {
+        c.env("PASSPORT_BACKUP_PASSPHRASE", PASS);
+    }
+    let v = json_ok(c);
+    assert_eq!(v["decrypted"], true);
+
+    // The share is still held: restore is refused and changes nothing.
+    let before = snapshot(&ci.home);
+    let mut c = passport(&ci.home);
+    c.args(["backup", "restore"]).arg(file).args(open);
+    if pass {
+        c.env("PASSPORT_BACKUP_PASSPHRASE", PASS);
+    }
+    expect_error_line(&mut c, 5, &["already holds", "--force"]);
+    assert_eq!(snapshot(&ci.home), before);
+
+    forget_share(&ci.home, group);
+    assert_eq!(seats(&ci.home, group), vec![2]);
+    let mut c = passport(&ci.home);
+    c.args(["backup", "restore"]).arg(file).args(open);
+    if pass {
+        c.env("PASSPORT_BACKUP_PASSPHRASE", PASS);
+    }
+    let v = json_ok(c);
+    assert_eq!(v["seat"], 1);
+    assert_eq!(v["replaced"], false);
+    assert_eq!(seats(&ci.home, group), vec![1, 2]);
+    sign_and_check(root, &ci.home, group);
+}
+
+#[test]
+fn round_trips_for_every_recipient_type() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ci, _offsite, group) = setup(root);
+
+    let age_pub = age_identity(&root.join("backup.agekey"));
+    let file = root.join("x25519.age");
+    let v = create(&ci.home, &group, &[&age_pub], &file);
+    assert_eq!(v["recipients"], serde_json::json!([age_pub]));
+    let id = root.join("backup.agekey");
+    let id = id.to_str().unwrap();
+    round_trip(root, &ci, &group, &file, &["--identity", id], false);
+
+    let file = root.join("pass.age");
+    let v = create_pass(&ci.home, &group, &file);
+    assert_eq!(v["recipients"], serde_json::json!(["passphrase"]));
+    round_trip(root, &ci, &group, &file, &["--passphrase"], true);
+
+    if !have_ssh_keygen() {
+        eprintln!("note: ssh-keygen not found; skipping the ssh-ed25519 round trip");
+        return;
+    }
+    let ssh_pub = ssh_key(&root.join("id_backup"));
+    let file = root.join("ssh.age");
+    let v = create(&ci.home, &group, &[&ssh_pub], &file);
+    // The manifest names the key without its comment.
+    let listed = v["recipients"][0].as_str().unwrap();
+    assert!(ssh_pub.starts_with(listed) && listed.starts_with("ssh-ed25519 "));
+    let key = root.join("id_backup");
+    round_trip(
+        root,
+        &ci,
+        &group,
+        &file,
+        &["--identity", key.to_str().unwrap()],
+        false,
+    );
+
+    // Several recipients at once: either one opens it.
+    let file = root.join("both.age");
+    create(&ci.home, &group, &[&age_pub, &ssh_pub], &file);
+    round_trip(root, &ci, &group, &file, &["--identity", id], false);
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"])
+        .arg(&file)
+        .arg("--identity")
+        .arg(&key);
+    assert_eq!(json_ok(c)["recipients"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn every_bad_backup_is_rejected_and_nothing_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ci, offsite, group) = setup(root);
+    let age_pub = age_identity(&root.join("backup.agekey"));
+    let id = root.join("backup.agekey");
+    let file = root.join("b.age");
+    create(&ci.home, &group, &[&age_pub], &file);
+    let pfile = root.join("p.age");
+    create_pass(&ci.home, &group, &pfile);
+    forget_share(&ci.home, &group);
+
+    let restore = |f: &Path, m: Option<&Path>, key: &Path| {
+        let mut c = passport(&ci.home);
+        c.args(["backup", "restore"])
+            .arg(f)
+            .arg("--identity")
+            .arg(key);
+        if let Some(m) = m {
+            c.arg("--manifest").arg(m);
+        }
+        c
+    };
+    let before = snapshot(&ci.home);
+    let check_unchanged = || assert_eq!(snapshot(&ci.home), before, "the home changed");
+
+    // Wrong identity: locked.
+    age_identity(&root.join("other.agekey"));
+    expect_error_line(
+        &mut restore(&file, None, &root.join("other.agekey")),
+        6,
+        &["does not open"],
+    );
+    check_unchanged();
+    // Wrong passphrase: locked.
+    let mut c = passport(&ci.home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", "not it")
+        .args(["backup", "restore", "--passphrase"])
+        .arg(&pfile);
+    expect_error_line(&mut c, 6, &["wrong backup passphrase"]);
+    check_unchanged();
+
+    // Tampered armor: one base64 character flipped (manifest kept).
+    let armored = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = armored.lines().map(String::from).collect();
+    let mid = lines.len() / 2;
+    let first = lines[mid].remove(0);
+    lines[mid].insert(0, if first == 'A' { 'B' } else { 'A' });
+    let tampered = root.join("tampered.age");
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    std::fs::copy(manifest_of(&file), manifest_of(&tampered)).unwrap();
+    expect_error_line(&mut restore(&tampered, None, &id), 3, &["SHA-256"]);
+    check_unchanged();
+    // Truncated armor.
+    let truncated = root.join("truncated.age");
+    std::fs::write(&truncated, &armored[..armored.len() / 2]).unwrap();
+    std::fs::copy(manifest_of(&file), manifest_of(&truncated)).unwrap();
+    expect_error_line(&mut restore(&truncated, None, &id), 3, &["truncated"]);
+    check_unchanged();
+    // Without the key, verify rejects the same files.
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"]).arg(&truncated);
+    expect_error_line(&mut c, 3, &["SHA-256"]);
+
+    // Manifest content edited: the signature no longer verifies.
+    let mut ev: Value =
+        serde_json::from_slice(&std::fs::read(manifest_of(&file)).unwrap()).unwrap();
+    let content = ev["content"]
+        .as_str()
+        .unwrap()
+        .replace("\"seat\":1", "\"seat\":2");
+    ev["content"] = content.into();
+    let forged = root.join("forged.json");
+    std::fs::write(&forged, ev.to_string()).unwrap();
+    expect_error_line(
+        &mut restore(&file, Some(&forged), &id),
+        3,
+        &["forged or tampered manifest"],
+    );
+    check_unchanged();
+
+    // A manifest signed by another member (offsite) for ci's backup.
+    let ev: Value = serde_json::from_slice(&std::fs::read(manifest_of(&file)).unwrap()).unwrap();
+    let manifest: passport::backup::Manifest =
+        serde_json::from_str(ev["content"].as_str().unwrap()).unwrap();
+    let other = Home::open(&offsite.home, OpenUnlock::none()).unwrap();
+    let event = passport::backup::sign_manifest(other.identity().unwrap(), &manifest).unwrap();
+    let by_other = root.join("by-offsite.json");
+    std::fs::write(&by_other, nostr::JsonUtil::as_json(&event)).unwrap();
+    expect_error_line(
+        &mut restore(&file, Some(&by_other), &id),
+        3,
+        &["signed by offsite"],
+    );
+    check_unchanged();
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"])
+        .arg(&file)
+        .arg("--manifest")
+        .arg(&by_other);
+    expect_error_line(&mut c, 3, &["signed by offsite"]);
+
+    // A backup of another group: checked against that group's file, and restored into
+    // the home of a member of that other group only.
+    let zed = make_member(root, "zed");
+    let yan = make_member(root, "yan");
+    let dealer2 = make_member(root, "dealer2");
+    let roster2 = write_roster(root, "roster2.json", 2, &[&zed, &yan], Some(&dealer2.npub));
+    let mut c = passport(&dealer2.home);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster2)
+        .arg("--out")
+        .arg(root.join("dealt2"));
+    let group2 = json_ok(c)["group"].as_str().unwrap().to_owned();
+    let mut c = passport(&zed.home);
+    c.args(["keygen", "import", "--roster"])
+        .arg(&roster2)
+        .arg(root.join("dealt2/dealer-share-zed.json"));
+    json_ok(c);
+    let group2_file = zed
+        .home
+        .join(format!("groups/{}/group.json", npub_hex(&group2)));
+    let mut c = passport(&root.join("no-home"));
+    c.args(["backup", "verify"])
+        .arg(&file)
+        .arg("--group-file")
+        .arg(&group2_file);
+    expect_error_line(&mut c, 3, &["backup of group", &group2]);
+    let zed_before = snapshot(&zed.home);
+    let mut c = passport(&zed.home);
+    c.args(["backup", "restore"])
+        .arg(&file)
+        .arg("--identity")
+        .arg(&id);
+    expect_error_line(&mut c, 3, &["not by this home's identity"]);
+    let mut c = passport(&zed.home);
+    c.args(["backup", "restore"])
+        .arg(&file)
+        .arg("--identity")
+        .arg(&id)
+        .arg("--group-file")
+        .arg(&group2_file);
+    expect_error_line(&mut c, 3, &["backup of group"]);
+    assert_eq!(snapshot(&zed.home), zed_before);
+
+    // Mixing a passphrase with recipients: usage error, nothing written.
+    let mixed = root.join("mixed.age");
+    let mut c = passport(&ci.home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", PASS)
+        .args([
+            "backup",
+            "create",
+            "--group",
+            &group,
+            "--passphrase",
+            "--recipient",
+            &age_pub,
+            "-o",
+        ])
+        .arg(&mixed);
+    expect_error_line(&mut c, 2, &["--passphrase cannot be combined"]);
+    assert!(!mixed.exists() && !manifest_of(&mixed).exists());
+    check_unchanged();
+
+    // After all that, the genuine backup still restores.
+    let v = json_ok(restore(&file, None, &id));
+    assert_eq!(v["seat"], 1);
+}
+
+// --- golden backups -------------------------------------------------------------------
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/backups")
+        .join(rel)
+}
+
+fn bless() -> bool {
+    std::env::var_os("PASSPORT_BLESS").is_some()
+}
+
+/// Regenerates the golden backups (fixed identities are kept if present).
+fn bless_backups() {
+    let dir = testdata("");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ci, _offsite, group) = setup(root);
+    let gid = npub_hex(&group);
+    std::fs::copy(
+        ci.home.join(format!("groups/{gid}/group.json")),
+        testdata("group.json"),
+    )
+    .unwrap();
+    if !testdata("age.key").exists() {
+        age_identity(&testdata("age.key"));
+    }
+    let age_pub = {
+        let text = std::fs::read_to_string(testdata("age.key")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .unwrap();
+        let id: age::x25519::Identity = line.parse().unwrap();
+        id.to_public().to_string()
+    };
+    let write = |name: &str, to: &[&str], pass: bool| {
+        let out = testdata(name);
+        let _ = std::fs::remove_file(&out);
+        let _ = std::fs::remove_file(manifest_of(&out));
+        let mut c = passport(&ci.home);
+        c.args(["backup", "create", "--group", &group, "--member", "ci"]);
+        if pass {
+            c.env("PASSPORT_BACKUP_PASSPHRASE", GOLDEN_PASS)
+                .arg("--passphrase");
+        }
+        for r in to {
+            c.arg("--recipient").arg(r);
+        }
+        c.arg("-o").arg(&out);
+        json_ok(c);
+    };
+    write("x25519.age", &[&age_pub], false);
+    write("passphrase.age", &[], true);
+    if !testdata("ssh.key").exists() {
+        if have_ssh_keygen() {
+            ssh_key(&testdata("ssh.key"));
+        } else {
+            eprintln!("note: ssh-keygen not found; no ssh golden backup blessed");
+            return;
+        }
+    }
+    let ssh_pub = std::fs::read_to_string(testdata("ssh.key.pub")).unwrap();
+    write("ssh.age", &[ssh_pub.trim()], false);
+}
+
+#[test]
+fn golden_backups_still_verify_and_decrypt() {
+    if bless() {
+        bless_backups();
+    }
+    let group_file = testdata("group.json");
+    let group: Value = serde_json::from_slice(&std::fs::read(&group_file).unwrap()).unwrap();
+    let cases: [(&str, &[&str], bool); 3] = [
+        ("x25519.age", &["--identity", "age.key"], false),
+        ("passphrase.age", &["--passphrase"], true),
+        ("ssh.age", &["--identity", "ssh.key"], false),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    for (file, open, pass) in cases {
+        let path = testdata(file);
+        if !path.exists() {
+            panic!("missing {}; run with PASSPORT_BLESS=1 once", path.display());
+        }
+        let mut c = passport(&tmp.path().join("no-home"));
+        c.args(["backup", "verify"])
+            .arg(&path)
+            .arg("--group-file")
+            .arg(&group_file);
+        for a in open {
+            if a.ends_with(".key") {
+                c.arg(testdata(a));
+            } else {
+                c.arg(a);
+            }
+        }
+        if pass {
+            c.env("PASSPORT_BACKUP_PASSPHRASE", GOLDEN_PASS);
+        }
+        let v = json_ok(c);
+        assert_eq!(v["decrypted"], true, "{file}");
+        assert_eq!(v["group"], group["npub"], "{file}");
+        assert_eq!(v["member"], "ci");
+        assert_eq!(v["group_source"], "group-file");
+    }
+}
