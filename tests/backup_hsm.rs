@@ -1,0 +1,165 @@
+//! A backup restored into a home whose keystore is a PKCS#11 token (SoftHSM2): the share
+//! is sealed by the token again, and the home signs with it.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Std;
+
+use age::secrecy::ExposeSecret;
+use serde_json::Value;
+use util::*;
+
+const PIN: &str = "123456";
+
+/// A fresh SoftHSM2 token directory with one token; returns (conf, module).
+fn softhsm(root: &Path, label: &str) -> Option<(PathBuf, PathBuf)> {
+    let module = passport::hsm::token::find_softhsm()?;
+    let dir = root.join("softhsm");
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let ok = Std::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--so-pin",
+            "87654321",
+            "--pin",
+            PIN,
+        ])
+        .output()
+        .ok()?
+        .status
+        .success();
+    ok.then_some((conf, module))
+}
+
+#[test]
+fn backup_restores_into_a_token_sealed_home() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Some((conf, module)) = softhsm(root, "ci-token") else {
+        panic!("SoftHSM2 is required (scripts/test.sh installs softhsm2)");
+    };
+    let hsm = |home: &Path| {
+        let mut c = passport(home);
+        c.env("SOFTHSM2_CONF", &conf)
+            .env("PASSPORT_PKCS11_MODULE", &module)
+            .env("PASSPORT_PKCS11_PIN", PIN);
+        c
+    };
+    // The CI home seals everything in the token and holds two seats of a dealer group.
+    let ci_home = root.join("ci");
+    let mut c = hsm(&ci_home);
+    c.args(["hsm", "init", "--token", "pkcs11:token=ci-token"]);
+    json_ok(c);
+    let mut c = hsm(&ci_home);
+    c.args(["init", "--keystore", "pkcs11:token=ci-token"]);
+    let ci_npub = json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let ci = Member {
+        name: "ci".into(),
+        home: ci_home.clone(),
+        npub: ci_npub.clone(),
+    };
+    let ci_b = Member {
+        name: "ci-b".into(),
+        home: ci_home.clone(),
+        npub: ci_npub,
+    };
+    let dealer = make_member(root, "dealer");
+    let other = make_member(root, "offsite");
+    let roster = write_roster(
+        root,
+        "roster.json",
+        2,
+        &[&ci, &ci_b, &other],
+        Some(&dealer.npub),
+    );
+    let dealt = root.join("dealt");
+    let mut c = passport(&dealer.home);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&dealt);
+    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for seat in ["ci", "ci-b"] {
+        let mut c = hsm(&ci_home);
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(dealt.join(format!("dealer-share-{seat}.json")));
+        json_ok(c);
+    }
+
+    // Back up seat 1 to an age recipient.
+    let id = age::x25519::Identity::generate();
+    let id_file = root.join("backup.agekey");
+    std::fs::write(&id_file, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    let backup = root.join("ci.age");
+    let mut c = hsm(&ci_home);
+    c.args([
+        "backup",
+        "create",
+        "--group",
+        &group,
+        "--member",
+        "ci",
+        "--recipient",
+        &id.to_public().to_string(),
+        "-o",
+    ])
+    .arg(&backup);
+    json_ok(c);
+
+    // The token home loses the share (file and seat), then restores it from the backup.
+    let gid = npub_hex(&group);
+    let sealed = ci_home.join(format!("keystore/shares/{gid}.1.sealed"));
+    std::fs::remove_file(&sealed).unwrap();
+    let state = ci_home.join(format!("groups/{gid}/state.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    v["seats"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|s| s.as_u64() != Some(1));
+    std::fs::write(&state, serde_json::to_vec(&v).unwrap()).unwrap();
+
+    let mut c = hsm(&ci_home);
+    c.args(["backup", "restore"])
+        .arg(&backup)
+        .arg("--identity")
+        .arg(&id_file);
+    json_ok(c);
+    // The restored share is sealed by the token (AES-GCM blob), not by age.
+    let blob: Value = serde_json::from_slice(&std::fs::read(&sealed).unwrap()).unwrap();
+    assert_eq!(blob["alg"], "AES-256-GCM");
+
+    // And the home signs again with both seats; libsecp256k1 checks the event.
+    let tpl = root.join("note.json");
+    std::fs::write(
+        &tpl,
+        r#"{"kind":1,"content":"restored into a token","tags":[]}"#,
+    )
+    .unwrap();
+    let mut c = hsm(&ci_home);
+    c.args(["sign", "event", "--yes", "--group", &group, "--event"])
+        .arg(&tpl);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["pubkey"], npub_hex(&group));
+    verify_event_independently(&event);
+}
