@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: SoftHSM2 (PKCS#11 tokens), p11-kit server and its
-# client module (remote tokens), opensc's pkcs11-tool (making deliberately unsafe keys).
-NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc)
+# client module (remote tokens), opensc's pkcs11-tool (making deliberately unsafe keys),
+# ssh-keygen (ssh-ed25519 backup recipients).
+NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client)
 missing=()
 for p in "${NEEDED_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
