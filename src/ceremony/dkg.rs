@@ -9,13 +9,15 @@ use super::frost::keys::{KeyPackage, PublicKeyPackage};
 use super::frost::Identifier;
 use super::{Error, MemberId, Result, Roster};
 
-fn by_identifier<T: Clone>(map: &BTreeMap<MemberId, T>) -> BTreeMap<Identifier, T> {
+/// Re-keys a per-seat map by FROST identifier (shared with refresh).
+pub(crate) fn by_identifier<T: Clone>(map: &BTreeMap<MemberId, T>) -> BTreeMap<Identifier, T> {
     map.iter()
         .map(|(&id, p)| (Roster::identifier(id), p.clone()))
         .collect()
 }
 
-fn require_all<T>(
+/// Fails with `Incomplete`, naming them, unless every other member is in `got`.
+pub(crate) fn require_all<T>(
     roster: &Roster,
     me: MemberId,
     got: &BTreeMap<MemberId, T>,

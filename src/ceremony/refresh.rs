@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 
+use super::dkg::{by_identifier, require_all};
 use super::frost::keys::dkg::{round1, round2};
 use super::frost::keys::{refresh, KeyPackage, PublicKeyPackage};
-use super::frost::{Field, Group, Identifier, Secp256K1Group, Secp256K1ScalarField};
+use super::frost::{Field, Group, Secp256K1Group, Secp256K1ScalarField};
 use super::{Error, MemberId, Result, Roster};
 
 /// The roster a refresh's packages are bound to.
@@ -45,33 +46,6 @@ pub fn binding_roster(
     );
     r.validate()?;
     Ok(r)
-}
-
-fn by_identifier<T: Clone>(map: &BTreeMap<MemberId, T>) -> BTreeMap<Identifier, T> {
-    map.iter()
-        .map(|(&id, p)| (Roster::identifier(id), p.clone()))
-        .collect()
-}
-
-fn require_all<T>(
-    roster: &Roster,
-    me: MemberId,
-    got: &BTreeMap<MemberId, T>,
-    what: &str,
-) -> Result<()> {
-    let missing: Vec<String> = roster
-        .ids()
-        .filter(|&i| i != me && !got.contains_key(&i))
-        .map(|i| roster.name(i))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Incomplete {
-            what: what.into(),
-            missing,
-        })
-    }
 }
 
 /// Part 1 for member `me`: the secret to keep and the package to broadcast.
