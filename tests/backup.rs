@@ -16,39 +16,10 @@ use util::*;
 const PASS: &str = "correct horse battery staple";
 const GOLDEN_PASS: &str = "passport golden backup passphrase";
 
-/// A dealer 2-of-3 group whose seats `ci` and `ci-b` are held by one home (so it can
-/// sign alone) plus `offsite`; returns (ci, offsite, group npub, roster path).
+/// The shared CI-group fixture: (ci, offsite, group npub).
 fn setup(root: &Path) -> (Member, Member, String) {
-    let dealer = make_member(root, "dealer");
-    let ci = make_member(root, "ci");
-    let offsite = make_member(root, "offsite");
-    let ci_b = Member {
-        name: "ci-b".into(),
-        home: ci.home.clone(),
-        npub: ci.npub.clone(),
-    };
-    let roster = write_roster(
-        root,
-        "roster.json",
-        2,
-        &[&ci, &ci_b, &offsite],
-        Some(&dealer.npub),
-    );
-    let dealt = root.join("dealt");
-    let mut c = passport(&dealer.home);
-    c.args(["keygen", "deal", "--roster"])
-        .arg(&roster)
-        .arg("--out")
-        .arg(&dealt);
-    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
-    for (m, seat) in [(&ci, "ci"), (&ci, "ci-b"), (&offsite, "offsite")] {
-        let mut c = passport(&m.home);
-        c.args(["keygen", "import", "--roster"])
-            .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{seat}.json")));
-        json_ok(c);
-    }
-    (ci, offsite, group)
+    let g = ci_group(root, None);
+    (g.ci, g.offsite, g.group)
 }
 
 fn age_identity(path: &Path) -> String {

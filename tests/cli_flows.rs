@@ -224,35 +224,7 @@ fn one_home_with_threshold_shares_signs_alone() {
     // The CI case: one home holds two seats of a 2-of-3 dealer group.
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let dealer = make_member(root, "dealer");
-    let ci = make_member(root, "ci");
-    let other = make_member(root, "offsite");
-    let ci_b = Member {
-        name: "ci-b".into(),
-        home: ci.home.clone(),
-        npub: ci.npub.clone(),
-    };
-    let roster = write_roster(
-        root,
-        "roster.json",
-        2,
-        &[&ci, &ci_b, &other],
-        Some(&dealer.npub),
-    );
-    let out_dir = root.join("dealt");
-    let mut c = passport(&dealer.home);
-    c.args(["keygen", "deal", "--roster"])
-        .arg(&roster)
-        .arg("--out")
-        .arg(&out_dir);
-    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
-    for seat in ["ci", "ci-b"] {
-        let mut c = passport(&ci.home);
-        c.args(["keygen", "import", "--roster"])
-            .arg(&roster)
-            .arg(out_dir.join(format!("dealer-share-{seat}.json")));
-        json_ok(c);
-    }
+    let CiGroup { ci, group, .. } = ci_group(root, None);
     let t = template(root, "signed in CI");
     let mut c = passport(&ci.home);
     c.args(["sign", "event", "--yes", "--group", &group, "--event"])

@@ -8,44 +8,13 @@ use nostr::nips::nip49::EncryptedSecretKey;
 use nostr::{FromBech32, Keys, SecretKey, ToBech32};
 use util::*;
 
-/// A dealer group whose seats ci and ci-b are both held by one home; returns
-/// (root tempdir, ci member, group npub, the nsec that was split).
+/// The shared CI-group fixture over a split of a fresh nsec; returns (ci, group, nsec).
 fn split_into_one_home(root: &Path) -> (Member, String, Keys) {
-    let dealer = make_member(root, "dealer");
-    let ci = make_member(root, "ci");
-    let other = make_member(root, "offsite");
-    let ci_b = Member {
-        name: "ci-b".into(),
-        home: ci.home.clone(),
-        npub: ci.npub.clone(),
-    };
-    let roster = write_roster(
-        root,
-        "roster.json",
-        2,
-        &[&ci, &ci_b, &other],
-        Some(&dealer.npub),
-    );
     let original = Keys::generate();
     let nsec_file = root.join("nsec.txt");
     std::fs::write(&nsec_file, original.secret_key().to_bech32().unwrap()).unwrap();
-    let dealt = root.join("dealt");
-    let mut c = passport(&dealer.home);
-    c.args(["keygen", "deal", "--roster"])
-        .arg(&roster)
-        .arg("--split")
-        .arg(&nsec_file)
-        .arg("--out")
-        .arg(&dealt);
-    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
-    for seat in ["ci", "ci-b"] {
-        let mut c = passport(&ci.home);
-        c.args(["keygen", "import", "--roster"])
-            .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{seat}.json")));
-        json_ok(c);
-    }
-    (ci, group, original)
+    let g = ci_group(root, Some(&nsec_file));
+    (g.ci, g.group, original)
 }
 
 #[test]

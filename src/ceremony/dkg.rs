@@ -23,9 +23,19 @@ pub(crate) fn require_all<T>(
     got: &BTreeMap<MemberId, T>,
     what: &str,
 ) -> Result<()> {
-    let missing: Vec<String> = roster
-        .ids()
-        .filter(|&i| i != me && !got.contains_key(&i))
+    require_from(roster, roster.ids().filter(|&i| i != me), got, what)
+}
+
+/// Fails with `Incomplete`, naming them, unless every member in `expected` is in `got`.
+pub(crate) fn require_from<T>(
+    roster: &Roster,
+    expected: impl IntoIterator<Item = MemberId>,
+    got: &BTreeMap<MemberId, T>,
+    what: &str,
+) -> Result<()> {
+    let missing: Vec<String> = expected
+        .into_iter()
+        .filter(|i| !got.contains_key(i))
         .map(|i| roster.name(i))
         .collect();
     if missing.is_empty() {

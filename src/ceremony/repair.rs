@@ -107,7 +107,7 @@ pub fn part2(
     helpers: &[MemberId],
     deltas: &BTreeMap<MemberId, Delta>,
 ) -> Result<Sigma> {
-    require_helpers(roster, helpers, deltas, "repair deltas")?;
+    super::dkg::require_from(roster, helpers.iter().copied(), deltas, "repair deltas")?;
     let list: Vec<Delta> = helpers.iter().map(|i| deltas[i]).collect();
     Ok(repairable::repair_share_part2(&list))
 }
@@ -121,7 +121,7 @@ pub fn part3(
     helpers: &[MemberId],
     sigmas: &BTreeMap<MemberId, Sigma>,
 ) -> Result<KeyPackage> {
-    require_helpers(roster, helpers, sigmas, "repair sigmas")?;
+    super::dkg::require_from(roster, helpers.iter().copied(), sigmas, "repair sigmas")?;
     let list: Vec<Sigma> = helpers.iter().map(|i| sigmas[i]).collect();
     let key = repairable::repair_share_part3(&list, Roster::identifier(lost), public)
         .map_err(Error::frost)?;
@@ -139,25 +139,4 @@ pub fn part3(
         )));
     }
     Ok(key)
-}
-
-fn require_helpers<T>(
-    roster: &Roster,
-    helpers: &[MemberId],
-    got: &BTreeMap<MemberId, T>,
-    what: &str,
-) -> Result<()> {
-    let missing: Vec<String> = helpers
-        .iter()
-        .filter(|i| !got.contains_key(i))
-        .map(|&i| roster.name(i))
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Incomplete {
-            what: what.into(),
-            missing,
-        })
-    }
 }
