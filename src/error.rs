@@ -57,6 +57,9 @@ pub enum Error {
     Rejected(String),
     #[error("{0}")]
     Invalid(String),
+    /// A `--via` server or relay could not be reached or answered oddly.
+    #[error("{0}")]
+    Transport(String),
 }
 
 impl Error {

@@ -1,12 +1,14 @@
-//! `passport dkg round1|round2|finish|confirm`.
+//! `passport dkg round1|round2|finish|confirm|run`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::via::{progress, RunArgs, ViaArgs};
 use super::{Cli, Output};
-use crate::error::Result;
-use crate::ops::dkg;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::ops::{dkg, load_roster};
 
 #[derive(Debug, Subcommand)]
 pub enum DkgCmd {
@@ -18,6 +20,8 @@ pub enum DkgCmd {
     Finish(WithInput),
     /// Check all n agreement packages; the group becomes active when they all agree.
     Confirm(ConfirmArgs),
+    /// Run every round through `--via`, waiting for the others; resumes after a crash.
+    Run(DkgRunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -29,8 +33,10 @@ pub struct Common {
     #[arg(long)]
     member: Option<String>,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -38,7 +44,13 @@ pub struct WithInput {
     #[command(flatten)]
     common: Common,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
 }
 
@@ -51,29 +63,77 @@ pub struct ConfirmArgs {
     #[arg(long)]
     member: Option<String>,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    via: ViaArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DkgRunArgs {
+    /// The roster everyone agreed to.
+    #[arg(long)]
+    roster: PathBuf,
+    /// Which of this home's seats acts (when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub fn run(cli: &Cli, cmd: &DkgCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let r = match cmd {
-        DkgCmd::Round1(c) => dkg::round1(&home, &c.roster, c.member.as_deref(), &c.out)?,
-        DkgCmd::Round2(w) => dkg::round2(
-            &home,
-            &w.common.roster,
-            w.common.member.as_deref(),
-            &w.inputs,
-            &w.common.out,
-        )?,
-        DkgCmd::Finish(w) => dkg::finish(
-            &home,
-            &w.common.roster,
-            w.common.member.as_deref(),
-            &w.inputs,
-            &w.common.out,
-        )?,
-        DkgCmd::Confirm(c) => dkg::confirm(&home, &c.roster, c.member.as_deref(), &c.inputs)?,
+        DkgCmd::Round1(c) => {
+            let roster = load_roster(&c.roster)?;
+            let mut ex = c.via.exchange(&home, &roster, &[], &c.out)?;
+            dkg::round1(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+        }
+        DkgCmd::Round2(w) => {
+            let c = &w.common;
+            let roster = load_roster(&c.roster)?;
+            let mut ex = c.via.exchange(&home, &roster, &w.inputs, &c.out)?;
+            dkg::round2(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+        }
+        DkgCmd::Finish(w) => {
+            let c = &w.common;
+            let roster = load_roster(&c.roster)?;
+            let mut ex = c.via.exchange(&home, &roster, &w.inputs, &c.out)?;
+            dkg::finish(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+        }
+        DkgCmd::Confirm(c) => {
+            let roster = load_roster(&c.roster)?;
+            let mut ex = c.via.exchange(&home, &roster, &c.inputs, Path::new("."))?;
+            dkg::confirm(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+        }
+        DkgCmd::Run(a) => return run_all(&home, a, out),
     };
     out.report(&r)
+}
+
+fn run_all(home: &Home, a: &DkgRunArgs, out: &Output) -> Result<()> {
+    let roster = load_roster(&a.roster)?;
+    let Some(mut via) = a.run.via.connect(home, &roster)? else {
+        return Err(Error::Invalid(
+            "`dkg run` needs --via URL (a serve URL or relays)".into(),
+        ));
+    };
+    let mut bar = progress(out.json);
+    let r = dkg::run(
+        home,
+        &a.roster,
+        a.member.as_deref(),
+        &mut via,
+        a.run.timeout(),
+        &mut bar,
+    );
+    drop(bar);
+    via.close();
+    out.report(&r?)
 }

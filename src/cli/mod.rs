@@ -11,6 +11,7 @@ mod output;
 mod prompt;
 mod recover;
 mod sign;
+mod via;
 
 use std::path::PathBuf;
 

@@ -149,24 +149,24 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
     let roster = Roster::new("passport demo", 2, members, None, &mut rand::rngs::OsRng)?;
     let roster_path = root.join("roster.json");
     crate::fsutil::write_atomic(&roster_path, roster.to_json_pretty().as_bytes(), false)?;
-    let ins = [exchange.clone()];
+    let mut files = super::Files::new(&[exchange.clone()], &exchange);
 
     step("DKG round 1: each member commits to a secret polynomial");
     for h in &homes {
-        dkg::round1(h, &roster_path, None, &exchange)?;
+        dkg::round1(h, &roster_path, None, &mut files)?;
     }
     step("DKG round 2: each member checks the others' proofs and sends encrypted shares");
     for h in &homes {
-        dkg::round2(h, &roster_path, None, &ins, &exchange)?;
+        dkg::round2(h, &roster_path, None, &mut files)?;
     }
     step("DKG finish: each member derives its share and signs the group key it computed");
     for h in &homes {
-        dkg::finish(h, &roster_path, None, &ins, &exchange)?;
+        dkg::finish(h, &roster_path, None, &mut files)?;
     }
     step("DKG confirm: all three agreement packages match, the group is active");
     let mut group = String::new();
     for h in &homes {
-        group = dkg::confirm(h, &roster_path, None, &ins)?
+        group = dkg::confirm(h, &roster_path, None, &mut files)?
             .group
             .unwrap_or_default();
     }

@@ -4,12 +4,12 @@
 //! saved state instead of computing new ones (new ones would be equivocation).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
-use super::{collect, load_roster, pick_seat, read_inputs, write_package, Report, Want};
+use super::{collect, delivered_lines, load_roster, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
 use crate::envelope::{self, Binding, Draft, Round};
@@ -55,7 +55,9 @@ pub struct StepReport {
     pub step: &'static str,
     pub member: String,
     pub ceremony: String,
-    pub packages: Vec<PathBuf>,
+    pub packages: Vec<String>,
+    #[serde(skip)]
+    pub sent: bool,
     pub already_done: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -85,9 +87,7 @@ impl Report for StepReport {
                 serde_json::to_value(st).unwrap().as_str().unwrap()
             ));
         }
-        for p in &self.packages {
-            s.push_str(&format!("\n  wrote {}", p.display()));
-        }
+        s.push_str(&delivered_lines(self.sent, &self.packages));
         s
     }
 }
@@ -127,7 +127,7 @@ fn load_state(home: &Home, roster: &Roster, member: Option<&str>) -> Result<DkgS
 fn report(
     step: &'static str,
     st: &DkgState,
-    packages: Vec<PathBuf>,
+    (packages, sent): (Vec<String>, bool),
     already_done: bool,
     status: Option<Status>,
 ) -> StepReport {
@@ -136,6 +136,7 @@ fn report(
         member: st.roster.name(st.seat),
         ceremony: st.roster.ceremony_id.clone(),
         packages,
+        sent,
         already_done,
         group: st.group.clone(),
         status,
@@ -147,7 +148,7 @@ pub fn round1(
     home: &Home,
     roster_path: &Path,
     member: Option<&str>,
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     if roster.dealer.is_some() {
@@ -159,8 +160,8 @@ pub fn round1(
     let name = roster.name(seat);
     let file = format!("dkg-1-{name}.json");
     if let Some(st) = home.read_state::<DkgState>(&state_rel(&roster, seat))? {
-        let p = write_package(out, &file, &st.round1_sent)?;
-        return Ok(report("round 1", &st, vec![p], true, None));
+        let p = ex.deliver(&file, &st.round1_sent)?;
+        return Ok(report("round 1", &st, (vec![p], ex.sent()), true, None));
     }
     let keys = home.identity()?;
     let (secret, package) = dkg::part1(&roster, seat, &mut rand::rngs::OsRng)?;
@@ -188,8 +189,8 @@ pub fn round1(
         group: None,
     };
     home.write_state(&state_rel(&st.roster, seat), &st)?;
-    let p = write_package(out, &file, &st.round1_sent)?;
-    Ok(report("round 1", &st, vec![p], false, None))
+    let p = ex.deliver(&file, &st.round1_sent)?;
+    Ok(report("round 1", &st, (vec![p], ex.sent()), false, None))
 }
 
 fn received_round1(
@@ -245,19 +246,18 @@ pub fn round2(
     home: &Home,
     roster_path: &Path,
     member: Option<&str>,
-    inputs: &[PathBuf],
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage >= Stage::Round2 {
         let mut paths = vec![];
         for (file, ev) in &st.round2_sent {
-            paths.push(write_package(out, file, ev)?);
+            paths.push(ex.deliver(file, ev)?);
         }
-        return Ok(report("round 2", &st, paths, true, None));
+        return Ok(report("round 2", &st, (paths, ex.sent()), true, None));
     }
-    let inputs = read_inputs(inputs, &roster)?;
+    let inputs = ex.inputs(&roster)?;
     let got = received_round1(&st, &inputs)?;
     let packages = round1_packages(&roster, &got)?;
     let keys = home.identity()?;
@@ -293,9 +293,9 @@ pub fn round2(
     home.keystore().remove(&r1_name)?;
     let mut paths = vec![];
     for (file, ev) in &st.round2_sent {
-        paths.push(write_package(out, file, ev)?);
+        paths.push(ex.deliver(file, ev)?);
     }
-    Ok(report("round 2", &st, paths, false, None))
+    Ok(report("round 2", &st, (paths, ex.sent()), false, None))
 }
 
 /// Finish: derive this seat's share and the group key, then sign the agreement package.
@@ -303,26 +303,30 @@ pub fn finish(
     home: &Home,
     roster_path: &Path,
     member: Option<&str>,
-    inputs: &[PathBuf],
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     let file = format!("dkg-agree-{}.json", roster.name(st.seat));
     if st.stage >= Stage::Finished {
-        let p = write_package(
-            out,
+        let p = ex.deliver(
             &file,
             st.agreement.as_ref().expect("finished has agreement"),
         )?;
-        return Ok(report("finish", &st, vec![p], true, Some(Status::Pending)));
+        return Ok(report(
+            "finish",
+            &st,
+            (vec![p], ex.sent()),
+            true,
+            Some(Status::Pending),
+        ));
     }
     if st.stage < Stage::Round2 {
         return Err(Error::Invalid(
             "run `passport dkg round2` before finish".into(),
         ));
     }
-    let inputs = read_inputs(inputs, &roster)?;
+    let inputs = ex.inputs(&roster)?;
     received_round1(&st, &inputs)?; // equivocation check on anything present
     let keys = home.identity()?;
     let got2 = collect(
@@ -389,8 +393,14 @@ pub fn finish(
     st.group = Some(group.npub.clone());
     home.write_state(&state_rel(&roster, st.seat), &st)?;
     home.keystore().remove(&r2_name)?;
-    let p = write_package(out, &file, st.agreement.as_ref().expect("set"))?;
-    Ok(report("finish", &st, vec![p], false, Some(gs.status)))
+    let p = ex.deliver(&file, st.agreement.as_ref().expect("set"))?;
+    Ok(report(
+        "finish",
+        &st,
+        (vec![p], ex.sent()),
+        false,
+        Some(gs.status),
+    ))
 }
 
 /// Confirm: all n agreement packages present and equal → the group becomes active.
@@ -398,7 +408,7 @@ pub fn confirm(
     home: &Home,
     roster_path: &Path,
     member: Option<&str>,
-    inputs: &[PathBuf],
+    ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
@@ -409,9 +419,15 @@ pub fn confirm(
     }
     let group = home.find_group(st.group.as_deref().expect("finished has group"))?;
     if st.stage == Stage::Confirmed {
-        return Ok(report("confirm", &st, vec![], true, Some(Status::Active)));
+        return Ok(report(
+            "confirm",
+            &st,
+            (vec![], ex.sent()),
+            true,
+            Some(Status::Active),
+        ));
     }
-    let inputs = read_inputs(inputs, &roster)?;
+    let inputs = ex.inputs(&roster)?;
     let got = collect(
         &roster,
         &inputs,
@@ -447,5 +463,87 @@ pub fn confirm(
     home.save_group_state(&group, &gs)?;
     st.stage = Stage::Confirmed;
     home.write_state(&state_rel(&roster, st.seat), &st)?;
-    Ok(report("confirm", &st, vec![], false, Some(Status::Active)))
+    Ok(report(
+        "confirm",
+        &st,
+        (vec![], ex.sent()),
+        false,
+        Some(Status::Active),
+    ))
+}
+
+/// What `dkg run` did.
+#[derive(Serialize)]
+pub struct RunReport {
+    pub member: String,
+    pub ceremony: String,
+    pub group: String,
+    pub via: String,
+    /// Steps this invocation performed (a resumed run skips finished ones).
+    pub steps: Vec<String>,
+}
+
+impl Report for RunReport {
+    fn human(&self) -> String {
+        format!(
+            "DKG complete for {} via {}: group {} is active{}",
+            self.member,
+            self.via,
+            self.group,
+            if self.steps.is_empty() {
+                String::new()
+            } else {
+                format!(" (did: {})", self.steps.join(", "))
+            }
+        )
+    }
+
+    fn stdout(&self) -> Option<String> {
+        Some(self.group.clone())
+    }
+}
+
+/// `dkg run --via`: every round in one command, waiting for the others in between.
+/// Resumable: each round is idempotent from saved state, so a restarted run re-sends
+/// what it already sent and carries on.
+pub fn run(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    via: &mut crate::via::Via,
+    timeout: std::time::Duration,
+    progress: super::Progress<'_>,
+) -> Result<RunReport> {
+    let roster = load_roster(roster_path)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let others = roster.members.len() - 1;
+    let mut steps = vec![];
+    let note = |r: &StepReport, steps: &mut Vec<String>| {
+        if !r.already_done {
+            steps.push(r.step.to_owned());
+        }
+    };
+    let r = round1(home, roster_path, member, via)?;
+    note(&r, &mut steps);
+    let member = Some(r.member.clone());
+    let member = member.as_deref();
+    let r = super::until_complete(via, deadline, "round-1 packages", others, progress, |v| {
+        round2(home, roster_path, member, v)
+    })?;
+    note(&r, &mut steps);
+    let r = super::until_complete(via, deadline, "round-2 packages", others, progress, |v| {
+        finish(home, roster_path, member, v)
+    })?;
+    note(&r, &mut steps);
+    let r = super::until_complete(via, deadline, "agreements", others, progress, |v| {
+        confirm(home, roster_path, member, v)
+    })?;
+    note(&r, &mut steps);
+    Ok(RunReport {
+        member: r.member,
+        ceremony: roster.ceremony_id,
+        group: r.group.unwrap_or_default(),
+        via: via.endpoint().describe(),
+        steps,
+    })
 }

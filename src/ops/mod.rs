@@ -213,6 +213,55 @@ pub fn collect(
     Ok(got)
 }
 
+/// Where a round's packages come from and go to: files (`--in`, `--out`) or a
+/// transport (`--via`).
+pub trait Exchange {
+    /// Every package available for this roster.
+    fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>>;
+    /// Delivers one package named `name`; returns where it went, for the report.
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String>;
+    /// True when delivering sends packages away rather than writing files.
+    fn sent(&self) -> bool {
+        false
+    }
+}
+
+/// The file flow: packages read from paths, written into a directory.
+pub struct Files {
+    pub inputs: Vec<PathBuf>,
+    pub out: PathBuf,
+}
+
+impl Files {
+    pub fn new(inputs: &[PathBuf], out: &Path) -> Self {
+        Files {
+            inputs: inputs.to_vec(),
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Only an output directory (steps that read nothing).
+    pub fn out(out: &Path) -> Self {
+        Files::new(&[], out)
+    }
+}
+
+impl Exchange for Files {
+    fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>> {
+        read_inputs(&self.inputs, roster)
+    }
+
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
+        Ok(write_package(&self.out, name, event)?.display().to_string())
+    }
+}
+
+/// "wrote PATH" or "sent NAME to URL", for human reports.
+pub fn delivered_lines(sent: bool, packages: &[String]) -> String {
+    let verb = if sent { "sent" } else { "wrote" };
+    packages.iter().map(|p| format!("\n  {verb} {p}")).collect()
+}
+
 /// Writes a package file into `dir` (created if needed) and returns its path.
 pub fn write_package(dir: &Path, name: &str, event: &Event) -> Result<PathBuf> {
     let path = dir.join(name);
@@ -264,4 +313,53 @@ pub fn load_roster(path: &Path) -> Result<Roster> {
         what: "roster",
         detail: e.to_string(),
     })
+}
+
+/// Progress of a `run` command: who has answered a step, who is awaited.
+pub struct Waiting<'a> {
+    pub step: &'a str,
+    pub expected: usize,
+    pub missing: &'a [String],
+}
+
+/// Called while a `run` command waits; the CLI draws a progress bar from it.
+pub type Progress<'a> = &'a mut dyn FnMut(&Waiting<'_>);
+
+/// Retries `step` while it fails only because packages are missing, waiting on the
+/// transport for news in between, until `deadline`. The timeout names who did not answer.
+pub fn until_complete<T>(
+    via: &mut crate::via::Via,
+    deadline: std::time::Instant,
+    step: &str,
+    expected: usize,
+    progress: Progress<'_>,
+    mut f: impl FnMut(&mut crate::via::Via) -> Result<T>,
+) -> Result<T> {
+    loop {
+        let missing = match f(via) {
+            Err(Error::Ceremony(crate::ceremony::Error::Incomplete { missing, .. })) => missing,
+            other => {
+                progress(&Waiting {
+                    step,
+                    expected,
+                    missing: &[],
+                });
+                return other;
+            }
+        };
+        progress(&Waiting {
+            step,
+            expected,
+            missing: &missing,
+        });
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(Error::Incomplete(format!(
+                "timed out waiting for {step} from {}; they did not answer. Run the same \
+                 command again to resume where it stopped",
+                missing.join(", ")
+            )));
+        }
+        via.wait(left)?;
+    }
 }

@@ -238,3 +238,74 @@ pub fn npub_hex(npub: &str) -> String {
     use nostr::{FromBech32, PublicKey};
     PublicKey::from_bech32(npub).unwrap().to_hex()
 }
+
+/// A real Nostr relay (nostr-relay-builder's in-memory relay) on a loopback port, kept
+/// alive by the returned runtime.
+pub struct TestRelay {
+    pub url: String,
+    pub rt: tokio::runtime::Runtime,
+    pub relay: nostr_relay_builder::LocalRelay,
+}
+
+pub fn start_relay() -> TestRelay {
+    use nostr_relay_builder::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let relay = rt.block_on(async {
+        let builder = RelayBuilder::default()
+            .addr(std::net::IpAddr::from([127, 0, 0, 1]))
+            .rate_limit(RateLimit {
+                max_reqs: 500,
+                notes_per_minute: 10_000,
+            });
+        let relay = LocalRelay::new(builder);
+        relay.run().await.unwrap();
+        relay
+    });
+    let url = rt.block_on(relay.url()).to_string();
+    TestRelay { url, rt, relay }
+}
+
+/// Spawns `passport` commands in parallel and waits for all; returns their outputs.
+pub fn run_parallel(cmds: Vec<std::process::Command>) -> Vec<std::process::Output> {
+    let children: Vec<_> = cmds
+        .into_iter()
+        .map(|mut c| {
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
+/// The parsed last stdout line of a successful `--json` run.
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "command failed ({:?}): stdout={} stderr={}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().expect("one JSON line")).unwrap()
+}
+
+/// A std Command for the passport binary with this home (for spawning).
+pub fn spawn_cmd(home: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("passport"));
+    c.arg("--home").arg(home);
+    c.env_remove("PASSPORT_PASSPHRASE")
+        .env_remove("PASSPORT_AGE_IDENTITY")
+        .env_remove("PASSPORT_HOME")
+        .env_remove("PASSPORT_VIA");
+    c
+}

@@ -1,0 +1,109 @@
+//! `--via` plumbing for round commands: choosing files or a transport, and the progress
+//! bar of the `run` commands.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::ceremony::Roster;
+use crate::error::Result;
+use crate::home::Home;
+use crate::ops::{Exchange, Files, Waiting};
+use crate::via::{Endpoint, Via};
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ViaArgs {
+    /// Send and fetch packages through `passport serve` (http[s]://HOST[:PORT]) or Nostr
+    /// relays (ws[s]://…, repeatable or comma-separated) instead of files.
+    #[arg(long, value_name = "URL", env = "PASSPORT_VIA", value_delimiter = ',')]
+    pub via: Vec<String>,
+}
+
+impl ViaArgs {
+    pub fn endpoint(&self) -> Result<Option<Endpoint>> {
+        if self.via.is_empty() {
+            Ok(None)
+        } else {
+            Endpoint::parse(&self.via).map(Some)
+        }
+    }
+
+    /// Connects for `roster` as this home's identity.
+    pub fn connect(&self, home: &Home, roster: &Roster) -> Result<Option<Via>> {
+        match self.endpoint()? {
+            None => Ok(None),
+            Some(e) => Ok(Some(Via::connect(&e, home.identity()?, roster)?)),
+        }
+    }
+
+    /// The transport when `--via` was given, else the files.
+    pub fn exchange(
+        &self,
+        home: &Home,
+        roster: &Roster,
+        inputs: &[PathBuf],
+        out: &Path,
+    ) -> Result<Box<dyn Exchange>> {
+        Ok(match self.connect(home, roster)? {
+            Some(v) => Box::new(v),
+            None => Box::new(Files::new(inputs, out)),
+        })
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub via: ViaArgs,
+    /// Give up after this many seconds without completing, naming who did not answer.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+impl RunArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+}
+
+/// A progress bar on stderr: who has answered the current step, who is awaited. Hidden
+/// when stderr is not a terminal or with `--json`.
+pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix}: {pos}/{len} {wide_msg} [{elapsed}]")
+            .expect("static template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let bar = ClearOnDrop(bar);
+    let mut current = String::new();
+    move |w: &Waiting<'_>| {
+        let bar = &bar.0;
+        if w.step != current {
+            current = w.step.to_owned();
+            bar.set_prefix(current.clone());
+            bar.set_length(w.expected as u64);
+        }
+        bar.set_position((w.expected - w.missing.len().min(w.expected)) as u64);
+        if w.missing.is_empty() {
+            bar.set_message("all in");
+        } else {
+            bar.set_message(format!("waiting for {}", w.missing.join(", ")));
+        }
+    }
+}
+
+/// Clears the bar when the command is done with it, so the report prints cleanly.
+struct ClearOnDrop(ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}

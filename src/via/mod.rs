@@ -1,0 +1,256 @@
+//! `--via`: carrying round packages through `passport serve` or Nostr relays instead of
+//! files.
+//!
+//! Packages are already signed events, so they travel unchanged; confidential ones are
+//! NIP-44 encrypted to their recipient before they leave the home. A transport only moves
+//! events: every package fetched here is checked again by the round that reads it.
+
+mod relays;
+mod server;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nostr::{Event, EventId, JsonUtil, Keys, PublicKey};
+use url::Url;
+
+use crate::ceremony::Roster;
+use crate::envelope;
+use crate::error::{Error, Result};
+use crate::ops::{Exchange, Input};
+
+/// Where packages go: one serve URL, or one or more relays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Serve(Url),
+    Relays(Vec<Url>),
+}
+
+impl Endpoint {
+    /// Parses `--via` values: a single `http(s)://` URL, or `ws(s)://` relay URLs.
+    pub fn parse(values: &[String]) -> Result<Endpoint> {
+        let mut http = vec![];
+        let mut ws = vec![];
+        for v in values {
+            for part in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let url = Url::parse(part).map_err(|e| {
+                    Error::Invalid(format!("--via {part:?} is not a URL ({e})"))
+                })?;
+                match url.scheme() {
+                    "http" | "https" => http.push(url),
+                    "ws" | "wss" => ws.push(url),
+                    other => {
+                        return Err(Error::Invalid(format!(
+                            "--via {part}: scheme {other}:// is neither a serve URL (http, https) nor a relay (ws, wss)"
+                        )))
+                    }
+                }
+            }
+        }
+        match (http.len(), ws.len()) {
+            (0, 0) => Err(Error::Invalid("--via needs a URL".into())),
+            (1, 0) => Ok(Endpoint::Serve(http.remove(0))),
+            (0, _) => Ok(Endpoint::Relays(ws)),
+            _ => Err(Error::Invalid(
+                "--via takes one serve URL, or relay URLs, not both".into(),
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Serve(u) => u.to_string(),
+            Endpoint::Relays(r) => r.iter().map(Url::as_str).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+/// Failures of a transport. Messages say where and what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum ViaError {
+    #[error("cannot reach {url}: {detail}; is `passport serve` running there?")]
+    Unreachable { url: String, detail: String },
+    #[error("{url} refused the {what} ({status} {kind}): {message}")]
+    Refused {
+        url: String,
+        what: String,
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("{url} sent an answer passport cannot read: {detail}")]
+    BadAnswer { url: String, detail: String },
+    #[error("no relay accepted package {id}: {detail}")]
+    NotPublished { id: String, detail: String },
+    #[error("cannot connect to any relay of {relays}; check the URLs and that they are up")]
+    NoRelay { relays: String },
+}
+
+impl From<ViaError> for Error {
+    fn from(e: ViaError) -> Self {
+        match e {
+            ViaError::Refused { status, .. } if (400..500).contains(&status) && status != 429 => {
+                Error::Rejected(e.to_string())
+            }
+            _ => Error::Transport(e.to_string()),
+        }
+    }
+}
+
+/// One delivered package.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: EventId,
+    /// The server had it already (a re-run of a finished step).
+    pub duplicate: bool,
+}
+
+enum Backend {
+    Serve(server::Client),
+    Relays(relays::Client),
+}
+
+/// A connection to one ceremony's packages, for one member.
+pub struct Via {
+    rt: tokio::runtime::Runtime,
+    backend: Backend,
+    endpoint: Endpoint,
+    /// Every event seen so far, by id: the transport's view of the ceremony.
+    seen: BTreeMap<EventId, Event>,
+    /// Events dropped because they are not packages of this roster (relays carry anyone's).
+    pub ignored: usize,
+    allowed: Vec<PublicKey>,
+}
+
+impl Via {
+    /// Connects for `roster`, acting as `keys` (used for NIP-98 auth on serve, NIP-42 on
+    /// relays that ask).
+    pub fn connect(endpoint: &Endpoint, keys: &Keys, roster: &Roster) -> Result<Via> {
+        // Several crates enable rustls providers; pick one explicitly so TLS never panics.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot start the network runtime: {e}")))?;
+        let backend = match endpoint {
+            Endpoint::Serve(url) => {
+                Backend::Serve(rt.block_on(server::Client::open(url, keys, roster))?)
+            }
+            Endpoint::Relays(urls) => {
+                Backend::Relays(rt.block_on(relays::Client::open(urls, keys, roster))?)
+            }
+        };
+        let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
+        allowed.extend(roster.dealer);
+        Ok(Via {
+            rt,
+            backend,
+            endpoint: endpoint.clone(),
+            seen: BTreeMap::new(),
+            ignored: 0,
+            allowed,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Sends one package; sending the same package again is harmless.
+    pub fn publish(&mut self, event: &Event) -> Result<Delivery> {
+        let d = match &mut self.backend {
+            Backend::Serve(c) => self.rt.block_on(c.post(event))?,
+            Backend::Relays(c) => self.rt.block_on(c.publish(event))?,
+        };
+        self.seen.insert(event.id, event.clone());
+        Ok(d)
+    }
+
+    /// Fetches whatever is new without waiting.
+    pub fn refresh(&mut self) -> Result<usize> {
+        self.pull(Duration::ZERO)
+    }
+
+    /// Waits up to `max` for at least one new package. Returns how many arrived.
+    pub fn wait(&mut self, max: Duration) -> Result<usize> {
+        let deadline = Instant::now() + max;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = self.pull(left)?;
+            if n > 0 || left.is_zero() {
+                return Ok(n);
+            }
+        }
+    }
+
+    fn pull(&mut self, wait: Duration) -> Result<usize> {
+        let events = match &mut self.backend {
+            Backend::Serve(c) => self.rt.block_on(c.fetch(wait))?,
+            Backend::Relays(c) => self.rt.block_on(c.fetch(wait))?,
+        };
+        let mut new = 0;
+        for ev in events {
+            if self.seen.contains_key(&ev.id) {
+                continue;
+            }
+            // Relays carry anyone's events: drop what no roster member signed rather than
+            // letting a stranger abort the ceremony. Members' packages are checked later.
+            if !self.allowed.contains(&ev.pubkey) || ev.verify().is_err() {
+                self.ignored += 1;
+                continue;
+            }
+            self.seen.insert(ev.id, ev);
+            new += 1;
+        }
+        Ok(new)
+    }
+
+    /// Everything seen so far, as inputs for the round functions.
+    pub fn inputs(&self) -> Vec<Input> {
+        let place = self.endpoint.describe();
+        let mut out: Vec<Input> = self
+            .seen
+            .values()
+            .filter_map(|ev| {
+                let (event, meta) = envelope::parse(ev.as_json().as_bytes()).ok()?;
+                Some(Input {
+                    path: format!("package {} from {place}", &ev.id.to_hex()[..12]),
+                    explicit: false,
+                    event,
+                    meta,
+                })
+            })
+            .collect();
+        out.sort_by_key(|i| (i.event.created_at, i.event.id));
+        out
+    }
+
+    /// Closes connections politely.
+    pub fn close(self) {
+        if let Backend::Relays(c) = self.backend {
+            self.rt.block_on(c.close());
+        }
+    }
+}
+
+impl Exchange for Via {
+    fn inputs(&mut self, _roster: &Roster) -> Result<Vec<Input>> {
+        self.refresh()?;
+        Ok(Via::inputs(self))
+    }
+
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
+        let d = self.publish(event)?;
+        Ok(format!(
+            "{name} ({}) to {}{}",
+            &d.id.to_hex()[..12],
+            self.endpoint.describe(),
+            if d.duplicate { ", already there" } else { "" }
+        ))
+    }
+
+    fn sent(&self) -> bool {
+        true
+    }
+}
