@@ -435,6 +435,15 @@ impl Home {
         read_json(&path, "state file").map(Some)
     }
 
+    /// Removes a state file; a missing one is fine.
+    pub fn remove_state(&self, rel: &str) -> Result<()> {
+        let path = self.state_path(rel);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn write_state<T: Serialize>(&self, rel: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(value).expect("state serializes");
         fsutil::write_atomic(&self.state_path(rel), &bytes, true)

@@ -7,8 +7,17 @@ use util::*;
 
 fn dkg_run(relay_or_url: &str, roster: &std::path::Path, m: &Member) -> std::process::Command {
     let mut c = spawn_cmd(&m.home);
-    c.args(["--json", "dkg", "run", "--timeout", "60", "--via", relay_or_url, "--roster"])
-        .arg(roster);
+    c.args([
+        "--json",
+        "dkg",
+        "run",
+        "--timeout",
+        "60",
+        "--via",
+        relay_or_url,
+        "--roster",
+    ])
+    .arg(roster);
     c
 }
 
@@ -20,7 +29,13 @@ fn dkg_run_through_a_relay() {
         .iter()
         .map(|n| make_member(dir.path(), n))
         .collect();
-    let roster = write_roster(dir.path(), "roster.json", 2, &ms.iter().collect::<Vec<_>>(), None);
+    let roster = write_roster(
+        dir.path(),
+        "roster.json",
+        2,
+        &ms.iter().collect::<Vec<_>>(),
+        None,
+    );
     let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());
     let groups: Vec<String> = outs
         .iter()
@@ -37,5 +52,28 @@ fn dkg_run_through_a_relay() {
         });
         assert!(v.to_string().contains(&groups[0]), "{v}");
     }
+    // Signing through the same relay: alice coordinates (and signs), bob answers.
+    let tpl = dir.path().join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"over a relay","tags":[]}"#).unwrap();
+    let mut coord = spawn_cmd(&ms[0].home);
+    coord
+        .args(["--json", "sign", "run", "--yes", "--timeout", "60", "--via", &relay.url])
+        .args(["--group", &groups[0], "--event"])
+        .arg(&tpl);
+    let mut signer = spawn_cmd(&ms[1].home);
+    signer
+        .args(["--json", "sign", "run", "--yes", "--timeout", "60", "--via", &relay.url])
+        .args(["--group", &groups[0]]);
+    let outs = run_parallel(vec![coord, signer]);
+    let c = json_of(&outs[0]);
+    let s = json_of(&outs[1]);
+    assert_eq!(c["role"], "coordinator");
+    assert_eq!(s["role"], "signer");
+    assert_eq!(s["signed_by_me"], serde_json::json!(["bob"]));
+    assert_eq!(c["request"], s["request"]);
+    let event = &c["result"]["event"];
+    assert_eq!(event["content"], "over a relay");
+    assert_eq!(event["pubkey"].as_str().unwrap(), npub_hex(&groups[0]));
+    verify_event_independently(event);
     drop(relay);
 }

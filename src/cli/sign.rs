@@ -1,13 +1,14 @@
 //! `passport sign commit|request|share|aggregate|event`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::via::{progress, RunArgs, ViaArgs};
 use super::{prompt, Cli, Output};
 use crate::error::{Error, Result};
 use crate::ops::sign::{self, ToSign};
-use crate::ops::Report;
+use crate::ops::{read_package, sign_run, Exchange, Files, Report};
 
 #[derive(Debug, Subcommand)]
 pub enum SignCmd {
@@ -21,6 +22,10 @@ pub enum SignCmd {
     Aggregate(AggregateArgs),
     /// Sign in one step when this home holds at least t shares (CI use).
     Event(EventArgs),
+    /// Every signing round through `--via`: with --event/--message coordinate (commit
+    /// own seats, request, aggregate); without, act as a signer (commit, wait for a
+    /// request, review it, answer). Resumes after a crash.
+    Run(SignRunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -36,8 +41,10 @@ pub struct CommitArgs {
     #[arg(long, default_value_t = 1)]
     count: usize,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -72,18 +79,30 @@ pub struct RequestArgs {
     #[arg(long, value_delimiter = ',')]
     signers: Vec<String>,
     /// Commitment package files or directories (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ShareArgs {
-    /// The signing request file.
-    #[arg(long)]
-    request: PathBuf,
+    /// The signing request file; with --via its event id (default: the newest request
+    /// waiting for this home).
+    #[arg(long, required_unless_present = "via")]
+    request: Option<String>,
+    /// Group npub (with --via).
+    #[arg(long, requires = "via")]
+    group: Option<String>,
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
@@ -91,18 +110,31 @@ pub struct ShareArgs {
     #[arg(long)]
     yes: bool,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct AggregateArgs {
-    /// The signing request file.
+    /// The signing request file; with --via its event id.
     #[arg(long)]
-    request: PathBuf,
+    request: String,
+    /// Group npub (with --via).
+    #[arg(long, requires = "via")]
+    group: Option<String>,
     /// Signature share files or directories (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    via: ViaArgs,
     /// Use this group file instead of the home's copy (no home needed).
     #[arg(long, value_name = "FILE")]
     group_file: Option<PathBuf>,
@@ -125,6 +157,33 @@ pub struct EventArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct SignRunArgs {
+    /// Group npub.
+    #[arg(long)]
+    group: String,
+    /// Coordinate: an event template JSON to sign (`-` for stdin).
+    #[arg(long, value_name = "FILE", conflicts_with = "message")]
+    event: Option<PathBuf>,
+    /// Coordinate: a raw 32-byte message in hex.
+    #[arg(long, value_name = "HEX")]
+    message: Option<String>,
+    /// Coordinator: signers by name, comma-separated (default: the first t to commit).
+    #[arg(long, value_delimiter = ',')]
+    signers: Vec<String>,
+    /// Which of this home's seats acts (when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    /// Sign without asking (the request is still fully checked).
+    #[arg(long)]
+    yes: bool,
+    /// Coordinator: write the signed event here instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
 fn emit(out: &Output, signed: &sign::Signed, file: Option<&PathBuf>) -> Result<()> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
@@ -145,47 +204,84 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
     match cmd {
         SignCmd::Commit(a) => {
             let home = cli.open_home()?;
+            let group = home.find_group(&a.group)?;
+            let mut ex = a.via.exchange(&home, &group.roster, &[], &a.out)?;
             out.report(&sign::commit(
                 &home,
                 &a.group,
                 a.member.as_deref(),
                 a.count,
-                &a.out,
+                ex.as_mut(),
             )?)
         }
         SignCmd::Request(a) => {
             let home = cli.open_home()?;
+            let group = home.find_group(&a.group)?;
+            let mut ex = a.via.exchange(&home, &group.roster, &a.inputs, &a.out)?;
             out.report(&sign::request(
                 &home,
                 &a.group,
                 a.what.to_sign()?,
                 &a.signers,
-                &a.inputs,
-                &a.out,
+                ex.as_mut(),
             )?)
         }
         SignCmd::Share(a) => {
             let home = cli.open_home()?;
             let mut consent = prompt::consent(a.yes)?;
-            out.report(&sign::share(
-                &home,
-                &a.request,
-                a.member.as_deref(),
-                &mut consent,
-                &a.out,
-            )?)
+            let r = match via_group(&home, &a.via, a.group.as_deref())? {
+                Some((group, mut via)) => {
+                    let inputs = Exchange::inputs(&mut via, &group.roster)?;
+                    let request = match &a.request {
+                        Some(id) => sign_run::find_request(inputs, id)?,
+                        None => {
+                            sign_run::pending_request(&home, &group, inputs)?.ok_or_else(|| {
+                                Error::Incomplete(
+                                    "no signing request is waiting for this home yet; retry later"
+                                        .into(),
+                                )
+                            })?
+                        }
+                    };
+                    sign::share(&home, &request, a.member.as_deref(), &mut consent, &mut via)?
+                }
+                None => {
+                    let path = a.request.as_deref().unwrap_or("-");
+                    let request = read_package(Path::new(path), None)?;
+                    let mut files = Files::out(&a.out);
+                    sign::share(
+                        &home,
+                        &request,
+                        a.member.as_deref(),
+                        &mut consent,
+                        &mut files,
+                    )?
+                }
+            };
+            out.report(&r)
         }
         SignCmd::Aggregate(a) => {
             let home = match &a.group_file {
-                Some(_) => None,
-                None => Some(cli.open_home()?),
+                Some(_) if a.via.via.is_empty() => None,
+                _ => Some(cli.open_home()?),
             };
-            let signed = sign::aggregate(
-                home.as_ref(),
-                a.group_file.as_deref(),
-                &a.request,
-                &a.inputs,
-            )?;
+            let signed = match &home {
+                Some(h) if !a.via.via.is_empty() => {
+                    let (group, mut via) = via_group(h, &a.via, a.group.as_deref())?
+                        .ok_or_else(|| Error::Invalid("--via needs a URL".into()))?;
+                    let inputs = Exchange::inputs(&mut via, &group.roster)?;
+                    let request = sign_run::find_request(inputs, &a.request)?;
+                    let signed =
+                        sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut via);
+                    via.close();
+                    signed?
+                }
+                _ => {
+                    let request = read_package(Path::new(&a.request), None)?;
+                    let mut files = Files::new(&a.inputs, Path::new("."));
+                    sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut files)?
+                }
+            };
             emit(out, &signed, a.output.as_ref())
         }
         SignCmd::Event(a) => {
@@ -194,5 +290,60 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
             let signed = sign::sign_local(&home, &a.group, a.what.to_sign()?, &mut consent)?;
             emit(out, &signed, a.output.as_ref())
         }
+        SignCmd::Run(a) => run_all(cli, a, out),
+    }
+}
+
+/// With `--via`: the group (from `--group`) and a connection for its roster.
+fn via_group(
+    home: &crate::home::Home,
+    via: &ViaArgs,
+    group: Option<&str>,
+) -> Result<Option<(crate::group::Group, crate::via::Via)>> {
+    if via.via.is_empty() {
+        return Ok(None);
+    }
+    let group = match group {
+        Some(g) => home.find_group(g)?,
+        None => {
+            return Err(Error::Invalid(
+                "with --via, name the group with --group NPUB".into(),
+            ))
+        }
+    };
+    Ok(via.connect(home, &group.roster)?.map(|v| (group, v)))
+}
+
+fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
+    let home = cli.open_home()?;
+    let group = home.find_group(&a.group)?;
+    let Some(mut via) = a.run.via.connect(&home, &group.roster)? else {
+        return Err(Error::Invalid(
+            "`sign run` needs --via URL (a serve URL or relays)".into(),
+        ));
+    };
+    let mut consent = prompt::consent(a.yes)?;
+    let mut bar = progress(out.json);
+    let opts = sign_run::RunOptions {
+        group: &a.group,
+        member: a.member.as_deref(),
+        signers: &a.signers,
+        timeout: a.run.timeout(),
+    };
+    let what = match (&a.event, &a.message) {
+        (Some(f), _) => Some(sign::read_template(f)?),
+        (_, Some(m)) => Some(ToSign::Raw(m.clone())),
+        _ => None,
+    };
+    let r = match what {
+        Some(w) => sign_run::coordinate(&home, w, &opts, &mut via, &mut consent, &mut bar),
+        None => sign_run::serve_one(&home, &opts, &mut via, &mut consent, &mut bar),
+    };
+    drop(bar);
+    via.close();
+    let r = r?;
+    match (&r.result, &a.output) {
+        (Some(signed), Some(path)) => emit(out, signed, Some(path)),
+        _ => out.report(&r),
     }
 }

@@ -173,8 +173,9 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
 
     step("signing round 1: alice and bob publish nonce commitments");
     let signing = root.join("signing");
+    let mut files = super::Files::new(std::slice::from_ref(&signing), &signing);
     for h in &homes[..2] {
-        sign::commit(h, &group, None, 1, &signing)?;
+        sign::commit(h, &group, None, 1, &mut files)?;
     }
     step("carol coordinates: a signing request for a kind-1 note");
     let template =
@@ -184,20 +185,15 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
         &group,
         sign::ToSign::Template(template.to_vec()),
         &[],
-        std::slice::from_ref(&signing),
-        &signing,
+        &mut files,
     )?;
+    let request = super::read_package(Path::new(&req.package), None)?;
     step("signing round 2: alice and bob review the event and send signature shares");
     for h in &homes[..2] {
-        sign::share(h, &req.package, None, &mut |_| true, &signing)?;
+        sign::share(h, &request, None, &mut |_| true, &mut files)?;
     }
     step("carol aggregates the shares into one BIP-340 signature");
-    let signed = sign::aggregate(
-        Some(&homes[2]),
-        None,
-        &req.package,
-        std::slice::from_ref(&signing),
-    )?;
+    let signed = sign::aggregate(Some(&homes[2]), None, &request, &mut files)?;
     let event = signed.event.expect("event signing yields an event");
     let event_path = root.join("signed-event.json");
     crate::fsutil::write_atomic(

@@ -13,6 +13,7 @@ pub mod recover;
 pub mod refresh;
 pub mod repair;
 pub mod sign;
+pub mod sign_run;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -89,6 +90,18 @@ pub fn read_package(path: &Path, roster: Option<&Roster>) -> Result<Input> {
     })?;
     Ok(Input {
         path: display(path),
+        explicit: true,
+        event,
+        meta,
+    })
+}
+
+/// An event already in hand (saved state, a transport) as an input.
+pub fn input_of(event: &Event, label: &str) -> Result<Input> {
+    let (event, meta) = envelope::parse(event.as_json().as_bytes())
+        .map_err(|e| Error::Rejected(format!("{label}: {e}")))?;
+    Ok(Input {
+        path: label.to_owned(),
         explicit: true,
         event,
         meta,

@@ -1,13 +1,13 @@
 //! `passport sign commit|request|share|aggregate|event`: threshold signing over files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nostr::{Event, JsonUtil, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    collect, pick_seat, read_inputs, read_package, read_source, write_package, Report, Want,
+    collect, delivered_lines, pick_seat, read_package, read_source, Exchange, Input, Report, Want,
 };
 use crate::ceremony::frost::round1::{SigningCommitments, SigningNonces};
 use crate::ceremony::frost::round2::SignatureShare;
@@ -67,7 +67,7 @@ pub struct Summary {
 /// Asked before a share is produced; `false` refuses.
 pub type Consent<'a> = &'a mut dyn FnMut(&Summary) -> bool;
 
-fn nonce_name(group: &Group, seat: MemberId, id: &str) -> String {
+pub fn nonce_name(group: &Group, seat: MemberId, id: &str) -> String {
     format!("nonces/{}.{seat}/{id}", group.id())
 }
 
@@ -80,17 +80,22 @@ pub struct CommitReport {
     pub group: String,
     pub member: String,
     pub count: usize,
-    pub package: PathBuf,
+    pub package: String,
+    #[serde(skip)]
+    pub sent: bool,
+    /// The commitment package itself (for `sign run`).
+    #[serde(skip)]
+    pub event: Event,
 }
 
 impl Report for CommitReport {
     fn human(&self) -> String {
         format!(
-            "{} preprocessed {} commitment(s) for {}\n  wrote {}",
+            "{} preprocessed {} commitment(s) for {}{}",
             self.member,
             self.count,
             self.group,
-            self.package.display()
+            delivered_lines(self.sent, std::slice::from_ref(&self.package))
         )
     }
 }
@@ -102,7 +107,7 @@ pub fn commit(
     group: &str,
     member: Option<&str>,
     count: usize,
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<CommitReport> {
     if count == 0 || count > 10_000 {
         return Err(Error::Invalid("--count must be between 1 and 10000".into()));
@@ -142,8 +147,7 @@ pub fn commit(
         },
     )?;
     let name = group.roster.name(seat);
-    let package = write_package(
-        out,
+    let package = ex.deliver(
         &format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]),
         &ev,
     )?;
@@ -152,10 +156,13 @@ pub fn commit(
         member: name,
         count,
         package,
+        sent: ex.sent(),
+        event: ev,
     })
 }
 
 /// What to sign.
+#[derive(Clone)]
 pub enum ToSign {
     /// An event template (JSON bytes).
     Template(Vec<u8>),
@@ -183,17 +190,21 @@ pub struct RequestReport {
     pub group: String,
     pub request: String,
     pub signers: Vec<String>,
-    pub package: PathBuf,
+    pub package: String,
+    #[serde(skip)]
+    pub sent: bool,
+    #[serde(skip)]
+    pub event: Event,
 }
 
 impl Report for RequestReport {
     fn human(&self) -> String {
         format!(
-            "signing request {} for {} asks {}\n  wrote {}",
+            "signing request {} for {} asks {}{}",
             &self.request[..12],
             self.group,
             self.signers.join(", "),
-            self.package.display()
+            delivered_lines(self.sent, std::slice::from_ref(&self.package))
         )
     }
 }
@@ -204,13 +215,12 @@ pub fn request(
     group: &str,
     what: ToSign,
     signers: &[String],
-    inputs: &[PathBuf],
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<RequestReport> {
     let group = home.find_group(group)?;
     let roster = &group.roster;
     let message = build_message(&group, what)?;
-    let inputs = read_inputs(inputs, roster)?;
+    let inputs = ex.inputs(roster)?;
     let used_rel = format!("sign/{}/used-commitments.json", group.id());
     let mut used: BTreeSet<String> = home.read_state(&used_rel)?.unwrap_or_default();
     // Every commitment package from every member, unused entries only.
@@ -286,7 +296,8 @@ pub fn request(
     let mut commitments = BTreeMap::new();
     let mut ids = BTreeMap::new();
     for id in &chosen {
-        let e = &available[id][0];
+        // The newest commitment: the one a waiting signer has just published.
+        let e = available[id].last().expect("checked non-empty above");
         commitments.insert(*id, e.commitments);
         ids.insert(*id, e.id.clone());
     }
@@ -312,16 +323,14 @@ pub fn request(
     )?;
     used.extend(ids.into_values());
     home.write_state(&used_rel, &used)?;
-    let path = write_package(
-        out,
-        &format!("sign-request-{}.json", &ev.id.to_hex()[..8]),
-        &ev,
-    )?;
+    let path = ex.deliver(&format!("sign-request-{}.json", &ev.id.to_hex()[..8]), &ev)?;
     Ok(RequestReport {
         group: group.npub,
         request: ev.id.to_hex(),
         signers: chosen.iter().map(|&i| roster.name(i)).collect(),
         package: path,
+        sent: ex.sent(),
+        event: ev,
     })
 }
 
@@ -342,7 +351,15 @@ pub fn load_request(
     group_file: Option<&Path>,
     path: &Path,
 ) -> Result<Request> {
-    let input = read_package(path, None)?;
+    check_request(home, group_file, &read_package(path, None)?)
+}
+
+/// Checks a signing request already read (from a file or a transport).
+pub fn check_request(
+    home: Option<&Home>,
+    group_file: Option<&Path>,
+    input: &Input,
+) -> Result<Request> {
     let r = rejected(&input.path);
     // The group is named inside the (public) payload; look it up, then check everything.
     let peek: RequestPayload = serde_json::from_str(&input.event.content)
@@ -462,16 +479,18 @@ pub struct ShareReport {
     pub group: String,
     pub member: String,
     pub request: String,
-    pub package: PathBuf,
+    pub package: String,
+    #[serde(skip)]
+    pub sent: bool,
 }
 
 impl Report for ShareReport {
     fn human(&self) -> String {
         format!(
-            "{} signed request {}\n  wrote {}",
+            "{} signed request {}{}",
             self.member,
             &self.request[..12],
-            self.package.display()
+            delivered_lines(self.sent, std::slice::from_ref(&self.package))
         )
     }
 }
@@ -480,12 +499,12 @@ impl Report for ShareReport {
 /// then write the signature share.
 pub fn share(
     home: &Home,
-    request_path: &Path,
+    request: &Input,
     member: Option<&str>,
     consent: Consent<'_>,
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<ShareReport> {
-    let req = load_request(Some(home), None, request_path)?;
+    let req = check_request(Some(home), None, request)?;
     let group = &req.group;
     let mine: Vec<MemberId> = home
         .active_seats(group)?
@@ -535,8 +554,7 @@ pub fn share(
         },
     )?;
     let mname = group.roster.name(seat);
-    let path = write_package(
-        out,
+    let path = ex.deliver(
         &format!("sign-share-{mname}-{}.json", &req.event.id.to_hex()[..8]),
         &ev,
     )?;
@@ -545,6 +563,7 @@ pub fn share(
         member: mname,
         request: req.event.id.to_hex(),
         package: path,
+        sent: ex.sent(),
     })
 }
 
@@ -633,12 +652,12 @@ fn finalize(
 pub fn aggregate(
     home: Option<&Home>,
     group_file: Option<&Path>,
-    request_path: &Path,
-    inputs: &[PathBuf],
+    request: &Input,
+    ex: &mut dyn Exchange,
 ) -> Result<Signed> {
-    let req = load_request(home, group_file, request_path)?;
+    let req = check_request(home, group_file, request)?;
     let roster = &req.group.roster;
-    let inputs = read_inputs(inputs, roster)?;
+    let inputs = ex.inputs(roster)?;
     let rid = req.event.id.to_hex();
     let got = collect(
         roster,

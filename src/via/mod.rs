@@ -33,9 +33,8 @@ impl Endpoint {
         let mut ws = vec![];
         for v in values {
             for part in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let url = Url::parse(part).map_err(|e| {
-                    Error::Invalid(format!("--via {part:?} is not a URL ({e})"))
-                })?;
+                let url = Url::parse(part)
+                    .map_err(|e| Error::Invalid(format!("--via {part:?} is not a URL ({e})")))?;
                 match url.scheme() {
                     "http" | "https" => http.push(url),
                     "ws" | "wss" => ws.push(url),
