@@ -57,12 +57,30 @@ fn dkg_run_through_a_relay() {
     std::fs::write(&tpl, r#"{"kind":1,"content":"over a relay","tags":[]}"#).unwrap();
     let mut coord = spawn_cmd(&ms[0].home);
     coord
-        .args(["--json", "sign", "run", "--yes", "--timeout", "60", "--via", &relay.url])
+        .args([
+            "--json",
+            "sign",
+            "run",
+            "--yes",
+            "--timeout",
+            "60",
+            "--via",
+            &relay.url,
+        ])
         .args(["--group", &groups[0], "--event"])
         .arg(&tpl);
     let mut signer = spawn_cmd(&ms[1].home);
     signer
-        .args(["--json", "sign", "run", "--yes", "--timeout", "60", "--via", &relay.url])
+        .args([
+            "--json",
+            "sign",
+            "run",
+            "--yes",
+            "--timeout",
+            "60",
+            "--via",
+            &relay.url,
+        ])
         .args(["--group", &groups[0]]);
     let outs = run_parallel(vec![coord, signer]);
     let c = json_of(&outs[0]);

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
+use super::via::ViaArgs;
 use super::{Cli, Output};
 use crate::error::{Error, Result};
-use crate::ops::keygen;
+use crate::ops::{keygen, load_roster, read_package, Exchange};
 
 #[derive(Debug, Subcommand)]
 pub enum KeygenCmd {
@@ -27,9 +28,11 @@ pub struct DealArgs {
     /// (or 64-hex), or `-` for stdin. Never on the command line.
     #[arg(long, value_name = "FILE")]
     split: Option<PathBuf>,
-    /// Directory for the share packages and group.json.
+    /// Directory for the share packages and group.json (with --via: group.json only).
     #[arg(long, short = 'o', default_value = ".")]
     out: PathBuf,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -38,7 +41,13 @@ pub struct ImportArgs {
     #[arg(long)]
     roster: PathBuf,
     /// The dealer share package addressed to you (`-` for stdin).
-    package: PathBuf,
+    #[arg(required_unless_present = "via", conflicts_with = "via")]
+    package: Option<PathBuf>,
+    /// Which of this home's seats imports (with --via, when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 fn read_nsec(path: &PathBuf) -> Result<Zeroizing<String>> {
@@ -63,8 +72,24 @@ pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
     match cmd {
         KeygenCmd::Deal(a) => {
             let nsec = a.split.as_ref().map(read_nsec).transpose()?;
-            out.report(&keygen::deal(&home, &a.roster, nsec, &a.out)?)
+            let roster = load_roster(&a.roster)?;
+            let mut ex = a.via.exchange(&home, &roster, &[], &a.out)?;
+            out.report(&keygen::deal(&home, &a.roster, nsec, &a.out, ex.as_mut())?)
         }
-        KeygenCmd::Import(a) => out.report(&keygen::import(&home, &a.roster, &a.package)?),
+        KeygenCmd::Import(a) => {
+            let roster = load_roster(&a.roster)?;
+            let input = match (&a.package, a.via.connect(&home, &roster)?) {
+                (_, Some(mut via)) => {
+                    let inputs = Exchange::inputs(&mut via, &roster)?;
+                    via.close();
+                    keygen::find_dealt(&home, &a.roster, a.member.as_deref(), inputs)?
+                }
+                (Some(p), None) => read_package(p, Some(&roster))?,
+                (None, None) => {
+                    return Err(Error::Invalid("give the package file or --via URL".into()))
+                }
+            };
+            out.report(&keygen::import(&home, &a.roster, &input)?)
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! `passport refresh round1|round2|finish` and `passport repair step1|step2|finish`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::via::ViaArgs;
 use super::{Cli, Output};
 use crate::error::Result;
 use crate::ops::{refresh, repair};
@@ -30,6 +31,8 @@ pub struct RefreshCommon {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -37,7 +40,7 @@ pub struct RefreshOut {
     #[command(flatten)]
     common: RefreshCommon,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
 }
 
@@ -46,10 +49,16 @@ pub struct RefreshInOut {
     #[command(flatten)]
     common: RefreshCommon,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
 }
 
@@ -58,7 +67,13 @@ pub struct RefreshIn {
     #[command(flatten)]
     common: RefreshCommon,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
 }
 
@@ -87,6 +102,8 @@ pub struct RepairPlan {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    #[command(flatten)]
+    via: ViaArgs,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +111,7 @@ pub struct RepairOut {
     #[command(flatten)]
     plan: RepairPlan,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
 }
 
@@ -103,10 +120,16 @@ pub struct RepairInOut {
     #[command(flatten)]
     plan: RepairPlan,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
     out: PathBuf,
 }
 
@@ -124,68 +147,74 @@ pub struct RepairFinish {
     /// Which of this home's seats is being repaired (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    #[command(flatten)]
+    via: ViaArgs,
     /// Package files or directories to read (repeatable).
-    #[arg(long = "in", short = 'i', value_name = "PATH", default_value = ".")]
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
     inputs: Vec<PathBuf>,
 }
 
 pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
-    let r = match cmd {
-        RefreshCmd::Round1(a) => refresh::round1(
-            &home,
-            &a.common.group,
-            &a.common.refresh_id,
-            a.common.member.as_deref(),
-            &a.out,
-        )?,
-        RefreshCmd::Round2(a) => refresh::round2(
-            &home,
-            &a.common.group,
-            &a.common.refresh_id,
-            a.common.member.as_deref(),
-            &a.inputs,
-            &a.out,
-        )?,
-        RefreshCmd::Finish(a) => refresh::finish(
-            &home,
-            &a.common.group,
-            &a.common.refresh_id,
-            a.common.member.as_deref(),
-            &a.inputs,
-        )?,
+    let (c, inputs, dir): (&RefreshCommon, &[PathBuf], &Path) = match cmd {
+        RefreshCmd::Round1(a) => (&a.common, &[], &a.out),
+        RefreshCmd::Round2(a) => (&a.common, &a.inputs, &a.out),
+        RefreshCmd::Finish(a) => (&a.common, &a.inputs, Path::new(".")),
     };
-    out.report(&r)
+    let mut ex = c.via.lazy(&home, inputs, dir)?;
+    let (group, rid, member) = (&c.group, &c.refresh_id, c.member.as_deref());
+    let r = match cmd {
+        RefreshCmd::Round1(_) => refresh::round1(&home, group, rid, member, ex.as_mut()),
+        RefreshCmd::Round2(_) => refresh::round2(&home, group, rid, member, ex.as_mut()),
+        RefreshCmd::Finish(_) => refresh::finish(&home, group, rid, member, ex.as_mut()),
+    };
+    out.report(&r?)
 }
 
 pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let r = match cmd {
-        RepairCmd::Step1(a) => repair::step1(
-            &home,
-            &a.plan.group,
-            &a.plan.lost,
-            &a.plan.helpers,
-            a.plan.member.as_deref(),
-            &a.out,
-        )?,
-        RepairCmd::Step2(a) => repair::step2(
-            &home,
-            &a.plan.group,
-            &a.plan.lost,
-            &a.plan.helpers,
-            a.plan.member.as_deref(),
-            &a.inputs,
-            &a.out,
-        )?,
-        RepairCmd::Finish(a) => repair::finish(
-            &home,
-            a.group.as_deref(),
-            a.group_file.as_deref(),
-            &a.helpers,
-            a.member.as_deref(),
-            &a.inputs,
-        )?,
+        RepairCmd::Step1(a) => {
+            let mut ex = a.plan.via.lazy(&home, &[], &a.out)?;
+            let p = &a.plan;
+            repair::step1(
+                &home,
+                &p.group,
+                &p.lost,
+                &p.helpers,
+                p.member.as_deref(),
+                ex.as_mut(),
+            )
+        }
+        RepairCmd::Step2(a) => {
+            let mut ex = a.plan.via.lazy(&home, &a.inputs, &a.out)?;
+            let p = &a.plan;
+            repair::step2(
+                &home,
+                &p.group,
+                &p.lost,
+                &p.helpers,
+                p.member.as_deref(),
+                ex.as_mut(),
+            )
+        }
+        RepairCmd::Finish(a) => {
+            let mut ex = a.via.lazy(&home, &a.inputs, Path::new("."))?;
+            repair::finish(
+                &home,
+                a.group.as_deref(),
+                a.group_file.as_deref(),
+                &a.helpers,
+                a.member.as_deref(),
+                ex.as_mut(),
+            )
+        }
     };
-    out.report(&r)
+    out.report(&r?)
 }

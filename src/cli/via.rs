@@ -53,6 +53,17 @@ impl ViaArgs {
     }
 }
 
+impl ViaArgs {
+    /// For rounds whose roster is derived inside the round (refresh, repair): the
+    /// transport connects when the round binds it.
+    pub fn lazy(&self, home: &Home, inputs: &[PathBuf], out: &Path) -> Result<Box<dyn Exchange>> {
+        Ok(match self.endpoint()? {
+            Some(e) => Box::new(crate::via::Lazy::new(e, home.identity()?.clone())),
+            None => Box::new(Files::new(inputs, out)),
+        })
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     #[command(flatten)]

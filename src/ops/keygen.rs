@@ -6,7 +6,7 @@ use nostr::{SecretKey, ToBech32};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::{load_roster, read_package, write_package, Report};
+use super::{delivered_lines, load_roster, Exchange, Input, Report};
 use crate::ceremony::frost::keys::SecretShare;
 use crate::ceremony::frost::SigningKey;
 use crate::ceremony::{dealer, MemberId};
@@ -27,14 +27,16 @@ pub struct DealReport {
     pub group: String,
     pub split_existing_key: bool,
     pub group_file: PathBuf,
-    pub packages: Vec<PathBuf>,
+    pub packages: Vec<String>,
+    #[serde(skip)]
+    pub sent: bool,
     pub roster_fingerprint: String,
 }
 
 impl Report for DealReport {
     fn human(&self) -> String {
         format!(
-            "dealt {} share packages for group {}{}\n  group file: {}\n  roster fingerprint: {}",
+            "dealt {} share packages for group {}{}\n  group file: {}\n  roster fingerprint: {}{}",
             self.packages.len(),
             self.group,
             if self.split_existing_key {
@@ -43,7 +45,8 @@ impl Report for DealReport {
                 ""
             },
             self.group_file.display(),
-            self.roster_fingerprint
+            self.roster_fingerprint,
+            delivered_lines(self.sent, &self.packages)
         )
     }
 }
@@ -54,6 +57,7 @@ pub fn deal(
     roster_path: &Path,
     nsec: Option<Zeroizing<String>>,
     out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<DealReport> {
     let roster = load_roster(roster_path)?;
     let me = home.public_key();
@@ -125,11 +129,7 @@ pub fn deal(
     crate::fsutil::write_atomic(&group_file, group.to_json_pretty().as_bytes(), true)?;
     let mut packages = vec![];
     for (name, ev) in &events {
-        packages.push(write_package(
-            out,
-            &format!("dealer-share-{name}.json"),
-            ev,
-        )?);
+        packages.push(ex.deliver(&format!("dealer-share-{name}.json"), ev)?);
     }
     home.save_group(&group)?;
     if home.group_state(&group)?.is_none() {
@@ -146,6 +146,7 @@ pub fn deal(
         split_existing_key: existing.is_some(),
         group_file,
         packages,
+        sent: ex.sent(),
         roster_fingerprint: roster.fingerprint(),
     })
 }
@@ -169,12 +170,11 @@ impl Report for ImportReport {
 }
 
 /// Checks and imports a dealer share package addressed to this home.
-pub fn import(home: &Home, roster_path: &Path, package: &Path) -> Result<ImportReport> {
+pub fn import(home: &Home, roster_path: &Path, input: &Input) -> Result<ImportReport> {
     let roster = load_roster(roster_path)?;
     let dealer_pk = roster.dealer.ok_or_else(|| {
         Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into())
     })?;
-    let input = read_package(package, Some(&roster))?;
     let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
     let checked = envelope::check(
         &roster,
@@ -224,4 +224,28 @@ pub fn import(home: &Home, roster_path: &Path, package: &Path) -> Result<ImportR
         members: roster.n(),
         roster_fingerprint: roster.fingerprint(),
     })
+}
+
+/// With `--via`: the dealer share package addressed to this home (and `--member`).
+pub fn find_dealt(
+    home: &Home,
+    roster_path: &Path,
+    member: Option<&str>,
+    inputs: Vec<Input>,
+) -> Result<Input> {
+    let roster = load_roster(roster_path)?;
+    let me = home.public_key();
+    let mine: Vec<MemberId> = roster.ids_of(&me);
+    let seat = super::pick_seat(&roster, &mine, member, "in this roster")?;
+    inputs
+        .into_iter()
+        .filter(|i| i.meta.round == Round::DealerShare && i.meta.to == Some((me, seat)))
+        .max_by_key(|i| i.event.created_at)
+        .ok_or_else(|| {
+            crate::ceremony::Error::Incomplete {
+                what: "the dealer share package".into(),
+                missing: vec![format!("the dealer's package for {}", roster.name(seat))],
+            }
+            .into()
+        })
 }

@@ -229,6 +229,11 @@ pub fn collect(
 /// Where a round's packages come from and go to: files (`--in`, `--out`) or a
 /// transport (`--via`).
 pub trait Exchange {
+    /// Names the roster the packages are bound to, before anything is sent (a transport
+    /// that has not connected yet connects for it).
+    fn bind(&mut self, _roster: &Roster) -> Result<()> {
+        Ok(())
+    }
     /// Every package available for this roster.
     fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>>;
     /// Delivers one package named `name`; returns where it went, for the report.

@@ -14,13 +14,12 @@
 //! saved state. `finish` replaces the share and the group file only after every check.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use nostr::{Event, JsonUtil};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{collect, pick_seat, read_inputs, write_package, Report, Want};
+use super::{collect, delivered_lines, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::frost::keys::KeyPackage;
 use crate::ceremony::{self, refresh, MemberId, Roster};
@@ -77,7 +76,9 @@ pub struct LifecycleReport {
     pub group: String,
     /// The refresh id, or the derived repair id.
     pub ceremony: String,
-    pub packages: Vec<PathBuf>,
+    pub packages: Vec<String>,
+    #[serde(skip)]
+    pub sent: bool,
     pub already_done: bool,
     /// Fingerprint of the (new) public key package, to compare out of band.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,9 +101,7 @@ impl Report for LifecycleReport {
         if let Some(f) = &self.public_key_package {
             s.push_str(&format!("\n  public key package fingerprint {f}"));
         }
-        for p in &self.packages {
-            s.push_str(&format!("\n  wrote {}", p.display()));
-        }
+        s.push_str(&delivered_lines(self.sent, &self.packages));
         s
     }
 }
@@ -165,8 +164,9 @@ fn require_state(st: Option<RefreshState>, group: &Group, seat: MemberId) -> Res
 fn report(
     step: &'static str,
     st: &RefreshState,
-    packages: Vec<PathBuf>,
+    packages: Vec<String>,
     already_done: bool,
+    sent: bool,
 ) -> Result<LifecycleReport> {
     let fingerprint = match &st.new_group {
         Some(g) => Some(package_fingerprint(g)?),
@@ -178,6 +178,7 @@ fn report(
         group: st.group.npub.clone(),
         ceremony: st.roster.ceremony_id.clone(),
         packages,
+        sent,
         already_done,
         public_key_package: fingerprint,
     })
@@ -189,18 +190,20 @@ pub fn round1(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (group, seat, st) = open(home, group, &rid, member)?;
     let name = group.roster.name(seat);
     let file = format!("refresh-1-{name}.json");
     if let Some(st) = st {
-        let p = write_package(out, &file, &st.round1_sent)?;
-        return report("refresh round 1", &st, vec![p], true);
+        ex.bind(&st.roster)?;
+        let p = ex.deliver(&file, &st.round1_sent)?;
+        return report("refresh round 1", &st, vec![p], true, ex.sent());
     }
     let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    ex.bind(&roster)?;
     // The share must be usable before anything is started.
     home.share(&group, seat)?;
     let keys = home.identity()?;
@@ -230,8 +233,8 @@ pub fn round1(
         new_group: None,
     };
     home.write_state(&state_rel(&st.group, &rid, seat), &st)?;
-    let p = write_package(out, &file, &st.round1_sent)?;
-    report("refresh round 1", &st, vec![p], false)
+    let p = ex.deliver(&file, &st.round1_sent)?;
+    report("refresh round 1", &st, vec![p], false, ex.sent())
 }
 
 /// Other members' round-1 packages among the inputs; one that differs from the one
@@ -316,21 +319,21 @@ pub fn round2(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
-    inputs: &[PathBuf],
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (group, seat, st) = open(home, group, &rid, member)?;
     let mut st = require_state(st, &group, seat)?;
+    ex.bind(&st.roster)?;
     if st.stage >= Stage::Round2 {
         let mut paths = vec![];
         for (file, ev) in &st.round2_sent {
-            paths.push(write_package(out, file, ev)?);
+            paths.push(ex.deliver(file, ev)?);
         }
-        return report("refresh round 2", &st, paths, true);
+        return report("refresh round 2", &st, paths, true, ex.sent());
     }
     let roster = st.roster.clone();
-    let inputs = read_inputs(inputs, &roster)?;
+    let inputs = ex.inputs(&roster)?;
     let got = received_round1(&st, &inputs)?;
     let events: BTreeMap<MemberId, Event> = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     let packages = round1_payloads(&roster, &events)?;
@@ -372,9 +375,9 @@ pub fn round2(
     home.keystore().remove(&r1_name)?;
     let mut paths = vec![];
     for (file, ev) in &st.round2_sent {
-        paths.push(write_package(out, file, ev)?);
+        paths.push(ex.deliver(file, ev)?);
     }
-    report("refresh round 2", &st, paths, false)
+    report("refresh round 2", &st, paths, false, ex.sent())
 }
 
 /// Finish: derive the refreshed share and public key package (same group key), then
@@ -384,13 +387,13 @@ pub fn finish(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
-    inputs: &[PathBuf],
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (current, seat, st) = open(home, group, &rid, member)?;
     let mut st = require_state(st, &current, seat)?;
     match st.stage {
-        Stage::Finished => return report("refresh finish", &st, vec![], true),
+        Stage::Finished => return report("refresh finish", &st, vec![], true, ex.sent()),
         Stage::Round1 => {
             return Err(Error::Invalid(
                 "run `passport refresh round2` before finish".into(),
@@ -399,7 +402,7 @@ pub fn finish(
         Stage::Finishing => {}
         Stage::Round2 => {
             let roster = st.roster.clone();
-            let inputs = read_inputs(inputs, &roster)?;
+            let inputs = ex.inputs(&roster)?;
             received_round1(&st, &inputs)?; // equivocation check on anything present
             let keys = home.identity()?;
             let got2 = collect(
@@ -457,7 +460,7 @@ pub fn finish(
         }
     }
     apply(home, &mut st, &current, &rid)?;
-    report("refresh finish", &st, vec![], false)
+    report("refresh finish", &st, vec![], false, ex.sent())
 }
 
 /// Replaces share and group file with the refreshed ones (re-runnable after a crash).

@@ -15,13 +15,13 @@
 //! the helpers, so all parties state what they agreed to.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
 use super::refresh::{package_fingerprint, LifecycleReport};
-use super::{collect, pick_seat, read_inputs, write_package, Want};
+use super::{collect, pick_seat, Exchange, Want};
 use crate::ceremony::frost::keys::repairable::{Delta, Sigma};
 use crate::ceremony::{repair, MemberId, Roster};
 use crate::envelope::{self, Binding, Checked, Draft, Round};
@@ -108,7 +108,7 @@ fn report(
     step: &'static str,
     p: &Plan,
     seat: MemberId,
-    packages: Vec<PathBuf>,
+    (packages, sent): (Vec<String>, bool),
     already_done: bool,
 ) -> LifecycleReport {
     LifecycleReport {
@@ -117,6 +117,7 @@ fn report(
         group: p.group.npub.clone(),
         ceremony: p.roster.ceremony_id.clone(),
         packages,
+        sent,
         already_done,
         public_key_package: None,
     }
@@ -143,18 +144,19 @@ pub fn step1(
     lost: &str,
     helpers: &str,
     member: Option<&str>,
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let group = home.find_group(group)?;
     let lost = lost_seat(&group, lost)?;
     let p = plan(group, lost, helpers)?;
+    ex.bind(&p.roster)?;
     let seat = helper_seat(home, &p, member)?;
     if let Some(st) = home.read_state::<RepairState>(&state_rel(&p, seat))? {
         let mut paths = vec![];
         for (file, ev) in &st.deltas_sent {
-            paths.push(write_package(out, file, ev)?);
+            paths.push(ex.deliver(file, ev)?);
         }
-        return Ok(report("repair step 1", &p, seat, paths, true));
+        return Ok(report("repair step 1", &p, seat, (paths, ex.sent()), true));
     }
     let key = home.share(&p.group, seat)?;
     let keys = home.identity()?;
@@ -189,9 +191,9 @@ pub fn step1(
     home.write_state(&state_rel(&p, seat), &st)?;
     let mut paths = vec![];
     for (file, ev) in &st.deltas_sent {
-        paths.push(write_package(out, file, ev)?);
+        paths.push(ex.deliver(file, ev)?);
     }
-    Ok(report("repair step 1", &p, seat, paths, false))
+    Ok(report("repair step 1", &p, seat, (paths, ex.sent()), false))
 }
 
 /// Step 2 (each helper): sum the deltas from every helper into a sigma for the lost
@@ -202,12 +204,12 @@ pub fn step2(
     lost: &str,
     helpers: &str,
     member: Option<&str>,
-    inputs: &[PathBuf],
-    out: &Path,
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let group = home.find_group(group)?;
     let lost = lost_seat(&group, lost)?;
     let p = plan(group, lost, helpers)?;
+    ex.bind(&p.roster)?;
     let seat = helper_seat(home, &p, member)?;
     let rel = state_rel(&p, seat);
     let mut st = home.read_state::<RepairState>(&rel)?.ok_or_else(|| {
@@ -217,10 +219,16 @@ pub fn step2(
         ))
     })?;
     if let Some((file, ev)) = &st.sigma_sent {
-        let path = write_package(out, file, ev)?;
-        return Ok(report("repair step 2", &p, seat, vec![path], true));
+        let path = ex.deliver(file, ev)?;
+        return Ok(report(
+            "repair step 2",
+            &p,
+            seat,
+            (vec![path], ex.sent()),
+            true,
+        ));
     }
-    let inputs = read_inputs(inputs, &p.roster)?;
+    let inputs = ex.inputs(&p.roster)?;
     let keys = home.identity()?;
     let got = collect(
         &p.roster,
@@ -267,8 +275,14 @@ pub fn step2(
     let file = format!("repair-sigma-{}-to-{}.json", p.roster.name(seat), m.name);
     st.sigma_sent = Some((file.clone(), ev));
     home.write_state(&rel, &st)?;
-    let path = write_package(out, &file, &st.sigma_sent.as_ref().expect("set").1)?;
-    Ok(report("repair step 2", &p, seat, vec![path], false))
+    let path = ex.deliver(&file, &st.sigma_sent.as_ref().expect("set").1)?;
+    Ok(report(
+        "repair step 2",
+        &p,
+        seat,
+        (vec![path], ex.sent()),
+        false,
+    ))
 }
 
 /// Finish (the lost member): combine the sigmas, check the share against the public
@@ -279,7 +293,7 @@ pub fn finish(
     group_file: Option<&Path>,
     helpers: &str,
     member: Option<&str>,
-    inputs: &[PathBuf],
+    ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let group = match (group_file, group) {
         (Some(f), _) => {
@@ -321,10 +335,10 @@ pub fn finish(
     if had_share && home.share(&p.group, seat).is_ok() {
         return Ok(LifecycleReport {
             public_key_package: Some(package_fingerprint(&p.group)?),
-            ..report("repair finish", &p, seat, vec![], true)
+            ..report("repair finish", &p, seat, (vec![], ex.sent()), true)
         });
     }
-    let inputs = read_inputs(inputs, &p.roster)?;
+    let inputs = ex.inputs(&p.roster)?;
     let keys = home.identity()?;
     let got = collect(
         &p.roster,
@@ -364,6 +378,6 @@ pub fn finish(
     home.share(&p.group, seat)?;
     Ok(LifecycleReport {
         public_key_package: Some(package_fingerprint(&p.group)?),
-        ..report("repair finish", &p, seat, vec![], false)
+        ..report("repair finish", &p, seat, (vec![], ex.sent()), false)
     })
 }

@@ -119,6 +119,7 @@ pub struct Via {
     /// Events dropped because they are not packages of this roster (relays carry anyone's).
     pub ignored: usize,
     allowed: Vec<PublicKey>,
+    ceremony: String,
 }
 
 impl Via {
@@ -149,6 +150,7 @@ impl Via {
             seen: BTreeMap::new(),
             ignored: 0,
             allowed,
+            ceremony: roster.ceremony_id.clone(),
         })
     }
 
@@ -234,6 +236,16 @@ impl Via {
 }
 
 impl Exchange for Via {
+    fn bind(&mut self, roster: &Roster) -> Result<()> {
+        if roster.ceremony_id != self.ceremony {
+            return Err(Error::Invalid(format!(
+                "this connection carries ceremony {}, not {}",
+                self.ceremony, roster.ceremony_id
+            )));
+        }
+        Ok(())
+    }
+
     fn inputs(&mut self, _roster: &Roster) -> Result<Vec<Input>> {
         self.refresh()?;
         Ok(Via::inputs(self))
@@ -247,6 +259,61 @@ impl Exchange for Via {
             self.endpoint.describe(),
             if d.duplicate { ", already there" } else { "" }
         ))
+    }
+
+    fn sent(&self) -> bool {
+        true
+    }
+}
+
+/// A transport that connects when a round names its roster (refresh and repair bind
+/// their packages to rosters derived inside the round).
+pub struct Lazy {
+    endpoint: Endpoint,
+    keys: Keys,
+    via: Option<Via>,
+}
+
+impl Lazy {
+    pub fn new(endpoint: Endpoint, keys: Keys) -> Self {
+        Lazy {
+            endpoint,
+            keys,
+            via: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<&mut Via> {
+        self.via.as_mut().ok_or_else(|| {
+            Error::Invalid("internal: a round used --via before naming its roster".into())
+        })
+    }
+
+    pub fn close(self) {
+        if let Some(v) = self.via {
+            v.close();
+        }
+    }
+}
+
+impl Exchange for Lazy {
+    fn bind(&mut self, roster: &Roster) -> Result<()> {
+        match &mut self.via {
+            Some(v) => v.bind(roster),
+            None => {
+                self.via = Some(Via::connect(&self.endpoint, &self.keys, roster)?);
+                Ok(())
+            }
+        }
+    }
+
+    fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>> {
+        self.bind(roster)?;
+        Exchange::inputs(self.get()?, roster)
+    }
+
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
+        self.get()?.deliver(name, event)
     }
 
     fn sent(&self) -> bool {
