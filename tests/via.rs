@@ -95,3 +95,266 @@ fn dkg_run_through_a_relay() {
     verify_event_independently(event);
     drop(relay);
 }
+
+fn ok(home: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let mut c = passport(home);
+    c.args(args);
+    json_ok(c)
+}
+
+/// Every single-step round command takes `--via`: dealt keys, a refresh, a repair and
+/// the four signing steps, all through one relay, each member in its own home.
+#[test]
+fn every_round_command_takes_via() {
+    let relay = start_relay();
+    let via = relay.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let dealer = make_member(root, "dealer");
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let (alice, bob, carol) = (&ms[0], &ms[1], &ms[2]);
+    let roster = write_roster(
+        root,
+        "roster.json",
+        2,
+        &[alice, bob, carol],
+        Some(&dealer.npub),
+    );
+    let r = roster.to_str().unwrap();
+
+    // Trusted dealer: packages go to the relay, members fetch their own.
+    let out = root.join("dealer-out");
+    let v = ok(
+        &dealer.home,
+        &[
+            "keygen",
+            "deal",
+            "--roster",
+            r,
+            "--via",
+            via,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let group = v["group"].as_str().unwrap().to_owned();
+    assert_eq!(v["packages"].as_array().unwrap().len(), 3);
+    assert!(v["packages"][0]
+        .as_str()
+        .unwrap()
+        .contains(via.trim_end_matches('/')));
+    assert!(
+        !out.join("dealer-share-alice.json").exists(),
+        "no share file when sent"
+    );
+    for m in &ms {
+        let v = ok(&m.home, &["keygen", "import", "--roster", r, "--via", via]);
+        assert_eq!(v["member"], m.name.as_str());
+        assert_eq!(v["group"], group.as_str());
+    }
+
+    // A stranger's junk on the relay, tagged with this group's ceremony, is ignored.
+    let ceremony: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&roster).unwrap()).unwrap();
+    relay.rt.block_on(async {
+        use nostr::{EventBuilder, Keys, Kind, Tag};
+        let junk = EventBuilder::new(Kind::Custom(7707), "{}")
+            .tag(Tag::parse(["c", ceremony["ceremony_id"].as_str().unwrap()]).unwrap())
+            .tag(Tag::parse(["round", "refresh-1"]).unwrap())
+            .sign_with_keys(&Keys::generate())
+            .unwrap();
+        let client = nostr_sdk::Client::default();
+        client.add_relay(&relay.url).await.unwrap();
+        client.connect().await;
+        client.send_event(&junk).await.unwrap();
+        client.shutdown().await;
+    });
+
+    // Proactive refresh, round by round.
+    let rid = "00112233445566778899aabbccddeeff";
+    for step in ["round1", "round2", "finish"] {
+        for m in &ms {
+            let v = ok(
+                &m.home,
+                &[
+                    "refresh",
+                    step,
+                    "--group",
+                    &group,
+                    "--refresh-id",
+                    rid,
+                    "--via",
+                    via,
+                ],
+            );
+            assert_eq!(v["already_done"], false, "{step} {}", m.name);
+        }
+    }
+
+    // Repair carol's lost share with alice and bob.
+    let gid = npub_hex(&group);
+    std::fs::remove_file(
+        carol
+            .home
+            .join("keystore/shares")
+            .join(format!("{gid}.3.sealed")),
+    )
+    .unwrap();
+    let state = carol.home.join("groups").join(&gid).join("state.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    s["seats"] = serde_json::json!([]);
+    std::fs::write(&state, s.to_string()).unwrap();
+    for step in ["step1", "step2"] {
+        for m in [alice, bob] {
+            ok(
+                &m.home,
+                &[
+                    "repair",
+                    step,
+                    "--group",
+                    &group,
+                    "--lost",
+                    "carol",
+                    "--helpers",
+                    "alice,bob",
+                    "--via",
+                    via,
+                ],
+            );
+        }
+    }
+    let v = ok(
+        &carol.home,
+        &[
+            "repair",
+            "finish",
+            "--group",
+            &group,
+            "--helpers",
+            "alice,bob",
+            "--via",
+            via,
+        ],
+    );
+    assert_eq!(v["member"], "carol");
+
+    // The four signing steps: carol (repaired, refreshed) and bob sign, alice coordinates.
+    for m in [bob, carol] {
+        ok(
+            &m.home,
+            &["sign", "commit", "--group", &group, "--via", via],
+        );
+    }
+    let tpl = root.join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"step by step","tags":[]}"#).unwrap();
+    let v = ok(
+        &alice.home,
+        &[
+            "sign",
+            "request",
+            "--group",
+            &group,
+            "--event",
+            tpl.to_str().unwrap(),
+            "--via",
+            via,
+        ],
+    );
+    let request = v["request"].as_str().unwrap().to_owned();
+    assert_eq!(v["signers"], serde_json::json!(["bob", "carol"]));
+    for m in [bob, carol] {
+        // Without --request: the newest request waiting for this home.
+        let v = ok(
+            &m.home,
+            &["sign", "share", "--group", &group, "--yes", "--via", via],
+        );
+        assert_eq!(v["request"], request.as_str());
+    }
+    let v = ok(
+        &alice.home,
+        &[
+            "sign",
+            "aggregate",
+            "--group",
+            &group,
+            "--request",
+            &request[..16],
+            "--via",
+            via,
+        ],
+    );
+    verify_event_independently(&v["event"]);
+    assert_eq!(v["event"]["pubkey"].as_str().unwrap(), gid);
+    assert_eq!(v["event"]["content"], "step by step");
+}
+
+/// A member who never shows up: the others time out naming it (exit 4), then resume and
+/// finish once it runs.
+#[test]
+fn dkg_run_times_out_naming_the_silent_member_then_resumes() {
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(dir.path(), n))
+        .collect();
+    let roster = write_roster(
+        dir.path(),
+        "roster.json",
+        2,
+        &ms.iter().collect::<Vec<_>>(),
+        None,
+    );
+    let quick = |m: &Member| {
+        let mut c = spawn_cmd(&m.home);
+        c.args([
+            "dkg",
+            "run",
+            "--timeout",
+            "2",
+            "--via",
+            &relay.url,
+            "--roster",
+        ])
+        .arg(&roster);
+        c
+    };
+    let outs = run_parallel(vec![quick(&ms[0]), quick(&ms[1])]);
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{err}");
+        let line = err.lines().last().unwrap();
+        assert!(
+            line.starts_with("passport: error: timed out waiting for round-1 packages from carol"),
+            "{line}"
+        );
+        assert!(!line.contains("bob") && !line.contains("alice"), "{line}");
+    }
+    // Everyone runs again (alice and bob resume from their saved round 1).
+    let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());
+    let v: Vec<serde_json::Value> = outs.iter().map(json_of).collect();
+    assert_eq!(v[0]["group"], v[2]["group"]);
+    assert_eq!(v[1]["group"], v[2]["group"]);
+    // The resumed members did not redo round 1.
+    assert!(
+        !v[0]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "round 1"),
+        "{}",
+        v[0]
+    );
+    assert!(
+        v[2]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "round 1"),
+        "{}",
+        v[2]
+    );
+}
