@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks for passport: threshold signing (bare FROST vs. passport envelopes vs. one
-# single-key BIP-340 signature), in-process DKG for n = 3, 10, 50, and the wall time of
-# one `passport sign share` process. Every figure in the final table comes from this run.
+# single-key BIP-340 signature), in-process DKG for n = 3, 10, 50, the wall time of one
+# `passport sign share` process, a bounded load run against `passport serve`, and a
+# 3-member DKG + signing end to end through files, serve and a relay. Every figure in
+# the final table comes from this run.
 #
-#   scripts/bench.sh                  # everything (~5 minutes on 2 cores)
+#   scripts/bench.sh                  # everything (~6 minutes on 2 cores)
+#   BENCH_LOAD_MEMBERS=50 BENCH_LOAD_SECS=20 BENCH_E2E_RUNS=3 scripts/bench.sh
 #   BENCH_SHARE_RUNS=20 scripts/bench.sh
 #   BENCH_NO_HYPERFINE=1 scripts/bench.sh   # time `sign share` with a bash loop
 #
@@ -15,16 +18,26 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 CRITERION_DIR="$CARGO_TARGET_DIR/criterion"
 BIN="$CARGO_TARGET_DIR/release/passport"
 SHARE_RUNS="${BENCH_SHARE_RUNS:-10}"
+LOAD_MEMBERS="${BENCH_LOAD_MEMBERS:-50}"
+LOAD_SECS="${BENCH_LOAD_SECS:-20}"
+E2E_RUNS="${BENCH_E2E_RUNS:-3}"
+EXAMPLES="$CARGO_TARGET_DIR/release/examples"
 # The process benchmark must not pick up the caller's home or secrets.
 unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY
 
 command -v python3 >/dev/null || { echo "bench.sh: python3 is required" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/passport-bench.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-echo "== building the release binary"
-cargo build --release --bin passport
+echo "== building the release binary, the load generator and the test relay"
+cargo build --release --bin passport --example serve_load --example relay
 
 echo
 echo "== criterion: benches/signing.rs, benches/dkg.rs, benches/hsm.rs"
@@ -130,14 +143,142 @@ else
     echo "skipped: CLI not available ($BIN lacks init/id/dkg/sign share)"
 fi
 
+# Starts a background process whose first stdout line holds its URL; prints the URL.
+start_server() {
+    local log="$1"; shift
+    "$@" >"$log.out" 2>"$log.err" &
+    PIDS+=($!)
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if [[ -s "$log.out" ]]; then
+            head -n 1 "$log.out" | grep -oE '(https?|wss?)://[^ ",]+' | head -n 1
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "no URL from $*: $(cat "$log.err")" >&2
+    return 1
+}
+
+# --- serve under load: M members posting and long-polling for S seconds ---
+serve_load() {
+    local dir="$WORK/load" url pid
+    mkdir -p "$dir"
+    # Limits far above the load, so the run measures the server, not the rate limiter.
+    printf '%s\n' 'rate_per_pubkey = 100000' 'burst_per_pubkey = 100000' \
+        'rate_per_ip = 1000000' 'burst_per_ip = 1000000' >"$dir/serve.toml"
+    "$BIN" --home "$dir/home" serve --listen 127.0.0.1:0 --config "$dir/serve.toml" \
+        >"$dir/serve.out" 2>"$dir/serve.err" &
+    pid=$!
+    PIDS+=("$pid")
+    local i
+    for ((i = 0; i < 100; i++)); do [[ -s "$dir/serve.out" ]] && break; sleep 0.1; done
+    url="$(head -n 1 "$dir/serve.out" | grep -oE 'https?://[^ ",]+' | head -n 1)"
+    [[ -n "$url" ]] || { echo "serve did not start: $(cat "$dir/serve.err")" >&2; return 1; }
+    "$EXAMPLES/serve_load" "$url" "$LOAD_MEMBERS" "$LOAD_SECS" >"$dir/result.json" 2>"$dir/load.err" &
+    local load=$! peak=0 rss
+    while kill -0 "$load" 2>/dev/null; do
+        rss="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
+        ((rss > peak)) && peak=$rss
+        sleep 0.5
+    done
+    wait "$load" || { cat "$dir/load.err" >&2; return 1; }
+    python3 - "$dir/result.json" "$peak" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["serve_rss_peak_kib"] = int(sys.argv[2])
+r["serve_rss_hwm_kib"] = int(sys.argv[3])
+print(json.dumps(r))
+PY
+    kill "$pid"
+}
+
+# --- end to end: a 3-member DKG, then one signature, through files, serve or a relay ---
+# Prints "<dkg µs> <sign µs>" for one run on fresh homes.
+e2e_once() {
+    local via="$1" d="$WORK/e2e/run.$RANDOM$RANDOM" m npub group members=()
+    mkdir -p "$d/x" "$d/s"
+    run() { "$BIN" "$@" >/dev/null 2>>"$d/log"; }
+    field() { python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[int(k)] if k.isdigit() else v[k]
+print(v)' "$1"; }
+    for m in a b c; do
+        run --home "$d/$m" init --age-identity "$d/$m.key"
+        npub="$("$BIN" --home "$d/$m" --json id 2>>"$d/log" | field npub)"
+        members+=(--member "$m=$npub")
+    done
+    run roster new --threshold 2 "${members[@]}" --purpose bench -o "$d/roster.json"
+    echo '{"kind":1,"content":"bench","tags":[]}' >"$d/note.json"
+    local t0 t1 t2 step
+    t0="$(date +%s%N)"
+    if [[ "$via" == files ]]; then
+        for m in a b c; do run --home "$d/$m" dkg round1 --roster "$d/roster.json" --out "$d/x"; done
+        for step in round2 finish; do
+            for m in a b c; do
+                run --home "$d/$m" dkg "$step" --roster "$d/roster.json" --in "$d/x" --out "$d/x"
+            done
+        done
+        for m in a b c; do run --home "$d/$m" dkg confirm --roster "$d/roster.json" --in "$d/x"; done
+        t1="$(date +%s%N)"
+        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
+        for m in a b; do run --home "$d/$m" sign commit --group "$group" --out "$d/s"; done
+        local req
+        req="$("$BIN" --home "$d/a" --json sign request --group "$group" --event "$d/note.json" \
+            --in "$d/s" --out "$d/s" 2>>"$d/log" | field package)"
+        for m in a b; do run --home "$d/$m" sign share --request "$req" --yes --out "$d/s"; done
+        run --home "$d/a" sign aggregate --request "$req" --in "$d/s" -o "$d/signed.json"
+    else
+        local pids=() p
+        for m in a b c; do
+            "$BIN" --home "$d/$m" dkg run --roster "$d/roster.json" --via "$via" >/dev/null 2>>"$d/log" &
+            pids+=($!)
+        done
+        for p in "${pids[@]}"; do wait "$p"; done
+        t1="$(date +%s%N)"
+        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
+        "$BIN" --home "$d/b" sign run --group "$group" --yes --via "$via" >/dev/null 2>>"$d/log" &
+        local signer=$!
+        "$BIN" --home "$d/a" sign run --group "$group" --event "$d/note.json" --yes --via "$via" \
+            -o "$d/signed.json" >/dev/null 2>>"$d/log"
+        wait "$signer"
+    fi
+    t2="$(date +%s%N)"
+    "$BIN" verify "$d/signed.json" --expect "$group" >/dev/null 2>>"$d/log"
+    echo "$(((t1 - t0) / 1000)) $(((t2 - t1) / 1000))"
+}
+
+e2e() {
+    local i
+    for ((i = 0; i < E2E_RUNS; i++)); do e2e_once "$1"; done
+}
+
+echo
+echo "== serve: $LOAD_MEMBERS members posting and long-polling for $LOAD_SECS s"
+LOAD_RESULT="$(serve_load)"
+echo "$LOAD_RESULT"
+
+echo
+echo "== end to end: 3-member DKG + one signature, $E2E_RUNS runs each (files, serve, relay)"
+mkdir -p "$WORK/e2e"
+E2E_SERVE_URL="$(start_server "$WORK/e2e/serve" "$BIN" --home "$WORK/e2e/serve-home" serve --listen 127.0.0.1:0)"
+E2E_RELAY_URL="$(start_server "$WORK/e2e/relay" "$EXAMPLES/relay")"
+E2E_FILES="$(e2e files)"
+E2E_SERVE="$(e2e "$E2E_SERVE_URL")"
+E2E_RELAY="$(e2e "$E2E_RELAY_URL")"
+printf 'files:\n%s\nserve:\n%s\nrelay:\n%s\n' "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY"
+
 echo
 echo "== results (criterion mean of this run)"
-python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" <<'PY'
+python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" "$LOAD_RESULT" "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY" <<'PY'
 import json
 import os
+import statistics
 import sys
 
 crit, share, share_runs = sys.argv[1], sys.argv[2], sys.argv[3]
+load = json.loads(sys.argv[4])
+e2e = {name: [tuple(int(x) for x in line.split()) for line in text.splitlines() if line.strip()]
+       for name, text in (("files", sys.argv[5]), ("serve", sys.argv[6]), ("relay", sys.argv[7]))}
 
 
 def mean_ns(group, bench):
@@ -197,4 +338,22 @@ if share:
           f"mean {ms} ms over {share_runs} runs ({how})")
 else:
     print("process: passport sign share: skipped (CLI not available or failed)")
+print()
+print(f"serve load ({load['members']} members, {load['seconds']:.0f} s, loopback, SQLite synchronous=FULL):")
+print(f"  packages accepted: {load['accepted']} ({load['accepted_per_sec']:.0f}/s), errors: {load['errors']}")
+print(f"  post latency p50 {load['post_p50_ms']:.1f} ms, p99 {load['post_p99_ms']:.1f} ms")
+print(f"  long-poll delivery p50 {load['delivery_p50_ms']:.1f} ms, p99 {load['delivery_p99_ms']:.1f} ms "
+      f"({load['deliveries']} deliveries, {load['polls']} polls)")
+print(f"  serve RSS: peak {load['serve_rss_peak_kib'] / 1024:.1f} MiB (VmHWM {load['serve_rss_hwm_kib'] / 1024:.1f} MiB)")
+
+print()
+print(f"{'end to end, 3 members (median)':<32}{'DKG':>10}{'vs files':>10}{'signing':>10}{'vs files':>10}")
+base_dkg = statistics.median(x[0] for x in e2e["files"])
+base_sig = statistics.median(x[1] for x in e2e["files"])
+for name in ("files", "serve", "relay"):
+    dkg = statistics.median(x[0] for x in e2e[name])
+    sig = statistics.median(x[1] for x in e2e[name])
+    print(f"{name:<32}{fmt(dkg * 1e3):>10}{dkg / base_dkg:>9.2f}x{fmt(sig * 1e3):>10}{sig / base_sig:>9.2f}x")
+print("  (files: each step its own CLI process, one after another; serve and relay: `dkg run`")
+print("   by the 3 members in parallel, then `sign run` by a coordinator and a signer)")
 PY

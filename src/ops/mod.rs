@@ -353,9 +353,15 @@ pub fn until_complete<T>(
     progress: Progress<'_>,
     mut f: impl FnMut(&mut crate::via::Via) -> Result<T>,
 ) -> Result<T> {
+    let mut missing: Vec<String> = vec![];
     loop {
-        let missing = match f(via) {
-            Err(Error::Ceremony(crate::ceremony::Error::Incomplete { missing, .. })) => missing,
+        let outage = match f(via) {
+            Err(Error::Ceremony(crate::ceremony::Error::Incomplete { missing: m, .. })) => {
+                missing = m;
+                None
+            }
+            // The server restarting or a relay dropping: keep the state and try again.
+            Err(Error::Transport(e)) => Some(e),
             other => {
                 progress(&Waiting {
                     step,
@@ -372,12 +378,26 @@ pub fn until_complete<T>(
         });
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Err(Error::Incomplete(format!(
-                "timed out waiting for {step} from {}; they did not answer. Run the same \
-                 command again to resume where it stopped",
-                missing.join(", ")
-            )));
+            return Err(match outage {
+                Some(e) => Error::Transport(format!(
+                    "timed out waiting for {step}: {e}. Run the same command again to resume"
+                )),
+                None => Error::Incomplete(format!(
+                    "timed out waiting for {step} from {}; they did not answer. Run the same \
+                     command again to resume where it stopped",
+                    missing.join(", ")
+                )),
+            });
         }
-        via.wait(left)?;
+        match outage {
+            Some(_) => std::thread::sleep(left.min(std::time::Duration::from_millis(500))),
+            None => match via.wait(left) {
+                Ok(_) => {}
+                Err(Error::Transport(_)) => {
+                    std::thread::sleep(left.min(std::time::Duration::from_millis(500)))
+                }
+                Err(e) => return Err(e),
+            },
+        }
     }
 }

@@ -1,0 +1,247 @@
+//! A bounded load run against a running `passport serve`: M members each post packages
+//! in a closed loop and long-poll for everyone else's, for S seconds. Prints one JSON
+//! object: packages accepted per second, p50/p99 latency of a post and of delivery
+//! (post accepted → seen by another member's long-poll), and errors.
+//!
+//! cargo run --release --example serve_load -- URL [MEMBERS] [SECS]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use nostr::hashes::sha256::Hash as Sha256Hash;
+use nostr::hashes::Hash;
+use nostr::nips::nip98::{HttpData, HttpMethod};
+use nostr::{EventBuilder, JsonUtil, Keys, Url};
+use passport::ceremony::{Member, Roster};
+use passport::envelope::{self, Binding, Draft, Round};
+use serde_json::{json, Value};
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as u64
+}
+
+fn auth(keys: &Keys, url: &Url, method: HttpMethod, body: Option<&[u8]>) -> String {
+    let mut data = HttpData::new(url.clone(), method);
+    if let Some(b) = body {
+        data = data.payload(Sha256Hash::hash(b));
+    }
+    let ev = EventBuilder::http_auth(data)
+        .sign_with_keys(keys)
+        .expect("local signing");
+    format!(
+        "Nostr {}",
+        base64::engine::general_purpose::STANDARD.encode(ev.as_json())
+    )
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[derive(Default)]
+struct Stats {
+    post_ms: Mutex<Vec<f64>>,
+    delivery_ms: Mutex<Vec<f64>>,
+    accepted: AtomicU64,
+    errors: AtomicU64,
+    polls: AtomicU64,
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let base = args.next().expect("usage: serve_load URL [MEMBERS] [SECS]");
+    let n: usize = args.next().map_or(50, |s| s.parse().expect("MEMBERS"));
+    let secs: u64 = args.next().map_or(20, |s| s.parse().expect("SECS"));
+    let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).expect("URL");
+
+    let keys: Vec<Keys> = (0..n).map(|_| Keys::generate()).collect();
+    let members = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Member {
+            name: format!("m{i}"),
+            npub: k.public_key(),
+        })
+        .collect();
+    let roster = Roster::new("load", 2, members, None, &mut rand::rngs::OsRng).expect("roster");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(4 * n)
+        .build()
+        .expect("client");
+    let create = base.join("v1/ceremonies").expect("url");
+    let body = roster.to_json_pretty().into_bytes();
+    let resp = http
+        .post(create.clone())
+        .header(
+            "authorization",
+            auth(&keys[0], &create, HttpMethod::POST, Some(&body)),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("serve answers");
+    let created: Value = resp.json().await.expect("JSON");
+    let id = created["id"].as_str().expect("ceremony id").to_owned();
+    let packages = base
+        .join(&format!("v1/ceremonies/{id}/packages"))
+        .expect("url");
+
+    let stats = Arc::new(Stats::default());
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let binding = Binding::of(&roster);
+    let mut tasks = vec![];
+    for (seat, k) in keys.iter().enumerate() {
+        let seat = seat as u16 + 1;
+        // Poster: closed loop, one package at a time.
+        let (h, k2, url, st, b) = (
+            http.clone(),
+            k.clone(),
+            packages.clone(),
+            stats.clone(),
+            binding.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let ev = envelope::seal(
+                    &k2,
+                    Draft {
+                        binding: &b,
+                        round: Round::SignCommit,
+                        from: Some(seat),
+                        to: None,
+                        reference: None,
+                        payload: &json!({ "sent_us": now_us() }),
+                    },
+                )
+                .expect("seal");
+                let body = ev.as_json().into_bytes();
+                let t0 = Instant::now();
+                let r = h
+                    .post(url.clone())
+                    .header(
+                        "authorization",
+                        auth(&k2, &url, HttpMethod::POST, Some(&body)),
+                    )
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                match r {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        st.accepted.fetch_add(1, Ordering::Relaxed);
+                        st.post_ms.lock().expect("lock").push(ms);
+                    }
+                    Ok(r) => {
+                        st.errors.fetch_add(1, Ordering::Relaxed);
+                        eprintln!(
+                            "post: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        );
+                    }
+                    Err(e) => {
+                        st.errors.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("post: {e}");
+                    }
+                }
+            }
+        }));
+        // Poller: long-poll from a cursor; delivery latency of everyone else's packages.
+        let (h, k2, url, st) = (http.clone(), k.clone(), packages.clone(), stats.clone());
+        let me = k.public_key().to_hex();
+        tasks.push(tokio::spawn(async move {
+            let mut cursor = 0u64;
+            while Instant::now() < deadline {
+                let mut u = url.clone();
+                u.query_pairs_mut()
+                    .append_pair("since", &cursor.to_string())
+                    .append_pair("wait", "5");
+                let r = h
+                    .get(u.clone())
+                    .header("authorization", auth(&k2, &u, HttpMethod::GET, None))
+                    .send()
+                    .await;
+                let seen = now_us();
+                st.polls.fetch_add(1, Ordering::Relaxed);
+                let page: Value = match r {
+                    Ok(r) if r.status().is_success() => match r.json().await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            st.errors.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("poll body: {e}");
+                            continue;
+                        }
+                    },
+                    Ok(r) => {
+                        st.errors.fetch_add(1, Ordering::Relaxed);
+                        eprintln!(
+                            "poll: {} {}",
+                            r.status(),
+                            r.text().await.unwrap_or_default()
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        st.errors.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("poll: {e}");
+                        continue;
+                    }
+                };
+                cursor = page["cursor"].as_u64().unwrap_or(cursor);
+                let mut lat = vec![];
+                for p in page["packages"].as_array().into_iter().flatten() {
+                    let ev = &p["event"];
+                    if ev["pubkey"].as_str() == Some(me.as_str()) {
+                        continue;
+                    }
+                    let sent = ev["content"]
+                        .as_str()
+                        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                        .and_then(|c| c["sent_us"].as_u64());
+                    if let Some(s) = sent {
+                        lat.push(seen.saturating_sub(s) as f64 / 1e3);
+                    }
+                }
+                st.delivery_ms.lock().expect("lock").extend(lat);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut post = stats.post_ms.lock().expect("lock").clone();
+    let mut delivery = stats.delivery_ms.lock().expect("lock").clone();
+    post.sort_by(f64::total_cmp);
+    delivery.sort_by(f64::total_cmp);
+    let accepted = stats.accepted.load(Ordering::Relaxed);
+    println!(
+        "{}",
+        json!({
+            "members": n,
+            "seconds": elapsed,
+            "accepted": accepted,
+            "accepted_per_sec": accepted as f64 / elapsed,
+            "post_p50_ms": percentile(&post, 0.50),
+            "post_p99_ms": percentile(&post, 0.99),
+            "deliveries": delivery.len(),
+            "delivery_p50_ms": percentile(&delivery, 0.50),
+            "delivery_p99_ms": percentile(&delivery, 0.99),
+            "polls": stats.polls.load(Ordering::Relaxed),
+            "errors": stats.errors.load(Ordering::Relaxed),
+        })
+    );
+}
