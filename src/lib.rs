@@ -16,3 +16,4 @@ pub mod group;
 pub mod home;
 pub mod hsm;
 pub mod ops;
+pub mod serve;
