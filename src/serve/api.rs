@@ -129,12 +129,13 @@ pub async fn authenticate(
         st.0.config.auth_window_secs,
     )?;
     let id = event_id.to_hex();
+    let key = id.clone();
     let fresh =
         st.0.db
-            .call(move |c| db::remember_auth(c, &id, now, expires_at))
+            .call(move |c| db::remember_auth(c, &key, now, expires_at))
             .await?;
     if !fresh {
-        return Err(ApiError::Replayed);
+        return Err(ApiError::Replayed(id.get(..16).unwrap_or(&id).to_owned()));
     }
     st.0.key_limit
         .take(&pubkey.to_hex(), Instant::now())

@@ -241,9 +241,9 @@ mod tests {
             method: "GET",
             ..req(None)
         };
-        assert!(matches!(
-            verify(Some(&forged), &get, 1000, 60),
-            Err(AuthError::BadSignature) | Err(AuthError::Malformed(_))
-        ));
+        assert_eq!(
+            verify(Some(&forged), &get, 1000, 60).unwrap_err(),
+            AuthError::BadSignature
+        );
     }
 }

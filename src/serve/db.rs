@@ -176,3 +176,58 @@ pub fn counts(conn: &mut Connection, sql: &str) -> rusqlite::Result<Vec<(String,
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     rows.map(|r| r.map(|(k, v)| (k, v.max(0) as u64))).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn durable_settings_and_schema_version() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("s").join("db.sqlite")).expect("open");
+        let (sync, journal, version) = db
+            .call(|c| {
+                Ok((
+                    c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?,
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?,
+                    c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?,
+                ))
+            })
+            .await
+            .expect("pragmas");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(journal, "wal");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_newer_schema() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite");
+        drop(Db::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        let e = Db::open(&path).err().expect("refused");
+        assert!(e.to_string().contains("upgrade passport"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn replay_cache_remembers_until_expiry() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite")).expect("open");
+        let seen = |now, exp| {
+            let db = db.clone();
+            async move {
+                db.call(move |c| remember_auth(c, "e1", now, exp))
+                    .await
+                    .expect("remember")
+            }
+        };
+        assert!(seen(100, 160).await);
+        assert!(!seen(150, 210).await);
+        // Past its expiry the entry is pruned (the auth window refuses such events anyway).
+        assert!(seen(161, 221).await);
+    }
+}

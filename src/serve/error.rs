@@ -11,8 +11,11 @@ use super::auth::AuthError;
 pub enum ApiError {
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] AuthError),
-    #[error("this auth event was already used; sign a fresh NIP-98 event for every request")]
-    Replayed,
+    #[error(
+        "auth event {0} was already used; sign a fresh NIP-98 event for every request \
+         (identical requests within one second need a distinguishing tag, e.g. a random `nonce`)"
+    )]
+    Replayed(String),
     #[error("{0}")]
     NotAMember(String),
     #[error("{0}")]
@@ -52,7 +55,7 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Replayed => "replayed",
+            ApiError::Replayed(_) => "replayed",
             ApiError::NotAMember(_) => "not-a-member",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
@@ -71,7 +74,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized(_) | ApiError::Replayed => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::Replayed(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotAMember(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,

@@ -104,3 +104,46 @@ async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response
     }
     res
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn boom() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_json_500_and_the_router_lives_on() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let state = AppState::open(crate::serve::Config::with_db(tmp.path().join("db.sqlite")))
+            .expect("state");
+        let routes = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }));
+        let app = wrap(routes, state.clone()).with_state(state);
+        let get_path = |p: &str| {
+            Request::builder()
+                .uri(p)
+                .body(Body::empty())
+                .expect("request")
+        };
+        let res = app
+            .clone()
+            .oneshot(get_path("/boom"))
+            .await
+            .expect("response");
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["error"], "internal");
+        let res = app.oneshot(get_path("/fine")).await.expect("response");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}

@@ -78,17 +78,13 @@ struct Shared {
     metrics: metrics::Metrics,
     waiters: waiters::Waiters,
     /// Flips to true on shutdown so long polls answer at once.
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Sender<bool>,
 }
 
 impl AppState {
     /// Opens the database and sets up limits. `public_url` defaults to
     /// `http://<config.listen>`.
     pub fn open(config: Config) -> Result<AppState, Error> {
-        Self::with_shutdown(config, watch::channel(false).1)
-    }
-
-    fn with_shutdown(config: Config, shutdown: watch::Receiver<bool>) -> Result<AppState, Error> {
         config.validate()?;
         let db = db::Db::open(&config.db)?;
         Ok(AppState(Arc::new(Shared {
@@ -99,8 +95,13 @@ impl AppState {
             waiters: waiters::Waiters::default(),
             db,
             config,
-            shutdown,
+            shutdown: watch::channel(false).0,
         })))
+    }
+
+    /// Ends pending long polls (with whatever they have) and makes new ones return at once.
+    pub fn shut_down(&self) {
+        self.0.shutdown.send_replace(true);
     }
 }
 
@@ -159,14 +160,13 @@ pub async fn run(mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(
         source,
     })?;
     config.listen = bound;
-    let (stop, stopped) = watch::channel(false);
-    let state = AppState::with_shutdown(config, stopped)?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let state = AppState::open(config)?;
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     ready(bound);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
-            let _ = stop.send(true);
+            state.shut_down();
         })
         .await
         .map_err(Error::Serve)

@@ -134,7 +134,7 @@ pub async fn fetch_packages(
     let deadline = tokio::time::Instant::now() + wait;
     // Subscribe before the first look, so a package accepted in between still wakes us.
     let mut news = st.0.waiters.subscribe(&c.id);
-    let mut stop = st.0.shutdown.clone();
+    let mut stop = st.0.shutdown.subscribe();
     let mut polling = None;
     let fetch = std::sync::Arc::new(fetch);
     let found = loop {

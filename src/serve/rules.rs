@@ -38,9 +38,14 @@ pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
         // as the wrong round: ceremony and membership complaints come first.
         _ => Sender::Member,
     };
+    let signer = event.pubkey;
     let checked = envelope::check(roster, event, meta, round, sender).map_err(|e| match e {
         E::WrongCeremony { .. } | E::WrongRoster { .. } => ApiError::WrongCeremony(e.to_string()),
         E::NotMember(_) | E::WrongSeat { .. } => ApiError::NotAMember(e.to_string()),
+        // No seat claimed by a key outside the roster: say who is not a member.
+        E::MissingTag { tag: "member", .. } if roster.ids_of(&signer).is_empty() => {
+            ApiError::NotAMember(E::NotMember(envelope::short_npub(&signer)).to_string())
+        }
         E::WrongRound { .. } => ApiError::WrongRound(e.to_string()),
         other => ApiError::Malformed(other.to_string()),
     })?;
