@@ -162,30 +162,39 @@ pub async fn run(mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(
     config.listen = bound;
     let state = AppState::open(config)?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let signal = shutdown_signal()?;
     ready(bound);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signal.await;
             state.shut_down();
         })
         .await
         .map_err(Error::Serve)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT and SIGTERM handlers now (so a signal right after the ready
+/// line is not fatal) and returns a future that resolves on either.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Error> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        let install = |kind| signal(kind).map_err(Error::Serve);
+        let mut term = install(SignalKind::terminate())?;
+        let mut int = install(SignalKind::interrupt())?;
+        Ok(async move {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            return;
-        }
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 /// Seconds since the Unix epoch.
