@@ -272,11 +272,14 @@ pub fn fetch(
     Ok(out)
 }
 
-/// `(seat, round, count)` of packages each seat has sent, and the total.
+/// How many packages of a round a seat has sent: `(seat, round, count)`.
+pub type SentCount = (u16, String, u64);
+
+/// What each seat has sent, and the ceremony's total package count.
 pub fn sent_counts(
     conn: &mut Connection,
     ceremony: &str,
-) -> rusqlite::Result<(Vec<(u16, String, u64)>, u64)> {
+) -> rusqlite::Result<(Vec<SentCount>, u64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT seat, round, count(*) FROM packages WHERE ceremony_id = ?1 AND seat > 0 \
          GROUP BY seat, round ORDER BY seat, round",
