@@ -33,6 +33,8 @@ pub enum Error {
     Keystore(#[from] crate::keystore::Error),
     #[error(transparent)]
     Hsm(#[from] crate::hsm::Error),
+    #[error(transparent)]
+    Serve(#[from] crate::serve::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -87,6 +89,7 @@ impl Error {
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
             Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
             Error::Invalid(_) => exit::USAGE,
+            Error::Serve(e) if e.is_usage() => exit::USAGE,
             _ => exit::FAILURE,
         }
     }

@@ -17,3 +17,4 @@ pub mod home;
 pub mod hsm;
 pub mod ops;
 pub mod via;
+pub mod serve;

@@ -10,6 +10,7 @@ mod misc;
 mod output;
 mod prompt;
 mod recover;
+mod serve;
 mod sign;
 mod via;
 
@@ -120,6 +121,8 @@ pub enum Command {
     Inspect(misc::InspectArgs),
     /// Run a full local 2-of-3 DKG and signing in a temporary directory.
     Demo(misc::DemoArgs),
+    /// Coordinate ceremony rounds over HTTP: store signed packages, hand each member its own.
+    Serve(serve::ServeArgs),
     /// Print a shell completion script.
     Completions(misc::CompletionsArgs),
     /// Write man pages (passport.1 and one per subcommand) into a directory.
@@ -176,6 +179,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         }
         Command::Inspect(a) => out.report(&crate::ops::inspect::inspect(&a.file)?),
         Command::Demo(a) => misc::demo(a, out),
+        Command::Serve(a) => serve::run(cli, a, out),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),
     }

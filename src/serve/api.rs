@@ -1,0 +1,287 @@
+//! Handlers for health, metrics, the OpenAPI document and ceremonies, plus what every
+//! ceremony route shares: body limits, NIP-98 auth, membership.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use nostr::{PublicKey, ToBech32};
+use rand::RngCore;
+use serde_json::{json, Value};
+
+use super::auth::{self, Authed};
+use super::error::ApiError;
+use super::store::{self, Ceremony, Created};
+use super::{db, metrics, now, AppState};
+use crate::ceremony::Roster;
+use crate::envelope::{short_npub, Round};
+
+pub async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
+    st.0.db.call(db::ping).await.map_err(|e| {
+        eprintln!("passport serve: health check failed: {e}");
+        ApiError::Unavailable
+    })?;
+    Ok(Json(json!({ "status": "ok" })))
+}
+
+pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let (ceremonies, packages) = st
+        .0
+        .db
+        .call(|c| {
+            let ceremonies =
+                db::counts(c, "SELECT state, count(*) FROM ceremonies GROUP BY state")?;
+            let packages = db::counts(c, "SELECT round, count(*) FROM packages GROUP BY round")?;
+            Ok((ceremonies, packages))
+        })
+        .await?;
+    // Every state and round appears, at 0 when absent, so series do not come and go.
+    let mut by_state: BTreeMap<String, u64> = [store::OPEN, store::AGREED]
+        .into_iter()
+        .map(|s| (s.to_owned(), 0))
+        .collect();
+    by_state.extend(ceremonies);
+    let mut by_round: BTreeMap<String, u64> = Round::ALL
+        .into_iter()
+        .map(|r| (r.as_str().to_owned(), 0))
+        .collect();
+    by_round.extend(packages);
+    let text = st.0.metrics.render(&metrics::Gauges {
+        ceremonies: by_state.into_iter().collect(),
+        packages: by_round.into_iter().collect(),
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(super::openapi::document())
+}
+
+/// Reads the body, refusing more than `max_body_bytes`.
+pub async fn read_body(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, ApiError> {
+    let limit = st.0.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes().to_vec()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::TooLarge { limit })
+        }
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// Verifies the NIP-98 header for this exact request, refuses replays, and applies the
+/// per-pubkey limit. Returns the authenticated key.
+pub async fn authenticate(
+    st: &AppState,
+    method: &Method,
+    uri: &OriginalUri,
+    headers: &HeaderMap,
+    body: Option<&[u8]>,
+) -> Result<PublicKey, ApiError> {
+    let path = uri.0.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", st.0.public_url);
+    let header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| auth::AuthError::Malformed("it is not ASCII".into()))?,
+        ),
+    };
+    let now = now();
+    let Authed {
+        pubkey,
+        event_id,
+        expires_at,
+    } = auth::verify(
+        header,
+        &auth::Request {
+            url: &url,
+            method: method.as_str(),
+            body,
+        },
+        now,
+        st.0.config.auth_window_secs,
+    )?;
+    let id = event_id.to_hex();
+    let key = id.clone();
+    let fresh =
+        st.0.db
+            .call(move |c| db::remember_auth(c, &key, now, expires_at))
+            .await?;
+    if !fresh {
+        return Err(ApiError::Replayed(id.get(..16).unwrap_or(&id).to_owned()));
+    }
+    st.0.key_limit
+        .take(&pubkey.to_hex(), Instant::now())
+        .map_err(|retry_after| ApiError::RateLimited {
+            who: "this key",
+            retry_after,
+        })?;
+    Ok(pubkey)
+}
+
+/// Server ids are 32 lowercase hex digits; anything else cannot exist.
+pub fn ceremony_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let unknown = |what: &str| {
+        ApiError::NotFound(format!(
+            "no ceremony {what:?} on this server; create it with POST /v1/ceremonies"
+        ))
+    };
+    let Path(id) = path.map_err(|_| unknown("?"))?;
+    if id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(id)
+    } else {
+        Err(unknown(&id))
+    }
+}
+
+fn is_party(roster: &Roster, pk: &PublicKey) -> bool {
+    !roster.ids_of(pk).is_empty() || roster.dealer.as_ref() == Some(pk)
+}
+
+/// Loads ceremony `id` for `pk`, who must be a member or its dealer.
+pub async fn load_for(st: &AppState, id: String, pk: &PublicKey) -> Result<Ceremony, ApiError> {
+    let lookup = id.clone();
+    let c =
+        st.0.db
+            .call(move |c| store::load(c, &lookup))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "no ceremony {id} on this server; create it with POST /v1/ceremonies"
+                ))
+            })?;
+    if !is_party(&c.roster, pk) {
+        return Err(ApiError::NotAMember(format!(
+            "{} is neither a member nor the dealer of ceremony {}",
+            short_npub(pk),
+            c.roster.ceremony_id
+        )));
+    }
+    Ok(c)
+}
+
+pub async fn create_ceremony(
+    State(st): State<AppState>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&st, &headers, body).await?;
+    let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
+    let roster = Roster::from_json(&body)
+        .map_err(|e| ApiError::Malformed(format!("the body is not a valid roster: {e}")))?;
+    if !is_party(&roster, &pk) {
+        return Err(ApiError::NotAMember(format!(
+            "{} is neither a member nor the dealer of this roster; only they may register it",
+            short_npub(&pk)
+        )));
+    }
+    let mut raw = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let new_id = hex::encode(raw);
+    let stored = roster.clone();
+    let created =
+        st.0.db
+            .call(move |c| store::create(c, &stored, &new_id, now()))
+            .await?;
+    let (c, status) = match created {
+        Created::New(c) => (c, StatusCode::CREATED),
+        Created::Existing(c) => (c, StatusCode::OK),
+        Created::Conflict => {
+            return Err(ApiError::Conflict(format!(
+                "ceremony {} is already registered with a different roster; this one has \
+                 fingerprint {}: the members must agree on one roster",
+                roster.ceremony_id,
+                roster.fingerprint()
+            )))
+        }
+    };
+    Ok((
+        status,
+        Json(json!({
+            "id": c.id,
+            "ceremony": c.roster.ceremony_id,
+            "roster_hash": c.roster_hash,
+            "created": status == StatusCode::CREATED,
+        })),
+    )
+        .into_response())
+}
+
+pub async fn ceremony_status(
+    State(st): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let pk = authenticate(&st, &method, &uri, &headers, None).await?;
+    let id = ceremony_id(path)?;
+    let c = load_for(&st, id, &pk).await?;
+    let cid = c.id.clone();
+    let (sent, total) =
+        st.0.db
+            .call(move |conn| store::sent_counts(conn, &cid))
+            .await?;
+    let members: Vec<Value> = c
+        .roster
+        .ids()
+        .map(|seat| {
+            let counts: BTreeMap<&str, u64> = sent
+                .iter()
+                .filter(|(s, _, _)| *s == seat)
+                .map(|(_, round, n)| (round.as_str(), *n))
+                .collect();
+            let m = c.roster.member(seat);
+            json!({
+                "seat": seat,
+                "name": m.map(|m| m.name.clone()),
+                "npub": m.and_then(|m| m.npub.to_bech32().ok()),
+                "sent": counts,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": c.id,
+        "ceremony": c.roster.ceremony_id,
+        "roster_hash": c.roster_hash,
+        "purpose": c.roster.purpose,
+        "state": c.state,
+        "threshold": c.roster.threshold,
+        "dealer": c.roster.dealer.and_then(|d| d.to_bech32().ok()),
+        "members": members,
+        "packages": total,
+    })))
+}

@@ -1,0 +1,261 @@
+//! Server configuration: defaults, then a TOML file, then overrides (flags and
+//! `PASSPORT_SERVE_*` environment variables, which clap has already merged, flags first).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Error;
+use crate::envelope::MAX_PACKAGE_BYTES;
+
+/// The default listen address: loopback only, so nothing is exposed by accident.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7707";
+/// Room for one maximal package plus JSON framing.
+pub const DEFAULT_MAX_BODY_BYTES: usize = MAX_PACKAGE_BYTES + (64 << 10);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The base URL clients use; `None` means `http://<bound address>`.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub auth_window_secs: u64,
+    pub rate_per_pubkey: f64,
+    pub burst_per_pubkey: u32,
+    pub rate_per_ip: f64,
+    pub burst_per_ip: u32,
+    pub long_poll_max_secs: u64,
+    pub db: PathBuf,
+    /// One stderr line per request (not a file/env key: a run option).
+    pub log_requests: bool,
+}
+
+/// Every key, optional: used for the file and for the flag/env overrides.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub auth_window_secs: Option<u64>,
+    pub rate_per_pubkey: Option<f64>,
+    pub burst_per_pubkey: Option<u32>,
+    pub rate_per_ip: Option<f64>,
+    pub burst_per_ip: Option<u32>,
+    pub long_poll_max_secs: Option<u64>,
+    pub db: Option<PathBuf>,
+}
+
+impl Settings {
+    /// Parses a TOML config file; unknown keys are an error naming the key.
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.display().to_string(),
+            detail: e.message().to_owned(),
+        })
+    }
+
+    /// Fields set in `over` win over fields set here.
+    fn overlay(self, over: Settings) -> Settings {
+        Settings {
+            listen: over.listen.or(self.listen),
+            public_url: over.public_url.or(self.public_url),
+            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+            auth_window_secs: over.auth_window_secs.or(self.auth_window_secs),
+            rate_per_pubkey: over.rate_per_pubkey.or(self.rate_per_pubkey),
+            burst_per_pubkey: over.burst_per_pubkey.or(self.burst_per_pubkey),
+            rate_per_ip: over.rate_per_ip.or(self.rate_per_ip),
+            burst_per_ip: over.burst_per_ip.or(self.burst_per_ip),
+            long_poll_max_secs: over.long_poll_max_secs.or(self.long_poll_max_secs),
+            db: over.db.or(self.db),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, with the database at `db`.
+    pub fn with_db(db: PathBuf) -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            public_url: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            auth_window_secs: 60,
+            rate_per_pubkey: 20.0,
+            burst_per_pubkey: 60,
+            rate_per_ip: 100.0,
+            burst_per_ip: 300,
+            long_poll_max_secs: 60,
+            db,
+            log_requests: false,
+        }
+    }
+
+    /// The default database path under an operator home.
+    pub fn default_db(home: &Path) -> PathBuf {
+        home.join("serve").join("serve.sqlite")
+    }
+
+    /// Defaults < `file` < `overrides`, validated.
+    pub fn resolve(home: &Path, file: Option<&Path>, overrides: Settings) -> Result<Self, Error> {
+        let from_file = match file {
+            Some(p) => Settings::from_file(p)?,
+            None => Settings::default(),
+        };
+        let s = from_file.overlay(overrides);
+        let mut c = Config::with_db(s.db.unwrap_or_else(|| Config::default_db(home)));
+        if let Some(l) = s.listen {
+            c.listen = l.parse().map_err(|_| {
+                bad(
+                    "listen",
+                    format!("{l:?} is not an address like 127.0.0.1:7707"),
+                )
+            })?;
+        }
+        c.public_url = s.public_url;
+        c.max_body_bytes = s.max_body_bytes.unwrap_or(c.max_body_bytes);
+        c.auth_window_secs = s.auth_window_secs.unwrap_or(c.auth_window_secs);
+        c.rate_per_pubkey = s.rate_per_pubkey.unwrap_or(c.rate_per_pubkey);
+        c.burst_per_pubkey = s.burst_per_pubkey.unwrap_or(c.burst_per_pubkey);
+        c.rate_per_ip = s.rate_per_ip.unwrap_or(c.rate_per_ip);
+        c.burst_per_ip = s.burst_per_ip.unwrap_or(c.burst_per_ip);
+        c.long_poll_max_secs = s.long_poll_max_secs.unwrap_or(c.long_poll_max_secs);
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Refuses values that would make the server useless or unsafe.
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(u) = &self.public_url {
+            check_public_url(u)?;
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(bad("max_body_bytes", "must be at least 1024".into()));
+        }
+        if !(1..=3600).contains(&self.auth_window_secs) {
+            return Err(bad("auth_window_secs", "must be 1 to 3600".into()));
+        }
+        for (key, rate) in [
+            ("rate_per_pubkey", self.rate_per_pubkey),
+            ("rate_per_ip", self.rate_per_ip),
+        ] {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(bad(
+                    key,
+                    "must be a positive number of requests per second".into(),
+                ));
+            }
+        }
+        for (key, burst) in [
+            ("burst_per_pubkey", self.burst_per_pubkey),
+            ("burst_per_ip", self.burst_per_ip),
+        ] {
+            if burst == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
+        if self.long_poll_max_secs > 3600 {
+            return Err(bad("long_poll_max_secs", "must be at most 3600".into()));
+        }
+        Ok(())
+    }
+
+    /// The base URL clients use once the server is bound to `bound`.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+fn bad(key: &'static str, detail: String) -> Error {
+    Error::Setting { key, detail }
+}
+
+fn check_public_url(u: &str) -> Result<(), Error> {
+    let parsed =
+        nostr::Url::parse(u).map_err(|e| bad("public_url", format!("{u:?} is not a URL ({e})")))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Err(bad(
+            "public_url",
+            format!("{u:?} must be an http(s) base URL without query or fragment"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("serve.toml");
+        std::fs::write(&p, text).expect("write config");
+        p
+    }
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = write(
+            tmp.path(),
+            "listen = \"127.0.0.1:9000\"\nrate_per_ip = 5.0\nburst_per_ip = 7\n",
+        );
+        let over = Settings {
+            listen: Some("127.0.0.1:0".into()),
+            ..Settings::default()
+        };
+        let c = Config::resolve(tmp.path(), Some(&file), over).expect("resolves");
+        assert_eq!(c.listen.port(), 0);
+        assert_eq!(c.rate_per_ip, 5.0);
+        assert_eq!(c.burst_per_ip, 7);
+        assert_eq!(c.rate_per_pubkey, 20.0);
+        assert_eq!(c.db, tmp.path().join("serve").join("serve.sqlite"));
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = write(tmp.path(), "lisen = \"127.0.0.1:1\"\n");
+        let e =
+            Config::resolve(tmp.path(), Some(&file), Settings::default()).expect_err("unknown key");
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        for (text, key) in [
+            ("rate_per_ip = 0.0\n", "rate_per_ip"),
+            ("burst_per_pubkey = 0\n", "burst_per_pubkey"),
+            ("public_url = \"ftp://x\"\n", "public_url"),
+            ("listen = \"nowhere\"\n", "listen"),
+        ] {
+            let file = write(tmp.path(), text);
+            let e =
+                Config::resolve(tmp.path(), Some(&file), Settings::default()).expect_err("invalid");
+            assert!(e.to_string().contains(key), "{e}");
+        }
+    }
+
+    #[test]
+    fn public_url_defaults_to_bound_address() {
+        let c = Config::with_db("x".into());
+        let addr: SocketAddr = "127.0.0.1:4321".parse().expect("addr");
+        assert_eq!(c.public_url_for(addr), "http://127.0.0.1:4321");
+        let c = Config {
+            public_url: Some("https://p.example/".into()),
+            ..c
+        };
+        assert_eq!(c.public_url_for(addr), "https://p.example");
+    }
+}

@@ -1,0 +1,233 @@
+//! SQLite state: ceremonies, packages (with a monotonic `seq` cursor) and the NIP-98
+//! replay cache. WAL with `synchronous=FULL`, so a package acknowledged to a client
+//! survives kill -9 and power loss. Every call runs on the blocking pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::Error;
+
+/// Bumped with every schema change; `open` refuses databases from a newer passport.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE ceremonies (
+    id          TEXT PRIMARY KEY,
+    ceremony    TEXT NOT NULL UNIQUE,
+    roster_hash TEXT NOT NULL,
+    roster      TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'open',
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE packages (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    ceremony_id TEXT NOT NULL REFERENCES ceremonies(id),
+    event_id    TEXT NOT NULL UNIQUE,
+    round       TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    seat        INTEGER NOT NULL,
+    to_pubkey   TEXT,
+    to_seat     INTEGER NOT NULL,
+    reference   TEXT NOT NULL,
+    event       TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+);
+CREATE INDEX packages_by_ceremony ON packages (ceremony_id, seq);
+CREATE INDEX packages_by_slot ON packages (ceremony_id, sender, seat, round, to_seat, reference);
+CREATE TABLE auth_seen (
+    event_id   TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX auth_seen_by_expiry ON auth_seen (expires_at);
+";
+
+/// A shared connection; SQLite serializes writers anyway, and one connection keeps
+/// `seq` order equal to commit order.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database: directory 0700, file 0600.
+    pub fn open(path: &Path) -> Result<Db, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fsutil::private_dir(dir).map_err(|e| Error::Db(e.to_string()))?;
+        }
+        create_private(path)?;
+        let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        init(&conn).map_err(|e| db_error(path, e))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| db_error(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Db(format!(
+                "{}: schema version {version} is newer than this passport understands \
+                 ({SCHEMA_VERSION}); upgrade passport",
+                path.display()
+            )));
+        }
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs `f` on the blocking pool with the connection.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock leaves no half-done transaction (dropping
+            // a transaction rolls it back), so a poisoned lock is still usable.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard).map_err(|e| db_error(&path, e))
+        })
+        .await
+        .map_err(|e| Error::Db(format!("database task failed: {e}")))?
+    }
+
+    /// Starts a write transaction that takes the write lock up front.
+    pub fn write_tx(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+        conn.transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+}
+
+fn db_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Db(format!("{}: {e}", path.display()))
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e| Error::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    // An existing file may have been created with looser permissions; SQLite gives its
+    // -wal and -shm files the database file's mode.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io)
+}
+
+#[cfg(not(unix))]
+fn create_private(_: &Path) -> Result<(), Error> {
+    Ok(())
+}
+
+fn init(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+        ))?;
+    }
+    Ok(())
+}
+
+/// Records a NIP-98 event id until `expires_at`; false when it was already seen.
+pub fn remember_auth(
+    conn: &mut Connection,
+    event_id: &str,
+    now: u64,
+    expires_at: u64,
+) -> rusqlite::Result<bool> {
+    let tx = Db::write_tx(conn)?;
+    tx.execute(
+        "DELETE FROM auth_seen WHERE expires_at < ?1",
+        params![now as i64],
+    )?;
+    let fresh = tx.execute(
+        "INSERT OR IGNORE INTO auth_seen (event_id, expires_at) VALUES (?1, ?2)",
+        params![event_id, expires_at as i64],
+    )? == 1;
+    tx.commit()?;
+    Ok(fresh)
+}
+
+/// Answers when the database does.
+pub fn ping(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT count(*) FROM ceremonies", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|_| ())
+}
+
+/// `(label, count)` rows of a grouped count query.
+pub fn counts(conn: &mut Connection, sql: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.map(|r| r.map(|(k, v)| (k, v.max(0) as u64))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn durable_settings_and_schema_version() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("s").join("db.sqlite")).expect("open");
+        let (sync, journal, version) = db
+            .call(|c| {
+                Ok((
+                    c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?,
+                    c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?,
+                    c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?,
+                ))
+            })
+            .await
+            .expect("pragmas");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        assert_eq!(journal, "wal");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn refuses_a_newer_schema() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite");
+        drop(Db::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        drop(conn);
+        let e = Db::open(&path).err().expect("refused");
+        assert!(e.to_string().contains("upgrade passport"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn replay_cache_remembers_until_expiry() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite")).expect("open");
+        let seen = |now, exp| {
+            let db = db.clone();
+            async move {
+                db.call(move |c| remember_auth(c, "e1", now, exp))
+                    .await
+                    .expect("remember")
+            }
+        };
+        assert!(seen(100, 160).await);
+        assert!(!seen(150, 210).await);
+        // Past its expiry the entry is pruned (the auth window refuses such events anyway).
+        assert!(seen(161, 221).await);
+    }
+}

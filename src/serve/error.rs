@@ -1,0 +1,136 @@
+//! API errors: every one is `{"error": "<kind>", "message": "<sentence>"}` with its status.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::auth::AuthError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthorized: {0}")]
+    Unauthorized(#[from] AuthError),
+    #[error(
+        "auth event {0} was already used; sign a fresh NIP-98 event for every request \
+         (identical requests within one second need a distinguishing tag, e.g. a random `nonce`)"
+    )]
+    Replayed(String),
+    #[error("{0}")]
+    NotAMember(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(
+        "the request body is larger than {limit} bytes; a package must be at most {} bytes",
+        crate::envelope::MAX_PACKAGE_BYTES
+    )]
+    TooLarge { limit: usize },
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    WrongCeremony(String),
+    #[error("{0}")]
+    WrongRound(String),
+    #[error("{0}")]
+    WrongRecipient(String),
+    #[error("too many requests from {who}; retry in {retry_after} s")]
+    RateLimited { who: &'static str, retry_after: u64 },
+    #[error("{method} is not allowed here; see /v1/openapi.json")]
+    MethodNotAllowed { method: String },
+    #[error("the server's database is unavailable; see the server log")]
+    Unavailable,
+    #[error("internal server error; see the server log")]
+    Internal,
+}
+
+/// The error kind, put in response extensions so the metrics layer can count it.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorKind(pub &'static str);
+
+impl ApiError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Replayed(_) => "replayed",
+            ApiError::NotAMember(_) => "not-a-member",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge { .. } => "too-large",
+            ApiError::Malformed(_) => "malformed",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::WrongCeremony(_) => "wrong-ceremony",
+            ApiError::WrongRound(_) => "wrong-round",
+            ApiError::WrongRecipient(_) => "wrong-recipient",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Internal => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) | ApiError::Replayed(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotAMember(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Malformed(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::WrongCeremony(_) | ApiError::WrongRound(_) | ApiError::WrongRecipient(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Every kind the API can answer with (for the OpenAPI document).
+    pub const KINDS: [&'static str; 15] = [
+        "unauthorized",
+        "replayed",
+        "not-a-member",
+        "not-found",
+        "conflict",
+        "too-large",
+        "malformed",
+        "bad-request",
+        "wrong-ceremony",
+        "wrong-round",
+        "wrong-recipient",
+        "rate-limited",
+        "method-not-allowed",
+        "unavailable",
+        "internal",
+    ];
+}
+
+impl From<super::Error> for ApiError {
+    /// Storage failures: the detail goes to the server log, not to the client.
+    fn from(e: super::Error) -> Self {
+        eprintln!("passport serve: {e}");
+        ApiError::Internal
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = self.kind();
+        let mut res = (
+            self.status(),
+            Json(json!({ "error": kind, "message": self.to_string() })),
+        )
+            .into_response();
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        }
+        res.extensions_mut().insert(ErrorKind(kind));
+        res
+    }
+}

@@ -1,0 +1,197 @@
+//! Posting and fetching packages (with long polling).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::api::{authenticate, ceremony_id, load_for, read_body};
+use super::error::ApiError;
+use super::rules::{self, Judged};
+use super::store::{self, Fetch, Inserted, Requires};
+use super::{now, AppState};
+use crate::envelope::Round;
+
+/// Packages per fetch response; clients page on with the cursor.
+pub const MAX_PER_FETCH: usize = 1000;
+/// Event bytes per fetch response (at least one package is always returned).
+const MAX_FETCH_BYTES: usize = 16 << 20;
+
+pub async fn post_package(
+    State(st): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&st, &headers, body).await?;
+    let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
+    let c = load_for(&st, ceremony_id(path)?, &pk).await?;
+    // Parsing up to 4 MiB and verifying a signature: keep it off the async workers.
+    let roster = c.roster.clone();
+    let Judged {
+        package,
+        requires,
+        unique,
+        sender,
+    } = tokio::task::spawn_blocking(move || rules::judge(&roster, &body))
+        .await
+        .map_err(|_| ApiError::Internal)??;
+    let round = package.round;
+    let reference = match &requires {
+        Requires::Request(r) => Some(r.clone()),
+        _ => None,
+    };
+    let event_id = package.event_id.clone();
+    let stored = c.clone();
+    let outcome =
+        st.0.db
+            .call(move |conn| store::insert(conn, &stored, &package, &requires, unique, now()))
+            .await?;
+    let (status, seq, duplicate) = match outcome {
+        Inserted::Accepted(seq) => {
+            st.0.waiters.notify(&c.id, seq);
+            (StatusCode::CREATED, seq, false)
+        }
+        Inserted::Duplicate(seq) => (StatusCode::OK, seq, true),
+        Inserted::Conflict { existing } => {
+            return Err(ApiError::Conflict(format!(
+                "{sender} already sent a different {} (event {}); a member sends one per \
+                 round and recipient",
+                round.describe(),
+                short_id(&existing)
+            )))
+        }
+        Inserted::Missing => {
+            return Err(ApiError::WrongRound(match reference {
+                Some(r) => format!(
+                    "{sender}'s {} answers {}, which is not a signing request accepted in \
+                     this ceremony; post the request first",
+                    round.describe(),
+                    short_id(&r)
+                ),
+                None => format!(
+                    "{sender} sent a {} before its DKG round-1 package; post round 1 first",
+                    round.describe()
+                ),
+            }))
+        }
+    };
+    Ok((
+        status,
+        Json(json!({ "seq": seq, "id": event_id, "duplicate": duplicate })),
+    )
+        .into_response())
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..16).unwrap_or(id)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchQuery {
+    #[serde(default)]
+    since: i64,
+    #[serde(default)]
+    wait: u64,
+    round: Option<String>,
+}
+
+pub async fn fetch_packages(
+    State(st): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pk = authenticate(&st, &method, &uri, &headers, None).await?;
+    let q = Query::<FetchQuery>::try_from_uri(&uri.0)
+        .map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?
+        .0;
+    let round = match q.round.as_deref() {
+        None => None,
+        Some(r) => Some(Round::parse(r).ok_or_else(|| {
+            ApiError::BadRequest(format!("{r:?} is not a round (e.g. dkg-1, sign-share)"))
+        })?),
+    };
+    let c = load_for(&st, ceremony_id(path)?, &pk).await?;
+    let fetch = Fetch {
+        since: q.since.max(0),
+        viewer: pk.to_hex(),
+        round,
+        max_count: MAX_PER_FETCH,
+        max_bytes: MAX_FETCH_BYTES,
+    };
+    let wait = Duration::from_secs(q.wait.min(st.0.config.long_poll_max_secs));
+    let deadline = tokio::time::Instant::now() + wait;
+    // Subscribe before the first look, so a package accepted in between still wakes us.
+    let mut news = st.0.waiters.subscribe(&c.id);
+    let mut stop = st.0.shutdown.subscribe();
+    let mut polling = None;
+    let fetch = std::sync::Arc::new(fetch);
+    let found = loop {
+        let (id, f) = (c.id.clone(), std::sync::Arc::clone(&fetch));
+        let found =
+            st.0.db
+                .call(move |conn| store::fetch(conn, &id, &f))
+                .await?;
+        if !found.is_empty() || wait.is_zero() || *stop.borrow() {
+            break found;
+        }
+        polling.get_or_insert_with(|| st.0.metrics.long_poll());
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, news.changed()) => match r {
+                Ok(Ok(())) => continue,
+                _ => break found,
+            },
+            _ = stop.changed() => break found,
+        }
+    };
+    drop(polling);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        page_json(&found, fetch.since),
+    )
+        .into_response())
+}
+
+/// `{"packages":[{"seq":N,"event":{…}}],"cursor":M}`, with events spliced in as stored
+/// (they are JSON the server wrote itself) rather than parsed and re-serialized.
+fn page_json(found: &[(i64, String)], since: i64) -> String {
+    let cursor = found.last().map_or(since, |(seq, _)| *seq);
+    let size: usize = found.iter().map(|(_, e)| e.len() + 32).sum();
+    let mut out = String::with_capacity(size + 32);
+    out.push_str("{\"packages\":[");
+    for (i, (seq, event)) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!("{{\"seq\":{seq},\"event\":{event}}}"));
+    }
+    out.push_str(&format!("],\"cursor\":{cursor}}}"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_json_is_valid_json_with_cursor() {
+        let page = page_json(&[(3, "{\"a\":1}".into()), (9, "{\"b\":2}".into())], 0);
+        let v: serde_json::Value = serde_json::from_str(&page).expect("json");
+        assert_eq!(v["cursor"], 9);
+        assert_eq!(v["packages"][1]["event"]["b"], 2);
+        let empty: serde_json::Value = serde_json::from_str(&page_json(&[], 5)).expect("json");
+        assert_eq!(empty["cursor"], 5);
+        assert_eq!(empty["packages"].as_array().map(Vec::len), Some(0));
+    }
+}
