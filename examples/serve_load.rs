@@ -74,6 +74,7 @@ async fn main() {
         })
         .collect();
     let roster = Roster::new("load", 2, members, None, &mut rand::rngs::OsRng).expect("roster");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4 * n)
         .build()

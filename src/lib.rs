@@ -16,5 +16,5 @@ pub mod group;
 pub mod home;
 pub mod hsm;
 pub mod ops;
-pub mod via;
 pub mod serve;
+pub mod via;

@@ -229,11 +229,9 @@ fn nip98(keys: &Keys, method: &str, url: &str, body: Option<&[u8]>, at: Timestam
     if let Some(b) = body {
         data = data.payload(Sha256Hash::hash(b));
     }
-    // Identical requests within a second would otherwise sign identical events (same
-    // id), which the replay cache refuses; real clients add a nonce the same way.
-    let nonce = Tag::parse(["nonce", &hex::encode(rand::random::<[u8; 16]>())]).expect("tag");
+    // No nonce tag: identical requests within one second sign identical events, and the
+    // replay cache (keyed on the signature) must still accept each fresh signature.
     let ev = EventBuilder::http_auth(data)
-        .tag(nonce)
         .custom_created_at(at)
         .sign_with_keys(keys)
         .expect("sign auth");

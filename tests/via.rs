@@ -358,3 +358,178 @@ fn dkg_run_times_out_naming_the_silent_member_then_resumes() {
         v[2]
     );
 }
+
+/// DKG and signing through `passport serve`, with the server killed (-9) in the middle
+/// of the DKG and restarted, and a member killed (-9) between rounds: the ceremony
+/// completes, and the server holds exactly the packages sent, none lost or doubled.
+#[test]
+fn serve_survives_kill_9_mid_dkg_and_a_killed_member_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let serve_home = root.join("serve-home");
+    let mut serve = Serve::start(&serve_home, "127.0.0.1:0");
+    let addr = serve.addr().to_owned();
+    let url = serve.url.clone();
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let roster = write_roster(root, "roster.json", 2, &ms.iter().collect::<Vec<_>>(), None);
+
+    // alice and bob start; carol has not yet. Both send round 1 and wait for carol.
+    let mut alice = dkg_run(&url, &roster, &ms[0]).spawn().unwrap();
+    let bob = dkg_run(&url, &roster, &ms[1])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let keys = member_keys(&ms[2]);
+    let ceremony = {
+        // carol's key registers the same roster and learns the server's ceremony id.
+        let v = wait_for(|| {
+            let list = serve_packages(&keys, &url, &roster);
+            (list.1 >= 2).then_some(list.0)
+        });
+        v
+    };
+    // Kill the server mid-DKG, and alice while she waits.
+    serve.kill9();
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+    let mut serve = Serve::start(&serve_home, &addr);
+    assert_eq!(serve.url, url);
+    // carol joins; alice restarts and resumes.
+    let outs = run_parallel(vec![
+        dkg_run(&url, &roster, &ms[0]),
+        dkg_run(&url, &roster, &ms[2]),
+    ]);
+    let bob_out = bob.wait_with_output().unwrap();
+    let (a, c, b) = (json_of(&outs[0]), json_of(&outs[1]), json_of(&bob_out));
+    assert_eq!(a["group"], b["group"]);
+    assert_eq!(a["group"], c["group"]);
+    assert!(
+        !a["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "round 1"),
+        "alice resumed: {a}"
+    );
+    // Exactly 4 packages per member: round 1, two round-2 packages, the agreement.
+    let status = serve_get(&keys, &format!("{url}/v1/ceremonies/{ceremony}"));
+    assert_eq!(status["packages"], 12, "{status}");
+    assert_eq!(status["state"], "agreed", "{status}");
+    for m in status["members"].as_array().unwrap() {
+        assert_eq!(m["sent"]["dkg-1"], 1, "{status}");
+        assert_eq!(m["sent"]["dkg-2"], 2, "{status}");
+        assert_eq!(m["sent"]["dkg-agree"], 1, "{status}");
+    }
+
+    // Signing: bob waits as a signer, is killed, restarts (re-sending the same
+    // commitment), and answers alice's request.
+    let group = a["group"].as_str().unwrap().to_owned();
+    let signer = |m: &Member| {
+        let mut c = spawn_cmd(&m.home);
+        c.args([
+            "--json",
+            "sign",
+            "run",
+            "--yes",
+            "--timeout",
+            "60",
+            "--via",
+            &url,
+            "--group",
+            &group,
+        ]);
+        c
+    };
+    let mut first = signer(&ms[1]).spawn().unwrap();
+    wait_for(|| {
+        let s = serve_get(&keys, &format!("{url}/v1/ceremonies/{ceremony}"));
+        (s["members"][1]["sent"]["sign-commit"] == 1).then_some(())
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let tpl = root.join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"through serve","tags":[]}"#).unwrap();
+    let mut coord = spawn_cmd(&ms[0].home);
+    coord
+        .args([
+            "--json",
+            "sign",
+            "run",
+            "--yes",
+            "--timeout",
+            "60",
+            "--via",
+            &url,
+            "--group",
+            &group,
+            "--event",
+        ])
+        .arg(&tpl);
+    let outs = run_parallel(vec![signer(&ms[1]), coord]);
+    let (s, c) = (json_of(&outs[0]), json_of(&outs[1]));
+    assert_eq!(s["signed_by_me"], serde_json::json!(["bob"]));
+    verify_event_independently(&c["result"]["event"]);
+    assert_eq!(
+        c["result"]["event"]["pubkey"].as_str().unwrap(),
+        npub_hex(&group)
+    );
+    let st = serve_get(&keys, &format!("{url}/v1/ceremonies/{ceremony}"));
+    // bob's restarted run re-sent the same commitment: still one.
+    assert_eq!(st["members"][1]["sent"]["sign-commit"], 1, "{st}");
+    serve.kill9();
+}
+
+/// The server's ceremony id for a roster (registering it as `keys`), and how many
+/// packages it holds.
+fn serve_packages(keys: &nostr::Keys, url: &str, roster: &std::path::Path) -> (String, u64) {
+    use base64::Engine;
+    use nostr::hashes::{sha256::Hash as Sha256Hash, Hash};
+    use nostr::nips::nip98::{HttpData, HttpMethod};
+    use nostr::{EventBuilder, JsonUtil, Url};
+    let body = std::fs::read(roster).unwrap();
+    let create = format!("{url}/v1/ceremonies");
+    let ev = EventBuilder::http_auth(
+        HttpData::new(Url::parse(&create).unwrap(), HttpMethod::POST)
+            .payload(Sha256Hash::hash(&body)),
+    )
+    .sign_with_keys(keys)
+    .unwrap();
+    let auth = format!(
+        "Nostr {}",
+        base64::engine::general_purpose::STANDARD.encode(ev.as_json())
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let v: serde_json::Value = rt.block_on(async {
+        http_client()
+            .post(&create)
+            .header("authorization", auth)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let id = v["id"].as_str().unwrap().to_owned();
+    let st = serve_get(keys, &format!("{url}/v1/ceremonies/{id}"));
+    (id, st["packages"].as_u64().unwrap())
+}
+
+/// Polls `f` every 100 ms for up to 30 s.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..300 {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("condition not reached in 30 s");
+}

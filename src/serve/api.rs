@@ -117,6 +117,7 @@ pub async fn authenticate(
     let Authed {
         pubkey,
         event_id,
+        replay_key,
         expires_at,
     } = auth::verify(
         header,
@@ -129,10 +130,9 @@ pub async fn authenticate(
         st.0.config.auth_window_secs,
     )?;
     let id = event_id.to_hex();
-    let key = id.clone();
     let fresh =
         st.0.db
-            .call(move |c| db::remember_auth(c, &key, now, expires_at))
+            .call(move |c| db::remember_auth(c, &replay_key, now, expires_at))
             .await?;
     if !fresh {
         return Err(ApiError::Replayed(id.get(..16).unwrap_or(&id).to_owned()));

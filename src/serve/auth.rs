@@ -17,6 +17,10 @@ const MAX_FUTURE_SECS: u64 = 30;
 pub struct Authed {
     pub pubkey: PublicKey,
     pub event_id: EventId,
+    /// What the replay cache remembers: the signature, hex. Two requests that sign the
+    /// same content within one second share an event id but not a signature (BIP-340
+    /// signing is randomized), and nobody without the key can make a second signature.
+    pub replay_key: String,
     /// When the event stops being acceptable; the replay cache keeps it until then.
     pub expires_at: u64,
 }
@@ -128,6 +132,7 @@ pub fn verify(
     Ok(Authed {
         pubkey: event.pubkey,
         event_id: event.id,
+        replay_key: event.sig.to_string(),
         expires_at: created.max(now) + window,
     })
 }

@@ -37,7 +37,7 @@ CREATE TABLE packages (
 CREATE INDEX packages_by_ceremony ON packages (ceremony_id, seq);
 CREATE INDEX packages_by_slot ON packages (ceremony_id, sender, seat, round, to_seat, reference);
 CREATE TABLE auth_seen (
-    event_id   TEXT PRIMARY KEY,
+    replay_key TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX auth_seen_by_expiry ON auth_seen (expires_at);
@@ -142,10 +142,10 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Records a NIP-98 event id until `expires_at`; false when it was already seen.
+/// Records a NIP-98 auth (its signature) until `expires_at`; false when already seen.
 pub fn remember_auth(
     conn: &mut Connection,
-    event_id: &str,
+    replay_key: &str,
     now: u64,
     expires_at: u64,
 ) -> rusqlite::Result<bool> {
@@ -155,8 +155,8 @@ pub fn remember_auth(
         params![now as i64],
     )?;
     let fresh = tx.execute(
-        "INSERT OR IGNORE INTO auth_seen (event_id, expires_at) VALUES (?1, ?2)",
-        params![event_id, expires_at as i64],
+        "INSERT OR IGNORE INTO auth_seen (replay_key, expires_at) VALUES (?1, ?2)",
+        params![replay_key, expires_at as i64],
     )? == 1;
     tx.commit()?;
     Ok(fresh)

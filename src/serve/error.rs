@@ -11,10 +11,7 @@ use super::auth::AuthError;
 pub enum ApiError {
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] AuthError),
-    #[error(
-        "auth event {0} was already used; sign a fresh NIP-98 event for every request \
-         (identical requests within one second need a distinguishing tag, e.g. a random `nonce`)"
-    )]
+    #[error("auth event {0} was already used; sign a fresh NIP-98 event for every request")]
     Replayed(String),
     #[error("{0}")]
     NotAMember(String),

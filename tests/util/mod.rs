@@ -309,3 +309,99 @@ pub fn spawn_cmd(home: &Path) -> std::process::Command {
         .env_remove("PASSPORT_VIA");
     c
 }
+
+/// A `passport serve` process on a loopback port; killed (SIGKILL) when dropped.
+pub struct Serve {
+    pub url: String,
+    pub child: std::process::Child,
+}
+
+impl Serve {
+    /// Starts `passport serve` with `home` on `listen` (e.g. `127.0.0.1:0`) and waits for
+    /// its ready line.
+    pub fn start(home: &Path, listen: &str) -> Serve {
+        use std::io::BufRead;
+        let mut child = spawn_cmd(home)
+            .args(["serve", "--listen", listen])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
+            .to_owned();
+        Serve { url, child }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A member's identity keys, read from its home with its age identity file.
+pub fn member_keys(m: &Member) -> nostr::Keys {
+    use passport::home::{Home, OpenUnlock};
+    let id_file = m.home.parent().unwrap().join(format!("{}.agekey", m.name));
+    let home = Home::open(
+        &m.home,
+        OpenUnlock {
+            identity_file: Some(id_file),
+            ..OpenUnlock::none()
+        },
+    )
+    .unwrap();
+    home.identity().unwrap().clone()
+}
+
+/// A NIP-98 signed GET against `passport serve`, parsed as JSON.
+pub fn serve_get(keys: &nostr::Keys, url: &str) -> Value {
+    use base64::Engine;
+    use nostr::nips::nip98::{HttpData, HttpMethod};
+    use nostr::{EventBuilder, JsonUtil, Url};
+    let ev = EventBuilder::http_auth(HttpData::new(Url::parse(url).unwrap(), HttpMethod::GET))
+        .sign_with_keys(keys)
+        .unwrap();
+    let auth = format!(
+        "Nostr {}",
+        base64::engine::general_purpose::STANDARD.encode(ev.as_json())
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = http_client()
+            .get(url)
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.json().await.unwrap()
+    })
+}
+
+/// A reqwest client (rustls with the ring provider, as passport uses).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
