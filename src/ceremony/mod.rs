@@ -3,6 +3,7 @@
 
 pub mod dealer;
 pub mod dkg;
+pub mod ecdh;
 pub mod refresh;
 pub mod repair;
 pub mod roster;
