@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ceremony;
+pub mod conversation;
 pub mod envelope;
 pub mod error;
 pub mod fsutil;
