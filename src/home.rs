@@ -307,6 +307,21 @@ impl Home {
 
     /// Saves a group's public file (idempotent; a different group under the same key is
     /// refused).
+    /// The one group this home knows; an error naming the choice when there are several.
+    pub fn only_group(&self) -> Result<Group> {
+        let ids = self.group_ids()?;
+        match ids.as_slice() {
+            [one] => self.find_group(one),
+            [] => Err(Error::Invalid(
+                "this home holds no group yet; create one (keygen or dkg) first".into(),
+            )),
+            many => Err(Error::Invalid(format!(
+                "this home holds {} groups; choose one with --group",
+                many.len()
+            ))),
+        }
+    }
+
     pub fn save_group(&self, group: &Group) -> Result<()> {
         let path = self.group_dir(&group.id()).join("group.json");
         if path.exists() {

@@ -11,6 +11,7 @@ pub mod keystore;
 pub use error::{Error, Result};
 pub mod audit;
 pub mod backup;
+pub mod bunker;
 pub mod cli;
 pub mod events;
 pub mod group;

@@ -541,12 +541,20 @@ fn via_refusals_and_unreachable_endpoints_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let serve = Serve::start(&root.join("serve-home"), "127.0.0.1:0");
-    let ms: Vec<Member> = ["alice", "bob"].iter().map(|n| make_member(root, n)).collect();
+    let ms: Vec<Member> = ["alice", "bob"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
     let mallory = make_member(root, "mallory");
     let roster = write_roster(root, "roster.json", 2, &ms.iter().collect::<Vec<_>>(), None);
     let mut c = passport(&mallory.home);
-    c.args(["dkg", "round1", "--via", &serve.url, "--roster"]).arg(&roster);
-    expect_error_line(&mut c, 3, &["refused the roster", "403 not-a-member", &serve.url]);
+    c.args(["dkg", "round1", "--via", &serve.url, "--roster"])
+        .arg(&roster);
+    expect_error_line(
+        &mut c,
+        3,
+        &["refused the roster", "403 not-a-member", &serve.url],
+    );
     // alice registers the roster; nothing from mallory is on the server.
     let keys = member_keys(&ms[0]);
     let (_, count) = serve_packages(&keys, &serve.url, &roster);
@@ -554,13 +562,18 @@ fn via_refusals_and_unreachable_endpoints_are_named() {
 
     for (via, needle) in [
         ("http://127.0.0.1:9", "is `passport serve` running there?"),
-        ("ws://127.0.0.1:9", "cannot connect to any relay of ws://127.0.0.1:9"),
+        (
+            "ws://127.0.0.1:9",
+            "cannot connect to any relay of ws://127.0.0.1:9",
+        ),
     ] {
         let mut c = passport(&ms[0].home);
-        c.args(["dkg", "round1", "--via", via, "--roster"]).arg(&roster);
+        c.args(["dkg", "round1", "--via", via, "--roster"])
+            .arg(&roster);
         expect_error_line(&mut c, 1, &[needle]);
     }
     let mut c = passport(&ms[0].home);
-    c.args(["dkg", "round1", "--via", "ftp://x", "--roster"]).arg(&roster);
+    c.args(["dkg", "round1", "--via", "ftp://x", "--roster"])
+        .arg(&roster);
     expect_error_line(&mut c, 2, &["ftp://", "neither a serve URL"]);
 }

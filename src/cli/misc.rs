@@ -356,9 +356,71 @@ pub struct DemoArgs {
     /// directory) and attest each token.
     #[arg(long)]
     pub hsm: bool,
+    #[command(subcommand)]
+    pub sub: Option<DemoSub>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DemoSub {
+    /// A NIP-46 bunker for a demo 2-of-3 group (two shares local, one offsite): prints
+    /// its bunker:// URI as the first stdout line and serves until interrupted.
+    Bunker(DemoBunkerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoBunkerArgs {
+    /// Relays to answer on (repeatable or comma-separated).
+    #[arg(
+        long = "relay",
+        value_name = "URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub relays: Vec<String>,
+    /// Also draw the URI as a QR code on stderr.
+    #[arg(long)]
+    pub qr: bool,
+}
+
+fn demo_bunker(a: &DemoBunkerArgs, out: &Output) -> Result<()> {
+    let relays = super::serve::parse_relays(&a.relays)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("passport-demo-bunker-")
+        .tempdir()
+        .map_err(|e| crate::Error::io("temp dir", e))?;
+    let (home, group) =
+        crate::ops::demo::bunker_group(tmp.path(), &mut |s| out.note(&format!("  {s}")))?;
+    out.note(&format!("  group {} (the bunker's user key)", group.npub));
+    let config = crate::serve::Config::resolve(
+        tmp.path(),
+        None,
+        crate::serve::Settings {
+            listen: Some("127.0.0.1:0".into()),
+            ..Default::default()
+        },
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let prepared = super::serve::prepare(
+            home,
+            group,
+            relays,
+            crate::bunker::DEFAULT_TIMEOUT,
+            &crate::bunker::policy::Grant::default(),
+            &config,
+        )
+        .await?;
+        super::serve::serve_until_stopped(config, Some(prepared), a.qr, out.json, true).await
+    })
 }
 
 pub fn demo(a: &DemoArgs, out: &Output) -> Result<()> {
+    if let Some(DemoSub::Bunker(b)) = &a.sub {
+        return demo_bunker(b, out);
+    }
     let bar = if out.json {
         indicatif::ProgressBar::hidden()
     } else {

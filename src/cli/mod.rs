@@ -2,6 +2,7 @@
 //! formatting) lives here; the work is done by [`crate::ops`].
 
 mod backup;
+mod bunker;
 mod dkg;
 mod hsm;
 mod keygen;
@@ -123,6 +124,9 @@ pub enum Command {
     Demo(misc::DemoArgs),
     /// Coordinate ceremony rounds over HTTP: store signed packages, hand each member its own.
     Serve(serve::ServeArgs),
+    /// The NIP-46 bunker's clients: list, allow, revoke; invitations; nostrconnect:// URIs.
+    #[command(subcommand)]
+    Bunker(bunker::BunkerCmd),
     /// Print a shell completion script.
     Completions(misc::CompletionsArgs),
     /// Write man pages (passport.1 and one per subcommand) into a directory.
@@ -180,6 +184,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Inspect(a) => out.report(&crate::ops::inspect::inspect(&a.file)?),
         Command::Demo(a) => misc::demo(a, out),
         Command::Serve(a) => serve::run(cli, a, out),
+        Command::Bunker(c) => bunker::run(cli, c, out),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),
     }

@@ -57,6 +57,77 @@ pub struct ServeArgs {
     /// Log one line per request to stderr.
     #[arg(short, long)]
     verbose: bool,
+    #[command(flatten)]
+    bunker: BunkerArgs,
+}
+
+/// The NIP-46 bunker beside the HTTP API.
+#[derive(Debug, Args)]
+pub struct BunkerArgs {
+    /// Answer NIP-46 requests (kind 24133) on these relays (repeatable or comma-separated).
+    /// Needs an initialized home: the bunker's transport key lives in its keystore.
+    #[arg(
+        long = "relay",
+        value_name = "URL",
+        value_delimiter = ',',
+        env = "PASSPORT_SERVE_RELAYS"
+    )]
+    pub relays: Vec<String>,
+    /// The group whose key the bunker signs with [default: the only group in the home].
+    #[arg(long, value_name = "NPUB", requires = "relays")]
+    pub group: Option<String>,
+    /// Also draw the bunker:// URI as a QR code on stderr.
+    #[arg(long, requires = "relays")]
+    pub qr: bool,
+    /// Every request gets a reply or an error within this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "relays")]
+    pub request_timeout: u64,
+    #[command(flatten)]
+    pub grant: GrantArgs,
+}
+
+/// What a client may do: for the startup secret, `bunker invite` and `bunker clients allow`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GrantArgs {
+    /// Methods allowed (comma-separated) [default: all]; connect, ping, switch_relays and
+    /// logout are always allowed.
+    #[arg(long, value_delimiter = ',', value_name = "METHOD,…")]
+    pub methods: Option<Vec<String>>,
+    /// Event kinds `sign_event` may sign (comma-separated) [default: any].
+    #[arg(long, value_delimiter = ',', value_name = "KIND,…")]
+    pub kinds: Option<Vec<u16>>,
+    /// The grant ends after this long (e.g. 90s, 15m, 12h, 30d) [default: never].
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+    /// At most this many counted requests [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub max_uses: Option<u64>,
+    /// At most this many counted requests per minute [default: unlimited].
+    #[arg(long, value_name = "N")]
+    pub rate: Option<u32>,
+}
+
+impl GrantArgs {
+    pub fn grant(&self) -> Result<crate::bunker::policy::Grant> {
+        let expires_at = match &self.expires {
+            Some(d) => Some(
+                crate::bunker::unix_now()
+                    + crate::bunker::policy::parse_duration(d)
+                        .map_err(|e| Error::Invalid(format!("--expires: {e}")))?,
+            ),
+            None => None,
+        };
+        let g = crate::bunker::policy::Grant {
+            methods: self.methods.clone(),
+            kinds: self.kinds.clone(),
+            expires_at,
+            max_uses: self.max_uses,
+            rate_per_min: self.rate,
+        };
+        g.validate()
+            .map_err(|e| Error::Invalid(format!("--methods: {e}")))?;
+        Ok(g)
+    }
 }
 
 pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
@@ -78,23 +149,154 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+    let bunker = match a.bunker.relays.is_empty() {
+        true => None,
+        false => Some(runtime.block_on(prepare_bunker(cli, &a.bunker, &config))?),
+    };
+    let qr = a.bunker.qr;
+    runtime.block_on(serve_until_stopped(config, bunker, qr, out.json, false))
+}
+
+/// Serves (and, when given, answers NIP-46 as a bunker) until SIGINT/SIGTERM. Prints
+/// `listening on http://ADDR` and the bunker:// URI on stdout (with `uri_first`, the URI
+/// is the first line and the address goes to stderr).
+pub async fn serve_until_stopped(
+    config: Config,
+    bunker: Option<Prepared>,
+    qr: bool,
+    json: bool,
+    uri_first: bool,
+) -> Result<()> {
     let announce = config.clone();
-    let json = out.json;
-    runtime.block_on(serve::run(config, move |addr| {
-        let listening = format!("http://{addr}");
-        let line = if json {
-            json!({
-                "listening": listening,
-                "public_url": announce.public_url_for(addr),
-                "db": announce.db,
-            })
-            .to_string()
-        } else {
-            format!("listening on {listening}")
-        };
-        // Flushed at once: scripts and tests read the address from this line.
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{line}").and_then(|_| o.flush());
-    }))?;
+    let uri = bunker.as_ref().map(|b| b.uri.clone());
+    let qr = match (&uri, qr) {
+        (Some(u), true) => Some(crate::bunker::qr(u)?),
+        _ => None,
+    };
+    let sidecar = bunker.map(|b| {
+        let f: serve::Sidecar = Box::new(move |state: &serve::AppState| {
+            let stats = std::sync::Arc::new(crate::bunker::Stats::default());
+            state.attach_bunker_stats(stats.clone());
+            let bunker = std::sync::Arc::new(
+                crate::bunker::Bunker::new(
+                    b.transport,
+                    b.relays,
+                    b.group,
+                    b.backend,
+                    state.db().clone(),
+                    b.timeout,
+                )
+                .with_stats(stats),
+            );
+            let shutdown = state.shutdown_signal();
+            Box::pin(async move { bunker.run(shutdown).await })
+        });
+        f
+    });
+    serve::run_with(
+        config,
+        move |addr| {
+            let listening = format!("http://{addr}");
+            let mut lines = vec![];
+            if json {
+                lines.push(
+                    json!({
+                        "listening": listening,
+                        "public_url": announce.public_url_for(addr),
+                        "db": announce.db,
+                        "bunker": uri,
+                    })
+                    .to_string(),
+                );
+            } else if uri_first {
+                lines.extend(uri);
+                eprintln!("listening on {listening}");
+            } else {
+                lines.push(format!("listening on {listening}"));
+                lines.extend(uri);
+            }
+            // Flushed at once: scripts and tests read the address from these lines.
+            let mut o = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(o, "{l}");
+            }
+            let _ = o.flush();
+            if let Some(q) = qr {
+                eprintln!("{q}");
+            }
+        },
+        sidecar,
+    )
+    .await?;
     Ok(())
+}
+
+/// What the bunker needs, prepared before the server starts: transport key, group,
+/// backend, and a fresh single-use secret (stored) for the URI printed at startup.
+pub struct Prepared {
+    transport: nostr::Keys,
+    relays: Vec<url::Url>,
+    group: crate::group::Group,
+    backend: std::sync::Arc<dyn crate::bunker::Backend>,
+    timeout: std::time::Duration,
+    pub uri: String,
+}
+
+async fn prepare_bunker(cli: &Cli, a: &BunkerArgs, config: &Config) -> Result<Prepared> {
+    let relays = parse_relays(&a.relays)?;
+    let home = cli.open_home()?;
+    let group = match &a.group {
+        Some(g) => home.find_group(g)?,
+        None => home.only_group()?,
+    };
+    prepare(
+        home,
+        group,
+        relays,
+        std::time::Duration::from_secs(a.request_timeout),
+        &a.grant.grant()?,
+        config,
+    )
+    .await
+}
+
+pub fn parse_relays(relays: &[String]) -> Result<Vec<url::Url>> {
+    relays
+        .iter()
+        .map(|r| match url::Url::parse(r) {
+            Ok(u) if matches!(u.scheme(), "ws" | "wss") => Ok(u),
+            _ => Err(Error::Invalid(format!(
+                "--relay {r:?} is not a ws:// or wss:// URL"
+            ))),
+        })
+        .collect()
+}
+
+/// The bunker for `group` answered from `home`'s own shares, with a fresh single-use
+/// secret (stored in serve's database) in its URI.
+pub async fn prepare(
+    home: crate::home::Home,
+    group: crate::group::Group,
+    relays: Vec<url::Url>,
+    timeout: std::time::Duration,
+    grant: &crate::bunker::policy::Grant,
+    config: &Config,
+) -> Result<Prepared> {
+    let transport = crate::bunker::transport_keys(&home)?;
+    let secret = crate::bunker::new_secret();
+    let db = serve::db::Db::open(&config.db)?;
+    let (s, g, now) = (secret.clone(), grant.clone(), crate::bunker::unix_now());
+    db.call(move |c| crate::bunker::policy::add_secret(c, &s, &g, now, None))
+        .await?;
+    let uri = crate::bunker::bunker_uri(&transport.public_key(), &relays, Some(&secret));
+    let backend: std::sync::Arc<dyn crate::bunker::Backend> =
+        std::sync::Arc::new(crate::bunker::backend::Local::new(home, group.clone())?);
+    Ok(Prepared {
+        transport,
+        relays,
+        group,
+        backend,
+        timeout,
+        uri,
+    })
 }

@@ -232,3 +232,61 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
         attestations,
     })
 }
+
+/// For `demo bunker`: a 2-of-3 group dealt by a `bunker` home that keeps two seats
+/// (so it can answer alone) and gives the third to an `offsite` home. Returns the
+/// bunker home and the group.
+pub fn bunker_group(
+    root: &Path,
+    step: &mut dyn FnMut(&str),
+) -> Result<(Home, crate::group::Group)> {
+    step("creating two homes: the bunker's and an offsite member's");
+    let bunker = Home::init(
+        &root.join("bunker"),
+        InitUnlock::IdentityFile(root.join("bunker.agekey")),
+    )?;
+    let offsite = Home::init(
+        &root.join("offsite"),
+        InitUnlock::IdentityFile(root.join("offsite.agekey")),
+    )?;
+    step("dealing a 2-of-3 key: two shares stay with the bunker, one goes offsite");
+    let members = vec![
+        Member {
+            name: "bunker-a".into(),
+            npub: bunker.public_key(),
+        },
+        Member {
+            name: "bunker-b".into(),
+            npub: bunker.public_key(),
+        },
+        Member {
+            name: "offsite".into(),
+            npub: offsite.public_key(),
+        },
+    ];
+    let roster = Roster::new(
+        "passport demo bunker",
+        2,
+        members,
+        Some(bunker.public_key()),
+        &mut rand::rngs::OsRng,
+    )?;
+    let roster_path = root.join("roster.json");
+    crate::fsutil::write_atomic(&roster_path, roster.to_json_pretty().as_bytes(), false)?;
+    let dealt = root.join("dealt");
+    let mut files = super::Files::out(&dealt);
+    let r = super::keygen::deal(&bunker, &roster_path, None, &dealt, &mut files)?;
+    for (home, seat) in [
+        (&bunker, "bunker-a"),
+        (&bunker, "bunker-b"),
+        (&offsite, "offsite"),
+    ] {
+        let input = super::read_package(
+            &dealt.join(format!("dealer-share-{seat}.json")),
+            Some(&roster),
+        )?;
+        super::keygen::import(home, &roster_path, &input)?;
+    }
+    let group = bunker.find_group(&r.group)?;
+    Ok((bunker, group))
+}

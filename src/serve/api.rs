@@ -52,10 +52,13 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
         .map(|r| (r.as_str().to_owned(), 0))
         .collect();
     by_round.extend(packages);
-    let text = st.0.metrics.render(&metrics::Gauges {
+    let mut text = st.0.metrics.render(&metrics::Gauges {
         ceremonies: by_state.into_iter().collect(),
         packages: by_round.into_iter().collect(),
     });
+    if let Some(b) = st.bunker_metrics() {
+        text.push_str(&b);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

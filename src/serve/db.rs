@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::Error;
 
 /// Bumped with every schema change; `open` refuses databases from a newer passport.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE ceremonies (
@@ -41,6 +41,24 @@ CREATE TABLE auth_seen (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX auth_seen_by_expiry ON auth_seen (expires_at);
+";
+
+/// Version 2: the NIP-46 bunker's authorized clients and single-use connect secrets
+/// (stored as SHA-256, so reading the database does not yield a usable secret).
+const SCHEMA_V2: &str = "
+CREATE TABLE bunker_clients (
+    pubkey     TEXT PRIMARY KEY,
+    grant_json TEXT NOT NULL,
+    uses       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    label      TEXT
+);
+CREATE TABLE bunker_secrets (
+    secret_hash TEXT PRIMARY KEY,
+    grant_json  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER
+);
 ";
 
 /// A shared connection; SQLite serializes writers anyway, and one connection keeps
@@ -135,8 +153,11 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == 0 {
+        conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))?;
+    }
+    if version < 2 {
         conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
         ))?;
     }
     Ok(())

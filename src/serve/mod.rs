@@ -8,7 +8,7 @@
 mod api;
 mod auth;
 pub mod config;
-mod db;
+pub(crate) mod db;
 mod error;
 mod limits;
 mod metrics;
@@ -55,6 +55,8 @@ pub enum Error {
     Db(String),
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("the bunker stopped: {0}")]
+    Sidecar(String),
 }
 
 impl Error {
@@ -79,6 +81,8 @@ struct Shared {
     waiters: waiters::Waiters,
     /// Flips to true on shutdown so long polls answer at once.
     shutdown: watch::Sender<bool>,
+    /// The NIP-46 bunker's counters, when one runs beside the API.
+    bunker_stats: std::sync::OnceLock<Arc<crate::bunker::Stats>>,
 }
 
 impl AppState {
@@ -96,7 +100,18 @@ impl AppState {
             db,
             config,
             shutdown: watch::channel(false).0,
+            bunker_stats: std::sync::OnceLock::new(),
         })))
+    }
+
+    /// The database, for the bunker running in the same process.
+    pub(crate) fn db(&self) -> &db::Db {
+        &self.0.db
+    }
+
+    /// Resolves when the server shuts down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.subscribe()
     }
 
     /// Ends pending long polls (with whatever they have) and makes new ones return at once.
@@ -147,8 +162,27 @@ pub fn router(state: AppState) -> Router {
     middleware::wrap(routes, state.clone()).with_state(state)
 }
 
+/// Something that runs beside the HTTP API until shutdown (the NIP-46 bunker), built
+/// once the database is open.
+pub type Sidecar = Box<
+    dyn FnOnce(
+            &AppState,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
+        + Send,
+>;
+
 /// Binds, calls `ready` with the bound address, and serves until SIGINT or SIGTERM.
-pub async fn run(mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+pub async fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
+    run_with(config, ready, None).await
+}
+
+/// [`run`], with a sidecar started after the database opens and stopped at shutdown.
+pub async fn run_with(
+    mut config: Config,
+    ready: impl FnOnce(SocketAddr),
+    sidecar: Option<Sidecar>,
+) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| Error::Bind {
@@ -163,14 +197,36 @@ pub async fn run(mut config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(
     let state = AppState::open(config)?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let signal = shutdown_signal()?;
+    let side = sidecar.map(|f| tokio::spawn(f(&state)));
     ready(bound);
-    axum::serve(listener, app)
+    let stopping = state.clone();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             signal.await;
-            state.shut_down();
+            stopping.shut_down();
         })
         .await
-        .map_err(Error::Serve)
+        .map_err(Error::Serve);
+    state.shut_down();
+    if let Some(h) = side {
+        match h.await {
+            Ok(Err(e)) => return Err(Error::Sidecar(e)),
+            Err(e) => return Err(Error::Sidecar(e.to_string())),
+            Ok(Ok(())) => {}
+        }
+    }
+    served
+}
+
+impl AppState {
+    /// Makes `/metrics` include the bunker's counters.
+    pub fn attach_bunker_stats(&self, stats: Arc<crate::bunker::Stats>) {
+        let _ = self.0.bunker_stats.set(stats);
+    }
+
+    pub(crate) fn bunker_metrics(&self) -> Option<String> {
+        self.0.bunker_stats.get().map(|s| s.render())
+    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now (so a signal right after the ready

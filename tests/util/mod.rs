@@ -320,23 +320,35 @@ impl Serve {
     /// Starts `passport serve` with `home` on `listen` (e.g. `127.0.0.1:0`) and waits for
     /// its ready line.
     pub fn start(home: &Path, listen: &str) -> Serve {
+        Serve::start_with(home, listen, &[]).0
+    }
+
+    /// With extra `serve` arguments; also returns the further stdout lines printed at
+    /// startup (`count` of them, e.g. the bunker URI).
+    pub fn start_with(home: &Path, listen: &str, extra: &[&str]) -> (Serve, Vec<String>) {
         use std::io::BufRead;
         let mut child = spawn_cmd(home)
             .args(["serve", "--listen", listen])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
             .spawn()
             .unwrap();
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        reader.read_line(&mut line).unwrap();
         let url = line
             .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
             .to_owned();
-        Serve { url, child }
+        let mut more = vec![];
+        if extra.contains(&"--relay") {
+            let mut l = String::new();
+            reader.read_line(&mut l).unwrap();
+            more.push(l.trim().to_owned());
+        }
+        (Serve { url, child }, more)
     }
 
     /// SIGKILL, no chance to clean up.

@@ -1,0 +1,160 @@
+//! `passport serve --relay`: a NIP-46 remote signer ("bunker") whose user key is a FROST
+//! group key no single machine holds.
+//!
+//! The bunker talks to clients with its own *transport key*, an ordinary Nostr key kept
+//! in the home's keystore; `get_public_key` answers the group key. Requests are checked
+//! against per-client grants in serve's SQLite; signing and ECDH go to a [`Backend`]:
+//! this home's own shares, or co-signers.
+
+pub mod backend;
+pub mod policy;
+pub mod rpc;
+pub mod service;
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nostr::{Keys, PublicKey, SecretKey, ToBech32};
+use url::Url;
+
+pub use backend::Backend;
+pub use service::Bunker;
+
+use crate::error::{Error, Result};
+use crate::home::Home;
+
+/// Keystore name of the bunker's transport secret key.
+const TRANSPORT_KEY: &str = "bunker/transport";
+
+/// The bunker's transport key: created on first use, then kept in the home's keystore.
+pub fn transport_keys(home: &Home) -> Result<Keys> {
+    let ks = home.keystore();
+    if !ks.exists(TRANSPORT_KEY) {
+        let k = Keys::generate();
+        ks.put(TRANSPORT_KEY, k.secret_key().as_secret_bytes(), false)?;
+    }
+    let bytes = ks.get(TRANSPORT_KEY)?;
+    let sk = SecretKey::from_slice(&bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(TRANSPORT_KEY.into()))?;
+    Ok(Keys::new(sk))
+}
+
+/// `bunker://<transport pubkey hex>?relay=…&secret=…`, as NIP-46 specifies.
+pub fn bunker_uri(transport: &PublicKey, relays: &[Url], secret: Option<&str>) -> String {
+    let mut s = format!("bunker://{}", transport.to_hex());
+    let mut sep = '?';
+    for r in relays {
+        let _ = write!(
+            s,
+            "{sep}relay={}",
+            percent_encoding::utf8_percent_encode(r.as_str(), percent_encoding::NON_ALPHANUMERIC)
+        );
+        sep = '&';
+    }
+    if let Some(sec) = secret {
+        let _ = write!(s, "{sep}secret={sec}");
+    }
+    s
+}
+
+/// A fresh single-use connect secret (128 random bits, hex).
+pub fn new_secret() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// A terminal QR code of `text` (two rows per character line).
+pub fn qr(text: &str) -> Result<String> {
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| Error::Invalid(format!("cannot draw a QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build())
+}
+
+/// The npub of a hex or bech32 key, for display.
+pub fn npub(pk: &PublicKey) -> String {
+    pk.to_bech32().unwrap_or_else(|_| pk.to_hex())
+}
+
+/// Upper bounds (seconds) of the bunker's processing-time histogram.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
+
+#[derive(Default)]
+struct Hist {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Requests answered by method and outcome, and the bunker's own processing time
+/// (from receiving a request to having its reply ready), for `/metrics`.
+#[derive(Default)]
+pub struct Stats {
+    inner: Mutex<BTreeMap<(String, &'static str), Hist>>,
+}
+
+impl Stats {
+    pub fn record(&self, method: &str, ok: bool, took: Duration) {
+        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Unknown method names are folded so clients cannot grow the label set.
+        let method = if policy::METHODS.contains(&method) || method == "duplicate" {
+            method
+        } else {
+            "other"
+        };
+        let h = m
+            .entry((method.to_owned(), if ok { "ok" } else { "error" }))
+            .or_default();
+        let s = took.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if s <= *le {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += s;
+    }
+
+    /// Prometheus text.
+    pub fn render(&self) -> String {
+        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::from(
+            "# HELP passport_bunker_request_seconds NIP-46 requests by method and outcome: \
+             time from receipt to reply ready.\n# TYPE passport_bunker_request_seconds histogram\n",
+        );
+        for ((method, outcome), h) in m.iter() {
+            let l = format!("method=\"{method}\",outcome=\"{outcome}\"");
+            for (le, n) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "passport_bunker_request_seconds_bucket{{{l},le=\"{le}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "passport_bunker_request_seconds_bucket{{{l},le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "passport_bunker_request_seconds_sum{{{l}}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "passport_bunker_request_seconds_count{{{l}}} {}",
+                h.count
+            );
+        }
+        out
+    }
+}
+
+/// Default per-request time limit.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Unix seconds now (grant expiry and secrets are in Unix time).
+pub fn unix_now() -> u64 {
+    nostr::Timestamp::now().as_secs()
+}

@@ -1,0 +1,417 @@
+//! Who may use the bunker, for what: per-client grants (methods, event kinds, expiry,
+//! uses, rate) and single-use connect secrets, persisted in serve's SQLite.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Every method the bunker answers.
+pub const METHODS: [&str; 10] = [
+    "connect",
+    "get_public_key",
+    "sign_event",
+    "ping",
+    "nip44_encrypt",
+    "nip44_decrypt",
+    "nip04_encrypt",
+    "nip04_decrypt",
+    "switch_relays",
+    "logout",
+];
+
+/// Methods every authorized client may call whatever its grant says.
+const ALWAYS: [&str; 4] = ["connect", "ping", "switch_relays", "logout"];
+
+/// What one client may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Allowed methods besides connect/ping/switch_relays/logout; `None`: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// Event kinds `sign_event` may sign; `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<u16>>,
+    /// Unix time after which the grant is void.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// Counted requests (everything but connect/ping/switch_relays/logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u64>,
+    /// Counted requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_min: Option<u32>,
+}
+
+impl Grant {
+    /// Checks the method names against [`METHODS`].
+    pub fn validate(&self) -> Result<(), String> {
+        for m in self.methods.iter().flatten() {
+            if !METHODS.contains(&m.as_str()) {
+                return Err(format!(
+                    "unknown method {m:?}; known: {}",
+                    METHODS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An authorized client as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Client {
+    pub pubkey: String,
+    pub grant: Grant,
+    pub uses: u64,
+    pub created_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// Why a request is refused. The message goes back to the client as the error reply.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("unauthorized: this client is not allowed; connect with a valid secret from the bunker's operator")]
+    Unknown,
+    #[error("unauthorized: the secret is unknown, expired or already used")]
+    BadSecret,
+    #[error("forbidden: this client's grant expired")]
+    Expired,
+    #[error("forbidden: this client's grant allowed {0} uses and they are spent")]
+    UsedUp(u64),
+    #[error("forbidden: method {0} is not allowed for this client")]
+    Method(String),
+    #[error("forbidden: event kind {0} is not allowed for this client")]
+    Kind(u16),
+    #[error("rate limited: at most {0} requests per minute for this client; retry later")]
+    Rate(u32),
+}
+
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn to_json(g: &Grant) -> String {
+    serde_json::to_string(g).expect("grants serialize")
+}
+
+fn from_json(s: &str) -> rusqlite::Result<Grant> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// Stores a new single-use secret with the grant it confers.
+pub fn add_secret(
+    conn: &mut Connection,
+    secret: &str,
+    grant: &Grant,
+    now: u64,
+    expires_at: Option<u64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO bunker_secrets (secret_hash, grant_json, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            hash_secret(secret),
+            to_json(grant),
+            now as i64,
+            expires_at.map(|e| e as i64)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Adds or replaces a client's grant (keeping its use count).
+pub fn allow(
+    conn: &mut Connection,
+    pubkey: &str,
+    grant: &Grant,
+    now: u64,
+    label: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO bunker_clients (pubkey, grant_json, uses, created_at, label) \
+         VALUES (?1, ?2, 0, ?3, ?4) \
+         ON CONFLICT(pubkey) DO UPDATE SET grant_json = excluded.grant_json, \
+         label = COALESCE(excluded.label, bunker_clients.label)",
+        params![pubkey, to_json(grant), now as i64, label],
+    )?;
+    Ok(())
+}
+
+/// Removes a client; true when it existed.
+pub fn revoke(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM bunker_clients WHERE pubkey = ?1", [pubkey])? > 0)
+}
+
+pub fn list(conn: &mut Connection) -> rusqlite::Result<Vec<Client>> {
+    let mut stmt = conn.prepare(
+        "SELECT pubkey, grant_json, uses, created_at, label FROM bunker_clients ORDER BY created_at, pubkey",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Client {
+            pubkey: r.get(0)?,
+            grant: from_json(&r.get::<_, String>(1)?)?,
+            uses: r.get::<_, i64>(2)?.max(0) as u64,
+            created_at: r.get::<_, i64>(3)?.max(0) as u64,
+            label: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn get(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<Option<Client>> {
+    conn.query_row(
+        "SELECT pubkey, grant_json, uses, created_at, label FROM bunker_clients WHERE pubkey = ?1",
+        [pubkey],
+        |r| {
+            Ok(Client {
+                pubkey: r.get(0)?,
+                grant: from_json(&r.get::<_, String>(1)?)?,
+                uses: r.get::<_, i64>(2)?.max(0) as u64,
+                created_at: r.get::<_, i64>(3)?.max(0) as u64,
+                label: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// A `connect`: an authorized client is acknowledged; otherwise a valid secret is
+/// consumed (atomically, so it works once) and its grant given to the client.
+pub fn connect(
+    conn: &mut Connection,
+    pubkey: &str,
+    secret: Option<&str>,
+    now: u64,
+) -> rusqlite::Result<Result<(), Refusal>> {
+    let tx = crate::serve::db::Db::write_tx(conn)?;
+    let known: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM bunker_clients WHERE pubkey = ?1",
+            [pubkey],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if known.is_some() {
+        return Ok(Ok(()));
+    }
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        return Ok(Err(Refusal::Unknown));
+    };
+    let h = hash_secret(secret);
+    let row: Option<(String, Option<i64>)> = tx
+        .query_row(
+            "SELECT grant_json, expires_at FROM bunker_secrets WHERE secret_hash = ?1",
+            [&h],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((grant, expires)) = row else {
+        return Ok(Err(Refusal::BadSecret));
+    };
+    tx.execute("DELETE FROM bunker_secrets WHERE secret_hash = ?1", [&h])?;
+    if expires.is_some_and(|e| (e as u64) < now) {
+        tx.commit()?;
+        return Ok(Err(Refusal::BadSecret));
+    }
+    tx.execute(
+        "INSERT INTO bunker_clients (pubkey, grant_json, uses, created_at) VALUES (?1, ?2, 0, ?3)",
+        params![pubkey, grant, now as i64],
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Checks a request against the client's grant and counts it. `kind` is the event kind
+/// for `sign_event`.
+pub fn authorize(
+    conn: &mut Connection,
+    pubkey: &str,
+    method: &str,
+    kind: Option<u16>,
+    now: u64,
+) -> rusqlite::Result<Result<Grant, Refusal>> {
+    let Some(c) = get(conn, pubkey)? else {
+        return Ok(Err(Refusal::Unknown));
+    };
+    let g = c.grant;
+    if g.expires_at.is_some_and(|e| e < now) {
+        return Ok(Err(Refusal::Expired));
+    }
+    if ALWAYS.contains(&method) {
+        return Ok(Ok(g));
+    }
+    if let Some(ms) = &g.methods {
+        if !ms.iter().any(|m| m == method) {
+            return Ok(Err(Refusal::Method(method.to_owned())));
+        }
+    }
+    if let (Some(k), Some(kinds)) = (kind, &g.kinds) {
+        if !kinds.contains(&k) {
+            return Ok(Err(Refusal::Kind(k)));
+        }
+    }
+    if let Some(max) = g.max_uses {
+        if c.uses >= max {
+            return Ok(Err(Refusal::UsedUp(max)));
+        }
+    }
+    conn.execute(
+        "UPDATE bunker_clients SET uses = uses + 1 WHERE pubkey = ?1",
+        [pubkey],
+    )?;
+    Ok(Ok(g))
+}
+
+/// Per-client request rate over the last minute, in memory.
+#[derive(Default)]
+pub struct RateWindow {
+    seen: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RateWindow {
+    pub fn take(&self, pubkey: &str, per_min: u32, now: Instant) -> Result<(), Refusal> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let q = seen.entry(pubkey.to_owned()).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        if q.len() >= per_min as usize {
+            return Err(Refusal::Rate(per_min));
+        }
+        q.push_back(now);
+        Ok(())
+    }
+}
+
+/// Parses a duration like `90s`, `15m`, `12h`, `30d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 12h or 30d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.sqlite");
+        drop(crate::serve::db::Db::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        (dir, conn)
+    }
+
+    #[test]
+    fn a_secret_works_once_and_grants_what_it_carries() {
+        let (_d, mut c) = db();
+        let g = Grant {
+            kinds: Some(vec![1]),
+            ..Grant::default()
+        };
+        add_secret(&mut c, "s3cret", &g, 100, None).unwrap();
+        assert_eq!(
+            connect(&mut c, "aa", None, 100).unwrap(),
+            Err(Refusal::Unknown)
+        );
+        assert_eq!(
+            connect(&mut c, "aa", Some("nope"), 100).unwrap(),
+            Err(Refusal::BadSecret)
+        );
+        assert_eq!(connect(&mut c, "aa", Some("s3cret"), 100).unwrap(), Ok(()));
+        // Used up: another client cannot reuse it; the first stays connected.
+        assert_eq!(
+            connect(&mut c, "bb", Some("s3cret"), 100).unwrap(),
+            Err(Refusal::BadSecret)
+        );
+        assert_eq!(connect(&mut c, "aa", None, 101).unwrap(), Ok(()));
+        assert_eq!(
+            authorize(&mut c, "aa", "sign_event", Some(1), 101).unwrap(),
+            Ok(g.clone())
+        );
+        assert_eq!(
+            authorize(&mut c, "aa", "sign_event", Some(7), 101).unwrap(),
+            Err(Refusal::Kind(7))
+        );
+    }
+
+    #[test]
+    fn expired_secrets_and_grants_and_spent_uses_are_refused() {
+        let (_d, mut c) = db();
+        add_secret(&mut c, "old", &Grant::default(), 100, Some(150)).unwrap();
+        assert_eq!(
+            connect(&mut c, "aa", Some("old"), 200).unwrap(),
+            Err(Refusal::BadSecret)
+        );
+        let g = Grant {
+            methods: Some(vec!["get_public_key".into()]),
+            expires_at: Some(300),
+            max_uses: Some(2),
+            ..Grant::default()
+        };
+        allow(&mut c, "aa", &g, 100, Some("laptop")).unwrap();
+        assert!(authorize(&mut c, "aa", "get_public_key", None, 200)
+            .unwrap()
+            .is_ok());
+        assert_eq!(
+            authorize(&mut c, "aa", "nip44_encrypt", None, 200).unwrap(),
+            Err(Refusal::Method("nip44_encrypt".into()))
+        );
+        assert!(authorize(&mut c, "aa", "get_public_key", None, 200)
+            .unwrap()
+            .is_ok());
+        assert_eq!(
+            authorize(&mut c, "aa", "get_public_key", None, 200).unwrap(),
+            Err(Refusal::UsedUp(2))
+        );
+        // ping is always allowed while the grant lives, and not counted.
+        assert!(authorize(&mut c, "aa", "ping", None, 200).unwrap().is_ok());
+        assert_eq!(
+            authorize(&mut c, "aa", "ping", None, 301).unwrap(),
+            Err(Refusal::Expired)
+        );
+        assert_eq!(list(&mut c).unwrap()[0].uses, 2);
+        assert!(revoke(&mut c, "aa").unwrap());
+        assert_eq!(
+            authorize(&mut c, "aa", "ping", None, 200).unwrap(),
+            Err(Refusal::Unknown)
+        );
+    }
+
+    #[test]
+    fn rate_window_and_durations() {
+        let w = RateWindow::default();
+        let t = Instant::now();
+        assert!(w.take("a", 2, t).is_ok());
+        assert!(w.take("a", 2, t).is_ok());
+        assert_eq!(w.take("a", 2, t), Err(Refusal::Rate(2)));
+        assert!(w.take("b", 2, t).is_ok());
+        assert!(w.take("a", 2, t + Duration::from_secs(61)).is_ok());
+        assert_eq!(parse_duration("90").unwrap(), 90);
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert_eq!(parse_duration("30d").unwrap(), 2_592_000);
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! The bunker loop: subscribe to kind-24133 requests for the transport key on the
+//! configured relays, check each against the client's grant, answer through the
+//! backend, reply in the request's encryption scheme — always, within the timeout.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, Timestamp};
+use nostr_sdk::{Client, RelayPoolNotification};
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+use url::Url;
+
+use super::backend::Backend;
+use super::policy::{self, Refusal};
+use super::rpc::{self, Request};
+use crate::conversation;
+use crate::group::Group;
+use crate::serve::db::Db;
+
+/// How long a request id is remembered to answer duplicates once.
+const DEDUPE_FOR: Duration = Duration::from_secs(600);
+
+/// A running bunker's configuration and state.
+pub struct Bunker {
+    pub transport: Keys,
+    pub relays: Vec<Url>,
+    pub group: Group,
+    pub backend: Arc<dyn Backend>,
+    pub db: Db,
+    pub request_timeout: Duration,
+    pub stats: Arc<super::Stats>,
+    rate: policy::RateWindow,
+    answered: Mutex<HashMap<(PublicKey, String), Instant>>,
+}
+
+/// A NIP-46 `sign_event` parameter: the event to sign (its pubkey, when given, must be
+/// the group's).
+#[derive(Deserialize)]
+struct Unsigned {
+    kind: u16,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    tags: Vec<Vec<String>>,
+    created_at: Option<u64>,
+    pubkey: Option<String>,
+}
+
+fn now() -> u64 {
+    super::unix_now()
+}
+
+impl Bunker {
+    pub fn new(
+        transport: Keys,
+        relays: Vec<Url>,
+        group: Group,
+        backend: Arc<dyn Backend>,
+        db: Db,
+        request_timeout: Duration,
+    ) -> Bunker {
+        Bunker {
+            transport,
+            relays,
+            group,
+            backend,
+            db,
+            request_timeout,
+            stats: Arc::new(super::Stats::default()),
+            rate: policy::RateWindow::default(),
+            answered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Shares counters with `/metrics`.
+    pub fn with_stats(mut self, stats: Arc<super::Stats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// True the first time (client, request id) is seen within [`DEDUPE_FOR`].
+    fn first_time(&self, from: PublicKey, id: &str) -> bool {
+        let mut seen = self.answered.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if seen.len() > 10_000 {
+            seen.retain(|_, t| now.duration_since(*t) < DEDUPE_FOR);
+        }
+        match seen.get(&(from, id.to_owned())) {
+            Some(t) if now.duration_since(*t) < DEDUPE_FOR => false,
+            _ => {
+                seen.insert((from, id.to_owned()), now);
+                true
+            }
+        }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        self.db
+            .call(f)
+            .await
+            .map_err(|e| format!("internal error: {e}"))
+    }
+
+    /// One request → the reply's result or error message.
+    pub async fn answer(&self, from: PublicKey, req: &Request) -> Result<String, String> {
+        let client = from.to_hex();
+        if req.method == "connect" {
+            // The first parameter names the signer; some clients send it empty.
+            if let Some(pk) = req.param(0).filter(|p| !p.is_empty()) {
+                if pk != self.transport.public_key().to_hex() {
+                    return Err(format!(
+                        "this bunker is {}, not {pk}",
+                        self.transport.public_key().to_hex()
+                    ));
+                }
+            }
+            let secret = req.param(1);
+            let at = now();
+            return match self
+                .db(move |c| policy::connect(c, &client, secret.as_deref(), at))
+                .await?
+            {
+                Ok(()) => Ok("ack".into()),
+                Err(r) => Err(r.to_string()),
+            };
+        }
+        if !policy::METHODS.contains(&req.method.as_str()) {
+            return Err(format!(
+                "unsupported method {:?}; this bunker answers {}",
+                req.method,
+                policy::METHODS.join(", ")
+            ));
+        }
+        let unsigned = if req.method == "sign_event" {
+            let p = req
+                .param(0)
+                .ok_or("sign_event needs the event as its first parameter")?;
+            let u: Unsigned =
+                serde_json::from_str(&p).map_err(|e| format!("sign_event: not an event: {e}"))?;
+            Some(u)
+        } else {
+            None
+        };
+        let (method, kind, at) = (req.method.clone(), unsigned.as_ref().map(|u| u.kind), now());
+        let grant = self
+            .db(move |c| policy::authorize(c, &client, &method, kind, at))
+            .await?
+            .map_err(|r: Refusal| r.to_string())?;
+        if let Some(per_min) = grant.rate_per_min {
+            if !["ping", "switch_relays", "logout"].contains(&req.method.as_str()) {
+                self.rate
+                    .take(&from.to_hex(), per_min, Instant::now())
+                    .map_err(|r| r.to_string())?;
+            }
+        }
+        let peer = |i: usize| -> Result<PublicKey, String> {
+            let p = req
+                .param(i)
+                .ok_or_else(|| format!("{} needs a public key parameter", req.method))?;
+            PublicKey::parse(&p).map_err(|e| format!("{}: bad public key {p:?}: {e}", req.method))
+        };
+        let text = |i: usize| -> Result<String, String> {
+            req.param(i)
+                .ok_or_else(|| format!("{} needs {} parameters", req.method, i + 1))
+        };
+        match req.method.as_str() {
+            "ping" => Ok("pong".into()),
+            "get_public_key" => Ok(self.group.public_key().to_hex()),
+            "switch_relays" => Ok(serde_json::to_string(
+                &self.relays.iter().map(Url::as_str).collect::<Vec<_>>(),
+            )
+            .expect("strings serialize")),
+            "logout" => {
+                let c = from.to_hex();
+                self.db(move |conn| policy::revoke(conn, &c)).await?;
+                Ok("ack".into())
+            }
+            "sign_event" => {
+                let u = unsigned.expect("parsed above");
+                if let Some(pk) = &u.pubkey {
+                    if !pk.is_empty() && *pk != self.group.public_key().to_hex() {
+                        return Err(format!(
+                            "the event's pubkey {pk} is not this bunker's user key {}",
+                            self.group.public_key().to_hex()
+                        ));
+                    }
+                }
+                let tpl = serde_json::json!({
+                    "kind": u.kind,
+                    "content": u.content,
+                    "tags": u.tags,
+                    "created_at": u.created_at.unwrap_or_else(now),
+                })
+                .to_string()
+                .into_bytes();
+                let ev: Event = self.backend.sign(tpl).await?;
+                Ok(ev.as_json())
+            }
+            "nip44_encrypt" | "nip44_decrypt" | "nip04_encrypt" | "nip04_decrypt" => {
+                let (pk, data) = (peer(0)?, text(1)?);
+                let shared = self.backend.ecdh(pk).await?;
+                let r = match req.method.as_str() {
+                    "nip44_encrypt" => conversation::nip44_encrypt(&shared, &data),
+                    "nip44_decrypt" => conversation::nip44_decrypt(&shared, &data),
+                    "nip04_encrypt" => conversation::nip04_encrypt(&shared, &data),
+                    _ => conversation::nip04_decrypt(&shared, &data),
+                };
+                r.map_err(|e| format!("{}: {e}", req.method))
+            }
+            other => Err(format!("unsupported method {other:?}")),
+        }
+    }
+
+    /// Handles one incoming event: decrypt, answer (bounded by the timeout), reply.
+    async fn handle(self: Arc<Self>, client: Client, ev: Event) {
+        let started = Instant::now();
+        let (scheme, req) = match rpc::open(&self.transport, &ev) {
+            Ok(x) => x,
+            Err(e) => {
+                // Not readable: nothing to reply to (no id), so it is only counted.
+                self.stats.record("unreadable", false, started.elapsed());
+                tracing_note(&e.to_string());
+                return;
+            }
+        };
+        if !self.first_time(ev.pubkey, &req.id) {
+            self.stats.record("duplicate", true, started.elapsed());
+            return;
+        }
+        let outcome =
+            match tokio::time::timeout(self.request_timeout, self.answer(ev.pubkey, &req)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!(
+                    "timed out after {} s; the signers did not answer in time",
+                    self.request_timeout.as_secs()
+                )),
+            };
+        self.stats
+            .record(&req.method, outcome.is_ok(), started.elapsed());
+        match rpc::reply(&self.transport, &ev.pubkey, scheme, &req.id, &outcome) {
+            Ok(reply) => {
+                if let Err(e) = client.send_event(&reply).await {
+                    tracing_note(&format!("cannot send the reply to {}: {e}", ev.pubkey));
+                }
+            }
+            Err(e) => tracing_note(&format!("cannot build the reply: {e}")),
+        }
+    }
+
+    /// Connects to the relays and answers until `shutdown` flips.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+        let client = Client::new(self.transport.clone());
+        for r in &self.relays {
+            client
+                .add_relay(r.as_str())
+                .await
+                .map_err(|e| format!("relay {r}: {e}"))?;
+        }
+        // Wait for the relays (a subscription sent before a relay is up would be lost);
+        // ones still down keep reconnecting in the background and get the subscription
+        // when they come up.
+        let up = client.try_connect(Duration::from_secs(10)).await;
+        for (url, e) in &up.failed {
+            tracing_note(&format!("relay {url} is not reachable yet: {e}"));
+        }
+        let filter = Filter::new()
+            .kind(Kind::NostrConnect)
+            .pubkey(self.transport.public_key())
+            .since(Timestamp::now());
+        let mut news = client.notifications();
+        // The SDK re-sends this subscription whenever a relay reconnects.
+        client
+            .subscribe(filter, None)
+            .await
+            .map_err(|e| format!("cannot subscribe: {e}"))?;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                n = news.recv() => match n {
+                    Ok(RelayPoolNotification::Event { event, .. }) => {
+                        if event.kind == Kind::NostrConnect && event.verify().is_ok() {
+                            tokio::spawn(Arc::clone(&self).handle(client.clone(), *event));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing_note(&format!("fell behind by {n} relay notifications"));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+        client.shutdown().await;
+        Ok(())
+    }
+}
+
+fn tracing_note(msg: &str) {
+    eprintln!("passport serve: bunker: {msg}");
+}

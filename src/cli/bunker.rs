@@ -1,0 +1,322 @@
+//! `passport bunker clients list|allow|revoke`, `bunker invite`, `bunker connect`: the
+//! NIP-46 bunker's clients, kept in serve's database (the running server sees changes
+//! at once).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use nostr::nips::nip46::NostrConnectURI;
+use nostr::PublicKey;
+use serde::Serialize;
+
+use super::serve::GrantArgs;
+use super::{Cli, Output};
+use crate::bunker::{self, policy};
+use crate::error::{Error, Result};
+use crate::ops::Report;
+use crate::serve::db::Db;
+
+#[derive(Debug, Subcommand)]
+pub enum BunkerCmd {
+    /// Authorized clients: list them, allow one (or change its grant), revoke one.
+    #[command(subcommand)]
+    Clients(ClientsCmd),
+    /// Print a bunker:// URI with a new single-use secret that grants what the flags say.
+    Invite(InviteArgs),
+    /// Answer a client's nostrconnect:// URI: authorize it and send it the connect reply.
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCmd {
+    /// Every authorized client with its grant and use count.
+    List(DbArg),
+    /// Authorize a client pubkey (npub or hex), or replace its grant.
+    Allow(AllowArgs),
+    /// Remove a client; its next request is refused.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// serve's database [default: HOME/serve/serve.sqlite].
+    #[arg(long, env = "PASSPORT_SERVE_DB", value_name = "FILE")]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowArgs {
+    /// The client's pubkey (npub or hex).
+    client: String,
+    /// A name to remember the client by.
+    #[arg(long)]
+    label: Option<String>,
+    #[command(flatten)]
+    grant: GrantArgs,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The client's pubkey (npub or hex).
+    client: String,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// Relays to name in the URI (those `serve --relay` listens on).
+    #[arg(
+        long = "relay",
+        value_name = "URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    relays: Vec<String>,
+    /// The secret stops working after this long if unused (e.g. 15m, 1d) [default: never].
+    #[arg(long, value_name = "DURATION")]
+    valid_for: Option<String>,
+    #[command(flatten)]
+    grant: GrantArgs,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The client's nostrconnect://… URI.
+    uri: String,
+    /// A name to remember the client by.
+    #[arg(long)]
+    label: Option<String>,
+    #[command(flatten)]
+    grant: GrantArgs,
+    #[command(flatten)]
+    db: DbArg,
+}
+
+fn db_path(cli: &Cli, a: &DbArg) -> PathBuf {
+    a.db.clone()
+        .unwrap_or_else(|| cli.home_path().join("serve").join("serve.sqlite"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))
+}
+
+fn with_db<T: Send + 'static>(
+    cli: &Cli,
+    a: &DbArg,
+    f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = Db::open(&db_path(cli, a))?;
+    Ok(runtime()?.block_on(db.call(f))?)
+}
+
+fn parse_client(s: &str) -> Result<PublicKey> {
+    PublicKey::parse(s.trim())
+        .map_err(|e| Error::Invalid(format!("{s:?} is not a public key (npub or hex): {e}")))
+}
+
+#[derive(Serialize)]
+struct ClientList {
+    clients: Vec<policy::Client>,
+}
+
+impl Report for ClientList {
+    fn human(&self) -> String {
+        if self.clients.is_empty() {
+            return "no authorized clients".into();
+        }
+        let mut s = String::new();
+        for c in &self.clients {
+            let pk = PublicKey::parse(&c.pubkey)
+                .map(|p| bunker::npub(&p))
+                .unwrap_or_else(|_| c.pubkey.clone());
+            s.push_str(&format!(
+                "{pk}{}\n  methods: {}  kinds: {}  uses: {}{}  rate: {}  expires: {}\n",
+                c.label
+                    .as_deref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default(),
+                c.grant
+                    .methods
+                    .as_ref()
+                    .map_or("all".into(), |m| m.join(",")),
+                c.grant.kinds.as_ref().map_or("any".into(), |k| k
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")),
+                c.uses,
+                c.grant
+                    .max_uses
+                    .map(|m| format!("/{m}"))
+                    .unwrap_or_default(),
+                c.grant
+                    .rate_per_min
+                    .map_or("unlimited".into(), |r| format!("{r}/min")),
+                c.grant.expires_at.map_or("never".into(), |e| e.to_string()),
+            ));
+        }
+        s.trim_end().to_owned()
+    }
+}
+
+#[derive(Serialize)]
+struct Changed {
+    client: String,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<policy::Grant>,
+}
+
+impl Report for Changed {
+    fn human(&self) -> String {
+        format!("{} {}", self.action, self.client)
+    }
+}
+
+#[derive(Serialize)]
+struct Invite {
+    uri: String,
+    grant: policy::Grant,
+}
+
+impl Report for Invite {
+    fn human(&self) -> String {
+        "a single-use invitation (give it to one client):".into()
+    }
+    fn stdout(&self) -> Option<String> {
+        Some(self.uri.clone())
+    }
+}
+
+pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
+    let now = crate::bunker::unix_now();
+    match cmd {
+        BunkerCmd::Clients(ClientsCmd::List(a)) => {
+            let clients = with_db(cli, a, policy::list)?;
+            out.report(&ClientList { clients })
+        }
+        BunkerCmd::Clients(ClientsCmd::Allow(a)) => {
+            let pk = parse_client(&a.client)?;
+            let grant = a.grant.grant()?;
+            let (g, hex, label) = (grant.clone(), pk.to_hex(), a.label.clone());
+            with_db(cli, &a.db, move |c| {
+                policy::allow(c, &hex, &g, now, label.as_deref())
+            })?;
+            out.report(&Changed {
+                client: bunker::npub(&pk),
+                action: "allowed",
+                grant: Some(grant),
+            })
+        }
+        BunkerCmd::Clients(ClientsCmd::Revoke(a)) => {
+            let pk = parse_client(&a.client)?;
+            let hex = pk.to_hex();
+            if !with_db(cli, &a.db, move |c| policy::revoke(c, &hex))? {
+                return Err(Error::Invalid(format!(
+                    "{} is not an authorized client",
+                    bunker::npub(&pk)
+                )));
+            }
+            out.report(&Changed {
+                client: bunker::npub(&pk),
+                action: "revoked",
+                grant: None,
+            })
+        }
+        BunkerCmd::Invite(a) => {
+            let relays = parse_relays(&a.relays)?;
+            let grant = a.grant.grant()?;
+            let valid = match &a.valid_for {
+                Some(d) => Some(
+                    now + policy::parse_duration(d)
+                        .map_err(|e| Error::Invalid(format!("--valid-for: {e}")))?,
+                ),
+                None => None,
+            };
+            let home = cli.open_home()?;
+            let transport = bunker::transport_keys(&home)?;
+            let secret = bunker::new_secret();
+            let (s, g) = (secret.clone(), grant.clone());
+            with_db(cli, &a.db, move |c| {
+                policy::add_secret(c, &s, &g, now, valid)
+            })?;
+            out.report(&Invite {
+                uri: bunker::bunker_uri(&transport.public_key(), &relays, Some(&secret)),
+                grant,
+            })
+        }
+        BunkerCmd::Connect(a) => connect(cli, a, out, now),
+    }
+}
+
+fn parse_relays(relays: &[String]) -> Result<Vec<url::Url>> {
+    relays
+        .iter()
+        .map(|r| match url::Url::parse(r) {
+            Ok(u) if matches!(u.scheme(), "ws" | "wss") => Ok(u),
+            _ => Err(Error::Invalid(format!(
+                "--relay {r:?} is not a ws:// or wss:// URL"
+            ))),
+        })
+        .collect()
+}
+
+fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
+    let uri = NostrConnectURI::parse(&a.uri)
+        .map_err(|e| Error::Invalid(format!("not a nostrconnect:// URI: {e}")))?;
+    let NostrConnectURI::Client {
+        public_key, relays, ..
+    } = &uri
+    else {
+        return Err(Error::Invalid(
+            "that is a bunker:// URI; `bunker connect` takes a client's nostrconnect:// URI".into(),
+        ));
+    };
+    let secret = uri.secret().map(str::to_owned);
+    let home = cli.open_home()?;
+    let transport = bunker::transport_keys(&home)?;
+    let grant = a.grant.grant()?;
+    let (g, hex, label) = (grant.clone(), public_key.to_hex(), a.label.clone());
+    with_db(cli, &a.db, move |c| {
+        policy::allow(c, &hex, &g, now, label.as_deref())
+    })?;
+    let reply = bunker::rpc::connect_response(&transport, public_key, secret.as_deref())
+        .map_err(Error::Transport)?;
+    let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
+    runtime()?.block_on(async {
+        let client = nostr_sdk::Client::new(transport.clone());
+        for r in &relays {
+            client
+                .add_relay(r.as_str())
+                .await
+                .map_err(|e| Error::Transport(format!("relay {r}: {e}")))?;
+        }
+        client.connect().await;
+        let sent = client
+            .send_event(&reply)
+            .await
+            .map_err(|e| Error::Transport(format!("cannot reach {}: {e}", relays.join(", "))))?;
+        client.shutdown().await;
+        if sent.success.is_empty() {
+            return Err(Error::Transport(format!(
+                "no relay of {} accepted the connect reply",
+                relays.join(", ")
+            )));
+        }
+        Ok(())
+    })?;
+    out.report(&Changed {
+        client: bunker::npub(public_key),
+        action: "connected and allowed",
+        grant: Some(grant),
+    })
+}
