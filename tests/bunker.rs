@@ -98,3 +98,437 @@ fn nip46_client_gets_key_signs_and_round_trips_nip44_and_nip04() {
     });
     let _ = &s.ci;
 }
+
+/// A raw NIP-46 client: sends hand-made requests and collects every reply, to test
+/// what libraries do not send (unknown methods, duplicate ids, NIP-04 requests).
+struct Raw {
+    keys: Keys,
+    bunker: PublicKey,
+    client: nostr_sdk::Client,
+}
+
+impl Raw {
+    async fn new(relay: &str, bunker: PublicKey) -> Raw {
+        let keys = Keys::generate();
+        let client = nostr_sdk::Client::new(keys.clone());
+        client.add_relay(relay).await.unwrap();
+        client.try_connect(Duration::from_secs(5)).await;
+        client
+            .subscribe(
+                nostr::Filter::new()
+                    .kind(Kind::NostrConnect)
+                    .pubkey(keys.public_key()),
+                None,
+            )
+            .await
+            .unwrap();
+        Raw {
+            keys,
+            bunker,
+            client,
+        }
+    }
+
+    /// Sends `{id, method, params}` (NIP-04 encrypted with `nip04`), returns the parsed
+    /// replies that arrive within `wait`, with the scheme each used.
+    async fn ask(
+        &self,
+        id: &str,
+        method: &str,
+        params: serde_json::Value,
+        nip04: bool,
+        times: usize,
+        wait: Duration,
+    ) -> Vec<(serde_json::Value, bool)> {
+        let body = serde_json::json!({"id": id, "method": method, "params": params}).to_string();
+        let content = if nip04 {
+            nostr::nips::nip04::encrypt(self.keys.secret_key(), &self.bunker, body).unwrap()
+        } else {
+            nostr::nips::nip44::encrypt(
+                self.keys.secret_key(),
+                &self.bunker,
+                body,
+                nostr::nips::nip44::Version::default(),
+            )
+            .unwrap()
+        };
+        let mut news = self.client.notifications();
+        for _ in 0..times {
+            // Distinct events (created_at/signature differ) carrying the same request id.
+            let ev = EventBuilder::new(Kind::NostrConnect, content.clone())
+                .tag(nostr::Tag::public_key(self.bunker))
+                .tag(nostr::Tag::parse(["n", &hex::encode(rand::random::<[u8; 8]>())]).unwrap())
+                .sign_with_keys(&self.keys)
+                .unwrap();
+            self.client.send_event(&ev).await.unwrap();
+        }
+        let mut out = vec![];
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, news.recv()).await {
+            if let nostr_sdk::RelayPoolNotification::Event { event, .. } = n {
+                if event.kind != Kind::NostrConnect || event.pubkey != self.bunker {
+                    continue;
+                }
+                let is04 = event.content.contains("?iv=");
+                let text = if is04 {
+                    nostr::nips::nip04::decrypt(
+                        self.keys.secret_key(),
+                        &self.bunker,
+                        &event.content,
+                    )
+                } else {
+                    nostr::nips::nip44::decrypt(
+                        self.keys.secret_key(),
+                        &self.bunker,
+                        &event.content,
+                    )
+                    .map_err(|_| nostr::nips::nip04::Error::InvalidContentFormat)
+                }
+                .unwrap();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if v["id"] == id {
+                    out.push((v, is04));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn secret_of(uri: &str) -> String {
+    url::Url::parse(uri)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "secret")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+fn bunker_pk(uri: &str) -> PublicKey {
+    PublicKey::parse(
+        uri.trim_start_matches("bunker://")
+            .split('?')
+            .next()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn refusals_duplicates_unknown_methods_and_nip04_requests() {
+    let s = bunker(&[]);
+    let pk = bunker_pk(&s.uri);
+    let secret = secret_of(&s.uri);
+    let w = Duration::from_secs(3);
+    s.relay.rt.block_on(async {
+        let stranger = Raw::new(&s.relay.url, pk).await;
+        // No secret: refused with an error reply, for any method.
+        let r = stranger
+            .ask("1", "get_public_key", serde_json::json!([]), false, 1, w)
+            .await;
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("unauthorized"),
+            "{:?}",
+            r
+        );
+        let r = stranger
+            .ask(
+                "2",
+                "connect",
+                serde_json::json!([pk.to_hex(), "wrong"]),
+                false,
+                1,
+                w,
+            )
+            .await;
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .contains("secret is unknown"),
+            "{:?}",
+            r
+        );
+
+        // The secret works once, with an empty first parameter tolerated.
+        let app = Raw::new(&s.relay.url, pk).await;
+        let r = app
+            .ask("3", "connect", serde_json::json!(["", secret]), false, 1, w)
+            .await;
+        assert_eq!(r[0].0["result"], "ack", "{:?}", r);
+        let r = stranger
+            .ask(
+                "4",
+                "connect",
+                serde_json::json!([pk.to_hex(), secret]),
+                false,
+                1,
+                w,
+            )
+            .await;
+        assert!(
+            r[0].0["error"].as_str().unwrap().contains("already used"),
+            "{:?}",
+            r
+        );
+
+        // A request id sent three times is answered once.
+        let r = app
+            .ask("5", "ping", serde_json::json!([]), false, 3, w)
+            .await;
+        assert_eq!(r.len(), 1, "{:?}", r);
+        assert_eq!(r[0].0["result"], "pong");
+
+        // Unknown methods get an error reply, never silence.
+        let r = app
+            .ask("6", "sign_psbt", serde_json::json!([]), false, 1, w)
+            .await;
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .contains("unsupported method"),
+            "{:?}",
+            r
+        );
+
+        // A NIP-04 request gets a NIP-04 reply.
+        let r = app
+            .ask("7", "get_public_key", serde_json::json!([]), true, 1, w)
+            .await;
+        assert!(r[0].1, "reply must be NIP-04");
+        assert_eq!(
+            r[0].0["result"],
+            PublicKey::parse(&s.group).unwrap().to_hex()
+        );
+
+        // switch_relays answers the bunker's relays; logout ends the grant.
+        let r = app
+            .ask("8", "switch_relays", serde_json::json!([]), false, 1, w)
+            .await;
+        let relays: Vec<String> = serde_json::from_str(r[0].0["result"].as_str().unwrap()).unwrap();
+        assert_eq!(relays.len(), 1);
+        let r = app
+            .ask("9", "logout", serde_json::json!([]), false, 1, w)
+            .await;
+        assert_eq!(r[0].0["result"], "ack");
+        let r = app
+            .ask("10", "ping", serde_json::json!([]), false, 1, w)
+            .await;
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("unauthorized"),
+            "{:?}",
+            r
+        );
+    });
+}
+
+#[test]
+fn client_grants_limit_kinds_methods_uses_and_expire() {
+    let s = bunker(&[]);
+    let pk = bunker_pk(&s.uri);
+    let group_pk = PublicKey::parse(&s.group).unwrap();
+    let w = Duration::from_secs(3);
+    let app = Keys::generate();
+    let npub = nostr::ToBech32::to_bech32(&app.public_key()).unwrap();
+    // Only kind 1, only sign_event and get_public_key, two uses.
+    let v = json_ok({
+        let mut c = passport(&s.ci.home);
+        c.args([
+            "bunker", "clients", "allow", &npub, "--label", "laptop", "--kinds", "1",
+        ])
+        .args(["--methods", "sign_event,get_public_key", "--max-uses", "2"]);
+        c
+    });
+    assert_eq!(v["action"], "allowed");
+    let list = json_ok({
+        let mut c = passport(&s.ci.home);
+        c.args(["bunker", "clients", "list"]);
+        c
+    });
+    assert_eq!(list["clients"][0]["label"], "laptop");
+    s.relay.rt.block_on(async {
+        let raw = Raw {
+            client: {
+                let c = nostr_sdk::Client::new(app.clone());
+                c.add_relay(&s.relay.url).await.unwrap();
+                c.try_connect(Duration::from_secs(5)).await;
+                c.subscribe(
+                    nostr::Filter::new()
+                        .kind(Kind::NostrConnect)
+                        .pubkey(app.public_key()),
+                    None,
+                )
+                .await
+                .unwrap();
+                c
+            },
+            keys: app.clone(),
+            bunker: pk,
+        };
+        let note = |kind: u16| {
+            serde_json::json!([serde_json::json!({
+                "kind": kind, "content": "k", "tags": [], "created_at": 1_700_000_000u64,
+                "pubkey": group_pk.to_hex()
+            })
+            .to_string()])
+        };
+        let r = raw.ask("a", "sign_event", note(7), false, 1, w).await;
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .contains("event kind 7 is not allowed"),
+            "{:?}",
+            r
+        );
+        let r = raw
+            .ask(
+                "b",
+                "nip44_encrypt",
+                serde_json::json!([group_pk.to_hex(), "x"]),
+                false,
+                1,
+                w,
+            )
+            .await;
+        assert!(
+            r[0].0["error"]
+                .as_str()
+                .unwrap()
+                .contains("method nip44_encrypt is not allowed"),
+            "{:?}",
+            r
+        );
+        let r = raw.ask("c", "sign_event", note(1), false, 1, w).await;
+        let ev: serde_json::Value =
+            serde_json::from_str(r[0].0["result"].as_str().unwrap()).unwrap();
+        verify_event_independently(&ev);
+        let r = raw
+            .ask("d", "get_public_key", serde_json::json!([]), false, 1, w)
+            .await;
+        assert_eq!(r[0].0["result"], group_pk.to_hex());
+        let r = raw
+            .ask("e", "get_public_key", serde_json::json!([]), false, 1, w)
+            .await;
+        assert!(
+            r[0].0["error"].as_str().unwrap().contains("2 uses"),
+            "{:?}",
+            r
+        );
+    });
+    // A grant that expires: allowed for one second.
+    json_ok({
+        let mut c = passport(&s.ci.home);
+        c.args(["bunker", "clients", "allow", &npub, "--expires", "1s"]);
+        c
+    });
+    std::thread::sleep(Duration::from_millis(2100));
+    s.relay.rt.block_on(async {
+        let raw = Raw {
+            client: {
+                let c = nostr_sdk::Client::new(app.clone());
+                c.add_relay(&s.relay.url).await.unwrap();
+                c.try_connect(Duration::from_secs(5)).await;
+                c.subscribe(
+                    nostr::Filter::new()
+                        .kind(Kind::NostrConnect)
+                        .pubkey(app.public_key()),
+                    None,
+                )
+                .await
+                .unwrap();
+                c
+            },
+            keys: app.clone(),
+            bunker: pk,
+        };
+        let r = raw
+            .ask("f", "get_public_key", serde_json::json!([]), false, 1, w)
+            .await;
+        assert!(
+            r[0].0["error"].as_str().unwrap().contains("expired"),
+            "{:?}",
+            r
+        );
+    });
+    // Revoked: refused as unknown.
+    let v = json_ok({
+        let mut c = passport(&s.ci.home);
+        c.args(["bunker", "clients", "revoke", &npub]);
+        c
+    });
+    assert_eq!(v["action"], "revoked");
+    let mut c = passport(&s.ci.home);
+    c.args(["bunker", "clients", "revoke", &npub]);
+    expect_error_line(&mut c, 2, &["not an authorized client"]);
+}
+
+#[test]
+fn nostrconnect_uri_and_invitations() {
+    let s = bunker(&[]);
+    let group_pk = PublicKey::parse(&s.group).unwrap();
+    s.relay.rt.block_on(async {
+        // The client shows a nostrconnect:// URI; the operator answers it.
+        let app = Keys::generate();
+        let uri = NostrConnectURI::client(
+            app.public_key(),
+            [nostr::RelayUrl::parse(&s.relay.url).unwrap()],
+            "test app",
+        );
+        let nc = NostrConnect::new(uri.clone(), app, Duration::from_secs(20), None).unwrap();
+        let home = s.ci.home.clone();
+        let uri_text = uri.to_string();
+        let answer = tokio::task::spawn_blocking(move || {
+            // Give the client a moment to subscribe before the reply is sent.
+            std::thread::sleep(Duration::from_millis(500));
+            let mut c = passport(&home);
+            c.args(["bunker", "connect", &uri_text, "--kinds", "1"]);
+            json_ok(c)
+        });
+        let pk = nc.get_public_key().await.unwrap();
+        assert_eq!(pk, group_pk);
+        assert_eq!(answer.await.unwrap()["action"], "connected and allowed");
+        nc.shutdown().await;
+    });
+    // An invitation is a fresh single-use bunker URI with its own grant.
+    let mut c = passport(&s.ci.home);
+    c.args([
+        "bunker",
+        "invite",
+        "--relay",
+        &s.relay.url,
+        "--kinds",
+        "1",
+        "--valid-for",
+        "10m",
+    ]);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let invite = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        invite.starts_with(&format!("bunker://{}", bunker_pk(&s.uri).to_hex())),
+        "{invite}"
+    );
+    assert_ne!(secret_of(&invite), secret_of(&s.uri));
+    s.relay.rt.block_on(async {
+        let nc = client(&s, &invite, Keys::generate());
+        assert_eq!(nc.get_public_key().await.unwrap(), group_pk);
+        let bad = EventBuilder::new(Kind::Reaction, "+").build(group_pk);
+        let e = nc.sign_event(bad).await.unwrap_err().to_string();
+        assert!(e.contains("event kind 7 is not allowed"), "{e}");
+        nc.shutdown().await;
+    });
+}

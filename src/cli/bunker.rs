@@ -281,7 +281,15 @@ fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
             "that is a bunker:// URI; `bunker connect` takes a client's nostrconnect:// URI".into(),
         ));
     };
-    let secret = uri.secret().map(str::to_owned);
+    // NIP-46: the connect reply echoes the URI's `secret` (so the client knows it is
+    // the signer it invited); without one, "ack". Read from the raw URI: nostr 0.44's
+    // parser drops the client URI's secret.
+    let secret = url::Url::parse(&a.uri).ok().and_then(|u| {
+        u.query_pairs()
+            .find(|(k, _)| k == "secret")
+            .map(|(_, v)| v.into_owned())
+            .filter(|v| !v.is_empty())
+    });
     let home = cli.open_home()?;
     let transport = bunker::transport_keys(&home)?;
     let grant = a.grant.grant()?;
