@@ -532,3 +532,110 @@ fn nostrconnect_uri_and_invitations() {
         nc.shutdown().await;
     });
 }
+
+/// A relay in a runtime of its own, so dropping the runtime really kills it (every
+/// connection closed), as a crashed relay would.
+fn relay_on(port: u16) -> (tokio::runtime::Runtime, String) {
+    use nostr_relay_builder::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let url = rt.block_on(async {
+        let mut b = RelayBuilder::default().addr(std::net::IpAddr::from([127, 0, 0, 1]));
+        if port != 0 {
+            b = b.port(port);
+        }
+        let r = LocalRelay::new(b);
+        r.run().await.unwrap();
+        let url = r.url().await.to_string();
+        // Keep the relay alive as long as the runtime.
+        tokio::spawn(async move {
+            let _keep = r;
+            std::future::pending::<()>().await
+        });
+        url
+    });
+    (rt, url)
+}
+
+#[test]
+fn the_bunker_resubscribes_when_its_relay_comes_back() {
+    let (relay_rt, relay_url) = relay_on(0);
+    let port = url::Url::parse(&relay_url).unwrap().port().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let g = ci_group(dir.path(), None);
+    let (_serve, lines) =
+        Serve::start_with(&g.ci.home, "127.0.0.1:0", &["--relay", relay_url.as_str()]);
+    let group_pk = PublicKey::parse(&g.group).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let nc = NostrConnect::new(
+            NostrConnectURI::parse(&lines[0]).unwrap(),
+            Keys::generate(),
+            Duration::from_secs(20),
+            None,
+        )
+        .unwrap();
+        assert_eq!(nc.get_public_key().await.unwrap(), group_pk);
+        nc.shutdown().await;
+    });
+    // The relay dies with every subscription and comes back on the same port, empty.
+    drop(relay_rt);
+    std::thread::sleep(Duration::from_millis(500));
+    let (_relay_rt, again) = relay_on(port);
+    assert_eq!(again, relay_url);
+    let invite = {
+        let mut c = passport(&g.ci.home);
+        c.args(["bunker", "invite", "--relay", &relay_url]);
+        String::from_utf8(c.output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let started = std::time::Instant::now();
+    let pk = bunker_pk(&invite);
+    let secret = secret_of(&invite);
+    rt.block_on(async {
+        // NIP-46 requests are ephemeral (relays keep none), so a client repeats its
+        // request until the bunker, reconnected and resubscribed, answers.
+        let app = Raw::new(&relay_url, pk).await;
+        let mut acked = false;
+        for i in 0..40 {
+            let id = format!("c{i}");
+            let r = app
+                .ask(
+                    &id,
+                    "connect",
+                    serde_json::json!([pk.to_hex(), secret]),
+                    false,
+                    1,
+                    Duration::from_secs(2),
+                )
+                .await;
+            if let Some((v, _)) = r.first() {
+                assert_eq!(v["result"], "ack", "{v}");
+                acked = true;
+                break;
+            }
+        }
+        assert!(acked, "the bunker never answered after the relay came back");
+        let params = serde_json::json!([serde_json::json!({
+            "kind": 1, "content": "after the relay restarted", "tags": [],
+            "created_at": 1_700_000_000u64
+        })
+        .to_string()]);
+        let r = app
+            .ask("s", "sign_event", params, false, 1, Duration::from_secs(10))
+            .await;
+        let ev: serde_json::Value =
+            serde_json::from_str(r[0].0["result"].as_str().unwrap()).unwrap();
+        assert_eq!(ev["pubkey"], group_pk.to_hex());
+        verify_event_independently(&ev);
+    });
+    eprintln!("answered {:?} after the relay restart", started.elapsed());
+}

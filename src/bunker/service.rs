@@ -252,8 +252,13 @@ impl Bunker {
         }
     }
 
-    /// Connects to the relays and answers until `shutdown` flips.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
+    /// Connects to the relays and subscribes; the returned future answers requests until
+    /// `shutdown` flips. Ready means subscribed: NIP-46 requests are ephemeral events
+    /// that relays do not keep, so a URI handed out earlier could lose the first request.
+    pub async fn start(
+        self: Arc<Self>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<crate::serve::Task, String> {
         let client = Client::new(self.transport.clone());
         for r in &self.relays {
             client
@@ -272,12 +277,21 @@ impl Bunker {
             .kind(Kind::NostrConnect)
             .pubkey(self.transport.public_key())
             .since(Timestamp::now());
-        let mut news = client.notifications();
+        let news = client.notifications();
         // The SDK re-sends this subscription whenever a relay reconnects.
         client
             .subscribe(filter, None)
             .await
             .map_err(|e| format!("cannot subscribe: {e}"))?;
+        Ok(Box::pin(self.serve_requests(client, news, shutdown)))
+    }
+
+    async fn serve_requests(
+        self: Arc<Self>,
+        client: Client,
+        mut news: broadcast::Receiver<RelayPoolNotification>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), String> {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,

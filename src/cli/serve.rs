@@ -189,7 +189,7 @@ pub async fn serve_until_stopped(
                 .with_stats(stats),
             );
             let shutdown = state.shutdown_signal();
-            Box::pin(async move { bunker.run(shutdown).await })
+            Box::pin(async move { bunker.start(shutdown).await })
         });
         f
     });

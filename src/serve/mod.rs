@@ -162,15 +162,17 @@ pub fn router(state: AppState) -> Router {
     middleware::wrap(routes, state.clone()).with_state(state)
 }
 
+/// A future that runs until shutdown.
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+/// What a [`Sidecar`] returns: a future that gets it ready, yielding its [`Task`].
+pub type Starting =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Task, String>> + Send>>;
+
 /// Something that runs beside the HTTP API until shutdown (the NIP-46 bunker), built
-/// once the database is open.
-pub type Sidecar = Box<
-    dyn FnOnce(
-            &AppState,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-        + Send,
->;
+/// once the database is open. It gets ready (connected, subscribed) before the ready
+/// line is printed; its task then runs until shutdown.
+pub type Sidecar = Box<dyn FnOnce(&AppState) -> Starting + Send>;
 
 /// Binds, calls `ready` with the bound address, and serves until SIGINT or SIGTERM.
 pub async fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
@@ -197,7 +199,10 @@ pub async fn run_with(
     let state = AppState::open(config)?;
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let signal = shutdown_signal()?;
-    let side = sidecar.map(|f| tokio::spawn(f(&state)));
+    let side = match sidecar {
+        Some(f) => Some(tokio::spawn(f(&state).await.map_err(Error::Sidecar)?)),
+        None => None,
+    };
     ready(bound);
     let stopping = state.clone();
     let served = axum::serve(listener, app)
