@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k256::elliptic_curve::group::prime::PrimeCurveAffine;
-use k256::elliptic_curve::ops::Reduce;
+use k256::elliptic_curve::ops::{LinearCombination, Reduce};
 use k256::elliptic_curve::point::AffineCoordinates;
 use k256::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
 use k256::elliptic_curve::PrimeField;
@@ -390,8 +390,9 @@ fn check(
         &share.proof.a2,
         &ctx,
     );
-    let ok_g = ProjectivePoint::GENERATOR * s == a1 + y * c;
-    let ok_p = *p * s == a2 + z * c;
+    // s·G − c·Y_i = A1 and s·P − c·Z_i = A2, each as one double-scalar multiplication.
+    let ok_g = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &s, &y, &-c) == a1;
+    let ok_p = ProjectivePoint::lincomb(p, &s, &z, &-c) == a2;
     if ok_g && ok_p {
         Ok(z)
     } else {
