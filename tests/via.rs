@@ -384,14 +384,12 @@ fn serve_survives_kill_9_mid_dkg_and_a_killed_member_resumes() {
         .spawn()
         .unwrap();
     let keys = member_keys(&ms[2]);
-    let ceremony = {
-        // carol's key registers the same roster and learns the server's ceremony id.
-        let v = wait_for(|| {
-            let list = serve_packages(&keys, &url, &roster);
-            (list.1 >= 2).then_some(list.0)
-        });
-        v
-    };
+    // carol's key registers the same roster and learns the server's ceremony id, once
+    // alice's and bob's round-1 packages are in.
+    let ceremony = wait_for(|| {
+        let list = serve_packages(&keys, &url, &roster);
+        (list.1 >= 2).then_some(list.0)
+    });
     // Kill the server mid-DKG, and alice while she waits.
     serve.kill9();
     alice.kill().unwrap();

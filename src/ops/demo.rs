@@ -149,7 +149,7 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
     let roster = Roster::new("passport demo", 2, members, None, &mut rand::rngs::OsRng)?;
     let roster_path = root.join("roster.json");
     crate::fsutil::write_atomic(&roster_path, roster.to_json_pretty().as_bytes(), false)?;
-    let mut files = super::Files::new(&[exchange.clone()], &exchange);
+    let mut files = super::Files::new(std::slice::from_ref(&exchange), &exchange);
 
     step("DKG round 1: each member commits to a secret polynomial");
     for h in &homes {

@@ -105,8 +105,8 @@ pub struct Delivery {
 }
 
 enum Backend {
-    Serve(server::Client),
-    Relays(relays::Client),
+    Serve(Box<server::Client>),
+    Relays(Box<relays::Client>),
 }
 
 /// A connection to one ceremony's packages, for one member.
@@ -134,12 +134,12 @@ impl Via {
             .build()
             .map_err(|e| Error::Transport(format!("cannot start the network runtime: {e}")))?;
         let backend = match endpoint {
-            Endpoint::Serve(url) => {
-                Backend::Serve(rt.block_on(server::Client::open(url, keys, roster))?)
-            }
-            Endpoint::Relays(urls) => {
-                Backend::Relays(rt.block_on(relays::Client::open(urls, keys, roster))?)
-            }
+            Endpoint::Serve(url) => Backend::Serve(Box::new(
+                rt.block_on(server::Client::open(url, keys, roster))?,
+            )),
+            Endpoint::Relays(urls) => Backend::Relays(Box::new(
+                rt.block_on(relays::Client::open(urls, keys, roster))?,
+            )),
         };
         let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
         allowed.extend(roster.dealer);
