@@ -31,10 +31,17 @@ pub enum Round {
     RefreshTwo,
     RepairDelta,
     RepairSigma,
+    /// A co-signer declines a signing or ECDH request (payload `{request, reason}`).
+    SignRefusal,
+    /// The bunker asks t co-signers for s_i·P (payload `{group, peer, context, signers, method}`).
+    EcdhRequest,
+    /// A co-signer's s_i·P with its DLEQ proof, NIP-44 encrypted inside the payload to the
+    /// request's author (payload `{request, share}`).
+    EcdhShare,
 }
 
 impl Round {
-    pub const ALL: [Round; 11] = [
+    pub const ALL: [Round; 14] = [
         Round::DealerShare,
         Round::Dkg1,
         Round::Dkg2,
@@ -46,6 +53,9 @@ impl Round {
         Round::RefreshTwo,
         Round::RepairDelta,
         Round::RepairSigma,
+        Round::SignRefusal,
+        Round::EcdhRequest,
+        Round::EcdhShare,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +71,9 @@ impl Round {
             Round::RefreshTwo => "refresh-2",
             Round::RepairDelta => "repair-delta",
             Round::RepairSigma => "repair-sigma",
+            Round::SignRefusal => "sign-refusal",
+            Round::EcdhRequest => "ecdh-request",
+            Round::EcdhShare => "ecdh-share",
         }
     }
 
@@ -93,6 +106,9 @@ impl Round {
             Round::RefreshTwo => "refresh round-2 package",
             Round::RepairDelta => "repair delta package",
             Round::RepairSigma => "repair sigma package",
+            Round::SignRefusal => "refusal",
+            Round::EcdhRequest => "ECDH request",
+            Round::EcdhShare => "ECDH share package",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod backup;
 mod bunker;
+mod cosign;
 mod dkg;
 mod hsm;
 mod keygen;
@@ -127,6 +128,9 @@ pub enum Command {
     /// The NIP-46 bunker's clients: list, allow, revoke; invitations; nostrconnect:// URIs.
     #[command(subcommand)]
     Bunker(bunker::BunkerCmd),
+    /// Co-sign for the NIP-46 bunker of a `passport serve`: keep commitments published,
+    /// answer its signing and ECDH requests under this co-signer's own policy.
+    Cosign(cosign::CosignArgs),
     /// Print a shell completion script.
     Completions(misc::CompletionsArgs),
     /// Write man pages (passport.1 and one per subcommand) into a directory.
@@ -185,6 +189,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Demo(a) => misc::demo(a, out),
         Command::Serve(a) => serve::run(cli, a, out),
         Command::Bunker(c) => bunker::run(cli, c, out),
+        Command::Cosign(a) => cosign::run(cli, a, out),
         Command::Completions(a) => misc::completions(a),
         Command::Man(a) => misc::man(a),
     }

@@ -30,6 +30,11 @@ impl Output {
         Ok(())
     }
 
+    /// One JSON line on stdout (streams such as `cosign --json`).
+    pub fn line(&self, v: &serde_json::Value) {
+        write_stdout(&v.to_string());
+    }
+
     /// Human narration (stderr); silent with `--json`.
     pub fn note(&self, msg: &str) {
         if !self.json {

@@ -4,6 +4,7 @@
 //! terminal; consent and passphrases arrive as callbacks.
 
 pub mod backup;
+pub mod cosign;
 pub mod demo;
 pub mod dkg;
 pub mod hsm;

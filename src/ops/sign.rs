@@ -170,7 +170,7 @@ pub enum ToSign {
     Raw(String),
 }
 
-fn build_message(group: &Group, what: ToSign) -> Result<Message> {
+pub(crate) fn build_message(group: &Group, what: ToSign) -> Result<Message> {
     match what {
         ToSign::Template(bytes) => {
             let event = events::from_template(&bytes, &group.public_key(), Timestamp::now())
@@ -512,32 +512,8 @@ pub fn share(
         .filter(|s| req.signers.contains(s))
         .collect();
     let seat = pick_seat(&group.roster, &mine, member, "among this request's signers")?;
-    let commit_id = &req.payload.commitment_ids[&seat];
-    let name = nonce_name(group, seat, commit_id);
-    let nonce_bytes = home.keystore().get(&name)?;
-    let nonces = SigningNonces::deserialize(&nonce_bytes)
-        .map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
-    let expected = req
-        .payload
-        .signing_package
-        .signing_commitments()
-        .get(&Roster::identifier(seat));
-    if expected != Some(nonces.commitments()) {
-        return Err(Error::Rejected(format!(
-            "the request's commitment for {} is not the one this home made under id {}; refusing",
-            group.roster.name(seat),
-            commit_id
-        )));
-    }
-    let key = home.share(group, seat)?;
+    let share = make_share(home, &req, seat, consent)?;
     let keys = home.identity()?;
-    if !consent(&summary(&req, seat)) {
-        return Err(Error::Refused("signing declined; no nonce was used".into()));
-    }
-    // Durably burn the nonce before any share exists.
-    home.keystore().consume(&name)?;
-    let share = signing::sign(&req.payload.signing_package, &nonces, &key)?;
-    drop(nonces);
     let payload = SharePayload {
         request: req.event.id.to_hex(),
         share,
@@ -565,6 +541,49 @@ pub fn share(
         package: path,
         sent: ex.sent(),
     })
+}
+
+/// Round 2 for `seat` of a checked request: checks that the commitment is this home's,
+/// asks consent, burns the nonce durably, then computes the signature share. Nothing is
+/// sent; the caller seals and delivers it.
+pub fn make_share(
+    home: &Home,
+    req: &Request,
+    seat: MemberId,
+    consent: Consent<'_>,
+) -> Result<SignatureShare> {
+    let group = &req.group;
+    let commit_id = req.payload.commitment_ids.get(&seat).ok_or_else(|| {
+        Error::Rejected(format!(
+            "the request names no commitment for {}",
+            group.roster.name(seat)
+        ))
+    })?;
+    let name = nonce_name(group, seat, commit_id);
+    let nonce_bytes = home.keystore().get(&name)?;
+    let nonces = SigningNonces::deserialize(&nonce_bytes)
+        .map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
+    let expected = req
+        .payload
+        .signing_package
+        .signing_commitments()
+        .get(&Roster::identifier(seat));
+    if expected != Some(nonces.commitments()) {
+        return Err(Error::Rejected(format!(
+            "the request's commitment for {} is not the one this home made under id {}; refusing",
+            group.roster.name(seat),
+            commit_id
+        )));
+    }
+    let key = home.share(group, seat)?;
+    if !consent(&summary(req, seat)) {
+        return Err(Error::Refused("signing declined; no nonce was used".into()));
+    }
+    // Durably burn the nonce before any share exists.
+    home.keystore().consume(&name)?;
+    let share = signing::sign(&req.payload.signing_package, &nonces, &key)?;
+    drop(nonces);
+    Ok(share)
 }
 
 /// The result of a signing: a signed event, or a raw signature.
@@ -602,7 +621,7 @@ impl Report for Signed {
     }
 }
 
-fn finalize(
+pub(crate) fn finalize(
     group: &Group,
     message: &Message,
     sig: &[u8; 64],

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::Error;
 
 /// Bumped with every schema change; `open` refuses databases from a newer passport.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE ceremonies (
@@ -58,6 +58,19 @@ CREATE TABLE bunker_secrets (
     grant_json  TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER
+);
+";
+
+/// Version 3: signing commitments the in-process bunker has put into a request (so no
+/// commitment is ever offered twice, across restarts).
+const SCHEMA_V3: &str = "
+CREATE TABLE cosign_used (
+    ceremony_id   TEXT NOT NULL,
+    seat          INTEGER NOT NULL,
+    commitment_id TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    used_at       INTEGER NOT NULL,
+    PRIMARY KEY (ceremony_id, seat, commitment_id)
 );
 ";
 
@@ -160,6 +173,11 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
         ))?;
     }
+    if version < 3 {
+        conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
+        ))?;
+    }
     Ok(())
 }
 
@@ -219,6 +237,36 @@ mod tests {
         assert_eq!(sync, 2, "synchronous=FULL");
         assert_eq!(journal, "wal");
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn migrates_a_version_2_database() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).expect("raw open");
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT; \
+                 BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
+            ))
+            .expect("v2 schema");
+        }
+        let db = Db::open(&path).expect("open");
+        let (version, tables) = db
+            .call(|c| {
+                Ok((
+                    c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?,
+                    c.query_row(
+                        "SELECT count(*) FROM sqlite_master WHERE name = 'cosign_used'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )?,
+                ))
+            })
+            .await
+            .expect("query");
+        assert_eq!(version, 3);
+        assert_eq!(tables, 1);
     }
 
     #[tokio::test]

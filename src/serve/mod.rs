@@ -10,13 +10,14 @@ mod auth;
 pub mod config;
 pub(crate) mod db;
 mod error;
+pub(crate) mod inproc;
 mod limits;
 mod metrics;
 mod middleware;
 mod openapi;
 mod packages;
 mod rules;
-mod store;
+pub(crate) mod store;
 mod waiters;
 
 use std::net::SocketAddr;
@@ -79,6 +80,8 @@ struct Shared {
     key_limit: limits::Limiter,
     metrics: metrics::Metrics,
     waiters: waiters::Waiters,
+    /// Who is fetching packages (the bunker prefers co-signers that are connected).
+    presence: inproc::Presence,
     /// Flips to true on shutdown so long polls answer at once.
     shutdown: watch::Sender<bool>,
     /// The NIP-46 bunker's counters, when one runs beside the API.
@@ -97,6 +100,7 @@ impl AppState {
             key_limit: limits::Limiter::new(config.rate_per_pubkey, config.burst_per_pubkey),
             metrics: metrics::Metrics::default(),
             waiters: waiters::Waiters::default(),
+            presence: inproc::Presence::default(),
             db,
             config,
             shutdown: watch::channel(false).0,

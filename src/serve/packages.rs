@@ -14,7 +14,7 @@ use serde_json::json;
 use super::api::{authenticate, ceremony_id, load_for, read_body};
 use super::error::ApiError;
 use super::rules::{self, Judged};
-use super::store::{self, Fetch, Inserted, Requires};
+use super::store::{self, Fetch, Inserted};
 use super::{now, AppState};
 use crate::envelope::Round;
 
@@ -45,10 +45,7 @@ pub async fn post_package(
         .await
         .map_err(|_| ApiError::Internal)??;
     let round = package.round;
-    let reference = match &requires {
-        Requires::Request(r) => Some(r.clone()),
-        _ => None,
-    };
+    let reference = requires.reference().map(str::to_owned);
     let event_id = package.event_id.clone();
     let stored = c.clone();
     let outcome =
@@ -72,10 +69,15 @@ pub async fn post_package(
         Inserted::Missing => {
             return Err(ApiError::WrongRound(match reference {
                 Some(r) => format!(
-                    "{sender}'s {} answers {}, which is not a signing request accepted in \
-                     this ceremony; post the request first",
+                    "{sender}'s {} answers {}, which is not {} accepted in this ceremony; \
+                     post the request first",
                     round.describe(),
-                    short_id(&r)
+                    short_id(&r),
+                    match round {
+                        Round::EcdhShare => "an ECDH request",
+                        Round::SignRefusal => "a signing or ECDH request",
+                        _ => "a signing request",
+                    }
                 ),
                 None => format!(
                     "{sender} sent a {} before its DKG round-1 package; post round 1 first",
@@ -130,6 +132,7 @@ pub async fn fetch_packages(
         max_count: MAX_PER_FETCH,
         max_bytes: MAX_FETCH_BYTES,
     };
+    let _polling = st.0.presence.poll(&c.id, &pk);
     let wait = Duration::from_secs(q.wait.min(st.0.config.long_poll_max_secs));
     let deadline = tokio::time::Instant::now() + wait;
     // Subscribe before the first look, so a package accepted in between still wakes us.

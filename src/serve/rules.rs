@@ -19,8 +19,14 @@ pub struct Judged {
     pub sender: String,
 }
 
-/// Checks `body` as a package for `roster`.
+/// Checks `body` as a package for `roster`, posted over HTTP.
 pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
+    judge_from(roster, body, false)
+}
+
+/// Checks `body` as a package for `roster`; `internal` when the server itself (its
+/// bunker) made it, which alone may issue ECDH requests.
+pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged, ApiError> {
     let (event, meta) = envelope::parse(body).map_err(|e| match e {
         E::TooLarge => ApiError::TooLarge {
             limit: envelope::MAX_PACKAGE_BYTES,
@@ -33,7 +39,7 @@ pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
     let dealer = roster.dealer;
     let sender = match (round, &dealer) {
         (Round::DealerShare, Some(d)) => Sender::Key(d, "dealer"),
-        (Round::SignRequest, _) => Sender::Anyone,
+        (Round::SignRequest | Round::EcdhRequest, _) => Sender::Anyone,
         // A dealer share without a dealer is judged as a member's, then refused below
         // as the wrong round: ceremony and membership complaints come first.
         _ => Sender::Member,
@@ -63,6 +69,11 @@ pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
         Round::Dkg1 | Round::Dkg2 | Round::DkgAgree if dealer.is_some() => {
             return wrong_round("this roster has a dealer, so it runs no DKG".into())
         }
+        Round::EcdhRequest if !internal => {
+            return wrong_round(
+                "only the bunker inside `passport serve` issues ECDH requests".into(),
+            )
+        }
         _ => {}
     }
     let requires = match round {
@@ -70,6 +81,14 @@ pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
         Round::SignShare => match &checked.meta.reference {
             Some(r) => Requires::Request(r.clone()),
             None => return wrong_round("it names no signing request (`e` tag)".into()),
+        },
+        Round::SignRefusal => match &checked.meta.reference {
+            Some(r) => Requires::RequestOf(r.clone(), &[Round::SignRequest, Round::EcdhRequest]),
+            None => return wrong_round("it names no request (`e` tag)".into()),
+        },
+        Round::EcdhShare => match &checked.meta.reference {
+            Some(r) => Requires::RequestOf(r.clone(), &[Round::EcdhRequest]),
+            None => return wrong_round("it names no ECDH request (`e` tag)".into()),
         },
         _ => Requires::Nothing,
     };
@@ -113,7 +132,10 @@ pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
     Ok(Judged {
         package,
         requires,
-        unique: !matches!(round, Round::SignCommit | Round::SignRequest),
+        unique: !matches!(
+            round,
+            Round::SignCommit | Round::SignRequest | Round::EcdhRequest
+        ),
         sender: name,
     })
 }

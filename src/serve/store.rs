@@ -119,6 +119,19 @@ pub enum Requires {
     OwnDkg1,
     /// An accepted `sign-request` with this event id.
     Request(String),
+    /// An accepted package of one of these rounds with this event id (a refusal answers
+    /// a signing or an ECDH request; an ECDH share answers an ECDH request).
+    RequestOf(String, &'static [Round]),
+}
+
+impl Requires {
+    /// The referenced request, if any.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Requires::Request(r) | Requires::RequestOf(r, _) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 pub enum Inserted {
@@ -167,6 +180,16 @@ pub fn insert(
              AND event_id = ?2",
             params![c.id, id],
         )?,
+        Requires::RequestOf(id, rounds) => {
+            let round: Option<String> = tx
+                .query_row(
+                    "SELECT round FROM packages WHERE ceremony_id = ?1 AND event_id = ?2",
+                    params![c.id, id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            round.is_some_and(|r| rounds.iter().any(|x| x.as_str() == r))
+        }
     };
     if !present {
         return Ok(Inserted::Missing);
@@ -300,4 +323,95 @@ pub fn sent_counts(
         |r| r.get(0),
     )?;
     Ok((rows, total.max(0) as u64))
+}
+
+/// The newest `limit` packages of `round` in a ceremony: `(seat, received_at, event JSON)`,
+/// newest first.
+pub fn recent_of_round(
+    conn: &mut Connection,
+    ceremony: &str,
+    round: Round,
+    limit: usize,
+) -> rusqlite::Result<Vec<(u16, i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seat, received_at, event FROM packages WHERE ceremony_id = ?1 AND round = ?2 \
+         ORDER BY seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![ceremony, round.as_str(), limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    rows.collect()
+}
+
+/// Which of `(seat, commitment id)` the in-process coordinator has already used.
+pub fn used_commitments(
+    conn: &mut Connection,
+    ceremony: &str,
+    candidates: &[(u16, String)],
+) -> rusqlite::Result<std::collections::HashSet<(u16, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM cosign_used WHERE ceremony_id = ?1 AND seat = ?2 AND commitment_id = ?3",
+    )?;
+    let mut out = std::collections::HashSet::new();
+    for (seat, id) in candidates {
+        if stmt
+            .query_row(params![ceremony, seat, id], |_| Ok(()))
+            .optional()?
+            .is_some()
+        {
+            out.insert((*seat, id.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Records commitments as used by `request`, all or none: false (nothing recorded) when
+/// any of them was used before.
+pub fn mark_used(
+    conn: &mut Connection,
+    ceremony: &str,
+    used: &[(u16, String)],
+    request: &str,
+    now: u64,
+) -> rusqlite::Result<bool> {
+    let tx = Db::write_tx(conn)?;
+    for (seat, id) in used {
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO cosign_used (ceremony_id, seat, commitment_id, request_id, \
+             used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ceremony, seat, id, request, now as i64],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Packages after `since` that reference `reference` (answers to a request), in seq order.
+pub fn replies(
+    conn: &mut Connection,
+    ceremony: &str,
+    reference: &str,
+    since: i64,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event FROM packages WHERE ceremony_id = ?1 AND reference = ?2 \
+         AND seq > ?3 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![ceremony, reference, since], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    rows.collect()
+}
+
+/// When each seat last had a package accepted: `(seat, received_at)`.
+pub fn last_posted(conn: &mut Connection, ceremony: &str) -> rusqlite::Result<Vec<(u16, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seat, max(received_at) FROM packages WHERE ceremony_id = ?1 AND seat > 0 \
+         GROUP BY seat",
+    )?;
+    let rows = stmt.query_map([ceremony], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
 }

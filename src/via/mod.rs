@@ -119,6 +119,11 @@ pub struct Via {
     /// Events dropped because they are not packages of this roster (relays carry anyone's).
     pub ignored: usize,
     allowed: Vec<PublicKey>,
+    /// Also keep signing and ECDH requests signed by keys outside the roster (a bunker's
+    /// transport key); serve has already checked them.
+    any_requester: bool,
+    /// Events that arrived since [`Via::take_fresh`] was last called.
+    fresh: Vec<Event>,
     ceremony: String,
 }
 
@@ -150,6 +155,8 @@ impl Via {
             seen: BTreeMap::new(),
             ignored: 0,
             allowed,
+            any_requester: false,
+            fresh: Vec::new(),
             ceremony: roster.ceremony_id.clone(),
         })
     }
@@ -197,14 +204,33 @@ impl Via {
             }
             // Relays carry anyone's events: drop what no roster member signed rather than
             // letting a stranger abort the ceremony. Members' packages are checked later.
-            if !self.allowed.contains(&ev.pubkey) || ev.verify().is_err() {
+            let allowed =
+                self.allowed.contains(&ev.pubkey) || (self.any_requester && is_request(&ev));
+            if !allowed || ev.verify().is_err() {
                 self.ignored += 1;
                 continue;
             }
+            self.fresh.push(ev.clone());
             self.seen.insert(ev.id, ev);
             new += 1;
         }
         Ok(new)
+    }
+
+    /// Keeps signing and ECDH requests from signers outside the roster (a coordinator
+    /// such as the bunker inside serve). Only for serve, which checks what it stores.
+    pub fn accept_requests_from_anyone(&mut self) {
+        self.any_requester = matches!(self.endpoint, Endpoint::Serve(_));
+    }
+
+    /// The events that arrived since the last call, in arrival order.
+    pub fn take_fresh(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.fresh)
+    }
+
+    /// Forgets events seen so far (a long-running agent keeps only its own view).
+    pub fn forget_seen(&mut self) {
+        self.seen.clear();
     }
 
     /// Everything seen so far, as inputs for the round functions.
@@ -233,6 +259,17 @@ impl Via {
             self.rt.block_on(c.close());
         }
     }
+}
+
+/// True for events tagged as a signing or ECDH request.
+fn is_request(ev: &Event) -> bool {
+    ev.tags.iter().any(|t| {
+        let s = t.as_slice();
+        s.len() >= 2
+            && s[0] == "round"
+            && (s[1] == envelope::Round::SignRequest.as_str()
+                || s[1] == envelope::Round::EcdhRequest.as_str())
+    })
 }
 
 impl Exchange for Via {

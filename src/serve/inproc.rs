@@ -1,0 +1,166 @@
+//! What the bunker running inside `passport serve` uses to coordinate co-signers through
+//! the same package store: packages it makes itself go in directly (judged as the
+//! server's own, so it alone may issue ECDH requests), waiters wake it when answers
+//! arrive, and presence says which members are polling right now.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use nostr::{Event, JsonUtil, PublicKey};
+use rand::RngCore;
+use tokio::sync::watch;
+
+use super::store::{self, Ceremony, Created, Inserted};
+use super::{now, rules, AppState};
+use crate::ceremony::Roster;
+
+/// Who is fetching packages: open long polls and the last fetch, per ceremony and key.
+#[derive(Default)]
+pub struct Presence {
+    seen: Mutex<HashMap<(String, PublicKey), Seen>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Seen {
+    /// Fetches in progress (a connected co-signer keeps one open).
+    pub polling: u32,
+    /// When the key last started or finished a fetch.
+    pub last: Instant,
+}
+
+/// Counts one fetch in progress until dropped.
+pub struct Polling<'a> {
+    presence: &'a Presence,
+    key: (String, PublicKey),
+}
+
+impl Presence {
+    pub fn poll(&self, ceremony: &str, pk: &PublicKey) -> Polling<'_> {
+        let key = (ceremony.to_owned(), *pk);
+        let mut m = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 100_000 {
+            m.retain(|_, s| s.polling > 0 || s.last.elapsed().as_secs() < 3600);
+        }
+        let e = m.entry(key.clone()).or_insert(Seen {
+            polling: 0,
+            last: Instant::now(),
+        });
+        e.polling += 1;
+        e.last = Instant::now();
+        Polling {
+            presence: self,
+            key,
+        }
+    }
+
+    /// Every key seen fetching in `ceremony`.
+    pub fn of(&self, ceremony: &str) -> Vec<(PublicKey, Seen)> {
+        let m = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter()
+            .filter(|((c, _), _)| c == ceremony)
+            .map(|((_, pk), s)| (*pk, *s))
+            .collect()
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let mut m = self.presence.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = m.get_mut(&self.key) {
+            e.polling = e.polling.saturating_sub(1);
+            e.last = Instant::now();
+        }
+    }
+}
+
+impl AppState {
+    /// The server's ceremony for `roster`, registered now if no member has yet.
+    pub(crate) async fn ceremony_for(&self, roster: &Roster) -> Result<Ceremony, String> {
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let new_id = hex::encode(raw);
+        let stored = roster.clone();
+        let created = self
+            .0
+            .db
+            .call(move |c| store::create(c, &stored, &new_id, now()))
+            .await
+            .map_err(|e| e.to_string())?;
+        match created {
+            Created::New(c) | Created::Existing(c) => Ok(c),
+            Created::Conflict => Err(format!(
+                "ceremony {} is registered on this server with a different roster",
+                roster.ceremony_id
+            )),
+        }
+    }
+
+    /// Stores a package the server itself made (the bunker's requests) and wakes
+    /// waiters. Returns its seq.
+    pub(crate) async fn insert_own(&self, c: &Ceremony, event: &Event) -> Result<i64, String> {
+        let roster = c.roster.clone();
+        let body = event.as_json().into_bytes();
+        let judged = tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, true))
+            .await
+            .map_err(|e| format!("internal error: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let stored = c.clone();
+        let outcome = self
+            .0
+            .db
+            .call(move |conn| {
+                store::insert(
+                    conn,
+                    &stored,
+                    &judged.package,
+                    &judged.requires,
+                    judged.unique,
+                    now(),
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match outcome {
+            Inserted::Accepted(seq) => {
+                self.0.waiters.notify(&c.id, seq);
+                Ok(seq)
+            }
+            Inserted::Duplicate(seq) => Ok(seq),
+            Inserted::Conflict { existing } => Err(format!(
+                "the store already holds a different package in this slot ({existing})"
+            )),
+            Inserted::Missing => Err("the package's prerequisite is not in the store".into()),
+        }
+    }
+
+    /// A receiver that changes whenever `ceremony` accepts a package.
+    pub(crate) fn subscribe(&self, ceremony: &str) -> watch::Receiver<i64> {
+        self.0.waiters.subscribe(ceremony)
+    }
+
+    /// Which keys are fetching `ceremony`'s packages, and when they last did.
+    pub(crate) fn presence(&self, ceremony: &str) -> Vec<(PublicKey, Seen)> {
+        self.0.presence.of(ceremony)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_counts_open_polls() {
+        let p = Presence::default();
+        let pk = nostr::Keys::generate().public_key();
+        let g = p.poll("c", &pk);
+        let h = p.poll("c", &pk);
+        assert_eq!(p.of("c")[0].1.polling, 2);
+        drop(g);
+        drop(h);
+        let seen = p.of("c");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1.polling, 0);
+        assert!(p.of("other").is_empty());
+    }
+}
