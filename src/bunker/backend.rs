@@ -20,6 +20,15 @@ pub trait Backend: Send + Sync {
     /// Signs an event template (JSON: kind, content, tags, created_at) as the group.
     fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event, String>>;
     fn ecdh(&self, peer: PublicKey) -> BoxFut<'_, Result<SharedX, String>>;
+    /// ECDH for a named NIP-46 method (co-signers apply their policy to it).
+    fn ecdh_for<'a>(
+        &'a self,
+        peer: PublicKey,
+        method: &'a str,
+    ) -> BoxFut<'a, Result<SharedX, String>> {
+        let _ = method;
+        self.ecdh(peer)
+    }
     /// For logs and the startup line.
     fn describe(&self) -> String;
 }

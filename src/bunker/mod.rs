@@ -7,6 +7,7 @@
 //! this home's own shares, or co-signers.
 
 pub mod backend;
+pub mod cosign;
 pub mod policy;
 pub mod rpc;
 pub mod service;

@@ -203,7 +203,7 @@ impl Bunker {
             }
             "nip44_encrypt" | "nip44_decrypt" | "nip04_encrypt" | "nip04_decrypt" => {
                 let (pk, data) = (peer(0)?, text(1)?);
-                let shared = self.backend.ecdh(pk).await?;
+                let shared = self.backend.ecdh_for(pk, &req.method).await?;
                 let r = match req.method.as_str() {
                     "nip44_encrypt" => conversation::nip44_encrypt(&shared, &data),
                     "nip44_decrypt" => conversation::nip44_decrypt(&shared, &data),

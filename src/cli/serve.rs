@@ -82,6 +82,13 @@ pub struct BunkerArgs {
     /// Every request gets a reply or an error within this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30, requires = "relays")]
     pub request_timeout: u64,
+    /// Answer with `passport cosign` agents connected to this server instead of this
+    /// home's shares (the default when the home holds fewer than t shares).
+    #[arg(long, requires = "relays")]
+    pub cosigners: bool,
+    /// How long one co-signer has to answer before the bunker asks another.
+    #[arg(long, value_name = "SECS", default_value_t = 10, requires = "relays")]
+    pub cosigner_timeout: u64,
     #[command(flatten)]
     pub grant: GrantArgs,
 }
@@ -177,19 +184,35 @@ pub async fn serve_until_stopped(
         let f: serve::Sidecar = Box::new(move |state: &serve::AppState| {
             let stats = std::sync::Arc::new(crate::bunker::Stats::default());
             state.attach_bunker_stats(stats.clone());
-            let bunker = std::sync::Arc::new(
-                crate::bunker::Bunker::new(
-                    b.transport,
-                    b.relays,
-                    b.group,
-                    b.backend,
-                    state.db().clone(),
-                    b.timeout,
-                )
-                .with_stats(stats),
-            );
-            let shutdown = state.shutdown_signal();
-            Box::pin(async move { bunker.start(shutdown).await })
+            let state = state.clone();
+            Box::pin(async move {
+                let backend: std::sync::Arc<dyn crate::bunker::Backend> = match b.backend {
+                    Choice::Ready(backend) => backend,
+                    Choice::Cosigners(per_attempt) => std::sync::Arc::new(
+                        crate::bunker::cosign::Cosigners::new(
+                            state.clone(),
+                            b.transport.clone(),
+                            b.group.clone(),
+                            per_attempt,
+                            b.timeout,
+                        )
+                        .await?,
+                    ),
+                };
+                eprintln!("passport serve: bunker answers with {}", backend.describe());
+                let bunker = std::sync::Arc::new(
+                    crate::bunker::Bunker::new(
+                        b.transport,
+                        b.relays,
+                        b.group,
+                        backend,
+                        state.db().clone(),
+                        b.timeout,
+                    )
+                    .with_stats(stats),
+                );
+                bunker.start(state.shutdown_signal()).await
+            })
         });
         f
     });
@@ -237,9 +260,17 @@ pub struct Prepared {
     transport: nostr::Keys,
     relays: Vec<url::Url>,
     group: crate::group::Group,
-    backend: std::sync::Arc<dyn crate::bunker::Backend>,
+    backend: Choice,
     timeout: std::time::Duration,
     pub uri: String,
+}
+
+/// Who answers: ready now (this home's shares), or co-signers, whose backend needs the
+/// running server's store.
+enum Choice {
+    Ready(std::sync::Arc<dyn crate::bunker::Backend>),
+    /// With this per-attempt timeout.
+    Cosigners(std::time::Duration),
 }
 
 async fn prepare_bunker(cli: &Cli, a: &BunkerArgs, config: &Config) -> Result<Prepared> {
@@ -249,13 +280,16 @@ async fn prepare_bunker(cli: &Cli, a: &BunkerArgs, config: &Config) -> Result<Pr
         Some(g) => home.find_group(g)?,
         None => home.only_group()?,
     };
-    prepare(
+    let cosigners = std::time::Duration::from_secs(a.cosigner_timeout.max(1));
+    prepare_with(
         home,
         group,
         relays,
         std::time::Duration::from_secs(a.request_timeout),
         &a.grant.grant()?,
         config,
+        cosigners,
+        a.cosigners,
     )
     .await
 }
@@ -272,8 +306,9 @@ pub fn parse_relays(relays: &[String]) -> Result<Vec<url::Url>> {
         .collect()
 }
 
-/// The bunker for `group` answered from `home`'s own shares, with a fresh single-use
-/// secret (stored in serve's database) in its URI.
+/// The bunker for `group` answered from `home`'s own shares (or, when it holds fewer
+/// than t, from co-signers), with a fresh single-use secret (stored in serve's
+/// database) in its URI.
 pub async fn prepare(
     home: crate::home::Home,
     group: crate::group::Group,
@@ -282,6 +317,33 @@ pub async fn prepare(
     grant: &crate::bunker::policy::Grant,
     config: &Config,
 ) -> Result<Prepared> {
+    let per_attempt = crate::bunker::cosign::DEFAULT_COSIGNER_TIMEOUT;
+    prepare_with(
+        home,
+        group,
+        relays,
+        timeout,
+        grant,
+        config,
+        per_attempt,
+        false,
+    )
+    .await
+}
+
+/// [`prepare`], choosing the backend: co-signers (each given `per_attempt` to answer)
+/// when the home holds fewer than t shares or `force_cosigners`.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare_with(
+    home: crate::home::Home,
+    group: crate::group::Group,
+    relays: Vec<url::Url>,
+    timeout: std::time::Duration,
+    grant: &crate::bunker::policy::Grant,
+    config: &Config,
+    per_attempt: std::time::Duration,
+    force_cosigners: bool,
+) -> Result<Prepared> {
     let transport = crate::bunker::transport_keys(&home)?;
     let secret = crate::bunker::new_secret();
     let db = serve::db::Db::open(&config.db)?;
@@ -289,8 +351,15 @@ pub async fn prepare(
     db.call(move |c| crate::bunker::policy::add_secret(c, &s, &g, now, None))
         .await?;
     let uri = crate::bunker::bunker_uri(&transport.public_key(), &relays, Some(&secret));
-    let backend: std::sync::Arc<dyn crate::bunker::Backend> =
-        std::sync::Arc::new(crate::bunker::backend::Local::new(home, group.clone())?);
+    let enough = home.active_seats(&group)?.len() >= group.roster.threshold as usize;
+    let backend = if force_cosigners || !enough {
+        Choice::Cosigners(per_attempt)
+    } else {
+        Choice::Ready(std::sync::Arc::new(crate::bunker::backend::Local::new(
+            home,
+            group.clone(),
+        )?))
+    };
     Ok(Prepared {
         transport,
         relays,
