@@ -111,20 +111,24 @@ impl Cosigners {
             .into_iter()
             .map(|seat| {
                 let npub = self.group.roster.member(seat).map(|m| m.npub);
-                let seen = presence
+                let polling = presence
                     .iter()
-                    .find(|(pk, _)| Some(*pk) == npub)
-                    .map(|x| x.1);
-                let polled =
-                    seen.map_or(i64::MIN, |s| now_unix - s.last.elapsed().as_secs() as i64);
-                let last = posted.get(&seat).copied().unwrap_or(i64::MIN).max(polled);
+                    .any(|(pk, s)| Some(*pk) == npub && s.polling > 0);
+                let last = posted.get(&seat).copied().unwrap_or(i64::MIN);
+                // Suspicion lifts when the co-signer posts something after failing.
                 let failed = suspects.get(&seat).is_some_and(|t| {
                     t.elapsed() < SUSPECT_FOR && last < now_unix - t.elapsed().as_secs() as i64
                 });
-                (failed, seen.is_some_and(|s| s.polling > 0), last, seat)
+                (failed, polling, last, seat)
             })
             .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        // Not failed first, then connected now, then most recent poster, then lowest seat.
+        keyed.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.cmp(&a.1))
+                .then(b.2.cmp(&a.2))
+                .then(a.3.cmp(&b.3))
+        });
         Ok(keyed.into_iter().map(|k| k.3).collect())
     }
 
@@ -234,6 +238,15 @@ impl Cosigners {
         }
     }
 
+    /// Tells the operator (serve's stderr) why a co-signer is being replaced.
+    fn log(&self, what: &str, excluded: &BTreeMap<MemberId, String>, seats: &[MemberId]) {
+        for s in seats {
+            if let Some(why) = excluded.get(s) {
+                eprintln!("passport serve: bunker: {what}: {why}; asking another co-signer");
+            }
+        }
+    }
+
     /// Records what an attempt's refusals and silences say about each co-signer.
     fn note_failures(
         &self,
@@ -329,6 +342,7 @@ impl Cosigners {
             let got = self.ask(&request, &chosen, Round::SignShare, until).await?;
             if !got.refusals.is_empty() || got.replies.len() < t {
                 self.note_failures(&got, &chosen, started.elapsed(), &mut excluded);
+                self.log("sign_event", &excluded, &chosen);
                 continue;
             }
             let mut shares = BTreeMap::new();
@@ -363,7 +377,10 @@ impl Cosigners {
                         .ok_or_else(|| "internal error: no event was signed".to_owned());
                 }
                 Err(crate::ceremony::Error::Culprit { member, .. })
-                    if self.blame(&member, "sent an invalid signature share", &mut excluded) => {}
+                    if self.blame(&member, "sent an invalid signature share", &mut excluded) =>
+                {
+                    self.log("sign_event", &excluded, &chosen);
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -428,6 +445,7 @@ impl Cosigners {
             let got = self.ask(&request, &chosen, Round::EcdhShare, until).await?;
             if !got.refusals.is_empty() || got.replies.len() < t {
                 self.note_failures(&got, &chosen, started.elapsed(), &mut excluded);
+                self.log(method, &excluded, &chosen);
                 continue;
             }
             let mut shares = BTreeMap::new();
@@ -461,7 +479,10 @@ impl Cosigners {
                         &member,
                         "sent an invalid ECDH share (its DLEQ proof does not verify)",
                         &mut excluded,
-                    ) => {}
+                    ) =>
+                {
+                    self.log(method, &excluded, &chosen);
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }

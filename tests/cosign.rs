@@ -1,0 +1,478 @@
+//! Co-signers: `passport serve --relay … --cosigners` on a dealer's home (the group file,
+//! no shares) answers NIP-46 through `passport cosign --via` agents, each a real process
+//! with its own home and share. Driven by the `nostr-connect` client through a loopback
+//! relay; every signature is checked with libsecp256k1.
+
+mod util;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nostr::nips::nip46::NostrConnectURI;
+use nostr::{EventBuilder, JsonUtil, Keys, Kind, NostrSigner, PublicKey};
+use nostr_connect::prelude::NostrConnect;
+use serde_json::Value;
+use util::*;
+
+/// A process whose stdout lines arrive on a channel and whose stderr is collected.
+struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(mut cmd: std::process::Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (err, sink) = (child.stderr.take().unwrap(), Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                eprintln!("  | {l}");
+                let mut s = sink.lock().unwrap();
+                s.push_str(&l);
+                s.push('\n');
+            }
+        });
+        Proc {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    fn line(&self, within: Duration) -> String {
+        self.lines
+            .recv_timeout(within)
+            .unwrap_or_else(|_| panic!("no output line; stderr:\n{}", self.stderr()))
+    }
+
+    /// JSON lines printed so far (without waiting).
+    fn json_lines(&self) -> Vec<Value> {
+        self.lines
+            .try_iter()
+            .filter_map(|l| serde_json::from_str(&l).ok())
+            .collect()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+struct Net {
+    _dir: tempfile::TempDir,
+    relay: TestRelay,
+    members: Vec<Member>,
+    group: String,
+    serve: Proc,
+    url: String,
+    uri: String,
+}
+
+/// A dealer 2-of-3 group (alice, bob, carol); the dealer's home serves the bunker.
+fn net() -> Net {
+    net_with("3")
+}
+
+/// [`net`] with this `--cosigner-timeout`.
+fn net_with(cosigner_timeout: &str) -> Net {
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let dealer = make_member(root, "dealer");
+    let members: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let refs: Vec<&Member> = members.iter().collect();
+    let roster = write_roster(root, "roster.json", 2, &refs, Some(&dealer.npub));
+    let dealt = root.join("dealt");
+    let mut c = passport(&dealer.home);
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&dealt);
+    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for m in &members {
+        let mut c = passport(&m.home);
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(dealt.join(format!("dealer-share-{}.json", m.name)));
+        json_ok(c);
+    }
+    let mut cmd = spawn_cmd(&dealer.home);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--relay",
+        &relay.url,
+        "--cosigners",
+        "--cosigner-timeout",
+        cosigner_timeout,
+        "--request-timeout",
+        "15",
+    ]);
+    let serve = Proc::spawn(cmd);
+    let first = serve.line(Duration::from_secs(30));
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected ready line {first:?}"))
+        .to_owned();
+    let uri = serve.line(Duration::from_secs(30));
+    assert!(uri.starts_with("bunker://"), "{uri}");
+    Net {
+        _dir: dir,
+        relay,
+        members,
+        group,
+        serve,
+        url,
+        uri,
+    }
+}
+
+impl Net {
+    fn member(&self, name: &str) -> &Member {
+        self.members.iter().find(|m| m.name == name).unwrap()
+    }
+
+    /// Starts `passport cosign` for `name` and waits until its commitments are published.
+    fn cosign(&self, name: &str, extra: &[&str]) -> Proc {
+        let p = self.cosign_start(name, extra);
+        Self::ready(&p, name);
+        p
+    }
+
+    fn cosign_start(&self, name: &str, extra: &[&str]) -> Proc {
+        let mut cmd = spawn_cmd(&self.member(name).home);
+        cmd.args([
+            "cosign",
+            "--json",
+            "--via",
+            &self.url,
+            "--group",
+            &self.group,
+        ])
+        .args(["--yes"])
+        .args(extra);
+        Proc::spawn(cmd)
+    }
+
+    fn ready(p: &Proc, name: &str) {
+        let ready: Value = serde_json::from_str(&p.line(Duration::from_secs(30))).unwrap();
+        assert_eq!(ready["ready"], true, "{ready}");
+        assert_eq!(ready["member"], name);
+        assert_eq!(ready["commitments"], 4);
+    }
+
+    fn client(&self) -> NostrConnect {
+        let uri = NostrConnectURI::parse(&self.uri).unwrap();
+        NostrConnect::new(uri, Keys::generate(), Duration::from_secs(40), None).unwrap()
+    }
+
+    fn group_pk(&self) -> PublicKey {
+        PublicKey::parse(&self.group).unwrap()
+    }
+}
+
+fn note(pk: PublicKey, kind: u16, text: &str) -> nostr::UnsignedEvent {
+    EventBuilder::new(Kind::from(kind), text).build(pk)
+}
+
+fn check_signed(ev: &nostr::Event, pk: PublicKey) {
+    assert_eq!(ev.pubkey, pk);
+    verify_event_independently(&serde_json::from_str(&ev.as_json()).unwrap());
+}
+
+/// The requests an agent reports having handled.
+fn handled(p: &Proc) -> Vec<Value> {
+    p.json_lines()
+        .into_iter()
+        .filter(|v| v.get("outcome").is_some())
+        .collect()
+}
+
+#[test]
+fn two_cosigners_sign_and_serve_nip44_and_nip04() {
+    let n = net();
+    let alice = n.cosign("alice", &[]);
+    let bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        assert_eq!(nc.get_public_key().await.unwrap(), pk);
+
+        let started = Instant::now();
+        let ev = nc
+            .sign_event(note(pk, 1, "signed by two co-signers"))
+            .await
+            .unwrap();
+        eprintln!(
+            "sign_event through two co-signers took {:?}",
+            started.elapsed()
+        );
+        check_signed(&ev, pk);
+
+        let third = Keys::generate();
+        let started = Instant::now();
+        let ct = nc
+            .nip44_encrypt(&third.public_key(), "to the third party")
+            .await
+            .unwrap();
+        eprintln!(
+            "nip44_encrypt through two co-signers took {:?}",
+            started.elapsed()
+        );
+        let pt = nostr::nips::nip44::decrypt(third.secret_key(), &pk, &ct).unwrap();
+        assert_eq!(pt, "to the third party");
+        let ct = nostr::nips::nip44::encrypt(
+            third.secret_key(),
+            &pk,
+            "to the group",
+            nostr::nips::nip44::Version::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            nc.nip44_decrypt(&third.public_key(), &ct).await.unwrap(),
+            "to the group"
+        );
+        let ct = nc
+            .nip04_encrypt(&third.public_key(), "legacy")
+            .await
+            .unwrap();
+        assert_eq!(
+            nostr::nips::nip04::decrypt(third.secret_key(), &pk, &ct).unwrap(),
+            "legacy"
+        );
+        let ct = nostr::nips::nip04::encrypt(third.secret_key(), &pk, "legacy back").unwrap();
+        assert_eq!(
+            nc.nip04_decrypt(&third.public_key(), &ct).await.unwrap(),
+            "legacy back"
+        );
+        nc.shutdown().await;
+    });
+    // Both agents answered all five requests; nothing secret in their reports.
+    for p in [&alice, &bob] {
+        let h = handled(p);
+        let methods: Vec<&str> = h.iter().map(|v| v["method"].as_str().unwrap()).collect();
+        assert_eq!(
+            methods,
+            [
+                "sign_event",
+                "nip44_encrypt",
+                "nip44_decrypt",
+                "nip04_encrypt",
+                "nip04_decrypt"
+            ],
+            "{h:?}"
+        );
+        assert!(h.iter().all(|v| v["outcome"] == "answered"), "{h:?}");
+    }
+    assert!(alice.stderr().contains("answered sign_event (kind 1)"));
+}
+
+#[test]
+fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
+    let n = net();
+    let alice = n.cosign("alice", &["--kinds", "1"]);
+    let _bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        // Only alice and bob: alice refuses kind 7, and nobody else can stand in.
+        let started = Instant::now();
+        let err = nc
+            .sign_event(note(pk, 7, "+"))
+            .await
+            .expect_err("alice refuses kind 7")
+            .to_string();
+        assert!(err.contains("alice refused"), "{err}");
+        assert!(err.contains("does not allow kind 7"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{err}");
+        // Kind 1 is within alice's policy.
+        let ev = nc.sign_event(note(pk, 1, "fine")).await.unwrap();
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    let refused: Vec<Value> = handled(&alice)
+        .into_iter()
+        .filter(|v| v["outcome"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["kind"], 7);
+
+    // With carol too, the bunker fails over to her and the kind-7 event is signed.
+    let carol = n.cosign("carol", &[]);
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let ev = nc.sign_event(note(pk, 7, "+")).await.unwrap();
+        assert_eq!(ev.kind, Kind::from(7));
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    assert!(handled(&carol)
+        .iter()
+        .any(|v| v["method"] == "sign_event" && v["outcome"] == "answered"));
+}
+
+#[test]
+fn killed_cosigner_fails_over_or_is_named() {
+    let n = net();
+    let _alice = n.cosign("alice", &[]);
+    let mut bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    // Bob dies after publishing his commitments, before any request.
+    bob.kill9();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let started = Instant::now();
+        let err = nc
+            .sign_event(note(pk, 1, "needs bob"))
+            .await
+            .expect_err("only alice is left")
+            .to_string();
+        assert!(err.contains("bob did not answer within 3 s"), "{err}");
+        assert!(err.contains("only 1 other is available"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{err}");
+        nc.shutdown().await;
+    });
+
+    // With carol running, the next request goes to alice and carol.
+    let carol = n.cosign("carol", &[]);
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let started = Instant::now();
+        let ev = nc.sign_event(note(pk, 1, "without bob")).await.unwrap();
+        eprintln!("sign_event with bob dead took {:?}", started.elapsed());
+        check_signed(&ev, pk);
+        let third = Keys::generate();
+        let ct = nc.nip44_encrypt(&third.public_key(), "hi").await.unwrap();
+        assert_eq!(
+            nostr::nips::nip44::decrypt(third.secret_key(), &pk, &ct).unwrap(),
+            "hi"
+        );
+        nc.shutdown().await;
+    });
+    assert!(handled(&carol).iter().any(|v| v["method"] == "sign_event"));
+}
+
+#[test]
+fn cosigner_hung_mid_request_is_replaced_by_the_third() {
+    let n = net_with("8");
+    let _alice = n.cosign("alice", &[]);
+    let mut bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    // Bob hangs (SIGSTOP: connected, commitments published, silent); only alice and bob
+    // have commitments, so the request goes to them. Carol comes online meanwhile.
+    let pid = bob.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let carol = n.cosign_start("carol", &[]);
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let started = Instant::now();
+        let ev = nc.sign_event(note(pk, 1, "bob hangs")).await.unwrap();
+        let took = started.elapsed();
+        eprintln!("sign_event with failover from bob took {took:?}");
+        check_signed(&ev, pk);
+        assert!(
+            took >= Duration::from_secs(8),
+            "bob was asked first: {took:?}"
+        );
+        nc.shutdown().await;
+    });
+    bob.kill9();
+    Net::ready(&carol, "carol");
+    assert!(handled(&carol).iter().any(|v| v["method"] == "sign_event"));
+    let log = n.serve.stderr();
+    assert!(
+        log.contains("bob did not answer within 8 s; asking another co-signer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn cheating_cosigner_is_named_and_bypassed_when_signing() {
+    let n = net();
+    let _bob = n.cosign("bob", &[]);
+    let _carol = n.cosign("carol", &[]);
+    let alice = n.cosign("alice", &["--corrupt-shares-for-testing"]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let ev = nc.sign_event(note(pk, 1, "despite alice")).await.unwrap();
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    assert!(handled(&alice).iter().any(|v| v["method"] == "sign_event"));
+    let log = n.serve.stderr();
+    assert!(
+        log.contains("alice sent an invalid signature share; asking another co-signer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn cheating_cosigner_is_named_by_its_dleq_proof() {
+    let n = net();
+    let alice = n.cosign("alice", &["--corrupt-shares-for-testing"]);
+    let _bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        // Alice and bob only: the bad point is named, and no one can replace alice.
+        let err = nc
+            .nip44_encrypt(&Keys::generate().public_key(), "x")
+            .await
+            .expect_err("alice cheats")
+            .to_string();
+        assert!(err.contains("alice sent an invalid ECDH share"), "{err}");
+        nc.shutdown().await;
+    });
+    let _carol = n.cosign("carol", &[]);
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let third = Keys::generate();
+        let ct = nc.nip44_encrypt(&third.public_key(), "ok").await.unwrap();
+        assert_eq!(
+            nostr::nips::nip44::decrypt(third.secret_key(), &pk, &ct).unwrap(),
+            "ok"
+        );
+        nc.shutdown().await;
+    });
+    assert!(handled(&alice)
+        .iter()
+        .any(|v| v["method"] == "nip44_encrypt"));
+}
