@@ -306,7 +306,7 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
     let alice = n.cosign("alice", &["--kinds", "1"]);
     let _bob = n.cosign("bob", &[]);
     let pk = n.group_pk();
-    n.relay.rt.block_on(async {
+    let nc = n.relay.rt.block_on(async {
         let nc = n.client();
         // Only alice and bob: alice refuses kind 7, and nobody else can stand in.
         let started = Instant::now();
@@ -321,7 +321,7 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
         // Kind 1 is within alice's policy.
         let ev = nc.sign_event(note(pk, 1, "fine")).await.unwrap();
         check_signed(&ev, pk);
-        nc.shutdown().await;
+        nc
     });
     let refused: Vec<Value> = handled(&alice)
         .into_iter()
@@ -333,7 +333,6 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
     // With carol too, the bunker fails over to her and the kind-7 event is signed.
     let carol = n.cosign("carol", &[]);
     n.relay.rt.block_on(async {
-        let nc = n.client();
         let ev = nc.sign_event(note(pk, 7, "+")).await.unwrap();
         assert_eq!(ev.kind, Kind::from(7));
         check_signed(&ev, pk);
@@ -352,7 +351,7 @@ fn killed_cosigner_fails_over_or_is_named() {
     let pk = n.group_pk();
     // Bob dies after publishing his commitments, before any request.
     bob.kill9();
-    n.relay.rt.block_on(async {
+    let nc = n.relay.rt.block_on(async {
         let nc = n.client();
         let started = Instant::now();
         let err = nc
@@ -363,13 +362,12 @@ fn killed_cosigner_fails_over_or_is_named() {
         assert!(err.contains("bob did not answer within 3 s"), "{err}");
         assert!(err.contains("only 1 other is available"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(15), "{err}");
-        nc.shutdown().await;
+        nc
     });
 
     // With carol running, the next request goes to alice and carol.
     let carol = n.cosign("carol", &[]);
     n.relay.rt.block_on(async {
-        let nc = n.client();
         let started = Instant::now();
         let ev = nc.sign_event(note(pk, 1, "without bob")).await.unwrap();
         eprintln!("sign_event with bob dead took {:?}", started.elapsed());
@@ -399,11 +397,16 @@ fn cosigner_hung_mid_request_is_replaced_by_the_third() {
         .status()
         .unwrap()
         .success());
-    let carol = n.cosign_start("carol", &[]);
-    n.relay.rt.block_on(async {
+    let carol = n.relay.rt.block_on(async {
         let nc = n.client();
+        assert_eq!(nc.get_public_key().await.unwrap(), pk);
         let started = Instant::now();
-        let ev = nc.sign_event(note(pk, 1, "bob hangs")).await.unwrap();
+        // Carol starts only once the request has gone to alice and bob.
+        let (signed, carol) = tokio::join!(nc.sign_event(note(pk, 1, "bob hangs")), async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            n.cosign_start("carol", &[])
+        });
+        let ev = signed.unwrap();
         let took = started.elapsed();
         eprintln!("sign_event with failover from bob took {took:?}");
         check_signed(&ev, pk);
@@ -412,6 +415,7 @@ fn cosigner_hung_mid_request_is_replaced_by_the_third() {
             "bob was asked first: {took:?}"
         );
         nc.shutdown().await;
+        carol
     });
     bob.kill9();
     Net::ready(&carol, "carol");
@@ -450,7 +454,7 @@ fn cheating_cosigner_is_named_by_its_dleq_proof() {
     let alice = n.cosign("alice", &["--corrupt-shares-for-testing"]);
     let _bob = n.cosign("bob", &[]);
     let pk = n.group_pk();
-    n.relay.rt.block_on(async {
+    let nc = n.relay.rt.block_on(async {
         let nc = n.client();
         // Alice and bob only: the bad point is named, and no one can replace alice.
         let err = nc
@@ -459,11 +463,10 @@ fn cheating_cosigner_is_named_by_its_dleq_proof() {
             .expect_err("alice cheats")
             .to_string();
         assert!(err.contains("alice sent an invalid ECDH share"), "{err}");
-        nc.shutdown().await;
+        nc
     });
     let _carol = n.cosign("carol", &[]);
     n.relay.rt.block_on(async {
-        let nc = n.client();
         let third = Keys::generate();
         let ct = nc.nip44_encrypt(&third.public_key(), "ok").await.unwrap();
         assert_eq!(

@@ -266,7 +266,7 @@ impl Cosigners {
                     format!(
                         "{} did not answer within {:.0} s",
                         self.name(seat),
-                        waited.as_secs_f64().ceil()
+                        waited.as_secs_f64().round()
                     ),
                 );
                 self.suspect(seat);
