@@ -139,3 +139,187 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
         sender: name,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use nostr::{JsonUtil, Keys};
+    use serde_json::json;
+
+    use super::*;
+    use crate::ceremony::Member;
+    use crate::envelope::{Binding, Draft};
+    use crate::serve::db::Db;
+    use crate::serve::store::{self, Inserted};
+
+    struct Fixture {
+        roster: Roster,
+        alice: Keys,
+        bob: Keys,
+        bunker: Keys,
+    }
+
+    fn fixture() -> Fixture {
+        let (alice, bob, bunker) = (Keys::generate(), Keys::generate(), Keys::generate());
+        let members = vec![
+            Member {
+                name: "alice".into(),
+                npub: alice.public_key(),
+            },
+            Member {
+                name: "bob".into(),
+                npub: bob.public_key(),
+            },
+        ];
+        let roster = Roster::new("t", 2, members, None, &mut rand::rngs::OsRng).expect("roster");
+        Fixture {
+            roster,
+            alice,
+            bob,
+            bunker,
+        }
+    }
+
+    fn package(
+        f: &Fixture,
+        keys: &Keys,
+        round: Round,
+        seat: Option<u16>,
+        e: Option<&str>,
+    ) -> Vec<u8> {
+        envelope::seal(
+            keys,
+            Draft {
+                binding: &Binding::of(&f.roster),
+                round,
+                from: seat,
+                to: None,
+                reference: e.map(str::to_owned),
+                // Distinct content, so two packages never share an event id.
+                payload: &json!({"request": e, "reason": "no", "n": rand::random::<u64>()}),
+            },
+        )
+        .expect("seal")
+        .as_json()
+        .into_bytes()
+    }
+
+    fn wrong_round(r: Result<Judged, ApiError>) -> String {
+        match r {
+            Err(e @ ApiError::WrongRound(_)) => e.to_string(),
+            Err(e) => panic!("expected wrong-round, got {e}"),
+            Ok(_) => panic!("expected wrong-round, got accepted"),
+        }
+    }
+
+    #[test]
+    fn ecdh_requests_come_only_from_the_server_itself() {
+        let f = fixture();
+        let req = package(&f, &f.bunker, Round::EcdhRequest, None, None);
+        let msg = wrong_round(judge(&f.roster, &req));
+        assert!(msg.contains("only the bunker"), "{msg}");
+        // Nor may a member post one over HTTP.
+        let req = package(&f, &f.alice, Round::EcdhRequest, Some(1), None);
+        wrong_round(judge(&f.roster, &req));
+        let j = judge_from(&f.roster, &req, true).expect("the server's own");
+        assert!(!j.unique);
+        assert!(matches!(j.requires, Requires::Nothing));
+    }
+
+    #[test]
+    fn answers_must_name_their_request() {
+        let f = fixture();
+        for round in [Round::SignRefusal, Round::EcdhShare] {
+            let p = package(&f, &f.alice, round, Some(1), None);
+            let msg = wrong_round(judge(&f.roster, &p));
+            assert!(msg.contains("`e` tag"), "{msg}");
+        }
+        let p = package(&f, &f.alice, Round::EcdhShare, Some(1), Some("ab12"));
+        let j = judge(&f.roster, &p).expect("judged");
+        assert!(j.unique);
+        assert!(matches!(j.requires, Requires::RequestOf(ref r, rounds)
+            if r == "ab12" && rounds == [Round::EcdhRequest]));
+        // A refusal from a key outside the roster is refused.
+        let p = package(&f, &f.bunker, Round::SignRefusal, Some(1), Some("ab12"));
+        assert!(matches!(judge(&f.roster, &p), Err(ApiError::NotAMember(_))));
+    }
+
+    #[tokio::test]
+    async fn store_links_answers_to_requests_and_tracks_used_commitments() {
+        let f = fixture();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite")).expect("open");
+        let roster = f.roster.clone();
+        let c = match db
+            .call(move |c| store::create(c, &roster, "00", 1))
+            .await
+            .expect("create")
+        {
+            store::Created::New(c) => c,
+            _ => panic!("new ceremony"),
+        };
+        let put = |body: Vec<u8>, internal: bool| {
+            let (db, c, roster) = (db.clone(), c.clone(), f.roster.clone());
+            async move {
+                let j = judge_from(&roster, &body, internal).expect("judged");
+                db.call(move |conn| store::insert(conn, &c, &j.package, &j.requires, j.unique, 5))
+                    .await
+                    .expect("insert")
+            }
+        };
+        let ecdh_req = package(&f, &f.bunker, Round::EcdhRequest, None, None);
+        let rid = match put(ecdh_req.clone(), true).await {
+            Inserted::Accepted(_) => envelope::parse(&ecdh_req).expect("parse").0.id.to_hex(),
+            _ => panic!("accepted"),
+        };
+        // An ECDH share answering an unknown request, or a signing request, is missing.
+        let stray = package(
+            &f,
+            &f.alice,
+            Round::EcdhShare,
+            Some(1),
+            Some(&"0".repeat(64)),
+        );
+        assert!(matches!(put(stray, false).await, Inserted::Missing));
+        let share = package(&f, &f.alice, Round::EcdhShare, Some(1), Some(&rid));
+        assert!(matches!(put(share, false).await, Inserted::Accepted(_)));
+        // One per sender and request.
+        let again = package(&f, &f.alice, Round::EcdhShare, Some(1), Some(&rid));
+        assert!(matches!(put(again, false).await, Inserted::Conflict { .. }));
+        // A refusal may answer an ECDH request too.
+        let no = package(&f, &f.bob, Round::SignRefusal, Some(2), Some(&rid));
+        assert!(matches!(put(no, false).await, Inserted::Accepted(_)));
+        let cid = c.id.clone();
+        let (replies, posted) = db
+            .call(move |conn| {
+                Ok((
+                    store::replies(conn, &cid, &rid, 0)?,
+                    store::last_posted(conn, &cid)?,
+                ))
+            })
+            .await
+            .expect("query");
+        assert_eq!(replies.len(), 2);
+        assert_eq!(posted, vec![(1, 5), (2, 5)]);
+
+        // Used commitments: all or none, never twice.
+        let cid = c.id.clone();
+        let (first, second, used) = db
+            .call(move |conn| {
+                let a = vec![(1, "c1".to_owned()), (2, "c2".to_owned())];
+                let b = vec![(1, "c3".to_owned()), (2, "c2".to_owned())];
+                let first = store::mark_used(conn, &cid, &a, "r1", 9)?;
+                let second = store::mark_used(conn, &cid, &b, "r2", 9)?;
+                let probe = vec![(1, "c1".to_owned()), (1, "c3".to_owned())];
+                Ok((first, second, store::used_commitments(conn, &cid, &probe)?))
+            })
+            .await
+            .expect("mark");
+        assert!(first);
+        assert!(!second, "c2 was used by r1");
+        assert!(used.contains(&(1, "c1".to_owned())));
+        assert!(
+            !used.contains(&(1, "c3".to_owned())),
+            "nothing of r2 was recorded"
+        );
+    }
+}
