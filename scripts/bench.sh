@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building the release binary, the load generator and the test relay"
-cargo build --release --bin passport --example serve_load --example relay
+cargo build --release --bin passport --example serve_load --example relay --example bunker_load
 
 echo
 echo "== criterion: benches/signing.rs, benches/dkg.rs, benches/hsm.rs"
@@ -268,8 +268,13 @@ E2E_RELAY="$(e2e "$E2E_RELAY_URL")"
 printf 'files:\n%s\nserve:\n%s\nrelay:\n%s\n' "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY"
 
 echo
+echo "== NIP-46 bunker through one relay (scripts/bench-bunker.sh)"
+BUNKER_RESULT="$(scripts/bench-bunker.sh)"
+echo "$BUNKER_RESULT"
+
+echo
 echo "== results (criterion mean of this run)"
-python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" "$LOAD_RESULT" "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY" <<'PY'
+python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" "$LOAD_RESULT" "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY" "$BUNKER_RESULT" <<'PY'
 import json
 import os
 import statistics
@@ -279,6 +284,11 @@ crit, share, share_runs = sys.argv[1], sys.argv[2], sys.argv[3]
 load = json.loads(sys.argv[4])
 e2e = {name: [tuple(int(x) for x in line.split()) for line in text.splitlines() if line.strip()]
        for name, text in (("files", sys.argv[5]), ("serve", sys.argv[6]), ("relay", sys.argv[7]))}
+bunker = {}
+for line in sys.argv[8].splitlines():
+    if line.strip().startswith("{"):
+        v = json.loads(line)
+        bunker[v["case"]] = v
 
 
 def mean_ns(group, bench):
@@ -356,4 +366,27 @@ for name in ("files", "serve", "relay"):
     print(f"{name:<32}{fmt(dkg * 1e3):>10}{dkg / base_dkg:>9.2f}x{fmt(sig * 1e3):>10}{sig / base_sig:>9.2f}x")
 print("  (files: each step its own CLI process, one after another; serve and relay: `dkg run`")
 print("   by the 3 members in parallel, then `sign run` by a coordinator and a signer)")
+print()
+print("NIP-46 bunker, sign_event through one local relay (nostr-connect client):")
+print(f"{'signer':<28}{'p50':>10}{'p99':>10}{'req/s':>9}{'p50 vs single':>15}{'req/s vs single':>17}")
+single = bunker.get("single", {}).get("result")
+for case, label in (("single", "(c) single key (baseline)"), ("local", "(a) local 2-of-3"),
+                    ("cosigners", "(b) two co-signers")):
+    r = bunker.get(case, {}).get("result")
+    if not r:
+        print(f"{label:<28}{'skipped':>10}")
+        continue
+    rel = lambda a, b: f"{a / b:.2f}x" if b else ""
+    print(f"{label:<28}{r['p50_ms']:>8.1f}ms{r['p99_ms']:>8.1f}ms{r['per_sec']:>9.1f}"
+          f"{rel(r['p50_ms'], single['p50_ms']):>15}{rel(r['per_sec'], single['per_sec']):>17}"
+          f"{'' if not r['errors'] else '  errors: %d' % r['errors']}")
+p = bunker.get("processing", {}).get("result")
+if p:
+    print(f"  bunker's own time per sign_event (receipt to reply ready, local 2-of-3): "
+          f"{p['sign_event_mean_ms']:.2f} ms mean over {p['count']}")
+c = bunker.get("clients")
+if c:
+    print(f"  serve RSS with {c['result']['clients']} authorized clients, each answered once "
+          f"({c['result']['answered']} replies): {c['rss_kib'] / 1024:.1f} MiB "
+          f"(peak {c['hwm_kib'] / 1024:.1f} MiB)")
 PY

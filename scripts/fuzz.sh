@@ -25,7 +25,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
-TARGETS=(envelope_parse roster_json group_json event_template payloads inspect)
+TARGETS=(envelope_parse roster_json group_json event_template payloads inspect nip46_nip98)
 
 export RUSTC_BOOTSTRAP=1
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"

@@ -19,4 +19,4 @@ pub mod home;
 pub mod hsm;
 pub mod ops;
 pub mod serve;
-pub mod via;
+pub mod transport;

@@ -639,3 +639,48 @@ fn the_bunker_resubscribes_when_its_relay_comes_back() {
     });
     eprintln!("answered {:?} after the relay restart", started.elapsed());
 }
+
+#[test]
+fn demo_bunker_prints_its_uri_first_and_signs() {
+    use std::io::BufRead;
+    let relay = start_relay();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("passport"))
+        .args(["demo", "bunker", "--relay", &relay.url])
+        .env_remove("PASSPORT_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let uri = first.trim().to_owned();
+    assert!(
+        uri.starts_with("bunker://") && uri.contains("secret="),
+        "{uri}"
+    );
+    relay.rt.block_on(async {
+        let nc = NostrConnect::new(
+            NostrConnectURI::parse(&uri).unwrap(),
+            Keys::generate(),
+            Duration::from_secs(20),
+            None,
+        )
+        .unwrap();
+        let pk = nc.get_public_key().await.unwrap();
+        let ev = nc
+            .sign_event(EventBuilder::text_note("from the demo bunker").build(pk))
+            .await
+            .unwrap();
+        verify_event_independently(&serde_json::from_str(&ev.as_json()).unwrap());
+        nc.shutdown().await;
+    });
+    // It serves until interrupted, then exits cleanly.
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -42,6 +42,19 @@ pub fn transport_keys(home: &Home) -> Result<Keys> {
     Ok(Keys::new(sk))
 }
 
+/// What must be escaped in a relay URL inside a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'&')
+    .add(b'+')
+    .add(b'=')
+    .add(b'?')
+    .add(b':')
+    .add(b'/');
+
 /// `bunker://<transport pubkey hex>?relay=…&secret=…`, as NIP-46 specifies.
 pub fn bunker_uri(transport: &PublicKey, relays: &[Url], secret: Option<&str>) -> String {
     let mut s = format!("bunker://{}", transport.to_hex());
@@ -50,7 +63,7 @@ pub fn bunker_uri(transport: &PublicKey, relays: &[Url], secret: Option<&str>) -
         let _ = write!(
             s,
             "{sep}relay={}",
-            percent_encoding::utf8_percent_encode(r.as_str(), percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(r.as_str(), QUERY_VALUE)
         );
         sep = '&';
     }

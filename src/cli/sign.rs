@@ -299,7 +299,7 @@ fn via_group(
     home: &crate::home::Home,
     via: &ViaArgs,
     group: Option<&str>,
-) -> Result<Option<(crate::group::Group, crate::via::Via)>> {
+) -> Result<Option<(crate::group::Group, crate::transport::Via)>> {
     if via.via.is_empty() {
         return Ok(None);
     }

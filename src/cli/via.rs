@@ -11,7 +11,7 @@ use crate::ceremony::Roster;
 use crate::error::Result;
 use crate::home::Home;
 use crate::ops::{Exchange, Files, Waiting};
-use crate::via::{Endpoint, Via};
+use crate::transport::{Endpoint, Via};
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ViaArgs {
@@ -58,7 +58,7 @@ impl ViaArgs {
     /// transport connects when the round binds it.
     pub fn lazy(&self, home: &Home, inputs: &[PathBuf], out: &Path) -> Result<Box<dyn Exchange>> {
         Ok(match self.endpoint()? {
-            Some(e) => Box::new(crate::via::Lazy::new(e, home.identity()?.clone())),
+            Some(e) => Box::new(crate::transport::Lazy::new(e, home.identity()?.clone())),
             None => Box::new(Files::new(inputs, out)),
         })
     }

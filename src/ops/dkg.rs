@@ -510,7 +510,7 @@ pub fn run(
     home: &Home,
     roster_path: &Path,
     member: Option<&str>,
-    via: &mut crate::via::Via,
+    via: &mut crate::transport::Via,
     timeout: std::time::Duration,
     progress: super::Progress<'_>,
 ) -> Result<RunReport> {

@@ -347,12 +347,12 @@ pub type Progress<'a> = &'a mut dyn FnMut(&Waiting<'_>);
 /// Retries `step` while it fails only because packages are missing, waiting on the
 /// transport for news in between, until `deadline`. The timeout names who did not answer.
 pub fn until_complete<T>(
-    via: &mut crate::via::Via,
+    via: &mut crate::transport::Via,
     deadline: std::time::Instant,
     step: &str,
     expected: usize,
     progress: Progress<'_>,
-    mut f: impl FnMut(&mut crate::via::Via) -> Result<T>,
+    mut f: impl FnMut(&mut crate::transport::Via) -> Result<T>,
 ) -> Result<T> {
     let mut missing: Vec<String> = vec![];
     loop {

@@ -19,7 +19,7 @@ use crate::envelope::Round;
 use crate::error::{Error, Result};
 use crate::group::Group;
 use crate::home::Home;
-use crate::via::Via;
+use crate::transport::Via;
 
 /// Finds a signing request among fetched packages by event id (or a unique prefix).
 pub fn find_request(inputs: Vec<Input>, id: &str) -> Result<Input> {

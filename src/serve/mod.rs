@@ -6,7 +6,7 @@
 //! a library function so tests drive it in process; the binary only calls [`run`].
 
 mod api;
-mod auth;
+pub mod auth;
 pub mod config;
 pub(crate) mod db;
 mod error;

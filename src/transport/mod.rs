@@ -1,12 +1,12 @@
-//! `--via`: carrying round packages through `passport serve` or Nostr relays instead of
-//! files.
+//! Transports for `--via`: round packages carried through `passport serve` (HTTP with
+//! NIP-98) or Nostr relays instead of files ([`crate::ops::Files`] is the file flow).
 //!
 //! Packages are already signed events, so they travel unchanged; confidential ones are
 //! NIP-44 encrypted to their recipient before they leave the home. A transport only moves
 //! events: every package fetched here is checked again by the round that reads it.
 
+mod http;
 mod relays;
-mod server;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ pub struct Delivery {
 }
 
 enum Backend {
-    Serve(Box<server::Client>),
+    Serve(Box<http::Client>),
     Relays(Box<relays::Client>),
 }
 
@@ -140,7 +140,7 @@ impl Via {
             .map_err(|e| Error::Transport(format!("cannot start the network runtime: {e}")))?;
         let backend = match endpoint {
             Endpoint::Serve(url) => Backend::Serve(Box::new(
-                rt.block_on(server::Client::open(url, keys, roster))?,
+                rt.block_on(http::Client::open(url, keys, roster))?,
             )),
             Endpoint::Relays(urls) => Backend::Relays(Box::new(
                 rt.block_on(relays::Client::open(urls, keys, roster))?,

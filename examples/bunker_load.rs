@@ -1,0 +1,204 @@
+//! Load for NIP-46 bunkers through one relay, with the `nostr-connect` client:
+//!
+//!   bunker_load passport BUNKER_PK RELAY SERVE_DB REQUESTS CONCURRENCY
+//!       sign_event against a running `passport serve --relay` (clients authorized by
+//!       writing their grants into serve's database)
+//!   bunker_load single-key RELAY REQUESTS CONCURRENCY
+//!       the same load against nostr-connect's own single-key remote signer, started
+//!       here: the baseline
+//!   bunker_load clients BUNKER_PK RELAY SERVE_DB N
+//!       authorize N clients and have each send one get_public_key
+//!
+//! Prints one JSON object: requests, seconds, per_sec, p50_ms, p99_ms, errors.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nostr::nips::nip46::NostrConnectURI;
+use nostr::{EventBuilder, Filter, Keys, Kind, NostrSigner, PublicKey, Tag};
+use nostr_connect::prelude::{
+    NostrConnect, NostrConnectKeys, NostrConnectRemoteSigner, NostrConnectRequest,
+    NostrConnectSignerActions,
+};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn authorize(db: &str, keys: &[Keys]) {
+    let mut conn = rusqlite::Connection::open(db).expect("serve database");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    let now = passport::bunker::unix_now();
+    for k in keys {
+        passport::bunker::policy::allow(
+            &mut conn,
+            &k.public_key().to_hex(),
+            &passport::bunker::policy::Grant::default(),
+            now,
+            Some("bench"),
+        )
+        .expect("allow");
+    }
+}
+
+/// `requests` sign_events spread over `concurrency` clients, each with its own key.
+async fn sign_load(uri: NostrConnectURI, keys: Vec<Keys>, requests: usize) -> serde_json::Value {
+    let user = {
+        let c = NostrConnect::new(uri.clone(), keys[0].clone(), Duration::from_secs(30), None)
+            .expect("client");
+        let pk = c.get_public_key().await.expect("get_public_key");
+        c.shutdown().await;
+        pk
+    };
+    let per = requests.div_ceil(keys.len());
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0usize));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for k in keys {
+        let (uri, lat, errors) = (uri.clone(), lat.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = NostrConnect::new(uri, k, Duration::from_secs(30), None).expect("client");
+            // Connect first (not timed): the handshake is not what is measured.
+            if c.get_public_key().await.is_err() {
+                *errors.lock().await += per;
+                return;
+            }
+            for i in 0..per {
+                let unsigned = EventBuilder::text_note(format!("bench {i}")).build(user);
+                let t0 = Instant::now();
+                match c.sign_event(unsigned).await {
+                    Ok(ev) if ev.verify().is_ok() => {
+                        lat.lock().await.push(t0.elapsed().as_secs_f64() * 1e3)
+                    }
+                    Ok(_) => *errors.lock().await += 1,
+                    Err(e) => {
+                        eprintln!("sign_event: {e}");
+                        *errors.lock().await += 1
+                    }
+                }
+            }
+            c.shutdown().await;
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let mut l = lat.lock().await.clone();
+    l.sort_by(f64::total_cmp);
+    json!({
+        "requests": l.len(),
+        "seconds": secs,
+        "per_sec": l.len() as f64 / secs,
+        "p50_ms": percentile(&l, 0.5),
+        "p99_ms": percentile(&l, 0.99),
+        "errors": *errors.lock().await,
+    })
+}
+
+struct Approve;
+
+impl NostrConnectSignerActions for Approve {
+    fn approve(&self, _: &PublicKey, _: &NostrConnectRequest) -> bool {
+        true
+    }
+}
+
+fn bunker_uri(pk: &str, relay: &str) -> NostrConnectURI {
+    NostrConnectURI::parse(format!("bunker://{pk}?relay={relay}")).expect("bunker URI")
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let num = |i: usize| -> usize { a[i].parse().expect("a number") };
+    let out = match a.first().map(String::as_str) {
+        Some("passport") => {
+            let keys: Vec<Keys> = (0..num(5)).map(|_| Keys::generate()).collect();
+            authorize(&a[3], &keys);
+            sign_load(bunker_uri(&a[1], &a[2]), keys, num(4)).await
+        }
+        Some("single-key") => {
+            let user = Keys::generate();
+            let signer = NostrConnectRemoteSigner::new(
+                NostrConnectKeys {
+                    signer: Keys::generate(),
+                    user,
+                },
+                [a[1].as_str()],
+                None,
+                None,
+            )
+            .expect("signer");
+            let uri = signer.bunker_uri();
+            tokio::spawn(async move { signer.serve(Approve).await });
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let keys: Vec<Keys> = (0..num(3)).map(|_| Keys::generate()).collect();
+            sign_load(uri, keys, num(2)).await
+        }
+        Some("clients") => {
+            let n = num(4);
+            let keys: Vec<Keys> = (0..n).map(|_| Keys::generate()).collect();
+            authorize(&a[3], &keys);
+            let bunker = PublicKey::parse(&a[1]).expect("bunker pubkey");
+            let client = nostr_sdk::Client::default();
+            client.add_relay(a[2].as_str()).await.expect("relay");
+            client.try_connect(Duration::from_secs(5)).await;
+            let mut news = client.notifications();
+            client
+                .subscribe(
+                    Filter::new()
+                        .kind(Kind::NostrConnect)
+                        .author(bunker)
+                        .pubkeys(keys.iter().map(Keys::public_key)),
+                    None,
+                )
+                .await
+                .expect("subscribe");
+            let start = Instant::now();
+            for (i, k) in keys.iter().enumerate() {
+                let body = json!({"id": format!("c{i}"), "method": "get_public_key", "params": []})
+                    .to_string();
+                let content = nostr::nips::nip44::encrypt(
+                    k.secret_key(),
+                    &bunker,
+                    body,
+                    nostr::nips::nip44::Version::default(),
+                )
+                .expect("encrypt");
+                let ev = EventBuilder::new(Kind::NostrConnect, content)
+                    .tag(Tag::public_key(bunker))
+                    .sign_with_keys(k)
+                    .expect("sign");
+                client.send_event(&ev).await.expect("send");
+            }
+            let mut answered = 0usize;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while answered < n {
+                match tokio::time::timeout_at(deadline, news.recv()).await {
+                    Ok(Ok(nostr_sdk::RelayPoolNotification::Event { event, .. }))
+                        if event.kind == Kind::NostrConnect =>
+                    {
+                        answered += 1
+                    }
+                    Ok(Ok(_)) => {}
+                    _ => break,
+                }
+            }
+            json!({"clients": n, "answered": answered, "seconds": start.elapsed().as_secs_f64()})
+        }
+        _ => {
+            eprintln!("usage: see the comment at the top of examples/bunker_load.rs");
+            std::process::exit(2);
+        }
+    };
+    println!("{out}");
+}
