@@ -11,7 +11,7 @@ use super::{prompt, Cli, Output};
 use crate::error::{Error, Result};
 use crate::ops::cosign::{self, Answered, Approver, EcdhSummary, Note, Options, Policy};
 use crate::ops::sign::Summary;
-use crate::via::Endpoint;
+use crate::transport::Endpoint;
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\

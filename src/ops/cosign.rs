@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::events::Message;
 use crate::group::Group;
 use crate::home::Home;
-use crate::via::{Endpoint, Via};
+use crate::transport::{Endpoint, Via};
 
 /// Requests older than this (by their `created_at`) are not answered: their coordinator
 /// has given up on them.
