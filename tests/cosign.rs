@@ -298,6 +298,20 @@ fn two_cosigners_sign_and_serve_nip44_and_nip04() {
         assert!(h.iter().all(|v| v["outcome"] == "answered"), "{h:?}");
     }
     assert!(alice.stderr().contains("answered sign_event (kind 1)"));
+
+    // SIGTERM: the agent stops cleanly within a few seconds and reports what it did.
+    let mut alice = alice;
+    let pid = alice.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let last: Value = serde_json::from_str(&alice.line(Duration::from_secs(10))).unwrap();
+    assert_eq!(last["answered"], 5, "{last}");
+    assert_eq!(last["refused"], 0, "{last}");
+    let status = alice.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

@@ -452,7 +452,22 @@ impl Agent<'_> {
         via: &mut Via,
     ) -> Result<Option<Answered>> {
         let input = input_of(ev, &format!("request {}", &ev.id.to_hex()[..12]))?;
-        let req = sign::check_request(Some(self.home), None, &input)?;
+        let req = match sign::check_request(Some(self.home), None, &input) {
+            Ok(r) => r,
+            Err(e) => {
+                // A bad request that names one of our open commitments: burn it (the
+                // coordinator counts it as used) and say why, instead of going silent.
+                let mine = serde_json::from_str::<sign::RequestPayload>(&ev.content)
+                    .ok()
+                    .and_then(|p| p.commitment_ids.get(&self.seat).cloned())
+                    .filter(|c| self.home.keystore().exists(&self.nonce(c)));
+                let Some(cid) = mine else { return Err(e) };
+                self.discard(&cid)?;
+                let reason = format!("{} cannot use this request: {e}", self.name);
+                self.publish_refusal(via, ev, &reason)?;
+                return Ok(Some(self.answered(ev, "sign_event", None, Some(reason))));
+            }
+        };
         let Some(cid) = req.payload.commitment_ids.get(&self.seat).cloned() else {
             return Ok(None);
         };
