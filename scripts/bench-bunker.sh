@@ -114,7 +114,8 @@ if "$BIN" cosign --help >/dev/null 2>&1; then
     q --home "$W/cs-a" keygen import --roster "$W/roster2.json" "$W/dealt2/dealer-share-cs-a.json" >/dev/null
     q --home "$W/cs-b" keygen import --roster "$W/roster2.json" "$W/dealt2/dealer-share-cs-b.json" >/dev/null
     "$BIN" --home "$W/dealer" serve --listen 127.0.0.1:0 --relay "$RELAY" --cosigners \
-        --rate-per-pubkey 1000 --burst-per-pubkey 1000 \
+        --rate-per-pubkey 100000 --burst-per-pubkey 100000 \
+        --rate-per-ip 100000 --burst-per-ip 100000 \
         >"$W/serve2.out" 2>"$W/serve2.err" &
     PIDS+=($!)
     HTTP2="$(first_line "$W/serve2.out" | sed 's/^listening on //')"

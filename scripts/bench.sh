@@ -40,12 +40,12 @@ echo "== building the release binary, the load generator and the test relay"
 cargo build --release --bin passport --example serve_load --example relay --example bunker_load
 
 echo
-echo "== criterion: benches/signing.rs, benches/dkg.rs, benches/hsm.rs"
+echo "== criterion: benches/signing.rs, benches/dkg.rs, benches/hsm.rs, benches/ecdh.rs"
 # Remove earlier results so the table below can only show numbers from this run.
 rm -rf "$CRITERION_DIR/sign_2of3" "$CRITERION_DIR/sign_7of10" \
     "$CRITERION_DIR/single_key" "$CRITERION_DIR/dkg" \
-    "$CRITERION_DIR/sign_share" "$CRITERION_DIR/seal_unseal"
-cargo bench --bench signing --bench dkg --bench hsm -- --noplot
+    "$CRITERION_DIR/sign_share" "$CRITERION_DIR/seal_unseal" "$CRITERION_DIR/ecdh_2of3"
+cargo bench --bench signing --bench dkg --bench hsm --bench ecdh -- --noplot
 
 # --- process wall time: passport sign share ---
 # One `passport sign share` process (parse + check the request, open the home, decrypt
@@ -340,6 +340,15 @@ try:
     print(f"{'seal+unseal, SoftHSM2 AES-GCM':<34}{fmt(h_seal):>10}{h_seal / f_seal:>9.2f}x ({1e9 / h_seal:,.0f} per second)")
 except FileNotFoundError:
     print("HSM benches: skipped (SoftHSM2 not installed)")
+
+print()
+print(f"{'threshold ECDH, 2-of-3 (NIP-44/04)':<36}{'mean':>10}{'vs single-key ECDH':>20}")
+ecdh_single = mean_ns("single_key", "generate_shared_key")
+print(f"{'single key: generate_shared_key':<36}{fmt(ecdh_single):>10}{'1.0x':>20}")
+for b, label in (("share", "one share + DLEQ proof"), ("verify_share", "verify one DLEQ proof"),
+                 ("combine", "combine 2 (verify + interpolate)"), ("local", "local: 2 shares in one home")):
+    ns = mean_ns("ecdh_2of3", b)
+    print(f"{label:<36}{fmt(ns):>10}{ns / ecdh_single:>19.1f}x")
 
 print()
 if share:
