@@ -3,9 +3,11 @@
 //!   bunker_load passport BUNKER_PK RELAY SERVE_DB REQUESTS CONCURRENCY
 //!       sign_event against a running `passport serve --relay` (clients authorized by
 //!       writing their grants into serve's database)
-//!   bunker_load single-key RELAY REQUESTS CONCURRENCY
-//!       the same load against nostr-connect's own single-key remote signer, started
-//!       here: the baseline
+//!   bunker_load single-key-signer RELAY
+//!       nostr-connect's own single-key remote signer (the baseline), in its own process
+//!       like passport's: prints its bunker URI, serves until killed
+//!   bunker_load uri URI REQUESTS CONCURRENCY
+//!       the same sign_event load against any bunker URI that needs no authorization
 //!   bunker_load clients BUNKER_PK RELAY SERVE_DB N
 //!       authorize N clients and have each send one get_public_key
 //!
@@ -126,22 +128,26 @@ async fn main() {
             authorize(&a[3], &keys);
             sign_load(bunker_uri(&a[1], &a[2]), keys, num(4)).await
         }
-        Some("single-key") => {
-            let user = Keys::generate();
+        Some("single-key-signer") => {
             let signer = NostrConnectRemoteSigner::new(
                 NostrConnectKeys {
                     signer: Keys::generate(),
-                    user,
+                    user: Keys::generate(),
                 },
                 [a[1].as_str()],
                 None,
                 None,
             )
             .expect("signer");
-            let uri = signer.bunker_uri();
-            tokio::spawn(async move { signer.serve(Approve).await });
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            println!("{}", signer.bunker_uri());
+            use std::io::Write;
+            std::io::stdout().flush().expect("stdout");
+            signer.serve(Approve).await.expect("serve");
+            return;
+        }
+        Some("uri") => {
             let keys: Vec<Keys> = (0..num(3)).map(|_| Keys::generate()).collect();
+            let uri = NostrConnectURI::parse(&a[1]).expect("bunker URI");
             sign_load(uri, keys, num(2)).await
         }
         Some("clients") => {

@@ -96,7 +96,12 @@ PY
 curl_metrics
 
 echo "(c) single-key baseline: $REQUESTS sign_event, $CONC clients" >&2
-C="$("$EX/bunker_load" single-key "$RELAY" "$REQUESTS" "$CONC")"
+# nostr-connect's own remote signer, in its own process like passport's bunker.
+"$EX/bunker_load" single-key-signer "$RELAY" >"$W/single.out" 2>"$W/single.err" &
+PIDS+=($!)
+SINGLE_URI="$(first_line "$W/single.out")"
+sleep 0.5
+C="$("$EX/bunker_load" uri "$SINGLE_URI" "$REQUESTS" "$CONC")"
 echo "{\"case\":\"single\",\"result\":$C}"
 
 if "$BIN" cosign --help >/dev/null 2>&1; then

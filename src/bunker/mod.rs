@@ -60,10 +60,15 @@ pub fn bunker_uri(transport: &PublicKey, relays: &[Url], secret: Option<&str>) -
     let mut s = format!("bunker://{}", transport.to_hex());
     let mut sep = '?';
     for r in relays {
+        // `ws://host:port/` and `ws://host:port` name the same relay; write the short form.
+        let text = match r.path() {
+            "/" if r.query().is_none() => r.as_str().trim_end_matches('/'),
+            _ => r.as_str(),
+        };
         let _ = write!(
             s,
             "{sep}relay={}",
-            percent_encoding::utf8_percent_encode(r.as_str(), QUERY_VALUE)
+            percent_encoding::utf8_percent_encode(text, QUERY_VALUE)
         );
         sep = '&';
     }
@@ -171,4 +176,48 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Unix seconds now (grant expiry and secrets are in Unix time).
 pub fn unix_now() -> u64 {
     nostr::Timestamp::now().as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_has_relays_escaped_and_the_secret() {
+        let pk = Keys::generate().public_key();
+        let relays = [
+            Url::parse("wss://relay.example/path?x=1").unwrap(),
+            Url::parse("ws://127.0.0.1:7777").unwrap(),
+        ];
+        let uri = bunker_uri(&pk, &relays, Some("abc123"));
+        assert_eq!(
+            uri,
+            format!(
+                "bunker://{}?relay=wss%3A%2F%2Frelay.example%2Fpath%3Fx%3D1&relay=ws%3A%2F%2F127.0.0.1%3A7777&secret=abc123",
+                pk.to_hex()
+            )
+        );
+        // The nostr crate reads back exactly what was written.
+        let parsed = nostr::nips::nip46::NostrConnectURI::parse(&uri).unwrap();
+        assert_eq!(parsed.remote_signer_public_key(), Some(&pk));
+        assert_eq!(parsed.relays().len(), 2);
+        assert_eq!(parsed.secret(), Some("abc123"));
+    }
+
+    #[test]
+    fn qr_is_a_square_of_block_characters() {
+        let q = qr("bunker://0000000000000000000000000000000000000000000000000000000000000001?relay=ws%3A%2F%2F127.0.0.1%3A7777&secret=00112233445566778899aabbccddeeff").unwrap();
+        let lines: Vec<&str> = q.lines().collect();
+        let width = lines[0].chars().count();
+        // Two modules per character row, quiet zone included: about twice as wide as tall.
+        assert!(width > 40, "{width}");
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+        assert!(
+            lines.len() * 2 >= width - 1 && lines.len() * 2 <= width + 1,
+            "{}x{}",
+            width,
+            lines.len()
+        );
+        assert!(q.chars().all(|c| " ▀▄█\n".contains(c)), "{q}");
+    }
 }
