@@ -109,7 +109,10 @@ struct Raw {
 
 impl Raw {
     async fn new(relay: &str, bunker: PublicKey) -> Raw {
-        let keys = Keys::generate();
+        Raw::with_keys(relay, bunker, Keys::generate()).await
+    }
+
+    async fn with_keys(relay: &str, bunker: PublicKey, keys: Keys) -> Raw {
         let client = nostr_sdk::Client::new(keys.clone());
         client.add_relay(relay).await.unwrap();
         client.try_connect(Duration::from_secs(5)).await;
@@ -356,24 +359,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
     });
     assert_eq!(list["clients"][0]["label"], "laptop");
     s.relay.rt.block_on(async {
-        let raw = Raw {
-            client: {
-                let c = nostr_sdk::Client::new(app.clone());
-                c.add_relay(&s.relay.url).await.unwrap();
-                c.try_connect(Duration::from_secs(5)).await;
-                c.subscribe(
-                    nostr::Filter::new()
-                        .kind(Kind::NostrConnect)
-                        .pubkey(app.public_key()),
-                    None,
-                )
-                .await
-                .unwrap();
-                c
-            },
-            keys: app.clone(),
-            bunker: pk,
-        };
+        let raw = Raw::with_keys(&s.relay.url, pk, app.clone()).await;
         let note = |kind: u16| {
             serde_json::json!([serde_json::json!({
                 "kind": kind, "content": "k", "tags": [], "created_at": 1_700_000_000u64,
@@ -433,24 +419,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
     });
     std::thread::sleep(Duration::from_millis(2100));
     s.relay.rt.block_on(async {
-        let raw = Raw {
-            client: {
-                let c = nostr_sdk::Client::new(app.clone());
-                c.add_relay(&s.relay.url).await.unwrap();
-                c.try_connect(Duration::from_secs(5)).await;
-                c.subscribe(
-                    nostr::Filter::new()
-                        .kind(Kind::NostrConnect)
-                        .pubkey(app.public_key()),
-                    None,
-                )
-                .await
-                .unwrap();
-                c
-            },
-            keys: app.clone(),
-            bunker: pk,
-        };
+        let raw = Raw::with_keys(&s.relay.url, pk, app.clone()).await;
         let r = raw
             .ask("f", "get_public_key", serde_json::json!([]), false, 1, w)
             .await;

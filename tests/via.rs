@@ -21,21 +21,21 @@ fn dkg_run(relay_or_url: &str, roster: &std::path::Path, m: &Member) -> std::pro
     c
 }
 
+/// alice, bob and carol, each with a home, and their 2-of-3 DKG roster.
+fn three_members(root: &std::path::Path) -> (Vec<Member>, std::path::PathBuf) {
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let roster = write_roster(root, "roster.json", 2, &ms.iter().collect::<Vec<_>>(), None);
+    (ms, roster)
+}
+
 #[test]
 fn dkg_run_through_a_relay() {
     let relay = start_relay();
     let dir = tempfile::tempdir().unwrap();
-    let ms: Vec<Member> = ["alice", "bob", "carol"]
-        .iter()
-        .map(|n| make_member(dir.path(), n))
-        .collect();
-    let roster = write_roster(
-        dir.path(),
-        "roster.json",
-        2,
-        &ms.iter().collect::<Vec<_>>(),
-        None,
-    );
+    let (ms, roster) = three_members(dir.path());
     let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());
     let groups: Vec<String> = outs
         .iter()
@@ -297,17 +297,7 @@ fn every_round_command_takes_via() {
 fn dkg_run_times_out_naming_the_silent_member_then_resumes() {
     let relay = start_relay();
     let dir = tempfile::tempdir().unwrap();
-    let ms: Vec<Member> = ["alice", "bob", "carol"]
-        .iter()
-        .map(|n| make_member(dir.path(), n))
-        .collect();
-    let roster = write_roster(
-        dir.path(),
-        "roster.json",
-        2,
-        &ms.iter().collect::<Vec<_>>(),
-        None,
-    );
+    let (ms, roster) = three_members(dir.path());
     let quick = |m: &Member| {
         let mut c = spawn_cmd(&m.home);
         c.args([
