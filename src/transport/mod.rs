@@ -114,8 +114,9 @@ pub struct Via {
     rt: tokio::runtime::Runtime,
     backend: Backend,
     endpoint: Endpoint,
-    /// Every event seen so far, by id: the transport's view of the ceremony.
-    seen: BTreeMap<EventId, Event>,
+    /// Every package seen so far, by id, parsed (signature checked) once on arrival:
+    /// the transport's view of the ceremony.
+    seen: BTreeMap<EventId, (Event, envelope::Meta)>,
     /// Events dropped because they are not packages of this roster (relays carry anyone's).
     pub ignored: usize,
     allowed: Vec<PublicKey>,
@@ -171,7 +172,9 @@ impl Via {
             Backend::Serve(c) => self.rt.block_on(c.post(event))?,
             Backend::Relays(c) => self.rt.block_on(c.publish(event))?,
         };
-        self.seen.insert(event.id, event.clone());
+        if let Ok(parsed) = envelope::parse(event.as_json().as_bytes()) {
+            self.seen.insert(event.id, parsed);
+        }
         Ok(d)
     }
 
@@ -206,12 +209,17 @@ impl Via {
             // letting a stranger abort the ceremony. Members' packages are checked later.
             let allowed =
                 self.allowed.contains(&ev.pubkey) || (self.any_requester && is_request(&ev));
-            if !allowed || ev.verify().is_err() {
+            // `parse` checks the id and signature; what fails is dropped like a stranger's.
+            let parsed = match allowed {
+                true => envelope::parse(ev.as_json().as_bytes()).ok(),
+                false => None,
+            };
+            let Some(parsed) = parsed else {
                 self.ignored += 1;
                 continue;
-            }
+            };
             self.fresh.push(ev.clone());
-            self.seen.insert(ev.id, ev);
+            self.seen.insert(ev.id, parsed);
             new += 1;
         }
         Ok(new)
@@ -239,14 +247,11 @@ impl Via {
         let mut out: Vec<Input> = self
             .seen
             .values()
-            .filter_map(|ev| {
-                let (event, meta) = envelope::parse(ev.as_json().as_bytes()).ok()?;
-                Some(Input {
-                    path: format!("package {} from {place}", &ev.id.to_hex()[..12]),
-                    explicit: false,
-                    event,
-                    meta,
-                })
+            .map(|(event, meta)| Input {
+                path: format!("package {} from {place}", &event.id.to_hex()[..12]),
+                explicit: false,
+                event: event.clone(),
+                meta: meta.clone(),
             })
             .collect();
         out.sort_by_key(|i| (i.event.created_at, i.event.id));
