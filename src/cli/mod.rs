@@ -89,7 +89,7 @@ pub enum Command {
     /// Trusted-dealer key generation: deal shares, import a dealt share.
     #[command(subcommand)]
     Keygen(keygen::KeygenCmd),
-    /// Distributed key generation, one round at a time, packages as files.
+    /// Distributed key generation: round by round as files, or all rounds with `dkg run --via`.
     #[command(subcommand)]
     Dkg(dkg::DkgCmd),
     /// Proactive share refresh: every member gets a new share of the same key (same npub);
@@ -123,7 +123,7 @@ pub enum Command {
     Inspect(misc::InspectArgs),
     /// Run a full local 2-of-3 DKG and signing in a temporary directory.
     Demo(misc::DemoArgs),
-    /// Coordinate ceremony rounds over HTTP: store signed packages, hand each member its own.
+    /// Coordinate ceremony rounds over HTTP; with --relay, also a NIP-46 bunker for a group.
     Serve(serve::ServeArgs),
     /// The NIP-46 bunker's clients: list, allow, revoke; invitations; nostrconnect:// URIs.
     #[command(subcommand)]
