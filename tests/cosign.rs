@@ -214,11 +214,40 @@ fn check_signed(ev: &nostr::Event, pk: PublicKey) {
 }
 
 /// The requests an agent reports having handled.
-fn handled(p: &Proc) -> Vec<Value> {
-    p.json_lines()
-        .into_iter()
-        .filter(|v| v.get("outcome").is_some())
-        .collect()
+/// The agent's outcome lines, waiting (up to 10 s) until `done` holds: an agent prints
+/// its line after posting its answer, so the line may trail the bunker's reply.
+fn handled_until(p: &Proc, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = vec![];
+    loop {
+        got.extend(
+            p.json_lines()
+                .into_iter()
+                .filter(|v| v.get("outcome").is_some()),
+        );
+        if done(&got) || Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A process's stderr once it contains `needle` (waiting up to 10 s: the reader thread
+/// may trail what the process has already written).
+fn logged(p: &Proc, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = p.stderr();
+        if log.contains(needle) || Instant::now() >= deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// True once the agent has printed an outcome line matching `pred` (within 10 s).
+fn saw(p: &Proc, pred: impl Fn(&Value) -> bool) -> bool {
+    handled_until(p, |h| h.iter().any(&pred)).iter().any(pred)
 }
 
 #[test]
@@ -282,7 +311,7 @@ fn two_cosigners_sign_and_serve_nip44_and_nip04() {
     });
     // Both agents answered all five requests; nothing secret in their reports.
     for p in [&alice, &bob] {
-        let h = handled(p);
+        let h = handled_until(p, |h| h.len() >= 5);
         let methods: Vec<&str> = h.iter().map(|v| v["method"].as_str().unwrap()).collect();
         assert_eq!(
             methods,
@@ -297,7 +326,7 @@ fn two_cosigners_sign_and_serve_nip44_and_nip04() {
         );
         assert!(h.iter().all(|v| v["outcome"] == "answered"), "{h:?}");
     }
-    assert!(alice.stderr().contains("answered sign_event (kind 1)"));
+    assert!(logged(&alice, "answered sign_event (kind 1)").contains("answered sign_event (kind 1)"));
 
     // SIGTERM: the agent stops cleanly within a few seconds and reports what it did.
     let mut alice = alice;
@@ -337,10 +366,12 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
         check_signed(&ev, pk);
         nc
     });
-    let refused: Vec<Value> = handled(&alice)
-        .into_iter()
-        .filter(|v| v["outcome"] == "refused")
-        .collect();
+    let refused: Vec<Value> = handled_until(&alice, |h| {
+        h.iter().any(|v| v["outcome"] == "refused") && h.iter().any(|v| v["outcome"] == "answered")
+    })
+    .into_iter()
+    .filter(|v| v["outcome"] == "refused")
+    .collect();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["kind"], 7);
 
@@ -352,9 +383,8 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
         check_signed(&ev, pk);
         nc.shutdown().await;
     });
-    assert!(handled(&carol)
-        .iter()
-        .any(|v| v["method"] == "sign_event" && v["outcome"] == "answered"));
+    assert!(saw(&carol, |v| v["method"] == "sign_event"
+        && v["outcome"] == "answered"));
 }
 
 #[test]
@@ -394,7 +424,7 @@ fn killed_cosigner_fails_over_or_is_named() {
         );
         nc.shutdown().await;
     });
-    assert!(handled(&carol).iter().any(|v| v["method"] == "sign_event"));
+    assert!(saw(&carol, |v| v["method"] == "sign_event"));
 }
 
 #[test]
@@ -433,12 +463,10 @@ fn cosigner_hung_mid_request_is_replaced_by_the_third() {
     });
     bob.kill9();
     Net::ready(&carol, "carol");
-    assert!(handled(&carol).iter().any(|v| v["method"] == "sign_event"));
-    let log = n.serve.stderr();
-    assert!(
-        log.contains("bob did not answer within 8 s; asking another co-signer"),
-        "{log}"
-    );
+    assert!(saw(&carol, |v| v["method"] == "sign_event"));
+    let needle = "bob did not answer within 8 s; asking another co-signer";
+    let log = logged(&n.serve, needle);
+    assert!(log.contains(needle), "{log}");
 }
 
 #[test]
@@ -454,12 +482,10 @@ fn cheating_cosigner_is_named_and_bypassed_when_signing() {
         check_signed(&ev, pk);
         nc.shutdown().await;
     });
-    assert!(handled(&alice).iter().any(|v| v["method"] == "sign_event"));
-    let log = n.serve.stderr();
-    assert!(
-        log.contains("alice sent an invalid signature share; asking another co-signer"),
-        "{log}"
-    );
+    assert!(saw(&alice, |v| v["method"] == "sign_event"));
+    let needle = "alice sent an invalid signature share; asking another co-signer";
+    let log = logged(&n.serve, needle);
+    assert!(log.contains(needle), "{log}");
 }
 
 #[test]
@@ -489,7 +515,5 @@ fn cheating_cosigner_is_named_by_its_dleq_proof() {
         );
         nc.shutdown().await;
     });
-    assert!(handled(&alice)
-        .iter()
-        .any(|v| v["method"] == "nip44_encrypt"));
+    assert!(saw(&alice, |v| v["method"] == "nip44_encrypt"));
 }
