@@ -204,6 +204,13 @@ impl Raw {
     }
 }
 
+/// The error message of the one reply in `r` (panics, showing `r`, if it has none).
+fn error_of(r: &[(serde_json::Value, bool)]) -> &str {
+    r.first()
+        .and_then(|(v, _)| v["error"].as_str())
+        .unwrap_or_else(|| panic!("no error reply: {r:?}"))
+}
+
 fn secret_of(uri: &str) -> String {
     url::Url::parse(uri)
         .unwrap()
@@ -237,14 +244,7 @@ fn refusals_duplicates_unknown_methods_and_nip04_requests() {
             .ask("1", "get_public_key", serde_json::json!([]), false, 1, w)
             .await;
         assert_eq!(r.len(), 1);
-        assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("unauthorized"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).starts_with("unauthorized"), "{:?}", r);
         let r = stranger
             .ask(
                 "2",
@@ -255,14 +255,7 @@ fn refusals_duplicates_unknown_methods_and_nip04_requests() {
                 w,
             )
             .await;
-        assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .contains("secret is unknown"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).contains("secret is unknown"), "{:?}", r);
 
         // The secret works once, with an empty first parameter tolerated.
         let app = Raw::new(&s.relay.url, pk).await;
@@ -280,11 +273,7 @@ fn refusals_duplicates_unknown_methods_and_nip04_requests() {
                 w,
             )
             .await;
-        assert!(
-            r[0].0["error"].as_str().unwrap().contains("already used"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).contains("already used"), "{:?}", r);
 
         // A request id sent three times is answered once.
         let r = app
@@ -304,14 +293,7 @@ fn refusals_duplicates_unknown_methods_and_nip04_requests() {
         let r = app
             .ask("6", "sign_psbt", serde_json::json!([]), false, 1, w)
             .await;
-        assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .contains("unsupported method"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).contains("unsupported method"), "{:?}", r);
 
         // A NIP-04 request gets a NIP-04 reply.
         let r = app
@@ -336,14 +318,7 @@ fn refusals_duplicates_unknown_methods_and_nip04_requests() {
         let r = app
             .ask("10", "ping", serde_json::json!([]), false, 1, w)
             .await;
-        assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("unauthorized"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).starts_with("unauthorized"), "{:?}", r);
     });
 }
 
@@ -382,10 +357,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
         };
         let r = raw.ask("a", "sign_event", note(7), false, 1, w).await;
         assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .contains("event kind 7 is not allowed"),
+            error_of(&r).contains("event kind 7 is not allowed"),
             "{:?}",
             r
         );
@@ -400,10 +372,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
             )
             .await;
         assert!(
-            r[0].0["error"]
-                .as_str()
-                .unwrap()
-                .contains("method nip44_encrypt is not allowed"),
+            error_of(&r).contains("method nip44_encrypt is not allowed"),
             "{:?}",
             r
         );
@@ -418,11 +387,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
         let r = raw
             .ask("e", "get_public_key", serde_json::json!([]), false, 1, w)
             .await;
-        assert!(
-            r[0].0["error"].as_str().unwrap().contains("2 uses"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).contains("2 uses"), "{:?}", r);
     });
     // A grant that expires: allowed for one second.
     json_ok({
@@ -436,11 +401,7 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
         let r = raw
             .ask("f", "get_public_key", serde_json::json!([]), false, 1, w)
             .await;
-        assert!(
-            r[0].0["error"].as_str().unwrap().contains("expired"),
-            "{:?}",
-            r
-        );
+        assert!(error_of(&r).contains("expired"), "{:?}", r);
     });
     // Revoked: refused as unknown.
     let v = json_ok({
