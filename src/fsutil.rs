@@ -59,15 +59,69 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads a file, refusing ones larger than `limit` bytes.
+/// Reads at most `limit` bytes of a file into zeroizing memory allocated once (so a
+/// secret leaves no copies behind in reallocated buffers). More than `limit` bytes is an
+/// `InvalidData` error. The limit is on the bytes actually read, not on
+/// `metadata().len()`: a FIFO, a character device (`/dev/zero`) or `/dev/stdin` reports a
+/// length of 0 and would otherwise be read without end.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let cap = usize::try_from(limit.min(1 << 20)).unwrap_or(1 << 20);
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(cap + 1));
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Reads a file, refusing ones larger than `limit` bytes (counted as read, see
+/// [`read_bounded`]).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() > limit {
-        return Err(Error::Malformed {
+    match read_bounded(path, limit) {
+        Ok(mut buf) => Ok(std::mem::take(&mut *buf)),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Malformed {
             path: path.display().to_string(),
             what: "input",
-            detail: format!("larger than {limit} bytes"),
-        });
+            detail: e.to_string(),
+        }),
+        Err(e) => Err(Error::io(path, e)),
     }
-    fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// The first line of a small secret file (a passphrase or PIN file), at most 64 KiB.
+pub fn read_secret_line(path: &Path) -> std::io::Result<zeroize::Zeroizing<String>> {
+    let bytes = read_bounded(path, SECRET_FILE_LIMIT)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    Ok(zeroize::Zeroizing::new(
+        text.lines().next().unwrap_or("").to_owned(),
+    ))
+}
+
+/// Passphrase, PIN and identity files are tiny; anything larger is a mistake.
+pub const SECRET_FILE_LIMIT: u64 = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_without_a_length_is_cut_at_the_limit() {
+        let err = read_limited(Path::new("/dev/zero"), 4096).unwrap_err();
+        assert!(err.to_string().contains("larger than 4096 bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_file_at_the_limit_is_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, [7u8; 100]).unwrap();
+        assert_eq!(read_limited(&p, 100).unwrap().len(), 100);
+        assert!(read_limited(&p, 99).is_err());
+    }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
 use clap::{Args, Subcommand};
-use zeroize::Zeroizing;
 
 use super::{Cli, Output};
 use crate::backup::{self, BackupRecipient, Key, Protection};
@@ -104,8 +103,8 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
         return Ok(SecretString::from(p));
     }
     if let Some(f) = file {
-        let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?);
-        let line = text.lines().next().unwrap_or("");
+        let line = crate::fsutil::read_secret_line(f).map_err(|e| Error::io(f, e))?;
+        let line = line.as_str();
         if line.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: the passphrase file is empty",

@@ -11,14 +11,12 @@ use crate::keystore::file::PassphraseSource;
 use crate::ops::sign::Summary;
 
 fn from_file(path: &PathBuf) -> std::result::Result<SecretString, String> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-    );
-    let line = text.lines().next().unwrap_or("");
+    let line =
+        crate::fsutil::read_secret_line(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if line.is_empty() {
         return Err(format!("{}: the passphrase file is empty", path.display()));
     }
-    Ok(SecretString::from(line.to_owned()))
+    Ok(SecretString::from(line.as_str().to_owned()))
 }
 
 fn interactive() -> bool {

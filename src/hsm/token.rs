@@ -211,15 +211,11 @@ impl Token {
     /// Logs the user in with a PIN from `pin` (the URI's pin-source wins when present).
     pub fn login(&self, pin: &PinSource) -> Result<()> {
         let pin = match &self.spec.uri.pin_source {
-            Some(path) => {
-                let text =
-                    Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Pkcs11 {
-                        token: self.info.label.clone(),
-                        op: "reading pin-source",
-                        detail: format!("{}: {e}", path.display()),
-                    })?);
-                Zeroizing::new(text.lines().next().unwrap_or("").to_owned())
-            }
+            Some(path) => crate::fsutil::read_secret_line(path).map_err(|e| Error::Pkcs11 {
+                token: self.info.label.clone(),
+                op: "reading pin-source",
+                detail: format!("{}: {e}", path.display()),
+            })?,
             None => pin().map_err(|_| Error::NoPin {
                 token: self.info.label.clone(),
             })?,

@@ -69,10 +69,11 @@ impl AgeSealer {
         let id = match unlock {
             Unlock::IdentityFile(path) => read_identity_file(&path)?,
             Unlock::Passphrase { master, passphrase } => {
-                let blob = std::fs::read(&master).map_err(|e| Error::Io {
-                    path: master.clone(),
-                    source: e,
-                })?;
+                let blob =
+                    crate::fsutil::read_bounded(&master, 1 << 20).map_err(|e| Error::Io {
+                        path: master.clone(),
+                        source: e,
+                    })?;
                 let pass = passphrase().map_err(Error::Locked)?;
                 let text = decrypt_with_passphrase(&blob, pass)?;
                 parse_identity(&text)?
@@ -119,11 +120,16 @@ fn parse_identity(text: &str) -> Result<x25519::Identity> {
 }
 
 pub fn read_identity_file(path: &std::path::Path) -> Result<x25519::Identity> {
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.into(),
-        source: e,
-    })?);
-    parse_identity(&text)
+    let bytes =
+        crate::fsutil::read_bounded(path, crate::fsutil::SECRET_FILE_LIMIT).map_err(|e| {
+            Error::Io {
+                path: path.into(),
+                source: e,
+            }
+        })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Locked(format!("{}: not an age identity file", path.display())))?;
+    parse_identity(text)
 }
 
 /// The identity file text, as `age-keygen` writes it.

@@ -50,10 +50,11 @@ pub struct Settings {
 impl Settings {
     /// Parses a TOML config file; unknown keys are an error naming the key.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        let bytes = crate::fsutil::read_bounded(path, 1 << 20).map_err(|e| Error::Io {
             path: path.to_owned(),
             source: e,
         })?;
+        let text = String::from_utf8_lossy(&bytes);
         toml::from_str(&text).map_err(|e| Error::Config {
             path: path.display().to_string(),
             detail: e.message().to_owned(),
