@@ -97,5 +97,9 @@ pub fn accept_share(
             roster.threshold
         )));
     }
+    // Our own share is on the committed polynomial; the other members' verifying shares
+    // in the package must be on it too, or the group could not sign.
+    super::lagrange::check_public_package(public, roster)
+        .map_err(|e| culprit(format!("the public key package is inconsistent: {e}")))?;
     Ok(key)
 }

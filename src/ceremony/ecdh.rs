@@ -45,6 +45,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::frost::keys::{KeyPackage, PublicKeyPackage};
+use super::lagrange::{identifier_scalar, lagrange_at_zero};
 use super::{Error, MemberId, Result, Roster};
 
 /// Tag of the DLEQ challenge hash.
@@ -526,31 +527,6 @@ fn interpolate_x(points: &BTreeMap<MemberId, ProjectivePoint>, t: usize) -> Resu
     out.copy_from_slice(&x);
     x.as_mut_slice().zeroize();
     Ok(SharedX(out))
-}
-
-/// λ_i(0) = Π_{j≠i} x_j / (x_j − x_i).
-fn lagrange_at_zero(xs: &[Scalar], i: usize) -> Result<Scalar> {
-    let mut num = Scalar::ONE;
-    let mut den = Scalar::ONE;
-    for (j, xj) in xs.iter().enumerate() {
-        if j != i {
-            num *= xj;
-            den *= *xj - xs[i];
-        }
-    }
-    let inv: Option<Scalar> = den.invert().into();
-    inv.map(|inv| num * inv)
-        .ok_or_else(|| Error::Frost("duplicate identifiers in interpolation".into()))
-}
-
-/// The scalar of a seat's FROST identifier (seat i is the integer i).
-fn identifier_scalar(id: MemberId) -> Result<Scalar> {
-    let bytes = Roster::identifier(id).serialize();
-    if bytes.len() != 32 {
-        return Err(Error::Frost("identifier is not 32 bytes".into()));
-    }
-    Option::from(Scalar::from_repr(*FieldBytes::from_slice(&bytes)))
-        .ok_or_else(|| Error::Frost("identifier is not a canonical scalar".into()))
 }
 
 /// Fixed-length byte arrays as lowercase hex strings.

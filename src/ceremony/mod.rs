@@ -4,6 +4,7 @@
 pub mod dealer;
 pub mod dkg;
 pub mod ecdh;
+pub mod lagrange;
 pub mod refresh;
 pub mod repair;
 pub mod roster;

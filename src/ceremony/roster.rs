@@ -198,7 +198,17 @@ pub fn parse_npub(s: &str) -> Result<PublicKey> {
     } else {
         PublicKey::from_hex(s).ok()
     };
-    parsed.ok_or_else(|| Error::InvalidRoster(format!("{s:?} is not an npub or 64-hex public key")))
+    let pk = parsed.ok_or_else(|| {
+        Error::InvalidRoster(format!("{s:?} is not an npub or 64-hex public key"))
+    })?;
+    // nostr 0.44 keeps any 32 bytes as a key; one that is not an x coordinate on
+    // secp256k1 could never sign, and a ceremony naming it would wait forever.
+    if pk.xonly().is_err() {
+        return Err(Error::InvalidRoster(format!(
+            "{s:?} is not a point on secp256k1, so no one holds its secret key"
+        )));
+    }
+    Ok(pk)
 }
 
 pub mod npub_serde {

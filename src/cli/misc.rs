@@ -299,6 +299,14 @@ pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
         }
         GroupCmd::Import { file } => {
             let g = crate::home::read_group_file(file)?;
+            // A file from someone else: its verifying shares must lie on the group key's
+            // polynomial, or t members could not sign (or one share is not what it seems).
+            crate::ceremony::lagrange::check_public_package(&g.public_key_package, &g.roster)
+                .map_err(|e| crate::error::Error::Malformed {
+                    path: file.display().to_string(),
+                    what: "group file",
+                    detail: e.to_string(),
+                })?;
             home.save_group(&g)?;
             if home.group_state(&g)?.is_none() {
                 home.save_group_state(
