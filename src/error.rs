@@ -62,6 +62,9 @@ pub enum Error {
     /// A `--via` server or relay could not be reached or answered oddly.
     #[error("{0}")]
     Transport(String),
+    /// Another process holds this home's lock.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl Error {
@@ -83,9 +86,10 @@ impl Error {
             | Error::Malformed { .. }
             | Error::Rejected(_) => exit::REJECTED,
             Error::Keystore(K::Locked(_)) => exit::LOCKED,
-            Error::Keystore(K::NonceConsumed(_)) | Error::Refused(_) | Error::HomeExists(_) => {
-                exit::REFUSED
-            }
+            Error::Keystore(K::NonceConsumed(_))
+            | Error::Keystore(K::Exposed { .. })
+            | Error::Refused(_)
+            | Error::HomeExists(_) => exit::REFUSED,
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
             Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
             Error::Invalid(_) => exit::USAGE,

@@ -29,6 +29,15 @@ use crate::hsm::{PinSource, TokenSpec, TokenUri};
 use crate::keystore::file::{self, AgeSealer, PassphraseSource, Unlock};
 use crate::keystore::{self, Keystore, Sealer};
 
+mod lock;
+pub use lock::HomeLock;
+
+/// Takes the exclusive lock of the home at `root` for a command that changes it,
+/// waiting `PASSPORT_LOCK_WAIT` seconds (default 10) for another holder.
+pub fn lock_home(root: &Path, command: &str) -> Result<HomeLock> {
+    lock::acquire(root, command, lock::wait_from_env())
+}
+
 pub const CONFIG_VERSION: u8 = 1;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -91,6 +100,7 @@ pub struct Home {
     pub config: Config,
     keystore: Keystore,
     identity: OnceLock<Keys>,
+    loose: Vec<String>,
 }
 
 /// Group status in this home.
@@ -199,6 +209,7 @@ impl Home {
         };
         let json = serde_json::to_vec_pretty(&config).expect("config serializes");
         fsutil::write_atomic(&root.join("config.json"), &json, false)?;
+        fsutil::write_atomic(&root.join("lock"), b"", true)?;
         let identity = OnceLock::new();
         let _ = identity.set(keys);
         Ok(Home {
@@ -206,6 +217,7 @@ impl Home {
             config,
             keystore,
             identity,
+            loose: vec![],
         })
     }
 
@@ -224,13 +236,20 @@ impl Home {
             },
             other => other,
         })?;
+        let loose = check_modes(root)?;
         let keystore = Keystore::new(root.join("keystore"), sealer);
         Ok(Home {
             root: root.into(),
             config,
             keystore,
             identity: OnceLock::new(),
+            loose,
         })
+    }
+
+    /// Public files of this home that others can read or change (shown as warnings).
+    pub fn permission_warnings(&self) -> &[String] {
+        &self.loose
     }
 
     pub fn keystore(&self) -> &Keystore {
@@ -506,6 +525,38 @@ pub fn open_sealer(
             Box::new(Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root))))
         }
     })
+}
+
+/// A home copied without `cp -p` comes out 0755/0644. The keystore must be private
+/// (refused otherwise: others could have copied our nonces, or swap blobs); the public
+/// parts only earn a warning, returned here.
+fn check_modes(root: &Path) -> Result<Vec<String>> {
+    for p in [root.join("keystore"), root.join("keystore/master.age")] {
+        if let Some(mode) = keystore::exposed(&p) {
+            return Err(keystore::Error::Exposed { path: p, mode }.into());
+        }
+    }
+    let mut loose = vec![];
+    for p in [
+        root.to_path_buf(),
+        root.join("config.json"),
+        root.join("groups"),
+    ] {
+        if let Some(mode) = keystore::exposed(&p) {
+            if mode & 0o022 != 0 {
+                loose.push(format!(
+                    "{} can be changed by other users (mode {mode:04o}); run `chmod go-w` on it",
+                    p.display()
+                ));
+            } else if p == root {
+                loose.push(format!(
+                    "{} is readable by other users (mode {mode:04o}); `chmod 700` it",
+                    p.display()
+                ));
+            }
+        }
+    }
+    Ok(loose)
 }
 
 /// Reads and parses a JSON file, naming the file in errors.

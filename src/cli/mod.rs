@@ -145,7 +145,7 @@ impl Cli {
 
     /// Opens the home; secrets unlock lazily (prompting only if a secret is needed).
     pub fn open_home(&self) -> Result<Home> {
-        Home::open(
+        let home = Home::open(
             &self.home_path(),
             OpenUnlock {
                 passphrase: prompt::passphrase_source(self.passphrase_file.clone()),
@@ -153,7 +153,11 @@ impl Cli {
                 pin: prompt::pin_source(),
                 module: self.pkcs11_module.clone(),
             },
-        )
+        )?;
+        for w in home.permission_warnings() {
+            eprintln!("passport: warning: {w}");
+        }
+        Ok(home)
     }
 }
 
@@ -167,7 +171,50 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// The label of a command that changes its home's state, for the home lock; `None` for
+/// commands that only read it (or make a new home, or use no home at all).
+fn changes_home(command: &Command) -> Option<&'static str> {
+    use backup::BackupCmd as B;
+    use dkg::DkgCmd as D;
+    use hsm::HsmCmd as H;
+    use keygen::KeygenCmd as K;
+    use misc::GroupCmd as G;
+    use sign::SignCmd as S;
+    Some(match command {
+        Command::Keygen(K::Deal(_)) => "keygen deal",
+        Command::Keygen(K::Import(_)) => "keygen import",
+        Command::Dkg(D::Round1(_)) => "dkg round1",
+        Command::Dkg(D::Round2(_)) => "dkg round2",
+        Command::Dkg(D::Finish(_)) => "dkg finish",
+        Command::Dkg(D::Confirm(_)) => "dkg confirm",
+        Command::Dkg(D::Run(_)) => "dkg run",
+        Command::Refresh(_) => "refresh",
+        Command::Repair(_) => "repair",
+        Command::Sign(S::Aggregate(_)) => return None,
+        Command::Sign(S::Commit(_)) => "sign commit",
+        Command::Sign(S::Request(_)) => "sign request",
+        Command::Sign(S::Share(_)) => "sign share",
+        Command::Sign(S::Event(_)) => "sign event",
+        Command::Sign(S::Run(_)) => "sign run",
+        Command::Group(G::Import { .. }) => "group import",
+        Command::Hsm(H::Migrate(_)) => "hsm migrate",
+        Command::RecoverNsec(_) => "recover-nsec",
+        Command::Backup(B::Create(_)) => "backup create",
+        Command::Backup(B::Restore(_)) => "backup restore",
+        Command::Cosign(_) => "cosign",
+        _ => return None,
+    })
+}
+
 fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
+    // Held until the command returns: a second process changing the same home waits,
+    // then names this one (see `home::lock`).
+    let _lock = match changes_home(&cli.command) {
+        Some(label) if cli.home_path().join("config.json").exists() => {
+            Some(crate::home::lock_home(&cli.home_path(), label)?)
+        }
+        _ => None,
+    };
     match &cli.command {
         Command::Init(a) => misc::init(cli, a, out),
         Command::Id => misc::id(cli, out),

@@ -26,6 +26,8 @@ pub enum Error {
     Hsm(#[from] crate::hsm::Error),
     #[error("token operation refused because it cannot be audited: {0}")]
     Audit(String),
+    #[error("{} is open to other users (mode {mode:04o}); a keystore must be private to its owner. If the home was copied without `cp -p`, run `chmod -R go-rwx` on it and consider who else could have read it", .path.display())]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("keystore I/O on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -50,6 +52,39 @@ pub trait Sealer: Send + Sync {
 }
 
 const TOMBSTONE: &[u8] = b"passport-consumed v1\n";
+
+/// The permission bits of `path` when group or others have any access to it.
+pub fn exposed(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Reads a sealed blob, refusing (as `PermissionDenied`) one that others could read:
+/// a blob is only as safe as its sealing, and a copy made by someone else is a
+/// snapshot of our nonces.
+fn read_private(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            return Err(std::io::ErrorKind::PermissionDenied.into());
+        }
+    }
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
+    Ok(buf)
+}
 
 /// A directory of sealed secrets.
 pub struct Keystore {
@@ -144,8 +179,16 @@ impl Keystore {
     /// Unseals a secret stored with [`Keystore::put_bound`].
     pub fn get_bound(&self, name: &str, context: &str) -> Result<Zeroizing<Vec<u8>>> {
         let path = self.path(name);
-        let blob = match std::fs::read(&path) {
+        let blob = match read_private(&path) {
             Ok(b) => b,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied && exposed(&path).is_some() =>
+            {
+                return Err(Error::Exposed {
+                    mode: exposed(&path).unwrap_or_default(),
+                    path,
+                });
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if self.consumed_path(&path).exists() {
                     return Err(Error::NonceConsumed(name.into()));
@@ -173,6 +216,16 @@ impl Keystore {
     ) -> Result<()> {
         let bytes = Zeroizing::new(serde_json::to_vec(value).expect("secrets serialize"));
         self.put(name, &bytes, overwrite)
+    }
+
+    /// Stores the secret of a ceremony step that, by the caller's state file (read under
+    /// the home lock), has not been taken yet. A secret already under that name is then an
+    /// orphan of a crash between storing it and saving the state, before any package made
+    /// from it left: it is removed, and the new one is created no-clobber, so a writer
+    /// that raced us anyway fails instead of silently replacing ours.
+    pub fn put_json_step<T: serde::Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        self.remove(name)?;
+        self.put_json(name, value, false)
     }
 
     /// Unseals a secret stored with [`Keystore::put_json`].

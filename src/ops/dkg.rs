@@ -177,7 +177,7 @@ pub fn round1(
         },
     )?;
     home.keystore()
-        .put_json(&secret_name(&roster, seat, 1), &secret, true)?;
+        .put_json_step(&secret_name(&roster, seat, 1), &secret)?;
     let st = DkgState {
         roster,
         seat,
@@ -285,7 +285,7 @@ pub fn round2(
         ));
     }
     home.keystore()
-        .put_json(&secret_name(&roster, st.seat, 2), &secret2, true)?;
+        .put_json_step(&secret_name(&roster, st.seat, 2), &secret2)?;
     st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     st.round2_sent = sent;
     st.stage = Stage::Round2;

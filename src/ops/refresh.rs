@@ -220,7 +220,7 @@ pub fn round1(
         },
     )?;
     home.keystore()
-        .put_json(&secret_name(&group, &rid, seat, "r1"), &secret, true)?;
+        .put_json_step(&secret_name(&group, &rid, seat, "r1"), &secret)?;
     let st = RefreshState {
         roster,
         group,
@@ -366,7 +366,7 @@ pub fn round2(
         ));
     }
     home.keystore()
-        .put_json(&secret_name(&group, &rid, seat, "r2"), &secret2, true)?;
+        .put_json_step(&secret_name(&group, &rid, seat, "r2"), &secret2)?;
     st.round1_received = events;
     st.view = Some(view);
     st.round2_sent = sent;
