@@ -25,7 +25,10 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --all-targets 2>&1 | tee "$log"
+# --no-fail-fast: one failing suite must not hide the others. The exit status is the
+# test run's (pipefail), taken after the fuzz build so that still reports.
+status=0
+cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # Fuzz targets are built (not run) so they cannot rot; scripts/fuzz.sh run fuzzes locally.
 if [ -x scripts/fuzz.sh ] && [ "${PASSPORT_SKIP_FUZZ_BUILD:-0}" != 1 ]; then
   echo "== fuzz targets build"
@@ -35,3 +38,4 @@ fi
 # One closing line with the totals, after the fuzz build's output.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
