@@ -68,8 +68,11 @@ fn identity(m: &Member) -> Keys {
     home.identity().unwrap().clone()
 }
 
+/// `cp -rp`: modes kept, as an operator's backup copy would (passport refuses a keystore
+/// whose modes were loosened).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
         let p = e.path();
         let dest = to.join(e.file_name());

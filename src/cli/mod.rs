@@ -41,7 +41,8 @@ ENVIRONMENT:
     PASSPORT_PASSPHRASE    keystore passphrase (else --passphrase-file, else a prompt)
     PASSPORT_AGE_IDENTITY  age identity file that unlocks the keystore
     PASSPORT_PKCS11_MODULE PKCS#11 module for token keystores
-    PASSPORT_PKCS11_PIN    token user PIN (else ?pin-source=file:… in the URI, else a prompt)";
+    PASSPORT_PKCS11_PIN    token user PIN (else ?pin-source=file:… in the URI, else a prompt)
+    PASSPORT_LOCK_WAIT     seconds to wait for another process changing the same home (10)";
 
 /// Threshold (FROST) keys for Nostr: key ceremonies, threshold signing, share custody.
 #[derive(Debug, Parser)]
