@@ -30,6 +30,7 @@ use crate::keystore::file::{self, AgeSealer, PassphraseSource, Unlock};
 use crate::keystore::{self, Keystore, Sealer};
 
 mod lock;
+mod perms;
 pub use lock::HomeLock;
 
 /// Takes the exclusive lock of the home at `root` for a command that changes it,
@@ -236,7 +237,7 @@ impl Home {
             },
             other => other,
         })?;
-        let loose = check_modes(root)?;
+        let loose = perms::check_modes(root)?;
         let keystore = Keystore::new(root.join("keystore"), sealer);
         Ok(Home {
             root: root.into(),
@@ -525,38 +526,6 @@ pub fn open_sealer(
             Box::new(Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root))))
         }
     })
-}
-
-/// A home copied without `cp -p` comes out 0755/0644. The keystore must be private
-/// (refused otherwise: others could have copied our nonces, or swap blobs); the public
-/// parts only earn a warning, returned here.
-fn check_modes(root: &Path) -> Result<Vec<String>> {
-    for p in [root.join("keystore"), root.join("keystore/master.age")] {
-        if let Some(mode) = keystore::exposed(&p) {
-            return Err(keystore::Error::Exposed { path: p, mode }.into());
-        }
-    }
-    let mut loose = vec![];
-    for p in [
-        root.to_path_buf(),
-        root.join("config.json"),
-        root.join("groups"),
-    ] {
-        if let Some(mode) = keystore::exposed(&p) {
-            if mode & 0o022 != 0 {
-                loose.push(format!(
-                    "{} can be changed by other users (mode {mode:04o}); run `chmod go-w` on it",
-                    p.display()
-                ));
-            } else if p == root {
-                loose.push(format!(
-                    "{} is readable by other users (mode {mode:04o}); `chmod 700` it",
-                    p.display()
-                ));
-            }
-        }
-    }
-    Ok(loose)
 }
 
 /// Reads and parses a JSON file, naming the file in errors.
