@@ -12,6 +12,7 @@ mod misc;
 mod output;
 mod prompt;
 mod recover;
+mod review;
 mod serve;
 mod sign;
 mod via;
