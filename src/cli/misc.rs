@@ -322,10 +322,15 @@ pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
         }
         GroupCmd::Show { group } => {
             let g = home.find_group(group)?;
+            // The roster's purpose is anyone's text: JSON escapes keep it from acting on
+            // the terminal without changing what the file says.
             if out.json {
-                println!("{}", serde_json::to_string(&g).expect("group"));
+                println!(
+                    "{}",
+                    crate::untrusted::json(&serde_json::to_string(&g).expect("group"))
+                );
             } else {
-                println!("{}", g.to_json_pretty());
+                println!("{}", crate::untrusted::json(&g.to_json_pretty()));
             }
             Ok(())
         }

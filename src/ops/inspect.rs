@@ -11,6 +11,7 @@ use crate::ceremony::Roster;
 use crate::envelope::{self, short_npub};
 use crate::error::{Error, Result};
 use crate::group::Group;
+use crate::untrusted;
 
 #[derive(Serialize)]
 pub struct Inspection {
@@ -23,9 +24,10 @@ impl Report for Inspection {
         let mut s = format!("{}\n", self.kind);
         if let Value::Object(m) = &self.details {
             for (k, v) in m {
+                // Values come from the file: shown escaped, on one line each.
                 let v = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                    Value::String(s) => untrusted::line(s),
+                    other => untrusted::line(&other.to_string()),
                 };
                 s.push_str(&format!("  {k}: {v}\n"));
             }
