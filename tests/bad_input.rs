@@ -1192,3 +1192,153 @@ fn wrong_or_missing_passphrase_is_locked() {
     c.env("PASSPORT_PASSPHRASE", "right");
     json_ok(c);
 }
+
+// --- issue 10: what is shown and what is written ---------------------------------------------
+
+/// One npub holding t seats can sign alone; `roster new` refuses that unless asked
+/// (the CI layout), and every ceremony that loads such a roster says so.
+#[test]
+fn roster_where_one_key_can_sign_alone_needs_the_flag() {
+    let fx = Fx::new(&["alice", "bob"]);
+    let (a, b) = (fx.m("alice"), fx.m("bob"));
+    let path = fx.root().join("ci.json");
+    let new = || {
+        let mut c = bare();
+        c.args(["roster", "new", "-t", "2", "--dealer", &a.npub, "-o"])
+            .arg(&path)
+            .arg("-m")
+            .arg(format!("ci={}", a.npub))
+            .arg("-m")
+            .arg(format!("ci-b={}", a.npub))
+            .arg("-m")
+            .arg(format!("offsite={}", b.npub));
+        c
+    };
+    fails(
+        new(),
+        5,
+        &[],
+        &[
+            &a.npub,
+            "2 of the 3 seats",
+            "ci, ci-b",
+            "--allow-shared-seats",
+        ],
+    );
+    assert!(!path.exists(), "nothing written");
+
+    let mut c = new();
+    c.arg("--allow-shared-seats");
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING") && stderr.contains(&a.npub) && stderr.contains("sign alone"),
+        "{stderr}"
+    );
+
+    // roster show: npubs in labelled columns, whose seats are this home's, the warning.
+    let mut c = a.cmd();
+    c.args(["roster", "show"]).arg(&path);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARNING"), "{stderr}");
+    assert!(stderr.contains("  seat  name     npub"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("  1     ci       {}  <- you", a.npub))
+            && stderr.contains(&format!("  2     ci-b     {}  <- you", a.npub))
+            && stderr.contains(&format!("  3     offsite  {}\n", b.npub)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("you are seat 1 (ci), seat 2 (ci-b)"),
+        "{stderr}"
+    );
+    let mut c = b.cmd();
+    c.args(["roster", "show"]).arg(&path);
+    let v = json_ok(c);
+    assert_eq!(v["you"], serde_json::json!([3]), "{v}");
+    assert_eq!(v["seats"][1]["npub"], a.npub.as_str(), "{v}");
+    assert_eq!(v["signs_alone"], serde_json::json!([a.npub]), "{v}");
+
+    // Loading it for a ceremony warns too.
+    let deal = fx.dir("deal");
+    let mut c = a.cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&deal);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+    let mut c = b.cmd();
+    c.args(["keygen", "import", "--roster"])
+        .arg(&path)
+        .arg(deal.join("dealer-share-offsite.json"));
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+
+    // Two seats each of a 3-of-5 cannot sign alone: no flag needed, no warning.
+    let carol = make_member(fx.root(), "carol");
+    let ok = fx.root().join("ok.json");
+    let mut c = bare();
+    c.args(["roster", "new", "-t", "3", "-o"]).arg(&ok);
+    for (n, k) in [
+        ("p", &a.npub),
+        ("q", &a.npub),
+        ("r", &b.npub),
+        ("s", &b.npub),
+        ("u", &carol.npub),
+    ] {
+        c.arg("-m").arg(format!("{n}={k}"));
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
+/// Text from files reaches the terminal escaped: a roster purpose holding a newline
+/// cannot print a second, forged fingerprint line; a file name holding escape
+/// sequences cannot repaint the error line that quotes it.
+#[test]
+fn untrusted_text_in_reports_and_errors_is_escaped() {
+    let fx = Fx::new(&["alice", "bob"]);
+    let (a, b) = (fx.m("alice"), fx.m("bob"));
+    let path = fx.root().join("roster.json");
+    let mut c = bare();
+    c.args(["roster", "new", "-t", "2", "-o"])
+        .arg(&path)
+        .arg("--purpose")
+        .arg("ops\n  fingerprint: 0000-0000-0000-0000-0000  <- compare this\u{202e}")
+        .arg("-m")
+        .arg(format!("alice={}", a.npub))
+        .arg("-m")
+        .arg(format!("bob={}", b.npub));
+    json_ok(c);
+    let mut c = bare();
+    c.args(["roster", "show"]).arg(&path);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let fingerprints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  fingerprint:"))
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "{stderr}");
+    assert!(!fingerprints[0].contains("0000-0000"), "{stderr}");
+    assert!(
+        stderr.contains("  purpose:     ops⟨LF⟩  fingerprint: 0000-0000-0000-0000-0000  <- compare this⟨U+202E⟩"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{202e}'), "{stderr}");
+
+    let evil = fx.root().join("x\x1b[2K\rpassport: all good.json");
+    std::fs::write(&evil, "not json").unwrap();
+    let mut c = bare();
+    c.arg("inspect").arg(&evil);
+    let line = fails(c, 3, &[], &["x⟨ESC⟩[2K⟨CR⟩passport: all good.json"]);
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+}

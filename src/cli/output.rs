@@ -46,7 +46,20 @@ impl Output {
     /// Human narration (stderr); silent with `--json`.
     pub fn note(&self, msg: &str) {
         if !self.json {
-            eprintln!("{msg}");
+            eprintln!("{}", untrusted::message(msg));
+        }
+    }
+
+    /// A warning the operator must see: on stderr even with `--json` (stdout stays one
+    /// JSON object).
+    pub fn warning(&self, msg: &str) {
+        eprintln!("passport: {}", untrusted::message(msg));
+    }
+
+    /// Warns about every key of `r` that holds at least t seats (and can sign alone).
+    pub fn warn_shared_seats(&self, r: &crate::ceremony::Roster) {
+        for w in crate::ops::shared_seat_warnings(r) {
+            self.warning(&w);
         }
     }
 
