@@ -1195,6 +1195,170 @@ fn wrong_or_missing_passphrase_is_locked() {
 
 // --- issue 10: what is shown and what is written ---------------------------------------------
 
+/// `inspect` vouches only for real events: malformed JSON with a `sig` (kind as a
+/// string, a 5-character pubkey), a tampered id and a foreign signature are rejected
+/// (exit 3), where it used to print "signed Nostr event" and exit 0.
+#[test]
+fn inspect_rejects_what_is_not_a_valid_event() {
+    let fx = Fx::new(&["alice"]);
+    let root = fx.root();
+    let keys = fx.m("alice").keys();
+    let sign = |text: &str| {
+        nostr::EventBuilder::text_note(text)
+            .sign_with_keys(&keys)
+            .unwrap()
+    };
+    let good = sign("gm");
+    let good_path = root.join("good.json");
+    write_event(&good_path, &good);
+    let mut c = bare();
+    c.arg("inspect").arg(&good_path);
+    let v = json_ok(c);
+    assert_eq!(v["kind"], "signed Nostr event", "{v}");
+    assert_eq!(v["details"]["valid"], true, "{v}");
+    assert_eq!(v["details"]["id"], good.id.to_hex(), "{v}");
+
+    let base: Value = serde_json::from_str(&good.as_json()).unwrap();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        v
+    };
+    let other_sig = sign("another note").sig.to_string();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "kind-as-string",
+            with(&|v| v["kind"] = serde_json::json!("1")),
+            "not a valid Nostr event",
+        ),
+        (
+            "pubkey-of-5",
+            with(&|v| v["pubkey"] = serde_json::json!("abcde")),
+            "not a valid Nostr event",
+        ),
+        (
+            "tampered-content",
+            with(&|v| v["content"] = serde_json::json!("gn")),
+            "id is not the hash of its content",
+        ),
+        (
+            "foreign-signature",
+            with(&|v| v["sig"] = serde_json::json!(other_sig)),
+            "signature does not verify",
+        ),
+    ];
+    for (name, v, needle) in cases {
+        let p = root.join(format!("{name}.json"));
+        std::fs::write(&p, v.to_string()).unwrap();
+        let mut c = bare();
+        c.arg("inspect").arg(&p);
+        fails(
+            c,
+            3,
+            &[],
+            &[&p.display().to_string(), "not a valid Nostr event", needle],
+        );
+        let mut c = bare();
+        c.arg("inspect").arg(&p);
+        fails_json(c, 3, "rejected", &[], &["not a valid Nostr event", needle]);
+        // `verify` agrees.
+        let mut c = bare();
+        c.arg("verify").arg(&p);
+        util::expect_error_line(&mut c, 3, &[&p.display().to_string()]);
+    }
+
+    // A raw signature that does not verify is not described as one either.
+    let raw = root.join("raw.json");
+    std::fs::write(
+        &raw,
+        serde_json::json!({
+            "pubkey": keys.public_key().to_hex(),
+            "message": "11".repeat(32),
+            "signature": "22".repeat(64),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut c = bare();
+    c.arg("inspect").arg(&raw);
+    fails(c, 3, &[], &["not a valid raw signature"]);
+}
+
+/// A dealt 2-of-2 group of alice (also the dealer) and bob, with a raw-message request
+/// and both shares: (fx, group, request file, share dir).
+fn signed_shares() -> (Fx, String, PathBuf, PathBuf) {
+    let fx = Fx::new(&["alice", "bob"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob"], Some("alice"));
+    let deal = fx.dir("deal");
+    let mut c = fx.m("alice").cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&deal);
+    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for n in ["alice", "bob"] {
+        let mut c = fx.m(n).cmd();
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(deal.join(format!("dealer-share-{n}.json")));
+        json_ok(c);
+    }
+    let s = fx.dir("s");
+    fx.commit("alice", &group, 1, &s);
+    fx.commit("bob", &group, 1, &s);
+    let (req, _) = fx.request("alice", &group, &"44".repeat(32), &s, &s);
+    fx.share("alice", &req, &s);
+    fx.share("bob", &req, &s);
+    (fx, group, req, s)
+}
+
+/// `sign aggregate -o FILE` used to replace an existing FILE silently.
+#[test]
+fn aggregate_output_never_replaces_a_file_silently() {
+    let (fx, _group, req, s) = signed_shares();
+    let alice = fx.m("alice").home.clone();
+    let precious = fx.root().join("precious.json");
+    std::fs::write(&precious, "not to be lost\n").unwrap();
+    let aggregate = |out: &Path| {
+        let mut c = fx.m("alice").cmd();
+        c.args(["sign", "aggregate", "--request"])
+            .arg(&req)
+            .arg("--in")
+            .arg(&s)
+            .arg("-o")
+            .arg(out);
+        c
+    };
+    fails(
+        aggregate(&precious),
+        5,
+        &[&alice, &s],
+        &[&precious.display().to_string(), "exists", "--force"],
+    );
+    fails_json(
+        aggregate(&precious),
+        5,
+        "refused",
+        &[&alice, &s],
+        &[&precious.display().to_string(), "--force"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "not to be lost\n"
+    );
+
+    // A new file is written; --force replaces an existing one.
+    let fresh = fx.root().join("fresh.json");
+    json_ok(aggregate(&fresh));
+    let mut c = aggregate(&precious);
+    c.arg("--force");
+    json_ok(c);
+    for f in [&fresh, &precious] {
+        let v: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        assert_eq!(v["message"], "44".repeat(32), "{v}");
+    }
+}
+
 /// One npub holding t seats can sign alone; `roster new` refuses that unless asked
 /// (the CI layout), and every ceremony that loads such a roster says so.
 #[test]
