@@ -57,6 +57,7 @@ B_NPUB="$(q --home "$W/bunker" --json id | field npub)"
 O_NPUB="$(q --home "$W/offsite" --json id | field npub)"
 q roster new --threshold 2 --purpose bench --dealer "$B_NPUB" \
     --member "bunker-a=$B_NPUB" --member "bunker-b=$B_NPUB" --member "offsite=$O_NPUB" \
+    --allow-shared-seats \
     -o "$W/roster.json" >/dev/null
 GROUP="$(q --home "$W/bunker" --json keygen deal --roster "$W/roster.json" --out "$W/dealt" | field group)"
 q --home "$W/bunker" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-bunker-a.json" >/dev/null

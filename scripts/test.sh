@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use: SoftHSM2 (PKCS#11 tokens), p11-kit server and its
 # client module (remote tokens), opensc's pkcs11-tool (making deliberately unsafe keys),
-# ssh-keygen (ssh-ed25519 backup recipients).
-NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client)
+# ssh-keygen (ssh-ed25519 backup recipients), tmux (a real terminal emulator for the
+# signing-review test, tests/review.rs).
+NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client tmux)
 missing=()
 for p in "${NEEDED_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

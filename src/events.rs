@@ -114,3 +114,81 @@ pub fn verify_raw(pubkey: &PublicKey, message: &[u8], sig: &[u8]) -> Result<(), 
         .verify_schnorr(&sig, &msg, &pk)
         .map_err(|_| "signature does not verify".to_string())
 }
+
+/// What an event kind is for (NIP-01 and the NIPs that define the common kinds), as
+/// shown in a signing review; `None` for a kind passport does not know.
+pub fn kind_meaning(kind: u16) -> Option<&'static str> {
+    Some(match kind {
+        0 => "profile metadata (NIP-01)",
+        1 => "short text note (NIP-01)",
+        2 => "relay recommendation (deprecated)",
+        3 => "follow list (NIP-02)",
+        4 => "encrypted direct message (NIP-04)",
+        5 => "deletion request (NIP-09)",
+        6 => "repost (NIP-18)",
+        7 => "reaction (NIP-25)",
+        8 => "badge award (NIP-58)",
+        9 => "chat message (NIP-C7)",
+        13 => "seal (NIP-59)",
+        14 => "private direct message (NIP-17)",
+        16 => "generic repost (NIP-18)",
+        40 => "channel creation (NIP-28)",
+        41 => "channel metadata (NIP-28)",
+        42 => "channel message (NIP-28)",
+        1059 => "gift wrap (NIP-59)",
+        1063 => "file metadata (NIP-94)",
+        1111 => "comment (NIP-22)",
+        1984 => "report (NIP-56)",
+        7707 => "passport ceremony package",
+        7709 => "passport backup manifest",
+        9734 => "zap request (NIP-57)",
+        9735 => "zap receipt (NIP-57)",
+        10000 => "mute list (NIP-51)",
+        10002 => "relay list (NIP-65)",
+        10050 => "direct-message relay list (NIP-17)",
+        13194 => "wallet info (NIP-47)",
+        22242 => "relay authentication (NIP-42)",
+        23194 => "wallet request (NIP-47)",
+        23195 => "wallet response (NIP-47)",
+        24133 => "Nostr Connect message (NIP-46)",
+        27235 => "HTTP authorization (NIP-98)",
+        30000 => "follow set (NIP-51)",
+        30008 => "profile badges (NIP-58)",
+        30009 => "badge definition (NIP-58)",
+        30023 => "long-form article (NIP-23)",
+        30078 => "application-specific data (NIP-78)",
+        _ => return None,
+    })
+}
+
+/// `kind_meaning`, or for an unknown kind what its range implies (NIP-01).
+pub fn describe_kind(kind: u16) -> String {
+    if let Some(m) = kind_meaning(kind) {
+        return m.to_owned();
+    }
+    let range = match kind {
+        1000..=9999 => " (regular range)",
+        10000..=19999 => " (replaceable range: replaces the group's previous one)",
+        20000..=29999 => " (ephemeral range)",
+        30000..=39999 => {
+            " (addressable range: replaces the group's previous one with the same d tag)"
+        }
+        _ => "",
+    };
+    format!("UNKNOWN KIND{range}: passport cannot tell what it means")
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn known_and_unknown_kinds() {
+        assert!(describe_kind(1).contains("short text note"));
+        assert!(describe_kind(24133).contains("NIP-46"));
+        assert!(describe_kind(27235).contains("NIP-98"));
+        assert!(describe_kind(4242).starts_with("UNKNOWN KIND (regular range)"));
+        assert!(describe_kind(34242).contains("addressable"));
+        assert!(describe_kind(65000).starts_with("UNKNOWN KIND:"));
+    }
+}

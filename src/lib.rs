@@ -20,3 +20,4 @@ pub mod hsm;
 pub mod ops;
 pub mod serve;
 pub mod transport;
+pub mod untrusted;

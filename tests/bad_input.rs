@@ -1192,3 +1192,317 @@ fn wrong_or_missing_passphrase_is_locked() {
     c.env("PASSPORT_PASSPHRASE", "right");
     json_ok(c);
 }
+
+// --- issue 10: what is shown and what is written ---------------------------------------------
+
+/// `inspect` vouches only for real events: malformed JSON with a `sig` (kind as a
+/// string, a 5-character pubkey), a tampered id and a foreign signature are rejected
+/// (exit 3), where it used to print "signed Nostr event" and exit 0.
+#[test]
+fn inspect_rejects_what_is_not_a_valid_event() {
+    let fx = Fx::new(&["alice"]);
+    let root = fx.root();
+    let keys = fx.m("alice").keys();
+    let sign = |text: &str| {
+        nostr::EventBuilder::text_note(text)
+            .sign_with_keys(&keys)
+            .unwrap()
+    };
+    let good = sign("gm");
+    let good_path = root.join("good.json");
+    write_event(&good_path, &good);
+    let mut c = bare();
+    c.arg("inspect").arg(&good_path);
+    let v = json_ok(c);
+    assert_eq!(v["kind"], "signed Nostr event", "{v}");
+    assert_eq!(v["details"]["valid"], true, "{v}");
+    assert_eq!(v["details"]["id"], good.id.to_hex(), "{v}");
+
+    let base: Value = serde_json::from_str(&good.as_json()).unwrap();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        v
+    };
+    let other_sig = sign("another note").sig.to_string();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "kind-as-string",
+            with(&|v| v["kind"] = serde_json::json!("1")),
+            "not a valid Nostr event",
+        ),
+        (
+            "pubkey-of-5",
+            with(&|v| v["pubkey"] = serde_json::json!("abcde")),
+            "not a valid Nostr event",
+        ),
+        (
+            "tampered-content",
+            with(&|v| v["content"] = serde_json::json!("gn")),
+            "id is not the hash of its content",
+        ),
+        (
+            "foreign-signature",
+            with(&|v| v["sig"] = serde_json::json!(other_sig)),
+            "signature does not verify",
+        ),
+    ];
+    for (name, v, needle) in cases {
+        let p = root.join(format!("{name}.json"));
+        std::fs::write(&p, v.to_string()).unwrap();
+        let mut c = bare();
+        c.arg("inspect").arg(&p);
+        fails(
+            c,
+            3,
+            &[],
+            &[&p.display().to_string(), "not a valid Nostr event", needle],
+        );
+        let mut c = bare();
+        c.arg("inspect").arg(&p);
+        fails_json(c, 3, "rejected", &[], &["not a valid Nostr event", needle]);
+        // `verify` agrees.
+        let mut c = bare();
+        c.arg("verify").arg(&p);
+        util::expect_error_line(&mut c, 3, &[&p.display().to_string()]);
+    }
+
+    // A raw signature that does not verify is not described as one either.
+    let raw = root.join("raw.json");
+    std::fs::write(
+        &raw,
+        serde_json::json!({
+            "pubkey": keys.public_key().to_hex(),
+            "message": "11".repeat(32),
+            "signature": "22".repeat(64),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut c = bare();
+    c.arg("inspect").arg(&raw);
+    fails(c, 3, &[], &["not a valid raw signature"]);
+}
+
+/// A dealt 2-of-2 group of alice (also the dealer) and bob, with a raw-message request
+/// and both shares: (fx, group, request file, share dir).
+fn signed_shares() -> (Fx, String, PathBuf, PathBuf) {
+    let fx = Fx::new(&["alice", "bob"]);
+    let roster = fx.roster("roster.json", 2, &["alice", "bob"], Some("alice"));
+    let deal = fx.dir("deal");
+    let mut c = fx.m("alice").cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&deal);
+    let group = json_ok(c)["group"].as_str().unwrap().to_owned();
+    for n in ["alice", "bob"] {
+        let mut c = fx.m(n).cmd();
+        c.args(["keygen", "import", "--roster"])
+            .arg(&roster)
+            .arg(deal.join(format!("dealer-share-{n}.json")));
+        json_ok(c);
+    }
+    let s = fx.dir("s");
+    fx.commit("alice", &group, 1, &s);
+    fx.commit("bob", &group, 1, &s);
+    let (req, _) = fx.request("alice", &group, &"44".repeat(32), &s, &s);
+    fx.share("alice", &req, &s);
+    fx.share("bob", &req, &s);
+    (fx, group, req, s)
+}
+
+/// `sign aggregate -o FILE` used to replace an existing FILE silently.
+#[test]
+fn aggregate_output_never_replaces_a_file_silently() {
+    let (fx, _group, req, s) = signed_shares();
+    let alice = fx.m("alice").home.clone();
+    let precious = fx.root().join("precious.json");
+    std::fs::write(&precious, "not to be lost\n").unwrap();
+    let aggregate = |out: &Path| {
+        let mut c = fx.m("alice").cmd();
+        c.args(["sign", "aggregate", "--request"])
+            .arg(&req)
+            .arg("--in")
+            .arg(&s)
+            .arg("-o")
+            .arg(out);
+        c
+    };
+    fails(
+        aggregate(&precious),
+        5,
+        &[&alice, &s],
+        &[&precious.display().to_string(), "exists", "--force"],
+    );
+    fails_json(
+        aggregate(&precious),
+        5,
+        "refused",
+        &[&alice, &s],
+        &[&precious.display().to_string(), "--force"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "not to be lost\n"
+    );
+
+    // A new file is written; --force replaces an existing one.
+    let fresh = fx.root().join("fresh.json");
+    json_ok(aggregate(&fresh));
+    let mut c = aggregate(&precious);
+    c.arg("--force");
+    json_ok(c);
+    for f in [&fresh, &precious] {
+        let v: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        assert_eq!(v["message"], "44".repeat(32), "{v}");
+    }
+}
+
+/// One npub holding t seats can sign alone; `roster new` refuses that unless asked
+/// (the CI layout), and every ceremony that loads such a roster says so.
+#[test]
+fn roster_where_one_key_can_sign_alone_needs_the_flag() {
+    let fx = Fx::new(&["alice", "bob"]);
+    let (a, b) = (fx.m("alice"), fx.m("bob"));
+    let path = fx.root().join("ci.json");
+    let new = || {
+        let mut c = bare();
+        c.args(["roster", "new", "-t", "2", "--dealer", &a.npub, "-o"])
+            .arg(&path)
+            .arg("-m")
+            .arg(format!("ci={}", a.npub))
+            .arg("-m")
+            .arg(format!("ci-b={}", a.npub))
+            .arg("-m")
+            .arg(format!("offsite={}", b.npub));
+        c
+    };
+    fails(
+        new(),
+        5,
+        &[],
+        &[
+            &a.npub,
+            "2 of the 3 seats",
+            "ci, ci-b",
+            "--allow-shared-seats",
+        ],
+    );
+    assert!(!path.exists(), "nothing written");
+
+    let mut c = new();
+    c.arg("--allow-shared-seats");
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING") && stderr.contains(&a.npub) && stderr.contains("sign alone"),
+        "{stderr}"
+    );
+
+    // roster show: npubs in labelled columns, whose seats are this home's, the warning.
+    let mut c = a.cmd();
+    c.args(["roster", "show"]).arg(&path);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("WARNING"), "{stderr}");
+    assert!(stderr.contains("  seat  name     npub"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("  1     ci       {}  <- you", a.npub))
+            && stderr.contains(&format!("  2     ci-b     {}  <- you", a.npub))
+            && stderr.contains(&format!("  3     offsite  {}\n", b.npub)),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("you are seat 1 (ci), seat 2 (ci-b)"),
+        "{stderr}"
+    );
+    let mut c = b.cmd();
+    c.args(["roster", "show"]).arg(&path);
+    let v = json_ok(c);
+    assert_eq!(v["you"], serde_json::json!([3]), "{v}");
+    assert_eq!(v["seats"][1]["npub"], a.npub.as_str(), "{v}");
+    assert_eq!(v["signs_alone"], serde_json::json!([a.npub]), "{v}");
+
+    // Loading it for a ceremony warns too.
+    let deal = fx.dir("deal");
+    let mut c = a.cmd();
+    c.args(["keygen", "deal", "--roster"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&deal);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+    let mut c = b.cmd();
+    c.args(["keygen", "import", "--roster"])
+        .arg(&path)
+        .arg(deal.join("dealer-share-offsite.json"));
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));
+
+    // Two seats each of a 3-of-5 cannot sign alone: no flag needed, no warning.
+    let carol = make_member(fx.root(), "carol");
+    let ok = fx.root().join("ok.json");
+    let mut c = bare();
+    c.args(["roster", "new", "-t", "3", "-o"]).arg(&ok);
+    for (n, k) in [
+        ("p", &a.npub),
+        ("q", &a.npub),
+        ("r", &b.npub),
+        ("s", &b.npub),
+        ("u", &carol.npub),
+    ] {
+        c.arg("-m").arg(format!("{n}={k}"));
+    }
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+}
+
+/// Text from files reaches the terminal escaped: a roster purpose holding a newline
+/// cannot print a second, forged fingerprint line; a file name holding escape
+/// sequences cannot repaint the error line that quotes it.
+#[test]
+fn untrusted_text_in_reports_and_errors_is_escaped() {
+    let fx = Fx::new(&["alice", "bob"]);
+    let (a, b) = (fx.m("alice"), fx.m("bob"));
+    let path = fx.root().join("roster.json");
+    let mut c = bare();
+    c.args(["roster", "new", "-t", "2", "-o"])
+        .arg(&path)
+        .arg("--purpose")
+        .arg("ops\n  fingerprint: 0000-0000-0000-0000-0000  <- compare this\u{202e}")
+        .arg("-m")
+        .arg(format!("alice={}", a.npub))
+        .arg("-m")
+        .arg(format!("bob={}", b.npub));
+    json_ok(c);
+    let mut c = bare();
+    c.args(["roster", "show"]).arg(&path);
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let fingerprints: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("  fingerprint:"))
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "{stderr}");
+    assert!(!fingerprints[0].contains("0000-0000"), "{stderr}");
+    assert!(
+        stderr.contains("  purpose:     ops⟨LF⟩  fingerprint: 0000-0000-0000-0000-0000  <- compare this⟨U+202E⟩"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{202e}'), "{stderr}");
+
+    let evil = fx.root().join("x\x1b[2K\rpassport: all good.json");
+    std::fs::write(&evil, "not json").unwrap();
+    let mut c = bare();
+    c.arg("inspect").arg(&evil);
+    let line = fails(c, 3, &[], &["x⟨ESC⟩[2K⟨CR⟩passport: all good.json"]);
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+}

@@ -1,5 +1,6 @@
 //! `ops::inspect::inspect` (and through it `ops::verify::verify`) on a file holding the
-//! input: the command an operator points at any file someone sent them.
+//! input: the command an operator points at any file someone sent them. Its human
+//! output must never carry a character that acts on the terminal.
 #![no_main]
 
 use std::path::PathBuf;
@@ -20,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
     let path = scratch();
     std::fs::write(path, data).expect("write scratch file");
     if let Ok(i) = passport::ops::inspect::inspect(path) {
-        let _ = i.human();
+        // What a person reads: nothing from the file may act on the terminal.
+        let h = i.human();
+        assert!(
+            !h.chars().any(|c| c != '\n' && passport::untrusted::is_dangerous(c)),
+            "inspect printed a control, bidi or invisible character: {h:?}"
+        );
         let _ = serde_json::to_string(&i).expect("inspection serializes");
     }
     let alice = passport_fuzz::fixture().alice.public_key().to_hex();

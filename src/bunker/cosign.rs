@@ -242,7 +242,11 @@ impl Cosigners {
     fn log(&self, what: &str, excluded: &BTreeMap<MemberId, String>, seats: &[MemberId]) {
         for s in seats {
             if let Some(why) = excluded.get(s) {
-                eprintln!("passport serve: bunker: {what}: {why}; asking another co-signer");
+                // `why` may quote a co-signer's refusal: escaped, one line.
+                eprintln!(
+                    "passport serve: bunker: {what}: {}; asking another co-signer",
+                    crate::untrusted::one_line(why)
+                );
             }
         }
     }

@@ -315,5 +315,9 @@ impl Bunker {
 }
 
 fn tracing_note(msg: &str) {
-    eprintln!("passport serve: bunker: {msg}");
+    // Messages quote clients and relays: one line, controls escaped.
+    eprintln!(
+        "passport serve: bunker: {}",
+        crate::untrusted::one_line(msg)
+    );
 }

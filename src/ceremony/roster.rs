@@ -140,6 +140,23 @@ impl Roster {
             .collect()
     }
 
+    /// Every key holding at least `threshold` seats, with those seats: such a key can
+    /// sign alone, so for it the threshold is no protection (the CI layout does this on
+    /// purpose; anyone else should never see it).
+    pub fn keys_signing_alone(&self) -> Vec<(PublicKey, Vec<MemberId>)> {
+        let mut out: Vec<(PublicKey, Vec<MemberId>)> = vec![];
+        for m in &self.members {
+            if out.iter().any(|(k, _)| *k == m.npub) {
+                continue;
+            }
+            let seats = self.ids_of(&m.npub);
+            if seats.len() >= self.threshold as usize {
+                out.push((m.npub, seats));
+            }
+        }
+        out
+    }
+
     pub fn id_by_name(&self, name: &str) -> Option<MemberId> {
         self.ids()
             .find(|&i| self.members[i as usize - 1].name == name)

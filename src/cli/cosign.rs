@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ops::cosign::{self, Answered, Approver, EcdhSummary, Note, Options, Policy};
 use crate::ops::sign::Summary;
 use crate::transport::Endpoint;
+use crate::untrusted;
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
@@ -82,10 +83,11 @@ impl<F: FnMut(&Summary) -> bool> Approver for Ask<F> {
         if self.yes {
             return true;
         }
-        eprintln!("ECDH for group {} as {}:", s.group, s.member);
-        eprintln!("  coordinator: {}", s.coordinator);
-        eprintln!("  method:      {}", s.method);
-        eprintln!("  peer:        {}", s.peer);
+        use crate::untrusted::show;
+        eprintln!("ECDH for group {} as {}:", show(&s.group), show(&s.member));
+        eprintln!("  coordinator: {}", show(&s.coordinator));
+        eprintln!("  method:      {}", show(&s.method));
+        eprintln!("  peer:        {}", show(&s.peer));
         dialoguer::Confirm::new()
             .with_prompt("Allow?")
             .default(false)
@@ -137,8 +139,9 @@ pub fn run(cli: &Cli, a: &CosignArgs, out: &Output) -> Result<()> {
             commitments,
         } => {
             eprintln!(
-                "passport cosign: {member} is co-signing via {} with {commitments} commitment(s) published",
-                endpoint.describe()
+                "passport cosign: {} is co-signing via {} with {commitments} commitment(s) published",
+                untrusted::show(member),
+                untrusted::show(&endpoint.describe())
             );
             if json {
                 out.line(&serde_json::json!({
@@ -149,12 +152,12 @@ pub fn run(cli: &Cli, a: &CosignArgs, out: &Output) -> Result<()> {
             }
         }
         Note::Answered(ans) => {
-            eprintln!("passport cosign: {}", describe(ans));
+            eprintln!("passport cosign: {}", untrusted::one_line(&describe(ans)));
             if json {
                 out.line(&serde_json::to_value(ans).unwrap_or_default());
             }
         }
-        Note::Problem(p) => eprintln!("passport cosign: {p}"),
+        Note::Problem(p) => eprintln!("passport cosign: {}", untrusted::one_line(p)),
     };
     let done = cosign::run(&home, &endpoint, &opts, &mut ask, &stop, &mut note)?;
     out.report(&done)

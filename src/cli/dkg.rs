@@ -92,6 +92,7 @@ pub fn run(cli: &Cli, cmd: &DkgCmd, out: &Output) -> Result<()> {
     let r = match cmd {
         DkgCmd::Round1(c) => {
             let roster = load_roster(&c.roster)?;
+            out.warn_shared_seats(&roster);
             let mut ex = c.via.exchange(&home, &roster, &[], &c.out)?;
             dkg::round1(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
         }
@@ -119,6 +120,7 @@ pub fn run(cli: &Cli, cmd: &DkgCmd, out: &Output) -> Result<()> {
 
 fn run_all(home: &Home, a: &DkgRunArgs, out: &Output) -> Result<()> {
     let roster = load_roster(&a.roster)?;
+    out.warn_shared_seats(&roster);
     let Some(mut via) = a.run.via.connect(home, &roster)? else {
         return Err(Error::Invalid(
             "`dkg run` needs --via URL (a serve URL or relays)".into(),

@@ -73,11 +73,13 @@ pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
         KeygenCmd::Deal(a) => {
             let nsec = a.split.as_ref().map(read_nsec).transpose()?;
             let roster = load_roster(&a.roster)?;
+            out.warn_shared_seats(&roster);
             let mut ex = a.via.exchange(&home, &roster, &[], &a.out)?;
             out.report(&keygen::deal(&home, &a.roster, nsec, &a.out, ex.as_mut())?)
         }
         KeygenCmd::Import(a) => {
             let roster = load_roster(&a.roster)?;
+            out.warn_shared_seats(&roster);
             let input = match (&a.package, a.via.connect(&home, &roster)?) {
                 (_, Some(mut via)) => {
                     let inputs = Exchange::inputs(&mut via, &roster)?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{prompt, Cli, Output};
 use crate::ceremony::roster::parse_npub;
-use crate::ceremony::{Member, Roster};
+use crate::ceremony::{Member, MemberId, Roster};
 use crate::error::{Error, Result};
 use crate::home::{GroupState, Home, InitUnlock, Status};
 use crate::ops::Report;
@@ -124,48 +124,151 @@ pub struct RosterNew {
     /// Make a trusted-dealer roster with this dealer npub (`self`: this home).
     #[arg(long, value_name = "NPUB")]
     dealer: Option<String>,
+    /// Allow one npub to hold t seats or more, so that it can sign alone (the CI layout:
+    /// one home with enough shares to sign unattended). Refused without this flag.
+    #[arg(long)]
+    allow_shared_seats: bool,
     /// Output file (`-` for stdout).
     #[arg(long, short = 'o', default_value = "roster.json")]
     output: PathBuf,
 }
 
 #[derive(Serialize)]
+struct SeatRow {
+    seat: MemberId,
+    name: String,
+    npub: String,
+    /// This home's identity holds the seat.
+    you: bool,
+}
+
+#[derive(Serialize)]
 struct RosterReport {
     file: String,
     ceremony: String,
+    purpose: String,
     threshold: u16,
+    /// Member names in seat order.
     members: Vec<String>,
+    seats: Vec<SeatRow>,
     dealer: Option<String>,
     fingerprint: String,
+    /// This home's seats (empty when it holds none, or there is no home).
+    you: Vec<MemberId>,
+    /// Keys holding at least t seats: each can sign alone.
+    signs_alone: Vec<String>,
+    #[serde(skip)]
+    home_known: bool,
     #[serde(skip)]
     stdout: Option<String>,
 }
 impl Report for RosterReport {
     fn human(&self) -> String {
-        format!(
-            "roster {} ({}-of-{}{}): ceremony {}\n  members: {}\n  fingerprint: {}  <- compare this out of band with every member",
-            self.file,
+        // Every value from the file goes through `untrusted`: a purpose holding a newline
+        // must not print a second, forged fingerprint line.
+        let show = crate::untrusted::line;
+        let mut s = format!(
+            "roster {} ({}-of-{}{}): ceremony {}\n",
+            show(&self.file),
             self.threshold,
-            self.members.len(),
-            if self.dealer.is_some() { ", trusted dealer" } else { ", DKG" },
-            self.ceremony,
-            self.members.join(", "),
+            self.seats.len(),
+            if self.dealer.is_some() {
+                ", trusted dealer"
+            } else {
+                ", DKG"
+            },
+            show(&self.ceremony),
+        );
+        let purpose = if self.purpose.is_empty() {
+            "⟨none⟩".to_owned()
+        } else {
+            show(&self.purpose)
+        };
+        s.push_str(&format!("  purpose:     {purpose}\n"));
+        if let Some(d) = &self.dealer {
+            s.push_str(&format!("  dealer:      {}\n", show(d)));
+        }
+        let w = self
+            .seats
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        s.push_str(&format!("  {:<4}  {:<w$}  npub\n", "seat", "name"));
+        for r in &self.seats {
+            s.push_str(&format!(
+                "  {:<4}  {:<w$}  {}{}\n",
+                r.seat,
+                show(&r.name),
+                show(&r.npub),
+                if r.you { "  <- you" } else { "" }
+            ));
+        }
+        if !self.you.is_empty() {
+            let names: Vec<String> = self
+                .seats
+                .iter()
+                .filter(|r| r.you)
+                .map(|r| format!("seat {} ({})", r.seat, show(&r.name)))
+                .collect();
+            s.push_str(&format!("  you are {}\n", names.join(", ")));
+        } else if self.home_known {
+            s.push_str("  you hold no seat in this roster\n");
+        }
+        s.push_str(&format!(
+            "  fingerprint: {}  <- compare this out of band with every member, and check every npub",
             self.fingerprint
-        )
+        ));
+        s
     }
     fn stdout(&self) -> Option<String> {
         self.stdout.clone()
     }
 }
 
-fn roster_report(r: &Roster, file: String, stdout: Option<String>) -> RosterReport {
+/// This home's identity, read from its config without unlocking anything (`None`: no
+/// home here).
+fn home_npub(cli: &Cli) -> Option<nostr::PublicKey> {
+    let bytes = std::fs::read(cli.home_path().join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    parse_npub(v.get("npub")?.as_str()?).ok()
+}
+
+fn roster_report(
+    r: &Roster,
+    me: Option<nostr::PublicKey>,
+    file: String,
+    stdout: Option<String>,
+) -> RosterReport {
+    let seats: Vec<SeatRow> = r
+        .ids()
+        .map(|i| {
+            let m = r.member(i).expect("ids are in the roster");
+            SeatRow {
+                seat: i,
+                name: m.name.clone(),
+                npub: m.npub.to_bech32().expect("bech32"),
+                you: me == Some(m.npub),
+            }
+        })
+        .collect();
     RosterReport {
         file,
         ceremony: r.ceremony_id.clone(),
+        purpose: r.purpose.clone(),
         threshold: r.threshold,
         members: r.members.iter().map(|m| m.name.clone()).collect(),
+        you: seats.iter().filter(|s| s.you).map(|s| s.seat).collect(),
+        seats,
         dealer: r.dealer.map(|d| d.to_bech32().expect("bech32")),
         fingerprint: r.fingerprint(),
+        signs_alone: r
+            .keys_signing_alone()
+            .iter()
+            .map(|(k, _)| k.to_bech32().expect("bech32"))
+            .collect(),
+        home_known: me.is_some(),
         stdout,
     }
 }
@@ -195,10 +298,30 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
                 dealer,
                 &mut rand::rngs::OsRng,
             )?;
+            let alone = roster.keys_signing_alone();
+            if !alone.is_empty() && !a.allow_shared_seats {
+                let (pk, seats) = &alone[0];
+                return Err(Error::Refused(format!(
+                    "{} holds {} of the {} seats ({}), enough to sign alone with threshold {}; \
+                     pass --allow-shared-seats if that is intended (the CI layout)",
+                    pk.to_bech32().expect("bech32"),
+                    seats.len(),
+                    roster.n(),
+                    seats
+                        .iter()
+                        .map(|&i| roster.name(i))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    roster.threshold
+                )));
+            }
+            out.warn_shared_seats(&roster);
             let json = roster.to_json_pretty() + "\n";
+            let me = home_npub(cli);
             if a.output.as_os_str() == "-" {
                 out.report(&roster_report(
                     &roster,
+                    me,
                     "<stdout>".into(),
                     Some(json.trim_end().to_owned()),
                 ))
@@ -206,6 +329,7 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
                 crate::fsutil::write_atomic(&a.output, json.as_bytes(), false)?;
                 out.report(&roster_report(
                     &roster,
+                    me,
                     a.output.display().to_string(),
                     None,
                 ))
@@ -213,7 +337,13 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
         }
         RosterCmd::Show { file } => {
             let r = crate::ops::load_roster(file)?;
-            out.report(&roster_report(&r, file.display().to_string(), None))
+            out.warn_shared_seats(&r);
+            out.report(&roster_report(
+                &r,
+                home_npub(cli),
+                file.display().to_string(),
+                None,
+            ))
         }
     }
 }
@@ -330,10 +460,15 @@ pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
         }
         GroupCmd::Show { group } => {
             let g = home.find_group(group)?;
+            // The roster's purpose is anyone's text: JSON escapes keep it from acting on
+            // the terminal without changing what the file says.
             if out.json {
-                println!("{}", serde_json::to_string(&g).expect("group"));
+                println!(
+                    "{}",
+                    crate::untrusted::json(&serde_json::to_string(&g).expect("group"))
+                );
             } else {
-                println!("{}", g.to_json_pretty());
+                println!("{}", crate::untrusted::json(&g.to_json_pretty()));
             }
             Ok(())
         }

@@ -12,6 +12,7 @@ mod misc;
 mod output;
 mod prompt;
 mod recover;
+mod review;
 mod serve;
 mod sign;
 mod via;
@@ -33,7 +34,9 @@ EXIT STATUS:
     3  rejected: a file or package is malformed, forged, tampered, misaddressed,
        from a non-member, for another ceremony or roster, or otherwise invalid
     4  incomplete: packages from some members have not arrived yet; retry later
-    5  refused: consent declined, nonce already used, or would overwrite a secret
+    5  refused: consent declined, nonce already used, would overwrite a secret or an
+       existing output file (without --force), or a roster lets one npub sign alone
+       (without --allow-shared-seats)
     6  locked: wrong passphrase or age identity
 
 ENVIRONMENT:

@@ -99,21 +99,11 @@ pub fn consent(yes: bool) -> Result<impl FnMut(&Summary) -> bool> {
         if yes {
             return true;
         }
-        eprintln!("About to sign for group {} as {}:", s.group, s.member);
-        eprintln!("  coordinator: {}", s.coordinator);
-        eprintln!("  signers:     {}", s.signers.join(", "));
-        match (s.kind, &s.content) {
-            (Some(kind), Some(content)) => {
-                eprintln!("  kind:        {kind}");
-                eprintln!("  content:     {content}");
-                for t in &s.tags {
-                    eprintln!("  tag:         {}", t.join(" "));
-                }
-            }
-            _ => eprintln!("  raw message: {}", s.message),
-        }
+        let cols = dialoguer::console::Term::stderr().size().1 as usize;
+        let now = nostr::Timestamp::now().as_secs();
+        eprintln!("{}", super::review::render(s, now, cols));
         dialoguer::Confirm::new()
-            .with_prompt("Sign?")
+            .with_prompt(super::review::question(s))
             .default(false)
             .interact()
             .unwrap_or(false)

@@ -138,9 +138,13 @@ pub struct AggregateArgs {
     /// Use this group file instead of the home's copy (no home needed).
     #[arg(long, value_name = "FILE")]
     group_file: Option<PathBuf>,
-    /// Write the signed event here instead of stdout.
+    /// Write the signed event here instead of stdout (an existing file is kept unless
+    /// --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -153,8 +157,13 @@ pub struct EventArgs {
     /// Sign without asking (the request is still fully checked).
     #[arg(long)]
     yes: bool,
+    /// Write the signed event here instead of stdout (an existing file is kept unless
+    /// --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -177,18 +186,45 @@ pub struct SignRunArgs {
     /// Sign without asking (the request is still fully checked).
     #[arg(long)]
     yes: bool,
-    /// Coordinator: write the signed event here instead of stdout.
+    /// Coordinator: write the signed event here instead of stdout (an existing file is
+    /// kept unless --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
     #[command(flatten)]
     run: RunArgs,
 }
 
-fn emit(out: &Output, signed: &sign::Signed, file: Option<&PathBuf>) -> Result<()> {
+fn would_replace(path: &Path) -> Error {
+    Error::Refused(format!(
+        "{}: the file exists; pass --force to replace it",
+        path.display()
+    ))
+}
+
+/// `-o FILE` never replaces a file silently: checked before any work is done (so a
+/// ceremony is not run for nothing), and again by the no-clobber write itself.
+fn check_output(file: Option<&PathBuf>, force: bool) -> Result<()> {
+    match file {
+        Some(p) if p.as_os_str() != "-" && !force && p.symlink_metadata().is_ok() => {
+            Err(would_replace(p))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn emit(out: &Output, signed: &sign::Signed, file: Option<&PathBuf>, force: bool) -> Result<()> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
             let data = signed.stdout().unwrap_or_default() + "\n";
-            crate::fsutil::write_atomic(path, data.as_bytes(), true)?;
+            crate::fsutil::write_atomic(path, data.as_bytes(), force).map_err(|e| match e {
+                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                    would_replace(path)
+                }
+                e => e,
+            })?;
             if out.json {
                 out.report(signed)
             } else {
@@ -261,6 +297,7 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
             out.report(&r)
         }
         SignCmd::Aggregate(a) => {
+            check_output(a.output.as_ref(), a.force)?;
             let home = match &a.group_file {
                 Some(_) if a.via.via.is_empty() => None,
                 _ => Some(cli.open_home()?),
@@ -282,13 +319,14 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
                     sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut files)?
                 }
             };
-            emit(out, &signed, a.output.as_ref())
+            emit(out, &signed, a.output.as_ref(), a.force)
         }
         SignCmd::Event(a) => {
+            check_output(a.output.as_ref(), a.force)?;
             let home = cli.open_home()?;
             let mut consent = prompt::consent(a.yes)?;
             let signed = sign::sign_local(&home, &a.group, a.what.to_sign()?, &mut consent)?;
-            emit(out, &signed, a.output.as_ref())
+            emit(out, &signed, a.output.as_ref(), a.force)
         }
         SignCmd::Run(a) => run_all(cli, a, out),
     }
@@ -315,6 +353,7 @@ fn via_group(
 }
 
 fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
+    check_output(a.output.as_ref(), a.force)?;
     let home = cli.open_home()?;
     let group = home.find_group(&a.group)?;
     let Some(mut via) = a.run.via.connect(&home, &group.roster)? else {
@@ -343,7 +382,7 @@ fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
     via.close();
     let r = r?;
     match (&r.result, &a.output) {
-        (Some(signed), Some(path)) => emit(out, signed, Some(path)),
+        (Some(signed), Some(path)) => emit(out, signed, Some(path), a.force),
         _ => out.report(&r),
     }
 }

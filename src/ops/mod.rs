@@ -334,6 +334,27 @@ pub fn load_roster(path: &Path) -> Result<Roster> {
     })
 }
 
+/// The warning for a roster in which one key holds at least t seats (and so can sign
+/// alone), one per such key; empty for an ordinary roster.
+pub fn shared_seat_warnings(r: &Roster) -> Vec<String> {
+    r.keys_signing_alone()
+        .into_iter()
+        .map(|(pk, seats)| {
+            let names: Vec<String> = seats.iter().map(|&i| r.name(i)).collect();
+            format!(
+                "WARNING: {} holds {} of the {} seats ({}) and can sign alone: for that key the \
+                 threshold of {} protects nothing. Expected only in a CI layout (`roster new \
+                 --allow-shared-seats`); otherwise do not use this roster.",
+                nostr::ToBech32::to_bech32(&pk).expect("bech32"),
+                seats.len(),
+                r.n(),
+                names.join(", "),
+                r.threshold
+            )
+        })
+        .collect()
+}
+
 /// Progress of a `run` command: who has answered a step, who is awaited.
 pub struct Waiting<'a> {
     pub step: &'a str,

@@ -54,13 +54,19 @@ pub struct SharePayload {
 pub struct Summary {
     pub group: String,
     pub member: String,
+    /// How the coordinator is named in messages (a roster name, or a short npub).
     pub coordinator: String,
+    /// The key that signed the request (`None`: this home, signing alone).
+    pub coordinator_npub: Option<String>,
+    /// The roster seats that key holds, by name (empty: not a roster member).
+    pub coordinator_seats: Vec<String>,
     pub signers: Vec<String>,
     /// `None` for a raw message.
     pub kind: Option<u16>,
     pub content: Option<String>,
     pub tags: Vec<Vec<String>>,
     pub created_at: Option<u64>,
+    /// What FROST signs, hex: the event id (NIP-01) or the raw 32-byte message.
     pub message: String,
 }
 
@@ -438,7 +444,7 @@ fn summary(req: &Request, seat: MemberId) -> Summary {
     summary_of(
         &req.group,
         &req.payload.message,
-        &req.coordinator,
+        (&req.coordinator, Some(&req.event.pubkey)),
         &req.signers,
         seat,
     )
@@ -447,11 +453,20 @@ fn summary(req: &Request, seat: MemberId) -> Summary {
 fn summary_of(
     group: &Group,
     message: &Message,
-    coordinator: &str,
+    (coordinator, key): (&str, Option<&nostr::PublicKey>),
     signers: &[MemberId],
     seat: MemberId,
 ) -> Summary {
     let roster = &group.roster;
+    let coordinator_seats = key
+        .map(|k| {
+            roster
+                .ids_of(k)
+                .into_iter()
+                .map(|i| roster.name(i))
+                .collect()
+        })
+        .unwrap_or_default();
     let (kind, content, tags, created_at) = match message {
         Message::Event { event } => (
             Some(event.kind.as_u16()),
@@ -465,6 +480,8 @@ fn summary_of(
         group: group.npub.clone(),
         member: roster.name(seat),
         coordinator: coordinator.to_owned(),
+        coordinator_npub: key.map(|k| nostr::ToBech32::to_bech32(k).expect("bech32")),
+        coordinator_seats,
         signers: signers.iter().map(|&i| roster.name(i)).collect(),
         kind,
         content,
@@ -751,7 +768,7 @@ pub fn sign_local(home: &Home, group: &str, what: ToSign, consent: Consent<'_>) 
     if !consent(&summary_of(
         &group,
         &message,
-        "this home",
+        ("this home", None),
         &chosen,
         chosen[0],
     )) {

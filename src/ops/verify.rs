@@ -36,7 +36,13 @@ pub fn verify(path: &Path, expect: Option<&str>) -> Result<VerifyReport> {
     } else {
         path.display().to_string()
     };
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+    verify_bytes(&name, &bytes, expect)
+}
+
+/// [`verify`] of bytes already read; `name` names them in errors.
+pub fn verify_bytes(name: &str, bytes: &[u8], expect: Option<&str>) -> Result<VerifyReport> {
+    let name = name.to_owned();
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::Malformed {
         path: name.clone(),
         what: "signed event or raw signature",
         detail: e.to_string(),
@@ -56,7 +62,7 @@ pub fn verify(path: &Path, expect: Option<&str>) -> Result<VerifyReport> {
     };
     if v.get("sig").is_some() {
         let event =
-            Event::from_json(std::str::from_utf8(&bytes).unwrap_or_default()).map_err(|e| {
+            Event::from_json(std::str::from_utf8(bytes).unwrap_or_default()).map_err(|e| {
                 Error::Malformed {
                     path: name.clone(),
                     what: "Nostr event",

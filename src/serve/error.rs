@@ -110,7 +110,10 @@ impl ApiError {
 impl From<super::Error> for ApiError {
     /// Storage failures: the detail goes to the server log, not to the client.
     fn from(e: super::Error) -> Self {
-        eprintln!("passport serve: {e}");
+        eprintln!(
+            "passport serve: {}",
+            crate::untrusted::one_line(&e.to_string())
+        );
         ApiError::Internal
     }
 }

@@ -97,7 +97,8 @@ async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response
     }
     if let Some(path) = path {
         eprintln!(
-            "{ip} {method} {path} {status} {:.1}ms{}",
+            "{ip} {method} {} {status} {:.1}ms{}",
+            crate::untrusted::one_line(&path),
             secs * 1000.0,
             kind.map(|k| format!(" {k}")).unwrap_or_default()
         );
