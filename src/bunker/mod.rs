@@ -7,6 +7,7 @@
 //! this home's own shares, or co-signers.
 
 pub mod backend;
+pub mod budget;
 pub mod cosign;
 pub mod policy;
 pub mod rpc;
@@ -14,6 +15,7 @@ pub mod service;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -115,6 +117,10 @@ struct Hist {
 #[derive(Default)]
 pub struct Stats {
     inner: Mutex<BTreeMap<(String, &'static str), Hist>>,
+    /// Requests from unknown keys past their budget: not answered.
+    silenced: AtomicU64,
+    /// Replies a relay refused (`OK false`) or did not take.
+    rejected: AtomicU64,
 }
 
 impl Stats {
@@ -137,6 +143,14 @@ impl Stats {
         }
         h.count += 1;
         h.sum += s;
+    }
+
+    pub fn silenced(&self) {
+        self.silenced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Prometheus text.
@@ -166,6 +180,19 @@ impl Stats {
                 h.count
             );
         }
+        let _ = write!(
+            out,
+            "# HELP passport_bunker_unknown_silenced_total Requests from keys without a grant \
+             left unanswered: past the budget for unknown clients.\n\
+             # TYPE passport_bunker_unknown_silenced_total counter\n\
+             passport_bunker_unknown_silenced_total {}\n\
+             # HELP passport_bunker_reply_rejections_total Replies a relay refused or did not take \
+             (each is retried on the next relay).\n\
+             # TYPE passport_bunker_reply_rejections_total counter\n\
+             passport_bunker_reply_rejections_total {}\n",
+            self.silenced.load(Ordering::Relaxed),
+            self.rejected.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -165,6 +165,13 @@ pub fn list(conn: &mut Connection) -> rusqlite::Result<Vec<Client>> {
     rows.collect()
 }
 
+/// The keys of every client with a grant (for the bunker's in-memory budget).
+pub fn client_keys(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT pubkey FROM bunker_clients")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 pub fn get(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<Option<Client>> {
     conn.query_row(
         "SELECT pubkey, grant_json, uses, created_at, label FROM bunker_clients WHERE pubkey = ?1",

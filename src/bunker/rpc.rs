@@ -3,7 +3,7 @@
 
 use nostr::nips::{nip04, nip44};
 use nostr::{Event, EventBuilder, Keys, Kind, PublicKey, Tag};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// How a request was encrypted; the reply is encrypted the same way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,11 +13,10 @@ pub enum Scheme {
 }
 
 /// A request as sent: any method name (unknown ones get an error reply, not silence).
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct Request {
     pub id: String,
     pub method: String,
-    #[serde(default)]
     pub params: Vec<serde_json::Value>,
 }
 
@@ -46,6 +45,14 @@ pub enum RpcError {
     Decrypt(String),
     #[error("the request from {from} is not a NIP-46 request: {detail}")]
     Parse { from: String, detail: String },
+    /// Has an id to answer, but not the shape of a request: gets an error reply.
+    #[error("request {id} from {from} is malformed: {detail}")]
+    Malformed {
+        from: String,
+        scheme: Scheme,
+        id: String,
+        detail: String,
+    },
 }
 
 /// Decrypts and parses a request event addressed to `transport`.
@@ -64,11 +71,42 @@ pub fn open(transport: &Keys, ev: &Event) -> Result<(Scheme, Request), RpcError>
                 .map_err(|_| RpcError::Decrypt(from.clone()))?,
         )
     };
-    let req: Request = serde_json::from_str(&json).map_err(|e| RpcError::Parse {
-        from,
-        detail: e.to_string(),
+    let req = parse(&json).map_err(|(id, detail)| match id {
+        Some(id) => RpcError::Malformed {
+            from: from.clone(),
+            scheme,
+            id,
+            detail,
+        },
+        None => RpcError::Parse {
+            from: from.clone(),
+            detail,
+        },
     })?;
     Ok((scheme, req))
+}
+
+/// `{"id": string, "method": string, "params": [..]}` (params may be left out). A
+/// failure carries the id when there is one, so that the client hears why.
+fn parse(json: &str) -> Result<Request, (Option<String>, String)> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| (None, e.to_string()))?;
+    let Some(id) = v.get("id").and_then(|i| i.as_str()) else {
+        return Err((None, "no string \"id\"".into()));
+    };
+    let bad = |detail: &str| Err((Some(id.to_owned()), detail.to_owned()));
+    let Some(method) = v.get("method").and_then(|m| m.as_str()) else {
+        return bad("\"method\" must be a string");
+    };
+    let params = match v.get("params") {
+        None | Some(serde_json::Value::Null) => vec![],
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(_) => return bad("\"params\" must be an array"),
+    };
+    Ok(Request {
+        id: id.to_owned(),
+        method: method.to_owned(),
+        params,
+    })
 }
 
 /// The reply event for request `id`: `Ok(result)` or `Err(error message)`.
@@ -122,4 +160,29 @@ pub fn connect_response(
         &id,
         &Ok(secret.unwrap_or("ack").to_owned()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_requests_keep_their_id() {
+        let r = parse(r#"{"id":"a","method":"ping"}"#).unwrap();
+        assert!(r.params.is_empty());
+        let r = parse(r#"{"id":"a","method":"ping","params":["x",1]}"#).unwrap();
+        assert_eq!(r.param(1).as_deref(), Some("1"));
+        for (json, needle) in [
+            (r#"{"id":"a","method":"ping","params":{"0":"x"}}"#, "array"),
+            (r#"{"id":"a","method":"ping","params":"x"}"#, "array"),
+            (r#"{"id":"a","method":7}"#, "method"),
+        ] {
+            let (id, e) = parse(json).unwrap_err();
+            assert_eq!(id.as_deref(), Some("a"), "{json}");
+            assert!(e.contains(needle), "{json}: {e}");
+        }
+        for json in [r#"{"method":"ping"}"#, r#"{"id":5}"#, "[1]", "nope"] {
+            assert_eq!(parse(json).unwrap_err().0, None, "{json}");
+        }
+    }
 }

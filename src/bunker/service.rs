@@ -1,18 +1,23 @@
 //! The bunker loop: subscribe to kind-24133 requests for the transport key on the
 //! configured relays, check each against the client's grant, answer through the
-//! backend, reply in the request's encryption scheme — always, within the timeout.
+//! backend, reply in the request's encryption scheme — always, within the timeout, to
+//! every known client; to unknown keys within [`super::budget`], then silence.
+//!
+//! A reply goes to the relay the request came through; a relay that refuses it (`OK
+//! false`, e.g. rate limited) is logged and the next relay is tried.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, Timestamp};
+use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, RelayUrl, Timestamp};
 use nostr_sdk::{Client, RelayPoolNotification};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use url::Url;
 
 use super::backend::Backend;
+use super::budget::{self, Budget};
 use super::policy::{self, Refusal};
 use super::rpc::{self, Request};
 use crate::conversation;
@@ -21,6 +26,8 @@ use crate::serve::db::Db;
 
 /// How long a request id is remembered to answer duplicates once.
 const DEDUPE_FOR: Duration = Duration::from_secs(600);
+/// How often the keys with a grant are re-read (grants change from other processes).
+const RELOAD_KNOWN: Duration = Duration::from_secs(10);
 
 /// A running bunker's configuration and state.
 pub struct Bunker {
@@ -33,6 +40,7 @@ pub struct Bunker {
     pub stats: Arc<super::Stats>,
     rate: policy::RateWindow,
     answered: Mutex<HashMap<(PublicKey, String), Instant>>,
+    budget: Budget,
 }
 
 /// A NIP-46 `sign_event` parameter: the event to sign (its pubkey, when given, must be
@@ -71,7 +79,14 @@ impl Bunker {
             stats: Arc::new(super::Stats::default()),
             rate: policy::RateWindow::default(),
             answered: Mutex::new(HashMap::new()),
+            budget: Budget::new(budget::Limits::default()),
         }
+    }
+
+    /// Sets the budget for replies to unknown keys.
+    pub fn with_unknown_limits(mut self, limits: budget::Limits) -> Self {
+        self.budget = Budget::new(limits);
+        self
     }
 
     /// Shares counters with `/metrics`.
@@ -125,7 +140,10 @@ impl Bunker {
                 .db(move |c| policy::connect(c, &client, secret.as_deref(), at))
                 .await?
             {
-                Ok(()) => Ok("ack".into()),
+                Ok(()) => {
+                    self.budget.learn(from);
+                    Ok("ack".into())
+                }
                 Err(r) => Err(r.to_string()),
             };
         }
@@ -147,10 +165,21 @@ impl Bunker {
             None
         };
         let (method, kind, at) = (req.method.clone(), unsigned.as_ref().map(|u| u.kind), now());
-        let grant = self
+        let grant = match self
             .db(move |c| policy::authorize(c, &client, &method, kind, at))
             .await?
-            .map_err(|r: Refusal| r.to_string())?;
+        {
+            Ok(g) => {
+                self.budget.learn(from);
+                g
+            }
+            Err(r) => {
+                if r == Refusal::Unknown {
+                    self.budget.forget(&from);
+                }
+                return Err(r.to_string());
+            }
+        };
         if let Some(per_min) = grant.rate_per_min {
             if !["ping", "switch_relays", "logout"].contains(&req.method.as_str()) {
                 self.rate
@@ -178,6 +207,7 @@ impl Bunker {
             "logout" => {
                 let c = from.to_hex();
                 self.db(move |conn| policy::revoke(conn, &c)).await?;
+                self.budget.forget(&from);
                 Ok("ack".into())
             }
             "sign_event" => {
@@ -217,10 +247,22 @@ impl Bunker {
     }
 
     /// Handles one incoming event: decrypt, answer (bounded by the timeout), reply.
-    async fn handle(self: Arc<Self>, client: Client, ev: Event) {
+    async fn handle(self: Arc<Self>, client: Client, via: RelayUrl, ev: Event) {
         let started = Instant::now();
         let (scheme, req) = match rpc::open(&self.transport, &ev) {
             Ok(x) => x,
+            Err(rpc::RpcError::Malformed {
+                scheme, id, detail, ..
+            }) => {
+                // Malformed but with an id: the client hears why, like any refusal.
+                self.stats.record("malformed", false, started.elapsed());
+                if self.first_time(ev.pubkey, &id) {
+                    let outcome = Err(format!("malformed request: {detail}"));
+                    self.reply(&client, &via, &ev.pubkey, scheme, &id, &outcome)
+                        .await;
+                }
+                return;
+            }
             Err(e) => {
                 // Not readable: nothing to reply to (no id), so it is only counted.
                 self.stats.record("unreadable", false, started.elapsed());
@@ -242,13 +284,56 @@ impl Bunker {
             };
         self.stats
             .record(&req.method, outcome.is_ok(), started.elapsed());
-        match rpc::reply(&self.transport, &ev.pubkey, scheme, &req.id, &outcome) {
-            Ok(reply) => {
-                if let Err(e) = client.send_event(&reply).await {
-                    tracing_note(&format!("cannot send the reply to {}: {e}", ev.pubkey));
-                }
-            }
-            Err(e) => tracing_note(&format!("cannot build the reply: {e}")),
+        self.reply(&client, &via, &ev.pubkey, scheme, &req.id, &outcome)
+            .await;
+    }
+
+    /// Sends a reply through the relay the request came by, then, while relays refuse
+    /// it, through each other relay in turn; every refusal is logged and counted.
+    async fn reply(
+        &self,
+        client: &Client,
+        via: &RelayUrl,
+        to: &PublicKey,
+        scheme: rpc::Scheme,
+        id: &str,
+        outcome: &Result<String, String>,
+    ) {
+        let reply = match rpc::reply(&self.transport, to, scheme, id, outcome) {
+            Ok(r) => r,
+            Err(e) => return tracing_note(&format!("cannot build the reply: {e}")),
+        };
+        let mut order = vec![via.clone()];
+        order.extend(client.relays().await.into_keys().filter(|u| u != via));
+        let who = super::npub(to);
+        for url in order {
+            let why = match client.send_event_to([url.clone()], &reply).await {
+                Ok(out) if out.success.contains(&url) => return,
+                Ok(out) => out
+                    .failed
+                    .get(&url)
+                    .cloned()
+                    .unwrap_or_else(|| "no answer".into()),
+                Err(e) => e.to_string(),
+            };
+            self.stats.rejected();
+            // The relay's words are quoted escaped: they are not ours to print raw.
+            tracing_note(&format!(
+                "relay {url} did not take the reply to {who} (request {id:?}): {why:?}"
+            ));
+        }
+        tracing_note(&format!(
+            "no relay took the reply to {who} (request {id:?}); the client will not hear it"
+        ));
+    }
+
+    /// Re-reads which keys hold a grant.
+    async fn reload_known(&self) {
+        match self.db(policy::client_keys).await {
+            Ok(keys) => self
+                .budget
+                .reset_known(keys.iter().filter_map(|k| PublicKey::from_hex(k).ok())),
+            Err(e) => tracing_note(&format!("cannot read the clients: {e}")),
         }
     }
 
@@ -277,6 +362,7 @@ impl Bunker {
             .kind(Kind::NostrConnect)
             .pubkey(self.transport.public_key())
             .since(Timestamp::now());
+        self.reload_known().await;
         let news = client.notifications();
         // The SDK re-sends this subscription whenever a relay reconnects.
         client
@@ -292,14 +378,26 @@ impl Bunker {
         mut news: broadcast::Receiver<RelayPoolNotification>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), String> {
+        let mut reload = tokio::time::interval(RELOAD_KNOWN);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
+                _ = reload.tick() => {
+                    let me = Arc::clone(&self);
+                    tokio::spawn(async move { me.reload_known().await });
+                }
                 n = news.recv() => match n {
-                    Ok(RelayPoolNotification::Event { event, .. }) => {
-                        if event.kind == Kind::NostrConnect && event.verify().is_ok() {
-                            tokio::spawn(Arc::clone(&self).handle(client.clone(), *event));
+                    Ok(RelayPoolNotification::Event { event, relay_url, .. }) => {
+                        if event.kind != Kind::NostrConnect || event.verify().is_err() {
+                            continue;
                         }
+                        // Before any work for it: strangers past their budget get silence.
+                        if !self.budget.admit(&event.pubkey, Instant::now()) {
+                            self.stats.silenced();
+                            continue;
+                        }
+                        tokio::spawn(Arc::clone(&self).handle(client.clone(), relay_url, *event));
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {

@@ -15,8 +15,10 @@ use crate::serve::{self, Config, Settings};
 #[command(after_long_help = "\
 Every setting also comes from a TOML file (--config; keys as the flags, with
 underscores: listen, public_url, max_body_bytes, auth_window_secs, rate_per_pubkey,
-burst_per_pubkey, rate_per_ip, burst_per_ip, long_poll_max_secs, db). Flags win over
-environment variables, which win over the file.
+burst_per_pubkey, rate_per_ip, burst_per_ip, long_poll_max_secs, db,
+bunker_unknown_rate, bunker_unknown_burst, bunker_unknown_rate_per_key,
+bunker_unknown_burst_per_key). Flags win over environment variables, which win over
+the file.
 
 When bound, prints `listening on http://ADDR` (with --json: one object with listening,
 public_url and db) on stdout. Stops on SIGINT or SIGTERM.")]
@@ -89,6 +91,27 @@ pub struct BunkerArgs {
     /// How long one co-signer has to answer before the bunker asks another.
     #[arg(long, value_name = "SECS", default_value_t = 10, requires = "relays")]
     pub cosigner_timeout: u64,
+    /// Replies per second to all clients without a grant together; requests past this
+    /// budget (or the per-key one) get no reply [default: 1].
+    #[arg(long, env = "PASSPORT_SERVE_BUNKER_UNKNOWN_RATE", value_name = "N")]
+    pub bunker_unknown_rate: Option<f64>,
+    /// Burst allowance of that budget [default: 10].
+    #[arg(long, env = "PASSPORT_SERVE_BUNKER_UNKNOWN_BURST", value_name = "N")]
+    pub bunker_unknown_burst: Option<u32>,
+    /// Replies per second to one client without a grant [default: 0.1].
+    #[arg(
+        long,
+        env = "PASSPORT_SERVE_BUNKER_UNKNOWN_RATE_PER_KEY",
+        value_name = "N"
+    )]
+    pub bunker_unknown_rate_per_key: Option<f64>,
+    /// Burst allowance per client without a grant [default: 3].
+    #[arg(
+        long,
+        env = "PASSPORT_SERVE_BUNKER_UNKNOWN_BURST_PER_KEY",
+        value_name = "N"
+    )]
+    pub bunker_unknown_burst_per_key: Option<u32>,
     #[command(flatten)]
     pub grant: GrantArgs,
 }
@@ -149,6 +172,10 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
         burst_per_ip: a.burst_per_ip,
         long_poll_max_secs: a.long_poll_max_secs,
         db: a.db.clone(),
+        bunker_unknown_rate: a.bunker.bunker_unknown_rate,
+        bunker_unknown_burst: a.bunker.bunker_unknown_burst,
+        bunker_unknown_rate_per_key: a.bunker.bunker_unknown_rate_per_key,
+        bunker_unknown_burst_per_key: a.bunker.bunker_unknown_burst_per_key,
     };
     let mut config = Config::resolve(&cli.home_path(), a.config.as_deref(), overrides)?;
     config.log_requests = a.verbose;
@@ -175,6 +202,7 @@ pub async fn serve_until_stopped(
     uri_first: bool,
 ) -> Result<()> {
     let announce = config.clone();
+    let unknown = config.bunker_unknown;
     let uri = bunker.as_ref().map(|b| b.uri.clone());
     let qr = match (&uri, qr) {
         (Some(u), true) => Some(crate::bunker::qr(u)?),
@@ -209,7 +237,8 @@ pub async fn serve_until_stopped(
                         state.db().clone(),
                         b.timeout,
                     )
-                    .with_stats(stats),
+                    .with_stats(stats)
+                    .with_unknown_limits(unknown),
                 );
                 bunker.start(state.shutdown_signal()).await
             })

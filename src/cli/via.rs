@@ -8,10 +8,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ceremony::Roster;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::ops::{Exchange, Files, Waiting};
-use crate::transport::{Endpoint, Via};
+use crate::transport::{Bounds, Endpoint, Via};
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct ViaArgs {
@@ -19,6 +19,11 @@ pub struct ViaArgs {
     /// relays (ws[s]://…, repeatable or comma-separated) instead of files.
     #[arg(long, value_name = "URL", env = "PASSPORT_VIA", value_delimiter = ',')]
     pub via: Vec<String>,
+    /// Give up on a `--via` server or relay that takes longer than this for one operation
+    /// (registering, sending a package, one fetch; on top of any long-poll wait)
+    /// [default: 60].
+    #[arg(long, value_name = "SECS", env = "PASSPORT_VIA_TIMEOUT")]
+    pub via_timeout: Option<u64>,
 }
 
 impl ViaArgs {
@@ -30,11 +35,30 @@ impl ViaArgs {
         }
     }
 
+    /// The transport's bounds: the defaults with `--via-timeout`.
+    pub fn bounds(&self) -> Result<Bounds> {
+        let mut b = Bounds::default();
+        if let Some(secs) = self.via_timeout {
+            if secs == 0 {
+                return Err(Error::Invalid(
+                    "--via-timeout must be at least 1 second".into(),
+                ));
+            }
+            b.deadline = Duration::from_secs(secs);
+        }
+        Ok(b)
+    }
+
     /// Connects for `roster` as this home's identity.
     pub fn connect(&self, home: &Home, roster: &Roster) -> Result<Option<Via>> {
         match self.endpoint()? {
             None => Ok(None),
-            Some(e) => Ok(Some(Via::connect(&e, home.identity()?, roster)?)),
+            Some(e) => Ok(Some(Via::connect_bounded(
+                &e,
+                home.identity()?,
+                roster,
+                self.bounds()?,
+            )?)),
         }
     }
 
@@ -58,7 +82,11 @@ impl ViaArgs {
     /// transport connects when the round binds it.
     pub fn lazy(&self, home: &Home, inputs: &[PathBuf], out: &Path) -> Result<Box<dyn Exchange>> {
         Ok(match self.endpoint()? {
-            Some(e) => Box::new(crate::transport::Lazy::new(e, home.identity()?.clone())),
+            Some(e) => Box::new(crate::transport::Lazy::new(
+                e,
+                home.identity()?.clone(),
+                self.bounds()?,
+            )),
             None => Box::new(Files::new(inputs, out)),
         })
     }

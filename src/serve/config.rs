@@ -27,6 +27,8 @@ pub struct Config {
     pub burst_per_ip: u32,
     pub long_poll_max_secs: u64,
     pub db: PathBuf,
+    /// The bunker's replies to keys without a grant (see `bunker::budget`).
+    pub bunker_unknown: crate::bunker::budget::Limits,
     /// One stderr line per request (not a file/env key: a run option).
     pub log_requests: bool,
 }
@@ -45,6 +47,10 @@ pub struct Settings {
     pub burst_per_ip: Option<u32>,
     pub long_poll_max_secs: Option<u64>,
     pub db: Option<PathBuf>,
+    pub bunker_unknown_rate: Option<f64>,
+    pub bunker_unknown_burst: Option<u32>,
+    pub bunker_unknown_rate_per_key: Option<f64>,
+    pub bunker_unknown_burst_per_key: Option<u32>,
 }
 
 impl Settings {
@@ -74,6 +80,14 @@ impl Settings {
             burst_per_ip: over.burst_per_ip.or(self.burst_per_ip),
             long_poll_max_secs: over.long_poll_max_secs.or(self.long_poll_max_secs),
             db: over.db.or(self.db),
+            bunker_unknown_rate: over.bunker_unknown_rate.or(self.bunker_unknown_rate),
+            bunker_unknown_burst: over.bunker_unknown_burst.or(self.bunker_unknown_burst),
+            bunker_unknown_rate_per_key: over
+                .bunker_unknown_rate_per_key
+                .or(self.bunker_unknown_rate_per_key),
+            bunker_unknown_burst_per_key: over
+                .bunker_unknown_burst_per_key
+                .or(self.bunker_unknown_burst_per_key),
         }
     }
 }
@@ -92,6 +106,7 @@ impl Config {
             burst_per_ip: 300,
             long_poll_max_secs: 60,
             db,
+            bunker_unknown: crate::bunker::budget::DEFAULT_LIMITS,
             log_requests: false,
         }
     }
@@ -125,6 +140,11 @@ impl Config {
         c.rate_per_ip = s.rate_per_ip.unwrap_or(c.rate_per_ip);
         c.burst_per_ip = s.burst_per_ip.unwrap_or(c.burst_per_ip);
         c.long_poll_max_secs = s.long_poll_max_secs.unwrap_or(c.long_poll_max_secs);
+        let u = &mut c.bunker_unknown;
+        u.rate = s.bunker_unknown_rate.unwrap_or(u.rate);
+        u.burst = s.bunker_unknown_burst.unwrap_or(u.burst);
+        u.rate_per_key = s.bunker_unknown_rate_per_key.unwrap_or(u.rate_per_key);
+        u.burst_per_key = s.bunker_unknown_burst_per_key.unwrap_or(u.burst_per_key);
         c.validate()?;
         Ok(c)
     }
@@ -143,6 +163,11 @@ impl Config {
         for (key, rate) in [
             ("rate_per_pubkey", self.rate_per_pubkey),
             ("rate_per_ip", self.rate_per_ip),
+            ("bunker_unknown_rate", self.bunker_unknown.rate),
+            (
+                "bunker_unknown_rate_per_key",
+                self.bunker_unknown.rate_per_key,
+            ),
         ] {
             if !(rate.is_finite() && rate > 0.0) {
                 return Err(bad(
@@ -154,6 +179,11 @@ impl Config {
         for (key, burst) in [
             ("burst_per_pubkey", self.burst_per_pubkey),
             ("burst_per_ip", self.burst_per_ip),
+            ("bunker_unknown_burst", self.bunker_unknown.burst),
+            (
+                "bunker_unknown_burst_per_key",
+                self.bunker_unknown.burst_per_key,
+            ),
         ] {
             if burst == 0 {
                 return Err(bad(key, "must be at least 1".into()));
@@ -221,6 +251,16 @@ mod tests {
         assert_eq!(c.rate_per_pubkey, 20.0);
         assert_eq!(c.db, tmp.path().join("serve").join("serve.sqlite"));
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.bunker_unknown, crate::bunker::budget::DEFAULT_LIMITS);
+        let file = write(tmp.path(), "bunker_unknown_burst = 2\n");
+        let over = Settings {
+            bunker_unknown_rate_per_key: Some(0.5),
+            ..Settings::default()
+        };
+        let c = Config::resolve(tmp.path(), Some(&file), over).expect("resolves");
+        assert_eq!(c.bunker_unknown.burst, 2);
+        assert_eq!(c.bunker_unknown.rate_per_key, 0.5);
+        assert_eq!(c.bunker_unknown.rate, 1.0);
     }
 
     #[test]
@@ -240,6 +280,11 @@ mod tests {
             ("burst_per_pubkey = 0\n", "burst_per_pubkey"),
             ("public_url = \"ftp://x\"\n", "public_url"),
             ("listen = \"nowhere\"\n", "listen"),
+            ("bunker_unknown_rate = -1.0\n", "bunker_unknown_rate"),
+            (
+                "bunker_unknown_burst_per_key = 0\n",
+                "bunker_unknown_burst_per_key",
+            ),
         ] {
             let file = write(tmp.path(), text);
             let e =

@@ -11,7 +11,7 @@ pub mod config;
 pub(crate) mod db;
 mod error;
 pub(crate) mod inproc;
-mod limits;
+pub(crate) mod limits;
 mod metrics;
 mod middleware;
 mod openapi;

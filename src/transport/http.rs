@@ -1,4 +1,8 @@
 //! The `passport serve` client: NIP-98 authenticated JSON over HTTP, long-poll for news.
+//!
+//! The server is not trusted to be sane: answers are read as a stream and cut at a size
+//! no passport serve sends, and paging stops when the cursor does not move. Deadlines
+//! are the caller's (see [`super::Via`]).
 
 use std::time::Duration;
 
@@ -12,9 +16,15 @@ use url::Url;
 
 use super::{Delivery, ViaError};
 use crate::ceremony::Roster;
+use crate::envelope::MAX_PACKAGE_BYTES;
 
 /// How long one long-poll may hang on the server; the server caps it too.
-const MAX_POLL: Duration = Duration::from_secs(25);
+pub(super) const MAX_POLL: Duration = Duration::from_secs(25);
+/// Largest package page read: serve sends at most 16 MiB of events per page, or one
+/// package (at most [`MAX_PACKAGE_BYTES`]) when that alone is larger, plus framing.
+pub(super) const MAX_PAGE_BYTES: usize = (16 << 20) + MAX_PACKAGE_BYTES + (1 << 20);
+/// Largest other answer read (a ceremony id, a delivery receipt, an error).
+pub(super) const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 pub struct Client {
     http: reqwest::Client,
@@ -76,7 +86,15 @@ impl Client {
         };
         let url = c.url("v1/ceremonies")?;
         let body = roster.to_json_pretty().into_bytes();
-        let created: Created = c.send(HttpMethod::POST, url, Some(body), "roster").await?;
+        let created: Created = c
+            .send(
+                HttpMethod::POST,
+                url,
+                Some(body),
+                "roster",
+                MAX_ANSWER_BYTES,
+            )
+            .await?;
         c.id = created.id;
         Ok(c)
     }
@@ -108,6 +126,7 @@ impl Client {
         url: Url,
         body: Option<Vec<u8>>,
         what: &str,
+        limit: usize,
     ) -> Result<T, ViaError> {
         // Rate limits answer 429 with Retry-After: honour it a few times before giving up.
         let mut attempt = 0;
@@ -143,10 +162,7 @@ impl Client {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
                 continue;
             }
-            let bytes = resp.bytes().await.map_err(|e| ViaError::Unreachable {
-                url: self.base.to_string(),
-                detail: e.to_string(),
-            })?;
+            let bytes = self.read_limited(resp, what, limit).await?;
             if (200..300).contains(&status) {
                 return serde_json::from_slice(&bytes).map_err(|e| ViaError::BadAnswer {
                     url: url.to_string(),
@@ -170,6 +186,35 @@ impl Client {
         }
     }
 
+    /// The body, read chunk by chunk and abandoned past `limit` bytes, so an endless or
+    /// huge answer costs at most `limit` of memory.
+    async fn read_limited(
+        &self,
+        mut resp: reqwest::Response,
+        what: &str,
+        limit: usize,
+    ) -> Result<Vec<u8>, ViaError> {
+        let too_large = || ViaError::TooLarge {
+            url: self.base.to_string(),
+            what: what.to_owned(),
+            limit,
+        };
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| ViaError::Unreachable {
+            url: self.base.to_string(),
+            detail: e.to_string(),
+        })? {
+            if out.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     pub async fn post(&mut self, event: &Event) -> Result<Delivery, ViaError> {
         let url = self.url(&format!("v1/ceremonies/{}/packages", self.id))?;
         let p: Posted = self
@@ -178,6 +223,7 @@ impl Client {
                 url,
                 Some(event.as_json().into_bytes()),
                 "package",
+                MAX_ANSWER_BYTES,
             )
             .await?;
         Ok(Delivery {
@@ -186,23 +232,35 @@ impl Client {
         })
     }
 
-    /// Every package after the cursor, paging through; long-polls once when `wait` > 0
-    /// and nothing is new.
-    pub async fn fetch(&mut self, wait: Duration) -> Result<Vec<Event>, ViaError> {
-        let mut out = vec![];
+    /// Every package after the cursor, paging through, each page handed to `sink` as it
+    /// arrives; long-polls once when `wait` > 0 and nothing is new.
+    pub async fn fetch(
+        &mut self,
+        wait: Duration,
+        sink: &mut dyn FnMut(Vec<Event>),
+    ) -> Result<(), ViaError> {
         let mut wait = wait.min(MAX_POLL);
         loop {
             let mut url = self.url(&format!("v1/ceremonies/{}/packages", self.id))?;
             url.query_pairs_mut()
                 .append_pair("since", &self.cursor.to_string())
                 .append_pair("wait", &wait.as_secs().to_string());
-            let page: Page = self.send(HttpMethod::GET, url, None, "fetch").await?;
-            let n = page.packages.len();
-            self.cursor = self.cursor.max(page.cursor);
-            out.extend(page.packages.into_iter().map(|i| i.event));
-            if n == 0 {
-                return Ok(out);
+            let page: Page = self
+                .send(HttpMethod::GET, url, None, "fetch", MAX_PAGE_BYTES)
+                .await?;
+            if page.packages.is_empty() {
+                return Ok(());
             }
+            // Packages come with a cursor past them; one that stands still would have us
+            // fetch the same page forever.
+            if page.cursor <= self.cursor {
+                return Err(ViaError::StuckCursor {
+                    url: self.base.to_string(),
+                    cursor: self.cursor,
+                });
+            }
+            self.cursor = page.cursor;
+            sink(page.packages.into_iter().map(|i| i.event).collect());
             // Something arrived: drain the rest without waiting.
             wait = Duration::ZERO;
         }

@@ -4,6 +4,11 @@
 //! Packages are already signed events, so they travel unchanged; confidential ones are
 //! NIP-44 encrypted to their recipient before they leave the home. A transport only moves
 //! events: every package fetched here is checked again by the round that reads it.
+//!
+//! The other side is not trusted to behave: every operation has a deadline
+//! ([`Bounds::deadline`]), answers are read with size caps, paging stops when a cursor
+//! does not advance, and each page is sorted (strangers' events dropped) as it arrives,
+//! so what a server or relay sends is never buffered whole. Errors name the endpoint.
 
 mod http;
 mod relays;
@@ -83,6 +88,48 @@ pub enum ViaError {
     NotPublished { id: String, detail: String },
     #[error("cannot connect to any relay of {relays}; check the URLs and that they are up")]
     NoRelay { relays: String },
+    #[error("{url} sent more than {limit} bytes in answer to the {what}; stopped reading (a passport serve answer is never that large)")]
+    TooLarge {
+        url: String,
+        what: String,
+        limit: usize,
+    },
+    #[error("{url} keeps answering the fetch with packages but does not advance its cursor (stuck at {cursor}); stopped paging")]
+    StuckCursor { url: String, cursor: u64 },
+    #[error("{url} did not finish the {what} within {secs} s (--via-timeout); stopped waiting")]
+    Deadline {
+        url: String,
+        what: String,
+        secs: u64,
+    },
+    #[error("relay {url} sent {detail} for one fetch; stopped reading it (drop it from --via if it keeps doing so)")]
+    RelayFlood { url: String, detail: String },
+}
+
+/// How far a transport trusts the other side (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// One operation (registering the roster, sending a package, one fetch with all its
+    /// pages) may take this long, on top of any long-poll wait it asks for.
+    pub deadline: Duration,
+    /// Stored events one relay may send for one fetch (an honest relay sends what the
+    /// roster's members published for the ceremony: about n² packages for a DKG).
+    pub relay_events: usize,
+    /// Bytes of those events (each one is at most [`envelope::MAX_PACKAGE_BYTES`]).
+    pub relay_bytes: usize,
+}
+
+/// Default [`Bounds::deadline`], in seconds.
+pub const DEFAULT_DEADLINE_SECS: u64 = 60;
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            deadline: Duration::from_secs(DEFAULT_DEADLINE_SECS),
+            relay_events: 200_000,
+            relay_bytes: 256 << 20,
+        }
+    }
 }
 
 impl From<ViaError> for Error {
@@ -109,97 +156,24 @@ enum Backend {
     Relays(Box<relays::Client>),
 }
 
-/// A connection to one ceremony's packages, for one member.
-pub struct Via {
-    rt: tokio::runtime::Runtime,
-    backend: Backend,
-    endpoint: Endpoint,
-    /// Every package seen so far, by id, parsed (signature checked) once on arrival:
-    /// the transport's view of the ceremony.
+/// The transport's view of the ceremony: every package seen so far, by id, parsed
+/// (signature checked) once on arrival. Fetched events are sorted into it page by page,
+/// so what a server or relay sends is not kept beyond what the roster's members signed.
+struct View {
     seen: BTreeMap<EventId, (Event, envelope::Meta)>,
     /// Events dropped because they are not packages of this roster (relays carry anyone's).
-    pub ignored: usize,
+    ignored: usize,
     allowed: Vec<PublicKey>,
     /// Also keep signing and ECDH requests signed by keys outside the roster (a bunker's
     /// transport key); serve has already checked them.
     any_requester: bool,
     /// Events that arrived since [`Via::take_fresh`] was last called.
     fresh: Vec<Event>,
-    ceremony: String,
 }
 
-impl Via {
-    /// Connects for `roster`, acting as `keys` (used for NIP-98 auth on serve, NIP-42 on
-    /// relays that ask).
-    pub fn connect(endpoint: &Endpoint, keys: &Keys, roster: &Roster) -> Result<Via> {
-        // Several crates enable rustls providers; pick one explicitly so TLS never panics.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Transport(format!("cannot start the network runtime: {e}")))?;
-        let backend = match endpoint {
-            Endpoint::Serve(url) => Backend::Serve(Box::new(
-                rt.block_on(http::Client::open(url, keys, roster))?,
-            )),
-            Endpoint::Relays(urls) => Backend::Relays(Box::new(
-                rt.block_on(relays::Client::open(urls, keys, roster))?,
-            )),
-        };
-        let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
-        allowed.extend(roster.dealer);
-        Ok(Via {
-            rt,
-            backend,
-            endpoint: endpoint.clone(),
-            seen: BTreeMap::new(),
-            ignored: 0,
-            allowed,
-            any_requester: false,
-            fresh: Vec::new(),
-            ceremony: roster.ceremony_id.clone(),
-        })
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// Sends one package; sending the same package again is harmless.
-    pub fn publish(&mut self, event: &Event) -> Result<Delivery> {
-        let d = match &mut self.backend {
-            Backend::Serve(c) => self.rt.block_on(c.post(event))?,
-            Backend::Relays(c) => self.rt.block_on(c.publish(event))?,
-        };
-        if let Ok(parsed) = envelope::parse(event.as_json().as_bytes()) {
-            self.seen.insert(event.id, parsed);
-        }
-        Ok(d)
-    }
-
-    /// Fetches whatever is new without waiting.
-    pub fn refresh(&mut self) -> Result<usize> {
-        self.pull(Duration::ZERO)
-    }
-
-    /// Waits up to `max` for at least one new package. Returns how many arrived.
-    pub fn wait(&mut self, max: Duration) -> Result<usize> {
-        let deadline = Instant::now() + max;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let n = self.pull(left)?;
-            if n > 0 || left.is_zero() {
-                return Ok(n);
-            }
-        }
-    }
-
-    fn pull(&mut self, wait: Duration) -> Result<usize> {
-        let events = match &mut self.backend {
-            Backend::Serve(c) => self.rt.block_on(c.fetch(wait))?,
-            Backend::Relays(c) => self.rt.block_on(c.fetch(wait))?,
-        };
+impl View {
+    /// Sorts fetched events in; returns how many were new packages of the roster.
+    fn take(&mut self, events: Vec<Event>) -> usize {
         let mut new = 0;
         for ev in events {
             if self.seen.contains_key(&ev.id) {
@@ -222,29 +196,182 @@ impl Via {
             self.seen.insert(ev.id, parsed);
             new += 1;
         }
+        new
+    }
+}
+
+/// A connection to one ceremony's packages, for one member.
+pub struct Via {
+    rt: tokio::runtime::Runtime,
+    backend: Backend,
+    endpoint: Endpoint,
+    bounds: Bounds,
+    view: View,
+    ceremony: String,
+}
+
+/// Runs `op` on `rt`, giving up after `limit` with an error naming `url` and `what`.
+fn bounded<T>(
+    rt: &tokio::runtime::Runtime,
+    limit: Duration,
+    url: &str,
+    what: &str,
+    op: impl std::future::Future<Output = std::result::Result<T, ViaError>>,
+) -> Result<T> {
+    match rt.block_on(async { tokio::time::timeout(limit, op).await }) {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ViaError::Deadline {
+            url: url.to_owned(),
+            what: what.to_owned(),
+            secs: limit.as_secs(),
+        }
+        .into()),
+    }
+}
+
+impl Via {
+    /// Connects for `roster`, acting as `keys` (used for NIP-98 auth on serve, NIP-42 on
+    /// relays that ask), with the default [`Bounds`].
+    pub fn connect(endpoint: &Endpoint, keys: &Keys, roster: &Roster) -> Result<Via> {
+        Via::connect_bounded(endpoint, keys, roster, Bounds::default())
+    }
+
+    /// [`Via::connect`] with explicit bounds.
+    pub fn connect_bounded(
+        endpoint: &Endpoint,
+        keys: &Keys,
+        roster: &Roster,
+        bounds: Bounds,
+    ) -> Result<Via> {
+        // Several crates enable rustls providers; pick one explicitly so TLS never panics.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Transport(format!("cannot start the network runtime: {e}")))?;
+        let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
+        allowed.extend(roster.dealer);
+        let place = endpoint.describe();
+        let backend = match endpoint {
+            Endpoint::Serve(url) => Backend::Serve(Box::new(bounded(
+                &rt,
+                bounds.deadline,
+                &place,
+                "roster registration",
+                http::Client::open(url, keys, roster),
+            )?)),
+            Endpoint::Relays(urls) => Backend::Relays(Box::new(bounded(
+                &rt,
+                bounds.deadline,
+                &place,
+                "connection",
+                relays::Client::open(urls, keys, roster, &allowed, bounds),
+            )?)),
+        };
+        Ok(Via {
+            rt,
+            backend,
+            endpoint: endpoint.clone(),
+            bounds,
+            view: View {
+                seen: BTreeMap::new(),
+                ignored: 0,
+                allowed,
+                any_requester: false,
+                fresh: Vec::new(),
+            },
+            ceremony: roster.ceremony_id.clone(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Events dropped so far because no roster member signed them.
+    pub fn ignored(&self) -> usize {
+        self.view.ignored
+    }
+
+    /// Sends one package; sending the same package again is harmless.
+    pub fn publish(&mut self, event: &Event) -> Result<Delivery> {
+        let (place, limit) = (self.endpoint.describe(), self.bounds.deadline);
+        let d = match &mut self.backend {
+            Backend::Serve(c) => bounded(&self.rt, limit, &place, "package upload", c.post(event))?,
+            Backend::Relays(c) => {
+                bounded(&self.rt, limit, &place, "package upload", c.publish(event))?
+            }
+        };
+        if let Ok(parsed) = envelope::parse(event.as_json().as_bytes()) {
+            self.view.seen.insert(event.id, parsed);
+        }
+        Ok(d)
+    }
+
+    /// Fetches whatever is new without waiting.
+    pub fn refresh(&mut self) -> Result<usize> {
+        self.pull(Duration::ZERO)
+    }
+
+    /// Waits up to `max` for at least one new package. Returns how many arrived.
+    pub fn wait(&mut self, max: Duration) -> Result<usize> {
+        let deadline = Instant::now() + max;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = self.pull(left)?;
+            if n > 0 || left.is_zero() {
+                return Ok(n);
+            }
+        }
+    }
+
+    fn pull(&mut self, wait: Duration) -> Result<usize> {
+        let place = self.endpoint.describe();
+        let Via {
+            rt,
+            backend,
+            view,
+            bounds,
+            ..
+        } = self;
+        let mut new = 0;
+        let mut sink = |events: Vec<Event>| new += view.take(events);
+        // The deadline comes on top of the long poll (serve's is capped at MAX_POLL).
+        match backend {
+            Backend::Serve(c) => {
+                let limit = wait.min(http::MAX_POLL) + bounds.deadline;
+                bounded(rt, limit, &place, "fetch", c.fetch(wait, &mut sink))?
+            }
+            Backend::Relays(c) => {
+                let limit = wait + bounds.deadline;
+                bounded(rt, limit, &place, "fetch", c.fetch(wait, &mut sink))?
+            }
+        }
         Ok(new)
     }
 
     /// Keeps signing and ECDH requests from signers outside the roster (a coordinator
     /// such as the bunker inside serve). Only for serve, which checks what it stores.
     pub fn accept_requests_from_anyone(&mut self) {
-        self.any_requester = matches!(self.endpoint, Endpoint::Serve(_));
+        self.view.any_requester = matches!(self.endpoint, Endpoint::Serve(_));
     }
 
     /// The events that arrived since the last call, in arrival order.
     pub fn take_fresh(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.fresh)
+        std::mem::take(&mut self.view.fresh)
     }
 
     /// Forgets events seen so far (a long-running agent keeps only its own view).
     pub fn forget_seen(&mut self) {
-        self.seen.clear();
+        self.view.seen.clear();
     }
 
     /// Everything seen so far, as inputs for the round functions.
     pub fn inputs(&self) -> Vec<Input> {
         let place = self.endpoint.describe();
         let mut out: Vec<Input> = self
+            .view
             .seen
             .values()
             .map(|(event, meta)| Input {
@@ -258,10 +385,12 @@ impl Via {
         out
     }
 
-    /// Closes connections politely.
+    /// Closes connections politely (bounded: a relay that does not answer is left).
     pub fn close(self) {
         if let Backend::Relays(c) = self.backend {
-            self.rt.block_on(c.close());
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), c.close()).await });
         }
     }
 }
@@ -313,14 +442,16 @@ impl Exchange for Via {
 pub struct Lazy {
     endpoint: Endpoint,
     keys: Keys,
+    bounds: Bounds,
     via: Option<Via>,
 }
 
 impl Lazy {
-    pub fn new(endpoint: Endpoint, keys: Keys) -> Self {
+    pub fn new(endpoint: Endpoint, keys: Keys, bounds: Bounds) -> Self {
         Lazy {
             endpoint,
             keys,
+            bounds,
             via: None,
         }
     }
@@ -343,7 +474,12 @@ impl Exchange for Lazy {
         match &mut self.via {
             Some(v) => v.bind(roster),
             None => {
-                self.via = Some(Via::connect(&self.endpoint, &self.keys, roster)?);
+                self.via = Some(Via::connect_bounded(
+                    &self.endpoint,
+                    &self.keys,
+                    roster,
+                    self.bounds,
+                )?);
                 Ok(())
             }
         }

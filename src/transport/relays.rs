@@ -1,21 +1,30 @@
 //! The relay transport: packages published to ordinary Nostr relays and fetched back by
 //! the ceremony's `c` tag. Relays store regular events (kind 7707), so a member who
 //! starts late still finds everything sent before.
+//!
+//! Relays are not trusted to be sane either: the filter names the roster's keys (so an
+//! honest relay sends nothing of strangers), one relay message is capped at a package's
+//! size, and the stored events one relay sends for one fetch are counted and cut at
+//! [`Bounds`], naming the relay.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use nostr::{Alphabet, Event, Filter, Keys, Kind, SingleLetterTag};
-use nostr_sdk::{Client as SdkClient, RelayPoolNotification};
+use nostr::{Alphabet, Event, EventId, Filter, JsonUtil, Keys, Kind, PublicKey, SingleLetterTag};
+use nostr_sdk::prelude::{RelayLimits, ReqExitPolicy, StreamExt};
+use nostr_sdk::{Client as SdkClient, ClientOptions, RelayPoolNotification};
 use tokio::sync::broadcast;
 use url::Url;
 
-use super::{Delivery, ViaError};
+use super::{Bounds, Delivery, ViaError};
 use crate::ceremony::Roster;
-use crate::envelope::PACKAGE_KIND;
+use crate::envelope::{MAX_PACKAGE_BYTES, PACKAGE_KIND};
 
 const CONNECT: Duration = Duration::from_secs(10);
 /// How long to wait for stored events (until every relay says EOSE).
 const STORED: Duration = Duration::from_secs(10);
+/// Live events taken per fetch; the rest wait in the (bounded) channel for the next.
+const LIVE_PER_FETCH: usize = 10_000;
 
 pub struct Client {
     sdk: SdkClient,
@@ -23,13 +32,26 @@ pub struct Client {
     news: broadcast::Receiver<RelayPoolNotification>,
     relays: String,
     stored_fetched: bool,
+    bounds: Bounds,
 }
 
 impl Client {
-    pub async fn open(urls: &[Url], keys: &Keys, roster: &Roster) -> Result<Client, ViaError> {
+    pub async fn open(
+        urls: &[Url],
+        keys: &Keys,
+        roster: &Roster,
+        authors: &[PublicKey],
+        bounds: Bounds,
+    ) -> Result<Client, ViaError> {
         let relays = urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", ");
+        // One relay message carries one event: none of ours is larger than a package.
+        let mut limits = RelayLimits::default();
+        limits.messages.max_size = Some((MAX_PACKAGE_BYTES + (64 << 10)) as u32);
         // The identity key signs NIP-42 AUTH for relays that ask; nothing else.
-        let sdk = SdkClient::new(keys.clone());
+        let sdk = SdkClient::builder()
+            .signer(keys.clone())
+            .opts(ClientOptions::new().relay_limits(limits))
+            .build();
         for u in urls {
             sdk.add_relay(u.as_str())
                 .await
@@ -42,8 +64,11 @@ impl Client {
         if out.success.is_empty() {
             return Err(ViaError::NoRelay { relays });
         }
+        // Only the roster's keys: relays carry anyone's events, and a stranger flooding
+        // the (public) ceremony tag should cost an honest relay's bandwidth, not ours.
         let filter = Filter::new()
             .kind(Kind::Custom(PACKAGE_KIND))
+            .authors(authors.iter().copied())
             .custom_tag(SingleLetterTag::lowercase(Alphabet::C), &roster.ceremony_id);
         // Subscribe before anything is fetched so nothing published meanwhile is missed;
         // the SDK re-sends the subscription when a relay reconnects.
@@ -60,6 +85,7 @@ impl Client {
             news,
             relays,
             stored_fetched: false,
+            bounds,
         })
     }
 
@@ -95,23 +121,21 @@ impl Client {
         })
     }
 
-    /// Stored events on the first call, then whatever the subscription delivered.
-    pub async fn fetch(&mut self, wait: Duration) -> Result<Vec<Event>, ViaError> {
-        let mut out = vec![];
+    /// Stored events on the first call, then whatever the subscription delivered, handed
+    /// to `sink` in batches.
+    pub async fn fetch(
+        &mut self,
+        wait: Duration,
+        sink: &mut dyn FnMut(Vec<Event>),
+    ) -> Result<(), ViaError> {
+        let mut got = 0;
         if !self.stored_fetched {
-            let events = self
-                .sdk
-                .fetch_events(self.filter.clone(), STORED)
-                .await
-                .map_err(|e| ViaError::Unreachable {
-                    url: self.relays.clone(),
-                    detail: e.to_string(),
-                })?;
-            out.extend(events);
+            got += self.fetch_stored(sink).await?;
             self.stored_fetched = true;
         }
+        let mut out = vec![];
         self.drain(&mut out);
-        if out.is_empty() && !wait.is_zero() {
+        if out.is_empty() && got == 0 && !wait.is_zero() {
             let deadline = tokio::time::Instant::now() + wait;
             while out.is_empty() {
                 match tokio::time::timeout_at(deadline, self.news.recv()).await {
@@ -120,7 +144,8 @@ impl Client {
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
                         // Missed notifications: ask the relays again.
                         self.stored_fetched = false;
-                        return Box::pin(self.fetch(Duration::ZERO)).await;
+                        sink(out);
+                        return Box::pin(self.fetch(Duration::ZERO, sink)).await;
                     }
                     Ok(Err(broadcast::error::RecvError::Closed)) => {
                         return Err(ViaError::NoRelay {
@@ -130,11 +155,58 @@ impl Client {
                 }
             }
         }
-        Ok(out)
+        sink(out);
+        Ok(())
     }
 
+    /// Every relay's stored events for the filter, each relay read on its own so that one
+    /// sending too much is named and cut off. Returns how many events were handed on.
+    async fn fetch_stored(&self, sink: &mut dyn FnMut(Vec<Event>)) -> Result<usize, ViaError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (url, relay) in self.sdk.relays().await {
+            let (filter, bounds) = (self.filter.clone(), self.bounds);
+            tasks.spawn(async move {
+                let r = stored_from(&relay, filter, bounds).await;
+                (url, r)
+            });
+        }
+        let mut seen: HashSet<EventId> = HashSet::new();
+        let mut answered = 0;
+        let mut handed = 0;
+        let mut failed = vec![];
+        while let Some(done) = tasks.join_next().await {
+            let Ok((url, r)) = done else { continue };
+            match r {
+                Ok(events) => {
+                    answered += 1;
+                    let new: Vec<Event> =
+                        events.into_iter().filter(|e| seen.insert(e.id)).collect();
+                    handed += new.len();
+                    sink(new);
+                }
+                Err(Stored::Flood(detail)) => {
+                    tasks.abort_all();
+                    return Err(ViaError::RelayFlood {
+                        url: url.to_string(),
+                        detail,
+                    });
+                }
+                Err(Stored::Failed(e)) => failed.push(format!("{url}: {e}")),
+            }
+        }
+        if answered == 0 {
+            return Err(ViaError::Unreachable {
+                url: self.relays.clone(),
+                detail: failed.join("; "),
+            });
+        }
+        Ok(handed)
+    }
+
+    /// Takes queued live events, at most [`LIVE_PER_FETCH`] (a relay pushing without end
+    /// cannot keep one fetch going).
     fn drain(&mut self, out: &mut Vec<Event>) {
-        loop {
+        while out.len() < LIVE_PER_FETCH {
             match self.news.try_recv() {
                 Ok(n) => self.take(n, out),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => self.stored_fetched = false,
@@ -153,5 +225,151 @@ impl Client {
 
     pub async fn close(self) {
         self.sdk.shutdown().await;
+    }
+}
+
+enum Stored {
+    /// More than the bounds allow (what was exceeded).
+    Flood(String),
+    Failed(String),
+}
+
+/// One relay's stored events, counted against `bounds` as they arrive.
+async fn stored_from(
+    relay: &nostr_sdk::Relay,
+    filter: Filter,
+    bounds: Bounds,
+) -> Result<Vec<Event>, Stored> {
+    let mut stream = relay
+        .stream_events(filter.clone(), STORED, ReqExitPolicy::ExitOnEOSE)
+        .await
+        .map_err(|e| Stored::Failed(e.to_string()))?;
+    let (mut out, mut bytes) = (vec![], 0usize);
+    while let Some(r) = stream.next().await {
+        let Ok(ev) = r else { continue };
+        // Only what was asked for counts as an answer; anything else is dropped unkept.
+        if !filter.match_event(&ev, Default::default()) {
+            continue;
+        }
+        bytes += ev.as_json().len();
+        if out.len() >= bounds.relay_events {
+            return Err(Stored::Flood(format!(
+                "more than {} events",
+                bounds.relay_events
+            )));
+        }
+        if bytes > bounds.relay_bytes {
+            return Err(Stored::Flood(format!(
+                "more than {} bytes of events",
+                bounds.relay_bytes
+            )));
+        }
+        out.push(ev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::Member;
+    use nostr::{EventBuilder, Tag};
+    use nostr_relay_builder::prelude::{LocalRelay, RateLimit, RelayBuilder};
+
+    async fn relay() -> (LocalRelay, Url) {
+        let mut attempt = 0;
+        let r = loop {
+            let r = LocalRelay::new(
+                RelayBuilder::default()
+                    .addr(std::net::IpAddr::from([127, 0, 0, 1]))
+                    .rate_limit(RateLimit {
+                        max_reqs: 500,
+                        notes_per_minute: 100_000,
+                    }),
+            );
+            match r.run().await {
+                Ok(()) => break r,
+                // A picked port can be taken before it is bound: try another.
+                Err(_) if attempt < 20 => attempt += 1,
+                Err(e) => panic!("no relay: {e}"),
+            }
+        };
+        let url = Url::parse(&r.url().await.to_string()).expect("relay url");
+        (r, url)
+    }
+
+    /// `n` events of the package kind tagged with the ceremony, signed by `keys`.
+    async fn publish(url: &Url, keys: &Keys, ceremony: &str, n: usize, content: &str) {
+        let c = SdkClient::new(Keys::generate());
+        c.add_relay(url.as_str()).await.expect("add relay");
+        c.try_connect(CONNECT).await;
+        for i in 0..n {
+            let ev = EventBuilder::new(Kind::Custom(PACKAGE_KIND), format!("{content}{i}"))
+                .tag(Tag::parse(["c", ceremony]).expect("tag"))
+                .sign_with_keys(keys)
+                .expect("sign");
+            let out = c.send_event(&ev).await.expect("send");
+            assert!(!out.success.is_empty(), "{out:?}");
+        }
+        c.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_relay_sending_more_than_the_bounds_is_named_and_cut_off() {
+        let (_relay, url) = relay().await;
+        let (alice, bob, stranger) = (Keys::generate(), Keys::generate(), Keys::generate());
+        let members = [("alice", &alice), ("bob", &bob)]
+            .iter()
+            .map(|(n, k)| Member {
+                name: (*n).into(),
+                npub: k.public_key(),
+            })
+            .collect();
+        let roster = Roster::new("t", 2, members, None, &mut rand::rngs::OsRng).expect("roster");
+        let authors = [alice.public_key(), bob.public_key()];
+        // Strangers' events under the ceremony's (public) tag are not even asked for.
+        publish(&url, &stranger, &roster.ceremony_id, 40, "x").await;
+        publish(&url, &alice, &roster.ceremony_id, 12, "a").await;
+        let fetch = |bounds: Bounds| {
+            let (url, roster) = (url.clone(), roster.clone());
+            async move {
+                let mut c = Client::open(&[url], &Keys::generate(), &roster, &authors, bounds)
+                    .await
+                    .expect("open");
+                let mut got = vec![];
+                let r = c.fetch(Duration::ZERO, &mut |evs| got.extend(evs)).await;
+                c.close().await;
+                (r, got)
+            }
+        };
+        let roomy = Bounds {
+            relay_events: 20,
+            ..Bounds::default()
+        };
+        let (r, got) = fetch(roomy).await;
+        r.expect("within bounds");
+        // The live subscription brings the stored ones again; the view drops repeats.
+        let ids: HashSet<EventId> = got.iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), 12);
+        assert!(got.iter().all(|e| e.pubkey == alice.public_key()));
+
+        let few = Bounds {
+            relay_events: 10,
+            ..Bounds::default()
+        };
+        let e = fetch(few).await.0.expect_err("too many events").to_string();
+        assert!(e.contains(url.as_str().trim_end_matches('/')), "{e}");
+        assert!(e.contains("more than 10 events"), "{e}");
+
+        let small = Bounds {
+            relay_bytes: 2000,
+            ..Bounds::default()
+        };
+        let e = fetch(small)
+            .await
+            .0
+            .expect_err("too many bytes")
+            .to_string();
+        assert!(e.contains("more than 2000 bytes"), "{e}");
     }
 }
