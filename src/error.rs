@@ -83,9 +83,9 @@ impl Error {
             | Error::Malformed { .. }
             | Error::Rejected(_) => exit::REJECTED,
             Error::Keystore(K::Locked(_)) => exit::LOCKED,
-            Error::Keystore(K::NonceConsumed(_)) | Error::Refused(_) | Error::HomeExists(_) => {
-                exit::REFUSED
-            }
+            Error::Keystore(K::NonceConsumed(_) | K::OnceGone(_))
+            | Error::Refused(_)
+            | Error::HomeExists(_) => exit::REFUSED,
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
             Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
             Error::Invalid(_) => exit::USAGE,
