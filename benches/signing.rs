@@ -123,6 +123,7 @@ impl Fixture {
                     id: id.clone(),
                     commitments: c,
                 }],
+                valid_for: Some(passport::ops::nonce::DEFAULT_VALID_FOR),
             };
             let ev = envelope::seal(
                 self.identity(s),

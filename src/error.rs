@@ -86,8 +86,7 @@ impl Error {
             | Error::Malformed { .. }
             | Error::Rejected(_) => exit::REJECTED,
             Error::Keystore(K::Locked(_)) => exit::LOCKED,
-            Error::Keystore(K::NonceConsumed(_))
-            | Error::Keystore(K::Exposed { .. })
+            Error::Keystore(K::NonceConsumed(_) | K::OnceGone(_) | K::Exposed { .. })
             | Error::Refused(_)
             | Error::HomeExists(_) => exit::REFUSED,
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod backup;
 pub mod bunker;
 pub mod cli;
+pub mod clock;
 pub mod events;
 pub mod group;
 pub mod home;

@@ -104,6 +104,11 @@ fn net() -> Net {
 
 /// [`net`] with this `--cosigner-timeout`.
 fn net_with(cosigner_timeout: &str) -> Net {
+    net_env(cosigner_timeout, &[])
+}
+
+/// [`net_with`], with extra environment for the serve process.
+fn net_env(cosigner_timeout: &str, env: &[(&str, String)]) -> Net {
     let relay = start_relay();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -141,6 +146,7 @@ fn net_with(cosigner_timeout: &str) -> Net {
         "--request-timeout",
         "15",
     ]);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     let serve = Proc::spawn(cmd);
     let first = serve.line(Duration::from_secs(30));
     let url = first
@@ -385,6 +391,32 @@ fn cosigner_policy_refusal_is_named_then_another_cosigner_is_used() {
     });
     assert!(saw(&carol, |v| v["method"] == "sign_event"
         && v["outcome"] == "answered"));
+}
+
+#[test]
+fn the_bunker_never_picks_an_expired_commitment() {
+    // Serve's clock is 25 h ahead: every commitment the co-signers publish (valid 24 h)
+    // has expired as far as the bunker is concerned, so none may be handed out.
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 25 * 3600;
+    let n = net_env("3", &[("PASSPORT_NOW_FOR_TESTING", later.to_string())]);
+    let alice = n.cosign("alice", &[]);
+    let bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        let err = nc
+            .sign_event(note(pk, 1, "stale"))
+            .await
+            .expect_err("no unexpired commitments")
+            .to_string();
+        assert!(err.contains("only 0 others are available"), "{err}");
+        nc.shutdown().await;
+    });
+    drop((alice, bob));
 }
 
 #[test]

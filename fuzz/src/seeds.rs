@@ -126,6 +126,7 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
     let commit = CommitPayload {
         group: group.npub.clone(),
         commitments: vec![entries.remove(&1).expect("entry")],
+        valid_for: None,
     };
     let request = RequestPayload {
         group: group.npub.clone(),

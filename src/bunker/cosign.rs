@@ -141,6 +141,7 @@ impl Cosigners {
             .call(move |c| {
                 let rows = store::recent_of_round(c, &cid, Round::SignCommit, COMMIT_WINDOW)?;
                 let mut entries: Vec<(MemberId, sign::CommitEntry)> = vec![];
+                let now = crate::clock::now();
                 for (seat, _, json) in rows {
                     // Serve checked these packages when it stored them.
                     let Ok(ev) = Event::from_json(&json) else {
@@ -149,7 +150,8 @@ impl Cosigners {
                     let Ok(p) = serde_json::from_str::<CommitPayload>(&ev.content) else {
                         continue;
                     };
-                    if seat == 0 || p.group != npub {
+                    // Expired commitments are refused by their signers: never pick one.
+                    if seat == 0 || p.group != npub || now >= p.expires_at(&ev) {
                         continue;
                     }
                     entries.extend(p.commitments.into_iter().map(|e| (seat, e)));

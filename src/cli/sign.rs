@@ -8,7 +8,7 @@ use super::via::{progress, RunArgs, ViaArgs};
 use super::{prompt, Cli, Output};
 use crate::error::{Error, Result};
 use crate::ops::sign::{self, ToSign};
-use crate::ops::{read_package, sign_run, Exchange, Files, Report};
+use crate::ops::{nonce, read_package, sign_run, Exchange, Files, Report};
 
 #[derive(Debug, Subcommand)]
 pub enum SignCmd {
@@ -30,18 +30,30 @@ pub enum SignCmd {
 
 #[derive(Debug, Args)]
 pub struct CommitArgs {
-    /// Group npub.
-    #[arg(long)]
-    group: String,
+    /// Group npub (with --discard-all: only this group's nonces).
+    #[arg(long, required_unless_present = "discard_all")]
+    group: Option<String>,
     /// Which of this home's seats commits (when it holds several).
-    /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
     /// How many commitments to preprocess.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "discard_all")]
     count: usize,
+    /// How long the commitments may be used (e.g. 90m, 24h, 7d); signer and coordinator
+    /// refuse them afterwards, which bounds how long a restored snapshot is dangerous.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "24h",
+        conflicts_with = "discard_all"
+    )]
+    valid_for: String,
+    /// Burn every outstanding nonce of this home (of --group, or --member of it) instead
+    /// of committing: run it after restoring a home from a snapshot or backup copy.
+    #[arg(long)]
+    discard_all: bool,
     /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
+    #[arg(long, short = 'o', default_value = ".", conflicts_with_all = ["via", "discard_all"])]
     out: PathBuf,
     #[command(flatten)]
     via: ViaArgs,
@@ -240,13 +252,24 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
     match cmd {
         SignCmd::Commit(a) => {
             let home = cli.open_home()?;
-            let group = home.find_group(&a.group)?;
+            if a.discard_all {
+                // Works on this home only: no transport is involved.
+                return out.report(&nonce::discard_all(
+                    &home,
+                    a.group.as_deref(),
+                    a.member.as_deref(),
+                )?);
+            }
+            let valid_for = nonce::parse_valid_for(&a.valid_for)?;
+            let g = a.group.as_deref().expect("clap requires --group");
+            let group = home.find_group(g)?;
             let mut ex = a.via.exchange(&home, &group.roster, &[], &a.out)?;
-            out.report(&sign::commit(
+            out.report(&sign::commit_for(
                 &home,
-                &a.group,
+                g,
                 a.member.as_deref(),
                 a.count,
+                valid_for,
                 ex.as_mut(),
             )?)
         }

@@ -6,6 +6,7 @@
 
 pub mod attest;
 pub mod keys;
+pub mod once;
 pub mod seal;
 pub mod token;
 pub mod uri;

@@ -32,7 +32,7 @@ pub struct CreateReport {
 impl Report for CreateReport {
     fn human(&self) -> String {
         format!(
-            "backed up {}'s share (seat {}) of {}\n  file:       {} (armored age, mode 0600)\n  manifest:   {} (signed by the member's identity)\n  recipients: {}\n  sha256:     {}\n  Check it now and again later: passport backup verify {}",
+            "backed up {}'s share (seat {}) of {}\n  file:       {} (armored age, mode 0600)\n  manifest:   {} (signed by the member's identity)\n  recipients: {}\n  sha256:     {}\n  Check it now and again later: passport backup verify {}\n  This backs up the share, not nonces: {}",
             self.member,
             self.seat,
             self.group,
@@ -40,7 +40,8 @@ impl Report for CreateReport {
             self.manifest.display(),
             self.recipients.join(", "),
             self.sha256,
-            self.file.display()
+            self.file.display(),
+            super::nonce::SNAPSHOT_WARNING
         )
     }
 }
@@ -101,7 +102,7 @@ pub struct RestoreReport {
 impl Report for RestoreReport {
     fn human(&self) -> String {
         format!(
-            "restored {}'s share (seat {}) of {} into this home's keystore ({}){}",
+            "restored {}'s share (seat {}) of {} into this home's keystore ({}){}\n  nonces are not in backups: {}",
             self.member,
             self.seat,
             self.group,
@@ -110,7 +111,8 @@ impl Report for RestoreReport {
                 "; the share held before was replaced (--force)"
             } else {
                 ""
-            }
+            },
+            super::nonce::SNAPSHOT_WARNING
         )
     }
 }

@@ -30,6 +30,10 @@ use crate::transport::{Endpoint, Via};
 /// has given up on them.
 pub const MAX_REQUEST_AGE: u64 = 120;
 
+/// Pooled commitments are replaced this long before they expire, so a coordinator never
+/// picks one that expires while the request is on its way.
+const EXPIRY_MARGIN: u64 = 600;
+
 /// The ECDH methods a co-signer may serve; `sign_event` is the signing method.
 pub const METHODS: [&str; 5] = [
     "sign_event",
@@ -311,15 +315,27 @@ impl Agent<'_> {
             .unwrap_or_default()
     }
 
-    /// Drops the pool's commitments whose nonces are gone; true if any were.
+    /// Drops the pool's commitments whose nonces are gone, and burns those about to
+    /// expire (a coordinator refuses expired ones); true if any were dropped.
     fn prune(&mut self) -> bool {
         let (home, group, seat) = (self.home, &self.group, self.seat);
         let before = self.pool.commits.len();
+        let soon = crate::clock::now() + EXPIRY_MARGIN;
+        let mut stale = vec![];
         self.pool.commits.retain(|ev| {
-            Self::commit_ids(ev)
-                .iter()
+            let ids = Self::commit_ids(ev);
+            let expiring = serde_json::from_str::<CommitPayload>(&ev.content)
+                .map_or(true, |p| p.expires_at(ev) <= soon);
+            if expiring {
+                stale.extend(ids);
+                return false;
+            }
+            ids.iter()
                 .any(|id| home.keystore().exists(&sign::nonce_name(group, seat, id)))
         });
+        for id in stale {
+            let _ = self.discard(&id);
+        }
         before != self.pool.commits.len()
     }
 

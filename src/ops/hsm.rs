@@ -248,6 +248,7 @@ impl Report for MigrateReport {
             "moved {} secret(s) from {} into {}; each was unsealed by the token and compared before the old copies were deleted",
             self.secrets, self.from, self.to
         );
+        s.push_str(&format!("\n  {}", super::nonce::SNAPSHOT_WARNING));
         if let Some(p) = &self.obsolete_identity_file {
             s.push_str(&format!(
                 "\n  {} no longer protects anything; delete it",
@@ -280,17 +281,53 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
         std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
     }
     let ks = home.keystore();
+    // One-time objects a crash left on the old token go first; the move cannot carry them.
+    ks.finish_pending()?;
     let names = ks.all_names()?;
+    let mut moved = 0;
+    // The old one-time objects of moved nonces, destroyed before the swap.
+    let mut old_once = vec![];
     for name in &names {
-        let ctx = home.context_for(name)?;
-        let plain = ks.get_bound(name, &ctx)?;
-        let blob = new.seal(name, &ctx, &plain)?;
-        if *new.unseal(name, &ctx, &blob)? != *plain {
-            return Err(Error::Rejected(format!(
-                "{name}: the token did not return the sealed secret intact; nothing was changed"
-            )));
-        }
+        let is_nonce = name.starts_with("nonces/");
+        let (plain, blob) = if is_nonce {
+            // A nonce moves under a new one-time object of the target token.
+            let plain = match ks.get_once(name) {
+                Ok(p) => p,
+                // Used by another copy of this home: burned here by get_once, not moved.
+                Err(crate::keystore::Error::OnceGone(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let sealed = std::fs::read(ks.dir().join(format!("{name}.sealed")))
+                .map_err(|e| Error::io(ks.dir().join(name), e))?;
+            if let Some(id) = ks.sealer().once_id(&sealed) {
+                old_once.push((name.clone(), id));
+            }
+            let blob = new.seal_once(name, "", &plain)?;
+            if *new.unseal_once(name, "", &blob)? != *plain {
+                return Err(Error::Rejected(format!(
+                    "{name}: the token did not return the sealed secret intact; nothing was changed"
+                )));
+            }
+            (plain, blob)
+        } else {
+            let ctx = home.context_for(name)?;
+            let plain = ks.get_bound(name, &ctx)?;
+            let blob = new.seal(name, &ctx, &plain)?;
+            if *new.unseal(name, &ctx, &blob)? != *plain {
+                return Err(Error::Rejected(format!(
+                    "{name}: the token did not return the sealed secret intact; nothing was changed"
+                )));
+            }
+            (plain, blob)
+        };
+        drop(plain);
         fsutil::write_atomic(&staging.join(format!("{name}.sealed")), &blob, false)?;
+        moved += 1;
+    }
+    // The nonces now live under the target's objects: the source's objects must not
+    // open them any more (a copy of the home from before the move would otherwise).
+    for (name, id) in &old_once {
+        ks.sealer().destroy_once(name, id)?;
     }
     // Consumed-nonce tombstones move too, so a used nonce stays used.
     let mut consumed = 0;
@@ -323,12 +360,12 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
     std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
     home::audit_log(root).append(
         "migrate",
-        serde_json::json!({ "from": from, "to": config_uri(&config), "secrets": names.len(), "consumed_nonces": consumed }),
+        serde_json::json!({ "from": from, "to": config_uri(&config), "secrets": moved, "consumed_nonces": consumed }),
     )?;
     Ok(MigrateReport {
         from,
         to: config_uri(&config),
-        secrets: names.len(),
+        secrets: moved,
         consumed_nonces: consumed,
         obsolete_identity_file: obsolete,
     })

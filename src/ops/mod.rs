@@ -10,6 +10,7 @@ pub mod dkg;
 pub mod hsm;
 pub mod inspect;
 pub mod keygen;
+pub mod nonce;
 pub mod recover;
 pub mod refresh;
 pub mod repair;

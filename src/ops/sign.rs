@@ -1,15 +1,16 @@
 //! `passport sign commit|request|share|aggregate|event`: threshold signing over files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use nostr::{Event, JsonUtil, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    collect, delivered_lines, pick_seat, read_package, read_source, Exchange, Input, Report, Want,
+    collect, delivered_lines, nonce, pick_seat, read_package, read_source, Exchange, Input, Report,
+    Want,
 };
-use crate::ceremony::frost::round1::{SigningCommitments, SigningNonces};
+use crate::ceremony::frost::round1::SigningCommitments;
 use crate::ceremony::frost::round2::SignatureShare;
 use crate::ceremony::frost::SigningPackage;
 use crate::ceremony::{signing, MemberId, Roster};
@@ -30,6 +31,17 @@ pub struct CommitEntry {
 pub struct CommitPayload {
     pub group: String,
     pub commitments: Vec<CommitEntry>,
+    /// How long after the package's `created_at` its commitments may be used (seconds;
+    /// absent in packages of older versions: [`nonce::DEFAULT_VALID_FOR`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<u64>,
+}
+
+impl CommitPayload {
+    /// When this package's commitments expire (see [`nonce::package_expires`]).
+    pub fn expires_at(&self, ev: &Event) -> u64 {
+        nonce::package_expires(ev.created_at.as_secs(), self.valid_for)
+    }
 }
 
 /// Public payload of a signing request.
@@ -86,6 +98,8 @@ pub struct CommitReport {
     pub group: String,
     pub member: String,
     pub count: usize,
+    /// Unix time after which the commitments are refused.
+    pub expires_at: u64,
     pub package: String,
     #[serde(skip)]
     pub sent: bool,
@@ -97,17 +111,17 @@ pub struct CommitReport {
 impl Report for CommitReport {
     fn human(&self) -> String {
         format!(
-            "{} preprocessed {} commitment(s) for {}{}",
+            "{} preprocessed {} commitment(s) for {}, usable until {}{}",
             self.member,
             self.count,
             self.group,
+            crate::clock::date(self.expires_at),
             delivered_lines(self.sent, std::slice::from_ref(&self.package))
         )
     }
 }
 
-/// Round 1: preprocess `count` nonces; nonces are sealed in the keystore, commitments
-/// go into one package for the coordinator.
+/// Round 1: preprocess `count` nonces, usable for the default lifetime.
 pub fn commit(
     home: &Home,
     group: &str,
@@ -115,8 +129,29 @@ pub fn commit(
     count: usize,
     ex: &mut dyn Exchange,
 ) -> Result<CommitReport> {
+    commit_for(home, group, member, count, nonce::DEFAULT_VALID_FOR, ex)
+}
+
+/// Round 1: preprocess `count` nonces usable for `valid_for` seconds; nonces are sealed
+/// in the keystore (each with its creation and expiry time, and on a token under its own
+/// one-time object), commitments go into one package for the coordinator.
+pub fn commit_for(
+    home: &Home,
+    group: &str,
+    member: Option<&str>,
+    count: usize,
+    valid_for: u64,
+    ex: &mut dyn Exchange,
+) -> Result<CommitReport> {
     if count == 0 || count > 10_000 {
         return Err(Error::Invalid("--count must be between 1 and 10000".into()));
+    }
+    if !(nonce::MIN_VALID_FOR..=nonce::MAX_VALID_FOR).contains(&valid_for) {
+        return Err(Error::Invalid(format!(
+            "a commitment lifetime must be between {} and {}",
+            crate::clock::span(nonce::MIN_VALID_FOR),
+            crate::clock::span(nonce::MAX_VALID_FOR)
+        )));
     }
     let group = home.find_group(group)?;
     let seat = pick_seat(
@@ -128,18 +163,24 @@ pub fn commit(
     let key = home.share(&group, seat)?;
     let keys = home.identity()?;
     let mut entries = vec![];
+    let created_at = crate::clock::now();
+    let expires_at = created_at.saturating_add(valid_for);
     for _ in 0..count {
         let (nonces, commitments) = signing::commit(&key, &mut rand::rngs::OsRng);
         let id = hex::encode(rand::random::<[u8; 16]>());
-        let bytes =
-            zeroize::Zeroizing::new(nonces.serialize().map_err(crate::ceremony::Error::frost)?);
+        let record = nonce::Record {
+            created_at,
+            expires_at,
+            nonces,
+        };
         home.keystore()
-            .put(&nonce_name(&group, seat, &id), &bytes, false)?;
+            .put_once(&nonce_name(&group, seat, &id), &record.encode()?)?;
         entries.push(CommitEntry { id, commitments });
     }
     let payload = CommitPayload {
         group: group.npub.clone(),
         commitments: entries,
+        valid_for: Some(valid_for),
     };
     let ev = envelope::seal(
         keys,
@@ -161,6 +202,7 @@ pub fn commit(
         group: group.npub,
         member: name,
         count,
+        expires_at,
         package,
         sent: ex.sent(),
         event: ev,
@@ -227,10 +269,12 @@ pub fn request(
     let roster = &group.roster;
     let message = build_message(&group, what)?;
     let inputs = ex.inputs(roster)?;
-    let used_rel = format!("sign/{}/used-commitments.json", group.id());
-    let mut used: BTreeSet<String> = home.read_state(&used_rel)?.unwrap_or_default();
-    // Every commitment package from every member, unused entries only.
+    let legacy = nonce::legacy_used(home, &group)?;
+    let now = crate::clock::now();
+    // Every commitment package from every member: unused, unexpired entries only.
     let mut available: BTreeMap<MemberId, Vec<CommitEntry>> = BTreeMap::new();
+    // Why entries were left out, per member: (already handed out, expired).
+    let mut left_out: BTreeMap<MemberId, (usize, Option<u64>)> = BTreeMap::new();
     for input in &inputs {
         if input.meta.round != Round::SignCommit && !input.explicit {
             continue;
@@ -251,9 +295,15 @@ pub fn request(
             )));
         }
         let from = c.from.expect("member");
+        let expires = p.expires_at(&c.event);
         let list = available.entry(from).or_default();
+        let why = left_out.entry(from).or_default();
         for e in p.commitments {
-            if !used.contains(&e.id) && !list.iter().any(|x| x.id == e.id) {
+            if legacy.contains(&e.id) || nonce::is_claimed(home, &group, from, &e.id) {
+                why.0 += 1;
+            } else if now >= expires {
+                why.1 = why.1.max(Some(expires));
+            } else if !list.iter().any(|x| x.id == e.id) {
                 list.push(e);
             }
         }
@@ -280,6 +330,25 @@ pub fn request(
         .map(|&id| roster.name(id))
         .collect();
     if !lacking.is_empty() || chosen.len() < roster.threshold as usize {
+        // Say why a member's commitments were not usable: handed out before, or expired.
+        let mut reasons = vec![];
+        for (&id, &(used, expired)) in &left_out {
+            if available.get(&id).is_some_and(|l| !l.is_empty()) {
+                continue;
+            }
+            let name = roster.name(id);
+            if used > 0 {
+                reasons.push(format!(
+                    "{name}'s {used} commitment(s) given were already handed out by this coordinator in an earlier request (a commitment is never used twice)"
+                ));
+            }
+            if let Some(at) = expired {
+                reasons.push(format!(
+                    "{name}'s commitments expired at {} (commitments are refused after their lifetime)",
+                    crate::clock::date(at)
+                ));
+            }
+        }
         let mut missing = lacking;
         if missing.is_empty() {
             missing.push(format!(
@@ -287,8 +356,20 @@ pub fn request(
                 roster.threshold as usize - chosen.len()
             ));
         }
+        if !reasons.is_empty() && !ex.sent() {
+            // Files named by the operator: waiting will not help, the answer is no.
+            return Err(Error::Refused(format!(
+                "no usable commitments from {}: {}; ask for fresh ones (`passport sign commit`)",
+                missing.join(", "),
+                reasons.join("; ")
+            )));
+        }
         return Err(crate::ceremony::Error::Incomplete {
-            what: "unused signing commitments".into(),
+            what: if reasons.is_empty() {
+                "unused signing commitments".into()
+            } else {
+                format!("unused signing commitments ({})", reasons.join("; "))
+            },
             missing,
         }
         .into());
@@ -327,8 +408,10 @@ pub fn request(
             payload: &payload,
         },
     )?;
-    used.extend(ids.into_values());
-    home.write_state(&used_rel, &used)?;
+    // Recorded durably before the request leaves, so no restart hands these out again.
+    for (seat, id) in &ids {
+        nonce::claim(home, &group, *seat, id, &ev.id.to_hex())?;
+    }
     let path = ex.deliver(&format!("sign-request-{}.json", &ev.id.to_hex()[..8]), &ev)?;
     Ok(RequestReport {
         group: group.npub,
@@ -577,29 +660,32 @@ pub fn make_share(
         ))
     })?;
     let name = nonce_name(group, seat, commit_id);
-    let nonce_bytes = home.keystore().get(&name)?;
-    let nonces = SigningNonces::deserialize(&nonce_bytes)
-        .map_err(|_| crate::keystore::Error::Tampered(name.clone()))?;
+    let mname = group.roster.name(seat);
+    let record = nonce::Record::decode(&name, &home.keystore().get_once(&name)?)?;
     let expected = req
         .payload
         .signing_package
         .signing_commitments()
         .get(&Roster::identifier(seat));
-    if expected != Some(nonces.commitments()) {
+    if expected != Some(record.nonces.commitments()) {
         return Err(Error::Rejected(format!(
-            "the request's commitment for {} is not the one this home made under id {}; refusing",
-            group.roster.name(seat),
-            commit_id
+            "the request's commitment for {mname} is not the one this home made under id {commit_id}; refusing"
         )));
+    }
+    if let Err(e) = record.check_fresh(commit_id, &mname, crate::clock::now()) {
+        // Expired for good: burn it so it is not kept around.
+        let _ = home.keystore().consume(&name);
+        return Err(e);
     }
     let key = home.share(group, seat)?;
     if !consent(&summary(req, seat)) {
         return Err(Error::Refused("signing declined; no nonce was used".into()));
     }
-    // Durably burn the nonce before any share exists.
+    // Durably burn the nonce (and, on a token, destroy its one-time object) before any
+    // share exists.
     home.keystore().consume(&name)?;
-    let share = signing::sign(&req.payload.signing_package, &nonces, &key)?;
-    drop(nonces);
+    let share = signing::sign(&req.payload.signing_package, &record.nonces, &key)?;
+    drop(record);
     Ok(share)
 }
 

@@ -254,12 +254,15 @@ pub fn serve_one(
     let name = group.roster.name(seat);
     let rel = format!("{}/signer-{seat}.json", state_dir(&group));
     let mut st: SignerState = home.read_state(&rel)?.unwrap_or_default();
+    // A saved commitment is re-published only while it is unused and not expired.
+    let now = crate::clock::now();
     let still_open = st.commit.as_ref().is_some_and(|ev| {
         serde_json::from_str::<CommitPayload>(&ev.content).is_ok_and(|p| {
-            p.commitments.iter().any(|c| {
-                home.keystore()
-                    .exists(&sign::nonce_name(&group, seat, &c.id))
-            })
+            now < p.expires_at(ev)
+                && p.commitments.iter().any(|c| {
+                    home.keystore()
+                        .exists(&sign::nonce_name(&group, seat, &c.id))
+                })
         })
     });
     match &st.commit {
