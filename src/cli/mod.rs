@@ -124,7 +124,7 @@ pub enum Command {
     /// Run a full local 2-of-3 DKG and signing in a temporary directory.
     Demo(misc::DemoArgs),
     /// Coordinate ceremony rounds over HTTP; with --relay, also a NIP-46 bunker for a group.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// The NIP-46 bunker's clients: list, allow, revoke; invitations; nostrconnect:// URIs.
     #[command(subcommand)]
     Bunker(bunker::BunkerCmd),
