@@ -112,6 +112,23 @@ impl Drop for Serve {
     }
 }
 
+/// Waits until the server holds fewer than `n` descriptors (the attackers' are closed);
+/// returns how many it holds.
+async fn wait_fds_below(s: &Serve, n: usize) -> usize {
+    let t = Instant::now();
+    loop {
+        let fds = s.fds();
+        if fds < n {
+            return fds;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the server still holds {fds} descriptors"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     s.bind(SocketAddr::new(from.into(), 0))?;
@@ -429,9 +446,11 @@ async fn slowloris_does_not_starve_honest_clients() {
     }
 
     // Phase 2: more half-sent connections from many addresses (11 × 16) than the 160
-    // the descriptors allow. The excess is refused or closed at once, never accepted
-    // into running out of descriptors; the honest client gets in (a newcomer displaces
-    // the connection that has waited longest) and all are closed at the timeout.
+    // the descriptors allow. The server holds no more than its cap (plus the few being
+    // refused or closed for room), never runs out of descriptors, lets the honest client
+    // in (a newcomer displaces the connection that has waited longest), and closes them
+    // all at the header timeout.
+    let base = wait_fds_below(&s, 40).await;
     let flood: Vec<_> = (10..21u8)
         .flat_map(|last| (0..16).map(move |_| Ipv4Addr::new(127, 0, 0, last)))
         .map(|from| tokio::spawn(half_sent(from, s.addr)))
@@ -450,20 +469,18 @@ async fn slowloris_does_not_starve_honest_clients() {
         ok >= 5,
         "the honest client got {ok} answers during the flood"
     );
-    assert!(most <= 240, "the server held {most} descriptors of 256");
-    let mut closed_early = 0;
+    let room = base + 160 + 2 * 16;
+    assert!(
+        (base + 100..=room).contains(&most),
+        "the server held {most} descriptors ({base} before the flood, at most {room} allowed)"
+    );
     for h in flood {
         let took = h.await.expect("flood task");
         assert!(
             took < Duration::from_secs(8),
             "a flood connection lasted {took:?}"
         );
-        closed_early += usize::from(took < Duration::from_millis(1500));
     }
-    assert!(
-        closed_early >= 16,
-        "only {closed_early} of 176 were turned away"
-    );
     let (status, _) = http(HONEST, s.addr, "GET", "/healthz", None, b"")
         .await
         .expect("health after the attack");
