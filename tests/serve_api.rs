@@ -322,6 +322,7 @@ async fn create_registers_each_roster_once() {
     assert_eq!(first.json["ceremony"], p.roster.ceremony_id.as_str());
     assert_eq!(first.json["roster_hash"], p.roster.hash_hex().as_str());
     assert_eq!(first.json["created"], true);
+    assert_eq!(first.json["other_rosters"], 0);
 
     // Another member posting the same roster (formatted differently) gets the same id.
     let compact = serde_json::to_string(&p.roster).expect("json");
@@ -344,17 +345,22 @@ async fn create_registers_each_roster_once() {
         &["neither a member"],
     );
 
+    // Another roster under the same ceremony id is another ceremony, not a conflict.
     let mut other = p.roster.clone();
     other.purpose = "something else".into();
     let body = other.to_json_pretty();
-    s.call(
-        "POST",
-        "/v1/ceremonies",
-        Some(p.k(1)),
-        Some(body.as_bytes()),
-    )
-    .await
-    .error(StatusCode::CONFLICT, "conflict", &[&p.roster.ceremony_id]);
+    let r = s
+        .call(
+            "POST",
+            "/v1/ceremonies",
+            Some(p.k(1)),
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_ne!(r.json["id"], id.as_str());
+    assert_eq!(r.json["ceremony"], p.roster.ceremony_id.as_str());
+    assert_eq!(r.json["other_rosters"], 1);
 
     s.call(
         "POST",
@@ -1205,4 +1211,160 @@ async fn openapi_documents_exactly_the_served_routes() {
     ] {
         assert!(kinds.as_array().expect("kinds").contains(&json!(k)), "{k}");
     }
+}
+
+/// `passport_ceremonies{state="open"}` from `/metrics`.
+async fn open_ceremonies(s: &Server) -> u64 {
+    let r = s.send("GET", "/metrics", None, None).await;
+    r.text
+        .lines()
+        .find_map(|l| l.strip_prefix("passport_ceremonies{state=\"open\"} "))
+        .and_then(|n| n.parse().ok())
+        .expect("open ceremonies gauge")
+}
+
+/// Issue 10, point 6: the ceremony id is public (the `c` tag of every package), so an
+/// outsider registered it first with a roster of its own (listing itself and the real
+/// members' public npubs) and the real members got 409. Now each roster is its own
+/// ceremony: the real one registers, runs, and never sees the outsider's packages, and
+/// the real members' packages are refused by the outsider's ceremony.
+#[tokio::test]
+async fn an_outsider_registering_the_ceremony_id_first_locks_no_one_out() {
+    let s = Server::new();
+    let p = Party::new(false);
+    let mallory = Keys::generate();
+    let mut squat = p.roster.clone();
+    squat.members[2] = Member {
+        name: "carol".into(),
+        npub: mallory.public_key(),
+    };
+    let body = squat.to_json_pretty();
+    let first = s
+        .call(
+            "POST",
+            "/v1/ceremonies",
+            Some(&mallory),
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let squatted = first.json["id"].as_str().expect("id").to_owned();
+
+    let real = s.create(&p, p.k(1)).await;
+    assert_eq!(real.status, StatusCode::CREATED, "{}", real.text);
+    assert_eq!(real.json["other_rosters"], 1, "{}", real.text);
+    assert_eq!(real.json["roster_hash"], p.roster.hash_hex().as_str());
+    let id = real.json["id"].as_str().expect("id").to_owned();
+    assert_ne!(id, squatted);
+    // Every member gets the real roster's ceremony.
+    let again = s.create(&p, p.k(3)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.json["id"], id.as_str());
+
+    // The real members post and fetch as usual.
+    for seat in 1..=3 {
+        let r = s.post(&id, p.k(seat), &dkg1(&p, seat)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "seat {seat}: {}", r.text);
+    }
+    let page = s.fetch(&id, p.k(2), "since=0").await;
+    assert_eq!(seqs(&page).len(), 3, "{}", page.text);
+    // Packages are bound to their roster's hash: the squatter's ceremony refuses them,
+    // and the real one refuses the squatter's.
+    s.post(&squatted, p.k(1), &dkg1(&p, 1)).await.error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "wrong-ceremony",
+        &["roster"],
+    );
+    let theirs = package(&mallory, &squat, Round::Dkg1, Some(3), None, None);
+    s.post(&id, &mallory, &theirs)
+        .await
+        .error(StatusCode::FORBIDDEN, "not-a-member", &[]);
+    assert_eq!(s.count(&id, p.k(1)).await, 3);
+    assert_eq!(s.count(&squatted, &mallory).await, 0);
+}
+
+/// Issue 10, point 6: throwaway keys registered 1 MiB rosters (`purpose` had no limit).
+/// A roster body is at most 64 KiB and a purpose at most 1024 bytes; refusals say so and
+/// store nothing.
+#[tokio::test]
+async fn oversize_rosters_are_refused_and_store_nothing() {
+    let s = Server::new();
+    let p = Party::new(false);
+    let mut fat = p.roster.clone();
+    fat.purpose = "x".repeat(1 << 20);
+    let body = serde_json::to_string(&fat).expect("json");
+    s.call(
+        "POST",
+        "/v1/ceremonies",
+        Some(p.k(1)),
+        Some(body.as_bytes()),
+    )
+    .await
+    .error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        &["65536 bytes", "roster"],
+    );
+    // Declared too large: refused before the body is read (and before auth).
+    let r = s
+        .send("POST", "/v1/ceremonies", None, Some(body.as_bytes()))
+        .await;
+    r.error(StatusCode::PAYLOAD_TOO_LARGE, "too-large", &["roster"]);
+
+    fat.purpose = "x".repeat(1025);
+    let body = fat.to_json_pretty();
+    s.call(
+        "POST",
+        "/v1/ceremonies",
+        Some(p.k(1)),
+        Some(body.as_bytes()),
+    )
+    .await
+    .error(
+        StatusCode::BAD_REQUEST,
+        "malformed",
+        &["purpose is 1025 bytes", "at most 1024"],
+    );
+    assert_eq!(open_ceremonies(&s).await, 0);
+    // At the limit it is fine.
+    fat.purpose = "x".repeat(1024);
+    let body = fat.to_json_pretty();
+    let r = s
+        .call(
+            "POST",
+            "/v1/ceremonies",
+            Some(p.k(1)),
+            Some(body.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(open_ceremonies(&s).await, 1);
+}
+
+/// New ceremonies per address are budgeted (throwaway keys are free, addresses less
+/// so); registering an existing roster again costs nothing.
+#[tokio::test]
+async fn new_ceremonies_per_address_are_limited() {
+    let s = Server::with(|c| c.new_ceremonies_per_ip_hour = 2);
+    let parties: Vec<Party> = (0..3).map(|_| Party::new(false)).collect();
+    for p in &parties[..2] {
+        assert_eq!(s.create(p, p.k(1)).await.status, StatusCode::CREATED);
+    }
+    let r = s.create(&parties[2], parties[2].k(1)).await;
+    r.error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        &["new ceremonies", "retry in"],
+    );
+    let retry: u64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(retry > 60, "one token per 30 min: {retry}");
+    for seat in 1..=3 {
+        let again = s.create(&parties[0], parties[0].k(seat)).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    }
+    assert_eq!(open_ceremonies(&s).await, 2);
 }

@@ -565,3 +565,34 @@ fn via_refusals_and_unreachable_endpoints_are_named() {
         .arg(&roster);
     expect_error_line(&mut c, 2, &["ftp://", "neither a serve URL"]);
 }
+
+/// Issue 10, point 6: the ceremony id is public, so an outsider registered it on the
+/// server first, with a roster of its own (two real members' npubs and its own key), and
+/// the real members got 409. Now the real members' `dkg run --via` completes, and the
+/// outsider's ceremony holds none of their packages.
+#[test]
+fn dkg_through_serve_completes_after_an_outsider_registered_the_ceremony_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let serve = Serve::start(&root.join("serve-home"), "127.0.0.1:0");
+    let (ms, roster) = three_members(root);
+    let mallory = nostr::Keys::generate();
+    let mut squat =
+        passport::ceremony::Roster::from_json(&std::fs::read(&roster).unwrap()).unwrap();
+    squat.members[2].npub = mallory.public_key();
+    let squat_file = root.join("squat.json");
+    std::fs::write(&squat_file, squat.to_json_pretty()).unwrap();
+    let (squatted, _) = serve_packages(&mallory, &serve.url, &squat_file);
+
+    let outs = run_parallel(ms.iter().map(|m| dkg_run(&serve.url, &roster, m)).collect());
+    let groups: Vec<String> = outs
+        .iter()
+        .map(|o| json_of(o)["group"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(groups.iter().all(|g| g == &groups[0]), "{groups:?}");
+    let (real, count) = serve_packages(&member_keys(&ms[0]), &serve.url, &roster);
+    assert_ne!(real, squatted);
+    assert_eq!(count, 12, "4 packages per member in the real ceremony");
+    let (_, theirs) = serve_packages(&mallory, &serve.url, &squat_file);
+    assert_eq!(theirs, 0, "nothing reached the outsider's ceremony");
+}

@@ -65,17 +65,24 @@ pub fn binding_roster(
     let mut r = roster.clone();
     r.ceremony_id = hex::encode(&digest[..16]);
     r.dealer = None;
-    r.purpose = format!(
-        "repair of {}'s share of group key {} by {} (public key package {})",
-        roster.name(lost),
-        hex::encode(super::group_xonly(public)),
-        helpers
-            .iter()
-            .map(|&i| roster.name(i))
-            .collect::<Vec<_>>()
-            .join(","),
-        hex::encode(pkg)
-    );
+    let purpose = |by: String| {
+        format!(
+            "repair of {}'s share of group key {} by {by} (public key package {})",
+            roster.name(lost),
+            hex::encode(super::group_xonly(public)),
+            hex::encode(pkg)
+        )
+    };
+    let names = helpers
+        .iter()
+        .map(|&i| roster.name(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    r.purpose = purpose(names);
+    // Many helpers do not fit a roster's purpose; the ceremony id binds them anyway.
+    if r.purpose.len() > super::roster::MAX_PURPOSE_BYTES {
+        r.purpose = purpose(format!("{} helpers", helpers.len()));
+    }
     r.validate()?;
     Ok(r)
 }
@@ -139,4 +146,31 @@ pub fn part3(
         )));
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ceremony::Member;
+
+    #[test]
+    fn many_helpers_still_make_a_valid_roster() {
+        let members = (0..40)
+            .map(|i| Member {
+                name: format!("member-with-a-long-name-{i:0>8}"),
+                npub: nostr::Keys::generate().public_key(),
+            })
+            .collect();
+        let roster = Roster::new("big", 30, members, None, &mut rand::rngs::OsRng).expect("roster");
+        let dealt =
+            crate::ceremony::dealer::deal(&roster, None, &mut rand::rngs::OsRng).expect("deal");
+        let few: Vec<MemberId> = (2..=31).collect();
+        let r = binding_roster(&roster, &dealt.public, 1, &few).expect("30 helpers");
+        assert!(r.purpose.contains("by 30 helpers"), "{}", r.purpose);
+        assert!(r.purpose.len() <= crate::ceremony::roster::MAX_PURPOSE_BYTES);
+        // Another helper set is another ceremony, though the purpose reads the same.
+        let other: Vec<MemberId> = (3..=32).collect();
+        let o = binding_roster(&roster, &dealt.public, 1, &other).expect("30 helpers");
+        assert_ne!(o.ceremony_id, r.ceremony_id);
+    }
 }

@@ -13,6 +13,13 @@ pub type MemberId = u16;
 pub const ROSTER_VERSION: u8 = 1;
 /// More members than this makes every round quadratic in a way no operator wants.
 pub const MAX_MEMBERS: usize = 255;
+/// A purpose is a sentence or a short paragraph for people to compare; more is a sign
+/// of abuse (a server storing rosters for anyone), not of use.
+pub const MAX_PURPOSE_BYTES: usize = 1024;
+/// Roster JSON larger than this is refused unread. The largest valid roster (255
+/// members with 32-character names, a dealer, a purpose of escaped characters), pretty
+/// printed, is under 48 KiB.
+pub const MAX_JSON_BYTES: usize = 64 << 10;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +72,12 @@ impl Roster {
 
     /// Parses and validates a roster from JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_JSON_BYTES {
+            return Err(Error::InvalidRoster(format!(
+                "it is {} bytes; a roster is at most {MAX_JSON_BYTES} bytes of JSON",
+                bytes.len()
+            )));
+        }
         let roster: Roster =
             serde_json::from_slice(bytes).map_err(|e| Error::InvalidRoster(e.to_string()))?;
         roster.validate()?;
@@ -85,6 +98,12 @@ impl Roster {
         }
         if self.ceremony_id.len() != 32 || hex::decode(&self.ceremony_id).is_err() {
             return bad("ceremony_id must be 32 hex characters (128 bits)".into());
+        }
+        if self.purpose.len() > MAX_PURPOSE_BYTES {
+            return bad(format!(
+                "the purpose is {} bytes; at most {MAX_PURPOSE_BYTES} are allowed",
+                self.purpose.len()
+            ));
         }
         let n = self.members.len();
         if !(2..=MAX_MEMBERS).contains(&n) {
@@ -261,5 +280,57 @@ pub mod opt_npub_serde {
         Option::<String>::deserialize(d)?
             .map(|s| parse_npub(&s).map_err(serde::de::Error::custom))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(n: usize) -> Vec<Member> {
+        (0..n)
+            .map(|i| Member {
+                // The longest names allowed, distinct.
+                name: format!("{i:0>32}"),
+                npub: nostr::Keys::generate().public_key(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn purpose_is_limited() {
+        let ok = "é".repeat(MAX_PURPOSE_BYTES / 2);
+        let mut r = Roster::new(&ok, 2, members(2), None, &mut rand::rngs::OsRng).expect("fits");
+        r.purpose.push('x');
+        let e = r.validate().expect_err("one byte over");
+        assert!(e.to_string().contains("purpose is 1025 bytes"), "{e}");
+        let e = Roster::from_json(r.to_json_pretty().as_bytes()).expect_err("over");
+        assert!(e.to_string().contains("at most 1024"), "{e}");
+    }
+
+    #[test]
+    fn the_largest_roster_fits_the_json_limit() {
+        let dealer = Some(nostr::Keys::generate().public_key());
+        // Control characters escape to six bytes each in JSON.
+        let purpose = "\u{1}".repeat(MAX_PURPOSE_BYTES);
+        let r = Roster::new(
+            &purpose,
+            2,
+            members(MAX_MEMBERS),
+            dealer,
+            &mut rand::rngs::OsRng,
+        )
+        .expect("valid");
+        let json = r.to_json_pretty();
+        assert!(json.len() < 48 << 10, "{} bytes", json.len());
+        assert_eq!(Roster::from_json(json.as_bytes()).expect("parses"), r);
+    }
+
+    #[test]
+    fn oversize_json_is_refused_unread() {
+        let mut big = vec![b' '; MAX_JSON_BYTES + 1];
+        big[0] = b'{';
+        let e = Roster::from_json(&big).expect_err("too big");
+        assert!(e.to_string().contains("at most 65536 bytes"), "{e}");
     }
 }

@@ -118,7 +118,7 @@ pub struct RosterNew {
         required = true
     )]
     members: Vec<String>,
-    /// What this key is for.
+    /// What this key is for (at most 1024 bytes).
     #[arg(long, default_value = "")]
     purpose: String,
     /// Make a trusted-dealer roster with this dealer npub (`self`: this home).

@@ -15,10 +15,16 @@ use crate::serve::{self, Config, Settings};
 #[command(after_long_help = "\
 Every setting also comes from a TOML file (--config; keys as the flags, with
 underscores: listen, public_url, max_body_bytes, auth_window_secs, rate_per_pubkey,
-burst_per_pubkey, rate_per_ip, burst_per_ip, long_poll_max_secs, db,
-bunker_unknown_rate, bunker_unknown_burst, bunker_unknown_rate_per_key,
-bunker_unknown_burst_per_key). Flags win over environment variables, which win over
-the file.
+burst_per_pubkey, rate_per_ip, burst_per_ip, long_poll_max_secs,
+header_read_timeout_secs, body_read_timeout_secs, idle_timeout_secs, max_connections,
+max_connections_per_ip, new_ceremonies_per_ip_hour, db, bunker_unknown_rate,
+bunker_unknown_burst, bunker_unknown_rate_per_key, bunker_unknown_burst_per_key).
+Flags win over environment variables, which win over the file.
+
+max_connections is lowered at startup to what the open-file limit (ulimit -n) leaves
+room for; a note on stderr says so. At a connection limit, the connection that has
+waited longest for a complete request is closed to make room; if every connection is
+busy with a request, the new one gets 429 (per IP) or 503 (in total).
 
 When bound, prints `listening on http://ADDR` (with --json: one object with listening,
 public_url and db) on stdout. Stops on SIGINT or SIGTERM.")]
@@ -53,6 +59,36 @@ pub struct ServeArgs {
     /// Longest a package fetch waits for new packages [default: 60].
     #[arg(long, env = "PASSPORT_SERVE_LONG_POLL_MAX_SECS", value_name = "SECS")]
     long_poll_max_secs: Option<u64>,
+    /// Time for a request's headers, from connect or the previous answer [default: 10].
+    #[arg(
+        long,
+        env = "PASSPORT_SERVE_HEADER_READ_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    header_read_timeout_secs: Option<u64>,
+    /// Time for a request's body, from its headers [default: 60].
+    #[arg(
+        long,
+        env = "PASSPORT_SERVE_BODY_READ_TIMEOUT_SECS",
+        value_name = "SECS"
+    )]
+    body_read_timeout_secs: Option<u64>,
+    /// Closes a connection where nothing moves and no request is handled [default: 30].
+    #[arg(long, env = "PASSPORT_SERVE_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Open connections in total, within the open-file limit [default: 1024].
+    #[arg(long, env = "PASSPORT_SERVE_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// Open connections per client IP (IPv6: per /64) [default: 64].
+    #[arg(long, env = "PASSPORT_SERVE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// New ceremonies a client IP may register per hour [default: 30].
+    #[arg(
+        long,
+        env = "PASSPORT_SERVE_NEW_CEREMONIES_PER_IP_HOUR",
+        value_name = "N"
+    )]
+    new_ceremonies_per_ip_hour: Option<u32>,
     /// SQLite database [default: HOME/serve/serve.sqlite].
     #[arg(long, env = "PASSPORT_SERVE_DB", value_name = "FILE")]
     db: Option<PathBuf>,
@@ -171,6 +207,12 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
         rate_per_ip: a.rate_per_ip,
         burst_per_ip: a.burst_per_ip,
         long_poll_max_secs: a.long_poll_max_secs,
+        header_read_timeout_secs: a.header_read_timeout_secs,
+        body_read_timeout_secs: a.body_read_timeout_secs,
+        idle_timeout_secs: a.idle_timeout_secs,
+        max_connections: a.max_connections,
+        max_connections_per_ip: a.max_connections_per_ip,
+        new_ceremonies_per_ip_hour: a.new_ceremonies_per_ip_hour,
         db: a.db.clone(),
         bunker_unknown_rate: a.bunker.bunker_unknown_rate,
         bunker_unknown_burst: a.bunker.bunker_unknown_burst,

@@ -301,7 +301,9 @@ impl Keystore {
     fn read_live(&self, name: &str, path: &Path) -> Result<Vec<u8>> {
         let blob = match read_private(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && exposed(path).is_some() => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied && exposed(path).is_some() =>
+            {
                 return Err(Error::Exposed {
                     mode: exposed(path).unwrap_or_default(),
                     path: path.into(),

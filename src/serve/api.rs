@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,10 +16,10 @@ use rand::RngCore;
 use serde_json::{json, Value};
 
 use super::auth::{self, Authed};
-use super::error::ApiError;
-use super::store::{self, Ceremony, Created};
+use super::error::{ApiError, Body as BodyOf};
+use super::store::{self, Ceremony};
 use super::{db, metrics, now, AppState};
-use crate::ceremony::Roster;
+use crate::ceremony::{roster, Roster};
 use crate::envelope::{short_npub, Round};
 
 pub async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -73,25 +73,34 @@ pub async fn openapi() -> Json<Value> {
     Json(super::openapi::document())
 }
 
-/// Reads the body, refusing more than `max_body_bytes`.
+/// Reads the body, refusing more than `max_body_bytes` (and, for a roster, more than a
+/// roster may be) or a body slower than `body_read_timeout_secs`.
 pub async fn read_body(
     st: &AppState,
     headers: &HeaderMap,
     body: Body,
+    of: BodyOf,
 ) -> Result<Vec<u8>, ApiError> {
-    let limit = st.0.config.max_body_bytes;
+    let limit = match of {
+        BodyOf::Package => st.0.config.max_body_bytes,
+        BodyOf::Roster => st.0.config.max_body_bytes.min(roster::MAX_JSON_BYTES),
+    };
+    let too_large = || ApiError::TooLarge { limit, of };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::TooLarge { limit });
+        return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let secs = st.0.config.body_read_timeout_secs;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        Limited::new(body, limit).collect(),
+    );
+    match read.await.map_err(|_| ApiError::Timeout { secs })? {
         Ok(c) => Ok(c.to_bytes().to_vec()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(ApiError::TooLarge { limit })
-        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::BadRequest(format!(
             "the request body could not be read: {e}"
         ))),
@@ -199,9 +208,10 @@ pub async fn create_ceremony(
     method: Method,
     uri: OriginalUri,
     headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&st, &headers, body).await?;
+    let ip = super::middleware::client_ip(&req);
+    let body = read_body(&st, &headers, req.into_body(), BodyOf::Roster).await?;
     let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
     let roster = Roster::from_json(&body)
         .map_err(|e| ApiError::Malformed(format!("the body is not a valid roster: {e}")))?;
@@ -211,33 +221,38 @@ pub async fn create_ceremony(
             short_npub(&pk)
         )));
     }
-    let mut raw = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let new_id = hex::encode(raw);
-    let stored = roster.clone();
-    let created =
-        st.0.db
-            .call(move |c| store::create(c, &stored, &new_id, now()))
-            .await?;
-    let (c, status) = match created {
-        Created::New(c) => (c, StatusCode::CREATED),
-        Created::Existing(c) => (c, StatusCode::OK),
-        Created::Conflict => {
-            return Err(ApiError::Conflict(format!(
-                "ceremony {} is already registered with a different roster; this one has \
-                 fingerprint {}: the members must agree on one roster",
-                roster.ceremony_id,
-                roster.fingerprint()
-            )))
+    let lookup = roster.clone();
+    let found = st.0.db.call(move |c| store::find(c, &lookup)).await?;
+    let registered = match found {
+        Some(r) => r,
+        None => {
+            // Only new ceremonies take from the budget: every member registers the
+            // same roster, and re-running a step registers it again.
+            st.0.ceremony_limit
+                .take(&ip, Instant::now())
+                .map_err(|retry_after| ApiError::TooManyCeremonies { retry_after })?;
+            let mut raw = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut raw);
+            let new_id = hex::encode(raw);
+            let stored = roster.clone();
+            st.0.db
+                .call(move |c| store::create(c, &stored, &new_id, now()))
+                .await?
         }
     };
+    let status = match registered.created {
+        true => StatusCode::CREATED,
+        false => StatusCode::OK,
+    };
+    let c = registered.ceremony;
     Ok((
         status,
         Json(json!({
             "id": c.id,
             "ceremony": c.roster.ceremony_id,
             "roster_hash": c.roster_hash,
-            "created": status == StatusCode::CREATED,
+            "created": registered.created,
+            "other_rosters": registered.others,
         })),
     )
         .into_response())

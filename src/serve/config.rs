@@ -13,6 +13,19 @@ use crate::envelope::MAX_PACKAGE_BYTES;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7707";
 /// Room for one maximal package plus JSON framing.
 pub const DEFAULT_MAX_BODY_BYTES: usize = MAX_PACKAGE_BYTES + (64 << 10);
+/// Honest clients send their headers in one write; ten seconds is room for a slow link.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// A maximal package (4 MiB) at about 70 KB/s.
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
+/// Lowered at startup to what the open-file limit allows.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// A member holds one connection (its long poll) at a time; a NAT or an office holds
+/// several members.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+/// New ceremonies per client IP per hour (a member registers a roster once per DKG,
+/// refresh or repair; registering an existing roster again is free).
+pub const DEFAULT_NEW_CEREMONIES_PER_IP_HOUR: u32 = 30;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -26,6 +39,18 @@ pub struct Config {
     pub rate_per_ip: f64,
     pub burst_per_ip: u32,
     pub long_poll_max_secs: u64,
+    /// A request's headers must be complete this long after the connection opened or
+    /// its previous answer was sent (so it also ends idle keep-alive connections).
+    pub header_read_timeout_secs: u64,
+    /// A request's body must be complete this long after its headers.
+    pub body_read_timeout_secs: u64,
+    /// A connection on which nothing moves for this long while no request is being
+    /// handled (a long poll is being handled) is closed.
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    /// IPv6 clients count per /64.
+    pub max_connections_per_ip: usize,
+    pub new_ceremonies_per_ip_hour: u32,
     pub db: PathBuf,
     /// The bunker's replies to keys without a grant (see `bunker::budget`).
     pub bunker_unknown: crate::bunker::budget::Limits,
@@ -46,6 +71,12 @@ pub struct Settings {
     pub rate_per_ip: Option<f64>,
     pub burst_per_ip: Option<u32>,
     pub long_poll_max_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
+    pub new_ceremonies_per_ip_hour: Option<u32>,
     pub db: Option<PathBuf>,
     pub bunker_unknown_rate: Option<f64>,
     pub bunker_unknown_burst: Option<u32>,
@@ -79,6 +110,16 @@ impl Settings {
             rate_per_ip: over.rate_per_ip.or(self.rate_per_ip),
             burst_per_ip: over.burst_per_ip.or(self.burst_per_ip),
             long_poll_max_secs: over.long_poll_max_secs.or(self.long_poll_max_secs),
+            header_read_timeout_secs: over
+                .header_read_timeout_secs
+                .or(self.header_read_timeout_secs),
+            body_read_timeout_secs: over.body_read_timeout_secs.or(self.body_read_timeout_secs),
+            idle_timeout_secs: over.idle_timeout_secs.or(self.idle_timeout_secs),
+            max_connections: over.max_connections.or(self.max_connections),
+            max_connections_per_ip: over.max_connections_per_ip.or(self.max_connections_per_ip),
+            new_ceremonies_per_ip_hour: over
+                .new_ceremonies_per_ip_hour
+                .or(self.new_ceremonies_per_ip_hour),
             db: over.db.or(self.db),
             bunker_unknown_rate: over.bunker_unknown_rate.or(self.bunker_unknown_rate),
             bunker_unknown_burst: over.bunker_unknown_burst.or(self.bunker_unknown_burst),
@@ -105,6 +146,12 @@ impl Config {
             rate_per_ip: 100.0,
             burst_per_ip: 300,
             long_poll_max_secs: 60,
+            header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            body_read_timeout_secs: DEFAULT_BODY_READ_TIMEOUT_SECS,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            new_ceremonies_per_ip_hour: DEFAULT_NEW_CEREMONIES_PER_IP_HOUR,
             db,
             bunker_unknown: crate::bunker::budget::DEFAULT_LIMITS,
             log_requests: false,
@@ -145,6 +192,16 @@ impl Config {
         u.burst = s.bunker_unknown_burst.unwrap_or(u.burst);
         u.rate_per_key = s.bunker_unknown_rate_per_key.unwrap_or(u.rate_per_key);
         u.burst_per_key = s.bunker_unknown_burst_per_key.unwrap_or(u.burst_per_key);
+        c.header_read_timeout_secs = s
+            .header_read_timeout_secs
+            .unwrap_or(c.header_read_timeout_secs);
+        c.body_read_timeout_secs = s.body_read_timeout_secs.unwrap_or(c.body_read_timeout_secs);
+        c.idle_timeout_secs = s.idle_timeout_secs.unwrap_or(c.idle_timeout_secs);
+        c.max_connections = s.max_connections.unwrap_or(c.max_connections);
+        c.max_connections_per_ip = s.max_connections_per_ip.unwrap_or(c.max_connections_per_ip);
+        c.new_ceremonies_per_ip_hour = s
+            .new_ceremonies_per_ip_hour
+            .unwrap_or(c.new_ceremonies_per_ip_hour);
         c.validate()?;
         Ok(c)
     }
@@ -192,6 +249,31 @@ impl Config {
         if self.long_poll_max_secs > 3600 {
             return Err(bad("long_poll_max_secs", "must be at most 3600".into()));
         }
+        for (key, secs, max) in [
+            (
+                "header_read_timeout_secs",
+                self.header_read_timeout_secs,
+                300,
+            ),
+            ("body_read_timeout_secs", self.body_read_timeout_secs, 3600),
+            ("idle_timeout_secs", self.idle_timeout_secs, 3600),
+        ] {
+            if !(1..=max).contains(&secs) {
+                return Err(bad(key, format!("must be 1 to {max}")));
+            }
+        }
+        for (key, n) in [
+            ("max_connections", self.max_connections),
+            ("max_connections_per_ip", self.max_connections_per_ip),
+            (
+                "new_ceremonies_per_ip_hour",
+                self.new_ceremonies_per_ip_hour as usize,
+            ),
+        ] {
+            if n == 0 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
         Ok(())
     }
 
@@ -238,10 +320,12 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let file = write(
             tmp.path(),
-            "listen = \"127.0.0.1:9000\"\nrate_per_ip = 5.0\nburst_per_ip = 7\n",
+            "listen = \"127.0.0.1:9000\"\nrate_per_ip = 5.0\nburst_per_ip = 7\n\
+             max_connections = 50\nidle_timeout_secs = 9\n",
         );
         let over = Settings {
             listen: Some("127.0.0.1:0".into()),
+            max_connections: Some(40),
             ..Settings::default()
         };
         let c = Config::resolve(tmp.path(), Some(&file), over).expect("resolves");
@@ -251,6 +335,10 @@ mod tests {
         assert_eq!(c.rate_per_pubkey, 20.0);
         assert_eq!(c.db, tmp.path().join("serve").join("serve.sqlite"));
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.max_connections, 40);
+        assert_eq!(c.idle_timeout_secs, 9);
+        assert_eq!(c.max_connections_per_ip, DEFAULT_MAX_CONNECTIONS_PER_IP);
+        assert_eq!(c.header_read_timeout_secs, DEFAULT_HEADER_READ_TIMEOUT_SECS);
         assert_eq!(c.bunker_unknown, crate::bunker::budget::DEFAULT_LIMITS);
         let file = write(tmp.path(), "bunker_unknown_burst = 2\n");
         let over = Settings {
@@ -284,6 +372,15 @@ mod tests {
             (
                 "bunker_unknown_burst_per_key = 0\n",
                 "bunker_unknown_burst_per_key",
+            ),
+            ("header_read_timeout_secs = 0\n", "header_read_timeout_secs"),
+            ("body_read_timeout_secs = 3601\n", "body_read_timeout_secs"),
+            ("idle_timeout_secs = 0\n", "idle_timeout_secs"),
+            ("max_connections = 0\n", "max_connections"),
+            ("max_connections_per_ip = 0\n", "max_connections_per_ip"),
+            (
+                "new_ceremonies_per_ip_hour = 0\n",
+                "new_ceremonies_per_ip_hour",
             ),
         ] {
             let file = write(tmp.path(), text);

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::Error;
 
 /// Bumped with every schema change; `open` refuses databases from a newer passport.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE ceremonies (
@@ -72,6 +72,27 @@ CREATE TABLE cosign_used (
     used_at       INTEGER NOT NULL,
     PRIMARY KEY (ceremony_id, seat, commitment_id)
 );
+";
+
+/// Version 4: ceremonies are keyed by ceremony id *and* roster hash. The ceremony id is
+/// public, so with it alone unique, whoever registered it first (with a roster of its
+/// own) locked the real members out. SQLite cannot drop a column's UNIQUE, so the table
+/// is rebuilt (https://www.sqlite.org/lang_altertable.html#otheralter); foreign keys
+/// are off meanwhile (`PRAGMA foreign_keys` is a no-op inside a transaction).
+const SCHEMA_V4: &str = "
+CREATE TABLE ceremonies_v4 (
+    id          TEXT PRIMARY KEY,
+    ceremony    TEXT NOT NULL,
+    roster_hash TEXT NOT NULL,
+    roster      TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'open',
+    created_at  INTEGER NOT NULL,
+    UNIQUE (ceremony, roster_hash)
+);
+INSERT INTO ceremonies_v4 (id, ceremony, roster_hash, roster, state, created_at)
+    SELECT id, ceremony, roster_hash, roster, state, created_at FROM ceremonies;
+DROP TABLE ceremonies;
+ALTER TABLE ceremonies_v4 RENAME TO ceremonies;
 ";
 
 /// A shared connection; SQLite serializes writers anyway, and one connection keeps
@@ -178,6 +199,17 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
             "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
         ))?;
     }
+    if version < 4 {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let rebuilt = conn.execute_batch(&format!(
+            "BEGIN; {SCHEMA_V4} PRAGMA user_version = 4; COMMIT;"
+        ));
+        if rebuilt.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        rebuilt?;
+    }
     Ok(())
 }
 
@@ -265,8 +297,66 @@ mod tests {
             })
             .await
             .expect("query");
-        assert_eq!(version, 3);
+        assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(tables, 1);
+    }
+
+    #[tokio::test]
+    async fn version_4_keeps_ceremonies_and_packages_and_keys_by_roster() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite");
+        {
+            let conn = Connection::open(&path).expect("raw open");
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} {SCHEMA_V2} {SCHEMA_V3} PRAGMA user_version = 3; COMMIT; \
+                 INSERT INTO ceremonies VALUES ('s1', 'c1', 'h1', '{{}}', 'agreed', 5); \
+                 INSERT INTO packages (ceremony_id, event_id, round, sender, seat, to_seat, \
+                 reference, event, received_at) VALUES ('s1', 'e1', 'dkg-1', 'p', 1, 0, '', \
+                 '{{}}', 6);"
+            ))
+            .expect("v3 schema with a ceremony");
+        }
+        let db = Db::open(&path).expect("open");
+        let (version, kept, second, orphan, fk) = db
+            .call(|c| {
+                let version = c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?;
+                let kept = c.query_row(
+                    "SELECT state || count(*) FROM ceremonies JOIN packages \
+                     ON packages.ceremony_id = ceremonies.id WHERE ceremonies.id = 's1'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )?;
+                // Same ceremony id, another roster: allowed now; the same pair is not.
+                let second = c.execute(
+                    "INSERT INTO ceremonies VALUES ('s2', 'c1', 'h2', '{}', 'open', 7)",
+                    [],
+                )?;
+                let dup = c
+                    .execute(
+                        "INSERT INTO ceremonies VALUES ('s3', 'c1', 'h2', '{}', 'open', 7)",
+                        [],
+                    )
+                    .is_err();
+                assert!(dup, "(ceremony, roster_hash) is unique");
+                // Foreign keys still hold after the rebuild.
+                let orphan = c
+                    .execute(
+                        "INSERT INTO packages (ceremony_id, event_id, round, sender, seat, \
+                         to_seat, reference, event, received_at) \
+                         VALUES ('nope', 'e2', 'dkg-1', 'p', 1, 0, '', '{}', 6)",
+                        [],
+                    )
+                    .is_err();
+                let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+                Ok((version, kept, second, orphan, fk))
+            })
+            .await
+            .expect("query");
+        assert_eq!(version, 4);
+        assert_eq!(kept, "agreed1");
+        assert_eq!(second, 1);
+        assert!(orphan, "a package for no ceremony is refused");
+        assert_eq!(fk, 1);
     }
 
     #[tokio::test]

@@ -19,11 +19,13 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("the request body is larger than {limit} bytes; {}", .of.rule())]
+    TooLarge { limit: usize, of: Body },
     #[error(
-        "the request body is larger than {limit} bytes; a package must be at most {} bytes",
-        crate::envelope::MAX_PACKAGE_BYTES
+        "the request body did not arrive within {secs} s of its headers \
+         (body_read_timeout_secs)"
     )]
-    TooLarge { limit: usize },
+    Timeout { secs: u64 },
     #[error("{0}")]
     Malformed(String),
     #[error("{0}")]
@@ -36,12 +38,39 @@ pub enum ApiError {
     WrongRecipient(String),
     #[error("too many requests from {who}; retry in {retry_after} s")]
     RateLimited { who: &'static str, retry_after: u64 },
+    #[error(
+        "this address registered too many new ceremonies (new_ceremonies_per_ip_hour); \
+         retry in {retry_after} s"
+    )]
+    TooManyCeremonies { retry_after: u64 },
     #[error("{method} is not allowed here; see /v1/openapi.json")]
     MethodNotAllowed { method: String },
     #[error("the server's database is unavailable; see the server log")]
     Unavailable,
     #[error("internal server error; see the server log")]
     Internal,
+}
+
+/// What a body is, for the size rule a too-large error quotes.
+#[derive(Clone, Copy, Debug)]
+pub enum Body {
+    Package,
+    Roster,
+}
+
+impl Body {
+    fn rule(self) -> String {
+        match self {
+            Body::Package => format!(
+                "a package must be at most {} bytes",
+                crate::envelope::MAX_PACKAGE_BYTES
+            ),
+            Body::Roster => format!(
+                "a roster is at most {} bytes of JSON",
+                crate::ceremony::roster::MAX_JSON_BYTES
+            ),
+        }
+    }
 }
 
 /// The error kind, put in response extensions so the metrics layer can count it.
@@ -57,12 +86,13 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
             ApiError::TooLarge { .. } => "too-large",
+            ApiError::Timeout { .. } => "timeout",
             ApiError::Malformed(_) => "malformed",
             ApiError::BadRequest(_) => "bad-request",
             ApiError::WrongCeremony(_) => "wrong-ceremony",
             ApiError::WrongRound(_) => "wrong-round",
             ApiError::WrongRecipient(_) => "wrong-recipient",
-            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::RateLimited { .. } | ApiError::TooManyCeremonies { .. } => "rate-limited",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal => "internal",
@@ -76,11 +106,14 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Malformed(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::WrongCeremony(_) | ApiError::WrongRound(_) | ApiError::WrongRecipient(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyCeremonies { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,13 +121,14 @@ impl ApiError {
     }
 
     /// Every kind the API can answer with (for the OpenAPI document).
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 16] = [
         "unauthorized",
         "replayed",
         "not-a-member",
         "not-found",
         "conflict",
         "too-large",
+        "timeout",
         "malformed",
         "bad-request",
         "wrong-ceremony",
@@ -126,7 +160,9 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": kind, "message": self.to_string() })),
         )
             .into_response();
-        if let ApiError::RateLimited { retry_after, .. } = self {
+        if let ApiError::RateLimited { retry_after, .. }
+        | ApiError::TooManyCeremonies { retry_after } = self
+        {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }

@@ -11,7 +11,7 @@ use nostr::{Event, JsonUtil, PublicKey};
 use rand::RngCore;
 use tokio::sync::watch;
 
-use super::store::{self, Ceremony, Created, Inserted};
+use super::store::{self, Ceremony, Inserted};
 use super::{now, rules, AppState};
 use crate::ceremony::Roster;
 
@@ -75,7 +75,7 @@ impl Drop for Polling<'_> {
 }
 
 impl AppState {
-    /// The server's ceremony for `roster`, registered now if no member has yet.
+    /// The server's ceremony for exactly `roster`, registered now if no member has yet.
     pub(crate) async fn ceremony_for(&self, roster: &Roster) -> Result<Ceremony, String> {
         let mut raw = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -87,13 +87,7 @@ impl AppState {
             .call(move |c| store::create(c, &stored, &new_id, now()))
             .await
             .map_err(|e| e.to_string())?;
-        match created {
-            Created::New(c) | Created::Existing(c) => Ok(c),
-            Created::Conflict => Err(format!(
-                "ceremony {} is registered on this server with a different roster",
-                roster.ceremony_id
-            )),
-        }
+        Ok(created.ceremony)
     }
 
     /// Stores a package the server itself made (the bunker's requests) and wakes

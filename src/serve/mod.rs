@@ -12,11 +12,13 @@ pub(crate) mod db;
 mod error;
 pub(crate) mod inproc;
 pub(crate) mod limits;
+mod listen;
 mod metrics;
 mod middleware;
 mod openapi;
 mod packages;
 mod rules;
+mod slots;
 pub(crate) mod store;
 mod waiters;
 
@@ -78,6 +80,8 @@ struct Shared {
     db: db::Db,
     ip_limit: limits::Limiter,
     key_limit: limits::Limiter,
+    /// New ceremonies per client IP.
+    ceremony_limit: limits::Limiter,
     metrics: metrics::Metrics,
     waiters: waiters::Waiters,
     /// Who is fetching packages (the bunker prefers co-signers that are connected).
@@ -98,6 +102,10 @@ impl AppState {
             public_url: config.public_url_for(config.listen),
             ip_limit: limits::Limiter::new(config.rate_per_ip, config.burst_per_ip),
             key_limit: limits::Limiter::new(config.rate_per_pubkey, config.burst_per_pubkey),
+            ceremony_limit: limits::Limiter::new(
+                f64::from(config.new_ceremonies_per_ip_hour) / 3600.0,
+                config.new_ceremonies_per_ip_hour,
+            ),
             metrics: metrics::Metrics::default(),
             waiters: waiters::Waiters::default(),
             presence: inproc::Presence::default(),
@@ -155,8 +163,8 @@ pub fn routes() -> Vec<(Method, &'static str)> {
     table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
-/// The HTTP API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
-/// per-IP limits see client addresses.
+/// The HTTP API. Serve it with [`listen::serve`] (or, in tests, any server that puts
+/// `ConnectInfo<SocketAddr>` in request extensions) so per-IP limits see client addresses.
 pub fn router(state: AppState) -> Router {
     let routes = table()
         .into_iter()
@@ -200,8 +208,9 @@ pub async fn run_with(
         source,
     })?;
     config.listen = bound;
+    let limits = listen::Limits::for_config(&config)?;
     let state = AppState::open(config)?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state.clone());
     let signal = shutdown_signal()?;
     let side = match sidecar {
         Some(f) => Some(tokio::spawn(f(&state).await.map_err(Error::Sidecar)?)),
@@ -209,13 +218,12 @@ pub async fn run_with(
     };
     ready(bound);
     let stopping = state.clone();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            signal.await;
-            stopping.shut_down();
-        })
-        .await
-        .map_err(Error::Serve);
+    let served = listen::serve(listener, app, limits, state.shutdown_signal(), async move {
+        signal.await;
+        stopping.shut_down();
+    })
+    .await
+    .map_err(Error::Serve);
     state.shut_down();
     if let Some(h) = side {
         match h.await {

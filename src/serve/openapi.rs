@@ -79,13 +79,23 @@ fn event_schema() -> Value {
 pub fn document() -> Value {
     let rounds: Vec<&str> = Round::ALL.iter().map(|r| r.as_str()).collect();
     let mut create = ceremony_errors(&[
-        ("400", "`malformed`: the body is not a valid roster"),
         (
-            "409",
-            "`conflict`: another roster is registered with the same ceremony id",
+            "400",
+            "`malformed`: the body is not a valid roster (e.g. a purpose over 1024 bytes)",
         ),
-        ("413", "`too-large`"),
+        (
+            "408",
+            "`timeout`: the body did not arrive within body_read_timeout_secs",
+        ),
+        ("413", "`too-large`: a roster is at most 64 KiB of JSON"),
     ]);
+    create.insert(
+        "429".into(),
+        error_ref(
+            "`rate-limited`, with a Retry-After header (seconds): too many requests, or too \
+             many new ceremonies from this address (new_ceremonies_per_ip_hour)",
+        ),
+    );
     create.remove("404");
     create.insert(
         "200".into(),
@@ -96,6 +106,7 @@ pub fn document() -> Value {
     );
     let post_errors = ceremony_errors(&[
         ("400", "`malformed`: not JSON, not a signed kind-7707 event, forged signature or bad tags"),
+        ("408", "`timeout`: the body did not arrive within body_read_timeout_secs"),
         ("409", "`conflict`: the sender already sent a different package for this round, recipient and reference"),
         ("413", "`too-large`"),
         ("422", "`wrong-ceremony`, `wrong-round` or `wrong-recipient`"),
@@ -105,7 +116,7 @@ pub fn document() -> Value {
         "info": {
             "title": "passport serve",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Coordinates FROST ceremony rounds: stores signed round packages (Nostr events of kind 7707) and hands each member the ones it may see. Confidential packages are NIP-44 encrypted end to end; the server holds no secrets."
+            "description": "Coordinates FROST ceremony rounds: stores signed round packages (Nostr events of kind 7707) and hands each member the ones it may see. Confidential packages are NIP-44 encrypted end to end; the server holds no secrets.\n\nConnections (HTTP/1.1): a request's headers must be complete within header_read_timeout_secs (default 10) of connecting or of the previous answer, which also closes idle keep-alive connections; its body within body_read_timeout_secs (default 60) of the headers (else 408 `timeout`); a connection where nothing moves while no request is handled is closed after idle_timeout_secs (default 30; a long poll is being handled). At most max_connections_per_ip (default 64; IPv6 per /64) and max_connections (default 1024, lowered to fit the open-file limit) connections are open; at a limit the connection that has waited longest for a complete request is closed to make room, and when every one is busy the newcomer gets 429 `rate-limited` (per address) or 503 `unavailable` (in total) with Retry-After, before its request is read."
         },
         "components": {
             "securitySchemes": {
@@ -124,25 +135,26 @@ pub fn document() -> Value {
                 },
                 "Roster": {
                     "type": "object",
-                    "description": "A passport roster, as written by `passport roster new`.",
+                    "description": "A passport roster, as written by `passport roster new`; at most 64 KiB of JSON.",
                     "required": ["version", "ceremony_id", "purpose", "threshold", "members"],
                     "properties": {
                         "version": { "type": "integer", "const": 1 },
                         "ceremony_id": { "type": "string", "pattern": "^[0-9a-f]{32}$" },
-                        "purpose": { "type": "string" },
+                        "purpose": { "type": "string", "description": "At most 1024 bytes of UTF-8.", "maxLength": 1024 },
                         "threshold": { "type": "integer", "minimum": 2 },
                         "dealer": { "type": "string", "description": "npub of the dealer (dealer rosters only)" },
                         "members": { "type": "array", "minItems": 2, "maxItems": 255, "items": {
                             "type": "object", "required": ["name", "npub"],
-                            "properties": { "name": { "type": "string" }, "npub": { "type": "string" } }
+                            "properties": { "name": { "type": "string", "pattern": "^[a-z0-9_-]{1,32}$" }, "npub": { "type": "string" } }
                         } }
                     }
                 },
                 "CeremonyCreated": {
-                    "type": "object", "required": ["id", "ceremony", "roster_hash", "created"],
+                    "type": "object", "required": ["id", "ceremony", "roster_hash", "created", "other_rosters"],
                     "properties": {
                         "id": { "type": "string" }, "ceremony": { "type": "string" },
-                        "roster_hash": { "type": "string" }, "created": { "type": "boolean" }
+                        "roster_hash": { "type": "string" }, "created": { "type": "boolean" },
+                        "other_rosters": { "type": "integer", "description": "Other rosters registered under the same ceremony id. Anyone may register a roster under a (public) ceremony id; each distinct roster is its own ceremony, and packages, bound to their roster's hash, are accepted only by it. Non-zero means someone holds a different roster: compare fingerprints." }
                     }
                 },
                 "CeremonyStatus": {
@@ -210,7 +222,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "OpenAPI 3.1", "content": { "application/json": { "schema": { "type": "object" } } } } }
             } },
             "/v1/ceremonies": { "post": {
-                "summary": "Register a roster. Every member may post the same roster and gets the same id.",
+                "summary": "Register a roster. Every member may post the same roster and gets the same id; a different roster under the same ceremony id is another ceremony, never a conflict.",
                 "security": [ { "nip98": [] } ],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Roster" } } } },
                 "responses": with(create, "201", ok("Registered.", "CeremonyCreated"))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api::{authenticate, ceremony_id, load_for, read_body};
-use super::error::ApiError;
+use super::error::{ApiError, Body as BodyOf};
 use super::rules::{self, Judged};
 use super::store::{self, Fetch, Inserted};
 use super::{now, AppState};
@@ -31,7 +31,7 @@ pub async fn post_package(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&st, &headers, body).await?;
+    let body = read_body(&st, &headers, body, BodyOf::Package).await?;
     let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
     let c = load_for(&st, ceremony_id(path)?, &pk).await?;
     // Parsing up to 4 MiB and verifying a signature: keep it off the async workers.

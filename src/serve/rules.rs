@@ -30,6 +30,7 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
     let (event, meta) = envelope::parse(body).map_err(|e| match e {
         E::TooLarge => ApiError::TooLarge {
             limit: envelope::MAX_PACKAGE_BYTES,
+            of: super::error::Body::Package,
         },
         // `parse` refuses a confidential round that is not encrypted to a recipient.
         E::Payload { .. } => ApiError::WrongRecipient(e.to_string()),
@@ -249,14 +250,12 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let db = Db::open(&tmp.path().join("db.sqlite")).expect("open");
         let roster = f.roster.clone();
-        let c = match db
+        let r = db
             .call(move |c| store::create(c, &roster, "00", 1))
             .await
-            .expect("create")
-        {
-            store::Created::New(c) => c,
-            _ => panic!("new ceremony"),
-        };
+            .expect("create");
+        assert!(r.created, "new ceremony");
+        let c = r.ceremony;
         let put = |body: Vec<u8>, internal: bool| {
             let (db, c, roster) = (db.clone(), c.clone(), f.roster.clone());
             async move {

@@ -19,11 +19,14 @@ pub struct Ceremony {
 pub const OPEN: &str = "open";
 pub const AGREED: &str = "agreed";
 
-pub enum Created {
-    New(Ceremony),
-    Existing(Ceremony),
-    /// Another roster already uses this roster's ceremony id.
-    Conflict,
+/// A roster's ceremony on this server, found or made.
+pub struct Registered {
+    pub ceremony: Ceremony,
+    pub created: bool,
+    /// Other rosters registered under the same ceremony id. The id is public (every
+    /// package carries it), so anyone may register a roster of their own under it; each
+    /// roster gets its own ceremony, and packages bound to one roster never reach another.
+    pub others: u64,
 }
 
 fn roster_from_column(text: String) -> rusqlite::Result<Roster> {
@@ -64,21 +67,51 @@ pub fn load(conn: &mut Connection, id: &str) -> rusqlite::Result<Option<Ceremony
     ceremony_where(conn, "id", id)
 }
 
-/// Creates a ceremony for `roster` under `new_id`, or finds the one with the same roster.
+/// The ceremony registered for exactly this roster (ceremony id and roster hash).
+pub fn find(conn: &mut Connection, roster: &Roster) -> rusqlite::Result<Option<Registered>> {
+    find_in(conn, &roster.ceremony_id, &roster.hash_hex())
+}
+
+fn find_in(conn: &Connection, ceremony: &str, hash: &str) -> rusqlite::Result<Option<Registered>> {
+    let id: Option<String> = conn
+        .query_row(
+            "SELECT id FROM ceremonies WHERE ceremony = ?1 AND roster_hash = ?2",
+            [ceremony, hash],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(id) = id else { return Ok(None) };
+    let Some(c) = ceremony_where(conn, "id", &id)? else {
+        return Ok(None);
+    };
+    let others = others(conn, ceremony, hash)?;
+    Ok(Some(Registered {
+        ceremony: c,
+        created: false,
+        others,
+    }))
+}
+
+fn others(conn: &Connection, ceremony: &str, hash: &str) -> rusqlite::Result<u64> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM ceremonies WHERE ceremony = ?1 AND roster_hash != ?2",
+        [ceremony, hash],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// Creates a ceremony for `roster` under `new_id`, or finds the one for the same roster.
 pub fn create(
     conn: &mut Connection,
     roster: &Roster,
     new_id: &str,
     now: u64,
-) -> rusqlite::Result<Created> {
+) -> rusqlite::Result<Registered> {
     let tx = Db::write_tx(conn)?;
     let hash = roster.hash_hex();
-    if let Some(existing) = ceremony_where(&tx, "ceremony", &roster.ceremony_id)? {
-        return Ok(if existing.roster_hash == hash {
-            Created::Existing(existing)
-        } else {
-            Created::Conflict
-        });
+    if let Some(existing) = find_in(&tx, &roster.ceremony_id, &hash)? {
+        return Ok(existing);
     }
     // The canonical form, so the stored roster hashes to `roster_hash` whatever the
     // formatting of the posted one.
@@ -89,13 +122,18 @@ pub fn create(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![new_id, roster.ceremony_id, hash, json, OPEN, now as i64],
     )?;
+    let others = others(&tx, &roster.ceremony_id, &hash)?;
     tx.commit()?;
-    Ok(Created::New(Ceremony {
-        id: new_id.to_owned(),
-        roster: roster.clone(),
-        roster_hash: hash,
-        state: OPEN.to_owned(),
-    }))
+    Ok(Registered {
+        ceremony: Ceremony {
+            id: new_id.to_owned(),
+            roster: roster.clone(),
+            roster_hash: hash,
+            state: OPEN.to_owned(),
+        },
+        created: true,
+        others,
+    })
 }
 
 /// A checked package, reduced to what the store indexes.
