@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::keystore::file::PassphraseSource;
 use crate::ops::sign::Summary;
 
-fn from_file(path: &PathBuf) -> std::result::Result<SecretString, String> {
+fn from_file(path: &std::path::Path) -> std::result::Result<SecretString, String> {
     let line =
         crate::fsutil::read_secret_line(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if line.is_empty() {
