@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use passport::bunker::rpc::Request;
+use passport::bunker::rpc;
 use passport::ceremony::ecdh::{EcdhShare, SharedX};
 use passport::serve::auth;
 
@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
             60,
         );
     }
-    if let Ok(req) = serde_json::from_slice::<Request>(data) {
+    if let Ok(req) = std::str::from_utf8(data)
+        .map_err(|_| ())
+        .and_then(|t| rpc::parse(t).map_err(|_| ()))
+    {
         for i in 0..req.params.len().min(4) {
             let _ = req.param(i);
         }

@@ -88,7 +88,8 @@ pub fn open(transport: &Keys, ev: &Event) -> Result<(Scheme, Request), RpcError>
 
 /// `{"id": string, "method": string, "params": [..]}` (params may be left out). A
 /// failure carries the id when there is one, so that the client hears why.
-fn parse(json: &str) -> Result<Request, (Option<String>, String)> {
+/// Parses a decrypted request; on failure, the id (when there is one to answer) and why.
+pub fn parse(json: &str) -> Result<Request, (Option<String>, String)> {
     let v: serde_json::Value = serde_json::from_str(json).map_err(|e| (None, e.to_string()))?;
     let Some(id) = v.get("id").and_then(|i| i.as_str()) else {
         return Err((None, "no string \"id\"".into()));
