@@ -15,17 +15,7 @@ const PIN: &str = "123456";
 /// A fresh SoftHSM2 token directory with one token; returns (conf, module).
 fn softhsm(root: &Path, label: &str) -> Option<(PathBuf, PathBuf)> {
     let module = passport::hsm::token::find_softhsm()?;
-    let dir = root.join("softhsm");
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir.join("tokens").display()
-        ),
-    )
-    .unwrap();
+    let (_, conf) = softhsm_dirs(root);
     let ok = Std::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
         .args([

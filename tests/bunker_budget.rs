@@ -15,48 +15,8 @@ use nostr::{EventBuilder, Filter, Keys, Kind, NostrSigner, PublicKey, Tag};
 use nostr_connect::prelude::NostrConnect;
 use util::*;
 
-/// A relay allowing `per_minute` events per connection, in its own runtime.
-struct Relay {
-    url: String,
-    rt: tokio::runtime::Runtime,
-    _relay: nostr_relay_builder::LocalRelay,
-}
-
-fn relay(per_minute: u32) -> Relay {
-    use nostr_relay_builder::prelude::*;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let relay = rt.block_on(async {
-        // A picked port can be taken before the relay binds it: try another.
-        let mut attempt = 0;
-        loop {
-            let r = LocalRelay::new(
-                RelayBuilder::default()
-                    .addr(std::net::IpAddr::from([127, 0, 0, 1]))
-                    .rate_limit(RateLimit {
-                        max_reqs: 500,
-                        notes_per_minute: per_minute,
-                    }),
-            );
-            match r.run().await {
-                Ok(()) => break r,
-                Err(e) if attempt < 20 => {
-                    attempt += 1;
-                    eprintln!("relay did not start ({e}); trying another port");
-                }
-                Err(e) => panic!("no relay after 20 attempts: {e}"),
-            }
-        }
-    });
-    let url = rt.block_on(relay.url()).to_string();
-    Relay {
-        url,
-        rt,
-        _relay: relay,
-    }
+fn relay(per_minute: u32) -> TestRelay {
+    start_relay_limited(per_minute)
 }
 
 /// `passport serve` as a bunker with its stderr in a file; killed when dropped.

@@ -63,18 +63,7 @@ struct Hsm {
 impl Hsm {
     /// A fresh SoftHSM2 token directory under `root/softhsm` (no tokens yet).
     fn softhsm(root: &Path) -> Hsm {
-        let dir = root.join("softhsm");
-        let tokendir = dir.join("tokens");
-        std::fs::create_dir_all(&tokendir).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                tokendir.display()
-            ),
-        )
-        .unwrap();
+        let (tokendir, conf) = util::softhsm_dirs(root);
         Hsm {
             module: softhsm_module(),
             vars: vec![("SOFTHSM2_CONF".into(), conf.display().to_string())],

@@ -41,17 +41,7 @@ struct Tokens {
 
 impl Tokens {
     fn new(root: &Path) -> Tokens {
-        let tokendir = root.join("softhsm/tokens");
-        std::fs::create_dir_all(&tokendir).unwrap();
-        let conf = root.join("softhsm/softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                tokendir.display()
-            ),
-        )
-        .unwrap();
+        let (tokendir, conf) = util::softhsm_dirs(root);
         Tokens {
             root: root.into(),
             conf,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, RelayUrl, Timestamp};
+use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, RelayMessage, RelayUrl, Timestamp};
 use nostr_sdk::{Client, RelayPoolNotification};
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
@@ -364,11 +364,37 @@ impl Bunker {
             .since(Timestamp::now());
         self.reload_known().await;
         let news = client.notifications();
+        let mut eose = client.notifications();
         // The SDK re-sends this subscription whenever a relay reconnects.
-        client
+        let sub = client
             .subscribe(filter, None)
             .await
             .map_err(|e| format!("cannot subscribe: {e}"))?;
+        // Sent is not registered: a relay handles each connection on its own, so a
+        // client's first request can overtake our REQ and find no subscriber (seen under
+        // load). A relay answers a REQ with EOSE once the subscription is live; wait for
+        // that from every relay that took it, bounded, before reporting ready.
+        let mut waiting: std::collections::HashSet<RelayUrl> = sub.success.clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !waiting.is_empty() {
+            match tokio::time::timeout_at(deadline, eose.recv()).await {
+                Ok(Ok(RelayPoolNotification::Message {
+                    relay_url,
+                    message: RelayMessage::EndOfStoredEvents(id),
+                })) if *id == sub.val => {
+                    waiting.remove(&relay_url);
+                }
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => {
+                    for url in &waiting {
+                        tracing_note(&format!(
+                            "relay {url} has not confirmed the subscription (no EOSE yet)"
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
         Ok(Box::pin(self.serve_requests(client, news, shutdown)))
     }
 

@@ -255,6 +255,12 @@ pub struct TestRelay {
 }
 
 pub fn start_relay() -> TestRelay {
+    start_relay_limited(10_000)
+}
+
+/// [`start_relay`] that accepts at most `notes_per_minute` events per connection (a
+/// relay that refuses with `OK false` beyond it).
+pub fn start_relay_limited(notes_per_minute: u32) -> TestRelay {
     use nostr_relay_builder::prelude::*;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -270,7 +276,7 @@ pub fn start_relay() -> TestRelay {
                 .addr(std::net::IpAddr::from([127, 0, 0, 1]))
                 .rate_limit(RateLimit {
                     max_reqs: 500,
-                    notes_per_minute: 10_000,
+                    notes_per_minute,
                 });
             let relay = LocalRelay::new(builder);
             match relay.run().await {
@@ -434,4 +440,22 @@ pub fn serve_get(keys: &nostr::Keys, url: &str) -> Value {
 pub fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+/// A fresh SoftHSM2 token directory under `root/softhsm` (no tokens yet) and the
+/// configuration file that points the module at it: `(tokendir, conf)`.
+pub fn softhsm_dirs(root: &Path) -> (PathBuf, PathBuf) {
+    let dir = root.join("softhsm");
+    let tokendir = dir.join("tokens");
+    std::fs::create_dir_all(&tokendir).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            tokendir.display()
+        ),
+    )
+    .unwrap();
+    (tokendir, conf)
 }
