@@ -596,15 +596,16 @@ fn the_bunker_resubscribes_when_its_relay_comes_back() {
 fn demo_bunker_prints_its_uri_first_and_signs() {
     use std::io::BufRead;
     let relay = start_relay();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("passport"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("passport"))
         .args(["demo", "bunker", "--relay", &relay.url])
         .env_remove("PASSPORT_HOME")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = KillOnDrop(child);
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
     let uri = first.trim().to_owned();
@@ -630,9 +631,9 @@ fn demo_bunker_prints_its_uri_first_and_signs() {
     });
     // It serves until interrupted, then exits cleanly.
     std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

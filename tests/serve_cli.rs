@@ -23,6 +23,14 @@ struct Server {
     line: String,
 }
 
+/// A failing assertion must not leave the server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin("passport"));
     c.arg("--home").arg(home).args(args);

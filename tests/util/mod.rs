@@ -459,3 +459,14 @@ pub fn softhsm_dirs(root: &Path) -> (PathBuf, PathBuf) {
     .unwrap();
     (tokendir, conf)
 }
+
+/// A spawned child that is killed (SIGKILL) and reaped when dropped, so a failing
+/// assertion never leaves a server running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
