@@ -272,3 +272,41 @@ fn a_loosened_keystore_is_refused() {
         "{stderr}"
     );
 }
+
+/// `-o -` used to write a file literally named `-` (for `recover-nsec`, the plaintext
+/// nsec). Where stdout is not supported it is a usage error that writes nothing.
+#[test]
+fn dash_is_never_a_file_name_for_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let g = ci_group(root, None);
+    let cwd = root.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut c = passport(&g.ci.home);
+    c.current_dir(&cwd).args([
+        "recover-nsec",
+        "--group",
+        &g.group,
+        "-o",
+        "-",
+        "--i-understand-this-ends-threshold-custody",
+    ]);
+    expect_error_line(&mut c, 2, &["a file named `-`"]);
+    let mut c = passport(&g.ci.home);
+    c.current_dir(&cwd)
+        .env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
+        .args([
+            "backup", "create", "--group", &g.group, "--member", "ci", "-o", "-",
+        ]);
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read_dir(&cwd).unwrap().next().is_none(),
+        "a refused -o - wrote into the working directory"
+    );
+}

@@ -184,6 +184,10 @@ fn inputs(a: &OpenArgs) -> Result<Inputs<'_>> {
 pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
     match cmd {
         BackupCmd::Create(a) => {
+            super::refuse_dash(
+                &a.output,
+                "a backup (it is written with a manifest beside it)",
+            )?;
             let to = protection(a)?;
             let home = cli.open_home()?;
             out.report(&ops::create(

@@ -85,6 +85,7 @@ fn ncryptsec_passphrase() -> Result<Zeroizing<String>> {
 }
 
 pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
+    super::refuse_dash(&a.output, "the recovered key")?;
     let home = cli.open_home()?;
     consent(a)?;
     let key_out = if a.ncryptsec {
