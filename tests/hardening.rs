@@ -298,13 +298,7 @@ fn dash_is_never_a_file_name_for_secrets() {
         .args([
             "backup", "create", "--group", &g.group, "--member", "ci", "-o", "-",
         ]);
-    let out = c.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_error_line(&mut c, 2, &["a backup", "a file named `-`"]);
     assert!(
         std::fs::read_dir(&cwd).unwrap().next().is_none(),
         "a refused -o - wrote into the working directory"
