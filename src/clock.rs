@@ -22,15 +22,16 @@ pub fn now() -> u64 {
     real.max(forced)
 }
 
+/// A unix time as an RFC 3339 UTC date, if it is one `time` can represent.
+pub fn rfc3339(secs: u64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?).ok()?;
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
 /// A unix time as an RFC 3339 UTC date, for messages.
 pub fn date(secs: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(secs.min(i64::MAX as u64) as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("unix time {secs}"))
+    rfc3339(secs).unwrap_or_else(|| format!("unix time {secs}"))
 }
 
 /// A number of seconds as a short duration (`90s`, `15m`, `24h`, `2d`, `1h30m`).

@@ -7,9 +7,6 @@
 //! gutter (`│` starts a line of the value, `┆` continues one too long for the terminal).
 //! Nothing is cut: long content is shown whole, after a header with its length.
 
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
-
 use crate::events;
 use crate::ops::sign::Summary;
 use crate::untrusted::{self, width};
@@ -78,11 +75,7 @@ pub fn relative(t: i64, now: i64) -> String {
 
 /// `created_at` as an RFC 3339 date and its distance from `now`.
 pub fn created(t: u64, now: u64) -> String {
-    let date = i64::try_from(t)
-        .ok()
-        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|d| d.format(&Rfc3339).ok());
-    match date {
+    match crate::clock::rfc3339(t) {
         Some(d) => format!(
             "{d} ({})",
             relative(t as i64, i64::try_from(now).unwrap_or(i64::MAX))

@@ -39,7 +39,7 @@ impl Drop for HomeLock {
 struct Holder {
     pid: u32,
     command: String,
-    since: i64,
+    since: u64,
 }
 
 /// The wait from `PASSPORT_LOCK_WAIT`, else [`DEFAULT_WAIT`].
@@ -84,7 +84,7 @@ pub fn acquire(root: &Path, command: &str, wait: Duration) -> Result<HomeLock> {
     let me = Holder {
         pid: std::process::id(),
         command: command.to_owned(),
-        since: time::OffsetDateTime::now_utc().unix_timestamp(),
+        since: crate::clock::now(),
     };
     // Best effort: the record only improves the waiting side's message.
     let _ = file.set_len(0).and_then(|_| {
@@ -103,13 +103,7 @@ fn describe_holder(file: &mut File) -> String {
         .and_then(|_| serde_json::from_str::<Holder>(&text).ok());
     match holder {
         Some(h) => {
-            let since = time::OffsetDateTime::from_unix_timestamp(h.since)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::format_description::well_known::Rfc3339)
-                        .ok()
-                })
-                .unwrap_or_else(|| "an unknown time".into());
+            let since = crate::clock::rfc3339(h.since).unwrap_or_else(|| "an unknown time".into());
             format!(
                 "another passport process (pid {}, `passport {}`, since {since})",
                 h.pid,
