@@ -48,12 +48,15 @@ pub enum KeystoreConfig {
     Passphrase { recipient: String },
     /// The keystore key is an age identity file outside the home.
     IdentityFile { recipient: String, path: PathBuf },
-    /// Secrets are sealed (AES-GCM) by a key that never leaves a PKCS#11 token.
+    /// Secrets are sealed under a key that never leaves a PKCS#11 token (see `hsm::kdf`).
     Pkcs11 {
         uri: String,
         module: PathBuf,
         token_serial: String,
         seal_key_id: String,
+        /// How new blobs are sealed (format v2); absent for homes sealed in format v1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheme: Option<crate::hsm::kdf::Scheme>,
     },
 }
 
@@ -195,7 +198,8 @@ impl Home {
                     uri: TokenUri::for_token(&ready.token.info.label, &ready.token.info.serial),
                     module: spec.module.clone(),
                     token_serial: ready.token.info.serial.clone(),
-                    seal_key_id: ready.keys.seal_id.clone(),
+                    seal_key_id: ready.keys.seal_id().to_owned(),
+                    scheme: ready.keys.scheme(),
                 };
                 (Box::new(sealer), cfg)
             }
@@ -518,12 +522,20 @@ pub fn open_sealer(
             recipient_of(recipient)?,
             Unlock::IdentityFile(unlock.identity_file.unwrap_or_else(|| path.clone())),
         )),
-        KeystoreConfig::Pkcs11 { uri, module, .. } => {
+        KeystoreConfig::Pkcs11 {
+            uri,
+            module,
+            seal_key_id,
+            ..
+        } => {
             let spec = TokenSpec::new(
                 TokenUri::parse(uri)?,
                 Some(unlock.module.unwrap_or_else(|| module.clone())),
             )?;
-            Box::new(Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root))))
+            Box::new(
+                Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root)))
+                    .expecting(seal_key_id),
+            )
         }
     })
 }

@@ -129,9 +129,12 @@ fn backup_restores_into_a_token_sealed_home() {
         .arg("--identity")
         .arg(&id_file);
     json_ok(c);
-    // The restored share is sealed by the token (AES-GCM blob), not by age.
+    // The restored share is sealed by the token (format v2, key derived in the token),
+    // not by age.
     let blob: Value = serde_json::from_slice(&std::fs::read(&sealed).unwrap()).unwrap();
-    assert_eq!(blob["alg"], "AES-256-GCM");
+    assert_eq!(blob["v"], 2);
+    assert_eq!(blob["scheme"], "aes-ecb-rfc8452");
+    assert_eq!(blob["alg"], "AES-256-GCM-SIV");
 
     // And the home signs again with both seats; libsecp256k1 checks the event.
     let tpl = root.join("note.json");

@@ -466,19 +466,23 @@ fn assert_sealed_by_token(home: &Path, serial: &str) -> usize {
                     .keys()
                     .map(String::as_str)
                     .collect();
-                let mut want = BTreeSet::from(["v", "alg", "token_serial", "key_id", "iv", "ct"]);
+                let mut want = BTreeSet::from([
+                    "v", "scheme", "alg", "token", "key_id", "input", "nonce", "ct",
+                ]);
                 // Nonces also name the one-time token object they are sealed under.
                 if rel.starts_with("keystore/nonces") {
                     want.insert("once");
                     assert_eq!(blob["once"].as_str().unwrap().len(), 32);
                 }
                 assert_eq!(keys, want, "{}", rel.display());
-                assert_eq!(blob["alg"], "AES-256-GCM");
-                assert_eq!(blob["v"], 1);
-                assert_eq!(blob["token_serial"], serial);
+                assert_eq!(blob["v"], 2);
+                assert_eq!(blob["scheme"], cfg["keystore"]["scheme"]);
+                assert_eq!(blob["alg"], "AES-256-GCM-SIV");
                 assert_eq!(blob["key_id"], key_id.as_str());
-                let iv = hex::decode(blob["iv"].as_str().unwrap()).unwrap();
-                assert_eq!(iv.len(), 12, "96-bit IV");
+                for (field, len) in [("input", 12), ("nonce", 12)] {
+                    let v = hex::decode(blob[field].as_str().unwrap()).unwrap();
+                    assert_eq!(v.len(), len, "96-bit {field}");
+                }
                 let ct = hex::decode(blob["ct"].as_str().unwrap()).unwrap();
                 assert!(ct.len() >= 16 + 32, "ciphertext and tag");
                 sealed += 1;
@@ -612,11 +616,20 @@ fn list_shows_tokens_mechanisms_and_passport_keys() {
                 serde_json::from_value(t["mechanisms"].clone()).unwrap();
             assert_eq!(
                 mechs,
-                ["AES_GCM", "AES_KEY_GEN", "ECDSA", "EC_KEY_PAIR_GEN"]
-                    .map(|m| (m.to_owned(), true))
-                    .into(),
+                [
+                    "AES_ECB",
+                    "AES_GCM",
+                    "AES_KEY_GEN",
+                    "ECDSA",
+                    "EC_KEY_PAIR_GEN",
+                    "GENERIC_SECRET_KEY_GEN",
+                    "SHA256_HMAC",
+                ]
+                .map(|m| (m.to_owned(), true))
+                .into(),
                 "{label}"
             );
+            assert_eq!(t["scheme"], "aes-ecb-rfc8452", "{label}");
             assert_eq!(t["passport_keys"], keys, "{label}: {list}");
         }
     };
@@ -652,7 +665,7 @@ fn list_shows_tokens_mechanisms_and_passport_keys() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        text.matches("mechanisms: all present  passport keys: yes")
+        text.matches("seals with: aes-ecb-rfc8452  passport keys: yes")
             .count(),
         2,
         "{text}"
@@ -1475,11 +1488,48 @@ fn missing_or_unsafe_passport_keys_are_refused() {
             "a failed init left {} behind",
             home.display()
         );
-        // And `hsm init` will not paper over them with a second set.
+        // And `hsm init` will not paper over them with a second set: it refuses the
+        // keys there before creating any.
         let mut c = hsm.bare();
         c.args(["hsm", "init", "--token", &format!("pkcs11:token={label}")]);
-        fails(c, 5, Some(&hsm), &[], &["already has passport keys"]);
+        fails(
+            c,
+            3,
+            Some(&hsm),
+            &[],
+            &[&format!("seal key on token {label} has {attribute}")],
+        );
     }
+
+    // A key-derivation key made by another tool is adopted only with the narrowest
+    // usage: pkcs11-tool's AES key can also decrypt.
+    hsm.add_token("unsafe-kdk");
+    hsm.pkcs11_tool(
+        "unsafe-kdk",
+        &[
+            "--keygen",
+            "--key-type",
+            "AES:32",
+            "--label",
+            "passport-kdk",
+            "--private",
+            "--sensitive",
+        ],
+    );
+    let mut c = hsm.bare();
+    c.args(["hsm", "init", "--token", "pkcs11:token=unsafe-kdk"]);
+    fails(
+        c,
+        3,
+        Some(&hsm),
+        &[],
+        &["seal key on token unsafe-kdk has CKA_"],
+    );
+    assert_eq!(
+        listed(&hsm.list(), "unsafe-kdk")["passport_keys"],
+        false,
+        "no attestation key was made beside the refused key"
+    );
 
     // A good token whose attestation key is later replaced by one that can decrypt.
     let m = token_member(&hsm, root, "later", "swapped");
@@ -1575,8 +1625,9 @@ fn tampered_or_moved_sealed_blobs_are_rejected() {
     };
     let auth = format!("sealed secret {share_name} failed authentication");
 
-    // One hex digit of the ciphertext (or tag, or IV) flipped.
-    for field in ["ct", "iv"] {
+    // One hex digit of the ciphertext (or tag), the AEAD nonce or the derivation input
+    // flipped.
+    for field in ["ct", "nonce", "input"] {
         flip_field(&a_share, field);
         fails(
             commit_cmd(&d.alice),
@@ -1625,12 +1676,18 @@ fn tampered_or_moved_sealed_blobs_are_rejected() {
         Some(&hsm),
         &dirs,
         &[
-            &format!("sealed secret identity was sealed by token {serial_a}"),
-            &format!("not by this token {serial_b}"),
+            "sealed secret identity was sealed by token tok-a",
+            "not by this token tok-b",
         ],
     );
     restore();
-    // alice's home pointed at bob's token.
+    // The scheme edited: refused by the AEAD (the scheme is bound), never run as another.
+    let mut blob: Value = serde_json::from_slice(&share_orig).unwrap();
+    blob["scheme"] = Value::String("hmac-sha256-sp800-108".into());
+    std::fs::write(&a_share, serde_json::to_vec(&blob).unwrap()).unwrap();
+    fails(commit_cmd(&d.alice), 3, Some(&hsm), &dirs, &[&auth]);
+    restore();
+    // alice's home pointed at bob's token: refused before any blob is opened.
     let cfg_path = d.alice.home.join("config.json");
     let cfg_orig = std::fs::read(&cfg_path).unwrap();
     let mut cfg: Value = serde_json::from_slice(&cfg_orig).unwrap();
@@ -1642,14 +1699,14 @@ fn tampered_or_moved_sealed_blobs_are_rejected() {
         Some(&hsm),
         &dirs,
         &[
-            &format!("sealed secret {share_name} was sealed by token {serial_a}"),
-            &format!("not by this token {serial_b}"),
+            &format!("the token behind pkcs11:token=tok-b;serial={serial_b} is not the one this home was sealed by"),
+            "check the URI and the module",
         ],
     );
     std::fs::write(&cfg_path, &cfg_orig).unwrap();
-    // A blob whose serial was edited to bob's: refused as foreign before decryption.
+    // A blob whose key id was edited: refused as foreign before any token operation.
     let mut blob: Value = serde_json::from_slice(&share_orig).unwrap();
-    blob["token_serial"] = Value::String(serial_b.clone());
+    blob["key_id"] = Value::String("00".repeat(16));
     std::fs::write(&a_share, serde_json::to_vec(&blob).unwrap()).unwrap();
     fails(
         commit_cmd(&d.alice),
@@ -1657,8 +1714,8 @@ fn tampered_or_moved_sealed_blobs_are_rejected() {
         Some(&hsm),
         &dirs,
         &[
-            &format!("was sealed by token {serial_b}"),
-            &format!("not by this token {serial_a}"),
+            &format!("was sealed by token tok-a (key {})", "00".repeat(16)),
+            "not by this token tok-a",
         ],
     );
     restore();
@@ -2069,68 +2126,26 @@ fn remote_token_through_p11_kit() {
     let t = listed(&list, "remote");
     assert_eq!(t["serial"], serial.as_str());
     assert_eq!(t["passport_keys"], false);
-    for m in ["AES_KEY_GEN", "EC_KEY_PAIR_GEN", "ECDSA"] {
+    for m in ["AES_ECB", "AES_KEY_GEN", "EC_KEY_PAIR_GEN", "ECDSA"] {
         assert_eq!(t["mechanisms"][m], true, "{m} over p11-kit: {t}");
     }
-    let gcm = t["mechanisms"]["AES_GCM"] == true;
+    // p11-kit 0.24 (Debian bookworm) forwards no CK_GCM_PARAMS; format v2 does not need
+    // them: the token only runs AES-ECB on a 64-byte input.
+    assert_eq!(t["scheme"], "aes-ecb-rfc8452", "{t}");
 
-    if gcm {
-        // Key creation and attribute read-back over RPC, then the whole flow remotely.
-        let init = remote.init_token("remote");
-        assert_eq!(init["token"]["serial"], serial.as_str());
-        assert_eq!(listed(&remote.list(), "remote")["passport_keys"], true);
-        assert_eq!(listed(&local.list(), "remote")["passport_keys"], true);
-        ci_flow(
-            &remote,
-            root,
-            "remote",
-            &serial,
-            &init["attestation_public_key"],
-        );
-        return;
-    }
-    // p11-kit 0.24 (Debian bookworm) cannot forward CK_GCM_PARAMS: its client leaves
-    // CKM_AES_GCM out of the mechanism list and C_EncryptInit fails with
-    // CKR_MECHANISM_INVALID. Sealing is impossible remotely; passport must say so in one
-    // line, before creating keys, and leave nothing behind.
-    eprintln!(
-        "note: this p11-kit does not forward CKM_AES_GCM; the remote sealing flow is skipped"
-    );
-    let mut c = remote.bare();
-    c.args(["hsm", "list"]);
-    let out = c.output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("MISSING AES_GCM"));
-    let mut c = remote.bare();
-    c.args(["hsm", "init", "--token", "pkcs11:token=remote"]);
-    fails(c, 2, Some(&local), &[], &["does not offer CKM_AES_GCM"]);
-    assert_eq!(
-        listed(&remote.list(), "remote")["passport_keys"],
-        false,
-        "no keys were created"
-    );
-    // Keys made locally are visible remotely, but sealing through the client still fails
-    // cleanly.
-    let init = local.init_token("remote");
+    // Key creation and attribute read-back over RPC, then the whole flow remotely.
+    let init = remote.init_token("remote");
+    assert_eq!(init["token"]["serial"], serial.as_str());
+    assert_eq!(init["scheme"], "aes-ecb-rfc8452");
     assert_eq!(listed(&remote.list(), "remote")["passport_keys"], true);
-    let home = root.join("remote-home");
-    let mut c = remote.home(&home);
-    c.args(["init", "--keystore", "pkcs11:token=remote"]);
-    fails(
-        c,
-        1,
-        Some(&local),
-        &[],
-        &[
-            "PKCS#11 C_Encrypt (AES-GCM) failed on token remote",
-            "invalid mechanism",
-        ],
+    assert_eq!(listed(&local.list(), "remote")["passport_keys"], true);
+    ci_flow(
+        &remote,
+        root,
+        "remote",
+        &serial,
+        &init["attestation_public_key"],
     );
-    assert!(
-        !home.exists(),
-        "a failed init left {} behind",
-        home.display()
-    );
-
     // The same token through the local module seals, signs and attests.
     drop(server);
     ci_flow(

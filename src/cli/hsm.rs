@@ -13,9 +13,9 @@ use crate::ops::hsm;
 pub enum HsmCmd {
     /// List a module's tokens, the mechanisms passport needs, and whether passport keys exist.
     List,
-    /// Create the seal key (AES-256) and attestation key (P-256) in a token; every
-    /// attribute is set explicitly and read back.
-    Init(TokenArg),
+    /// Create the seal key and attestation key (P-256) in a token, or adopt a seal key
+    /// made with the token's own tool; every attribute is set explicitly and read back.
+    Init(InitArgs),
     /// Write an attestation statement signed by the token's attestation key.
     Attest(AttestArgs),
     /// Check an attestation statement: signatures, challenge, expectations.
@@ -29,6 +29,25 @@ pub struct TokenArg {
     /// The token, as a PKCS#11 URI: pkcs11:token=LABEL or pkcs11:serial=SERIAL.
     #[arg(long, value_name = "PKCS11_URI")]
     token: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    token: TokenArg,
+    /// How the token derives sealing keys: aes-ecb-rfc8452 or hmac-sha256-sp800-108
+    /// (default: AES-ECB where the token offers it, else HMAC-SHA256).
+    #[arg(long, value_name = "SCHEME", value_parser = parse_scheme)]
+    scheme: Option<crate::hsm::kdf::Scheme>,
+    /// Make a format-v1 seal key (on-token AES-GCM) as passport 0.1 did; for
+    /// compatibility tests of `hsm migrate`.
+    #[arg(long, hide = true, conflicts_with = "scheme")]
+    legacy_aes_gcm: bool,
+}
+
+fn parse_scheme(s: &str) -> std::result::Result<crate::hsm::kdf::Scheme, String> {
+    crate::hsm::kdf::Scheme::parse(s)
+        .ok_or_else(|| "expected aes-ecb-rfc8452 or hmac-sha256-sp800-108".to_owned())
 }
 
 #[derive(Debug, Args)]
@@ -58,9 +77,10 @@ pub struct VerifyAttestationArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The target token (PKCS#11 URI).
+    /// The target token (PKCS#11 URI); default: the home's own token, to rewrite
+    /// format-v1 blobs in format v2.
     #[arg(long, value_name = "PKCS11_URI")]
-    to: String,
+    to: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,11 +106,15 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
                 .ok_or(crate::hsm::Error::NoModule)?;
             out.report(&hsm::list(&module)?)
         }
-        HsmCmd::Init(t) => {
-            let spec = spec(cli, &t.token)?;
+        HsmCmd::Init(a) => {
+            let spec = spec(cli, &a.token.token)?;
             let home = cli.open_home().ok();
             let log = home.as_ref().map(|h| crate::home::audit_log(&h.root));
-            out.report(&hsm::init(&spec, &prompt::pin_source(), log.as_ref())?)
+            let opts = hsm::InitOptions {
+                scheme: a.scheme,
+                legacy: a.legacy_aes_gcm,
+            };
+            out.report(&hsm::init(&spec, &prompt::pin_source(), log.as_ref(), opts)?)
         }
         HsmCmd::Attest(a) => {
             let home = cli.open_home()?;
@@ -129,7 +153,21 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
         }
         HsmCmd::Migrate(m) => {
             let home = cli.open_home()?;
-            let target = spec(cli, &m.to)?;
+            let target = match (&m.to, &home.config.keystore) {
+                (Some(uri), _) => spec(cli, uri)?,
+                (None, crate::home::KeystoreConfig::Pkcs11 { uri, module, .. }) => {
+                    TokenSpec::new(
+                        TokenUri::parse(uri)?,
+                        Some(cli.pkcs11_module.clone().unwrap_or_else(|| module.clone())),
+                    )?
+                }
+                (None, _) => {
+                    return Err(Error::Invalid(
+                        "this home's keystore is not in a token; name one with --to pkcs11:…"
+                            .into(),
+                    ))
+                }
+            };
             out.report(&hsm::migrate(&home, &target, prompt::pin_source())?)
         }
     }

@@ -1,22 +1,36 @@
-//! The two passport keys in a token: the seal key (AES-256, encrypt/decrypt only) and
-//! the attestation key pair (P-256, sign only). Every usage attribute is set explicitly
-//! (SoftHSM2's defaults are unsafe) and read back; any difference is a refusal.
+//! The passport keys in a token: the key-derivation key that seals (AES-256 used through
+//! ECB, or an HMAC-SHA256 secret; see [`super::kdf`]), the seal key of format v1 where a
+//! home still has old blobs, and the attestation key pair (P-256, sign only). Every
+//! usage attribute is set explicitly where passport creates a key (SoftHSM2's defaults
+//! are unsafe), and read back and enforced on every load ([`super::policy`]).
 
-use cryptoki::mechanism::Mechanism;
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use serde::Serialize;
 
+use super::kdf::Scheme;
+use super::policy::{self, enforce, find, id_of};
 use super::{Error, Result, Token};
 
-pub const SEAL_LABEL: &str = "passport-seal";
+pub const KDK_LABEL: &str = "passport-kdk";
+pub const LEGACY_SEAL_LABEL: &str = "passport-seal";
 pub const ATTEST_LABEL: &str = "passport-attest";
 /// DER OID of prime256v1 (secp256r1).
 const P256_OID: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
+/// The key that derives per-blob keys.
+pub struct Kdk {
+    pub handle: ObjectHandle,
+    pub id: String,
+    pub scheme: Scheme,
+}
+
 /// Handles and public facts of a token's passport keys.
 pub struct Keys {
-    pub seal: ObjectHandle,
-    pub seal_id: String,
+    pub kdk: Option<Kdk>,
+    /// The format-v1 seal key (on-token AES-GCM), when the token still has one.
+    pub legacy: Option<(ObjectHandle, String)>,
     pub attest_private: ObjectHandle,
     pub attest_public: ObjectHandle,
     pub attest_id: String,
@@ -24,125 +38,330 @@ pub struct Keys {
     pub attest_point: Vec<u8>,
 }
 
-/// Attribute policy: (name, type, required value).
-type Policy = &'static [(&'static str, AttributeType, bool)];
-
-const SEAL_POLICY: Policy = &[
-    ("CKA_TOKEN", AttributeType::Token, true),
-    ("CKA_PRIVATE", AttributeType::Private, true),
-    ("CKA_SENSITIVE", AttributeType::Sensitive, true),
-    ("CKA_EXTRACTABLE", AttributeType::Extractable, false),
-    ("CKA_ALWAYS_SENSITIVE", AttributeType::AlwaysSensitive, true),
-    (
-        "CKA_NEVER_EXTRACTABLE",
-        AttributeType::NeverExtractable,
-        true,
-    ),
-    ("CKA_LOCAL", AttributeType::Local, true),
-    ("CKA_ENCRYPT", AttributeType::Encrypt, true),
-    ("CKA_DECRYPT", AttributeType::Decrypt, true),
-    ("CKA_WRAP", AttributeType::Wrap, false),
-    ("CKA_UNWRAP", AttributeType::Unwrap, false),
-    ("CKA_SIGN", AttributeType::Sign, false),
-    ("CKA_VERIFY", AttributeType::Verify, false),
-    ("CKA_DERIVE", AttributeType::Derive, false),
-];
-
-const ATTEST_POLICY: Policy = &[
-    ("CKA_TOKEN", AttributeType::Token, true),
-    ("CKA_PRIVATE", AttributeType::Private, true),
-    ("CKA_SENSITIVE", AttributeType::Sensitive, true),
-    ("CKA_EXTRACTABLE", AttributeType::Extractable, false),
-    ("CKA_ALWAYS_SENSITIVE", AttributeType::AlwaysSensitive, true),
-    (
-        "CKA_NEVER_EXTRACTABLE",
-        AttributeType::NeverExtractable,
-        true,
-    ),
-    ("CKA_LOCAL", AttributeType::Local, true),
-    ("CKA_SIGN", AttributeType::Sign, true),
-    ("CKA_DECRYPT", AttributeType::Decrypt, false),
-    ("CKA_UNWRAP", AttributeType::Unwrap, false),
-    ("CKA_DERIVE", AttributeType::Derive, false),
-];
-
-fn find(token: &Token, class: ObjectClass, label: &str) -> Result<Vec<ObjectHandle>> {
-    token
-        .session()
-        .find_objects(&[
-            Attribute::Class(class),
-            Attribute::Label(label.as_bytes().to_vec()),
-        ])
-        .map_err(|e| token.fail("C_FindObjects", e))
-}
-
-/// Reads the boolean attributes of `policy` and refuses on any difference.
-fn enforce(
-    token: &Token,
-    key: ObjectHandle,
-    name: &'static str,
-    policy: Policy,
-) -> Result<Vec<(&'static str, bool)>> {
-    let types: Vec<AttributeType> = policy.iter().map(|(_, t, _)| *t).collect();
-    let attrs = token
-        .session()
-        .get_attributes(key, &types)
-        .map_err(|e| token.fail("C_GetAttributeValue", e))?;
-    let mut seen = vec![];
-    for (attr_name, ty, want) in policy {
-        let got = attrs.iter().find_map(|a| bool_of(a, *ty));
-        match got {
-            Some(v) if v == *want => seen.push((*attr_name, v)),
-            other => {
-                return Err(Error::UnsafeKey {
-                    token: token.info.label.clone(),
-                    key: name,
-                    attribute: attr_name,
-                    expected: *want,
-                    got: other
-                        .map(|b| b.to_string())
-                        .unwrap_or_else(|| "unreadable".into()),
-                })
-            }
+impl Keys {
+    /// The id a home records: the key that seals new blobs.
+    pub fn seal_id(&self) -> &str {
+        match (&self.kdk, &self.legacy) {
+            (Some(k), _) => &k.id,
+            (None, Some((_, id))) => id,
+            (None, None) => "",
         }
     }
-    Ok(seen)
+
+    /// The scheme new blobs are sealed with (`None`: format v1 only).
+    pub fn scheme(&self) -> Option<Scheme> {
+        self.kdk.as_ref().map(|k| k.scheme)
+    }
+
+    /// True when `id` names one of this token's seal keys.
+    pub fn holds(&self, id: &str) -> bool {
+        self.kdk.as_ref().is_some_and(|k| k.id == id)
+            || self.legacy.as_ref().is_some_and(|(_, l)| l == id)
+    }
 }
 
-fn bool_of(a: &Attribute, ty: AttributeType) -> Option<bool> {
-    use Attribute as A;
-    let (t, v) = match a {
-        A::Token(v) => (AttributeType::Token, *v),
-        A::Private(v) => (AttributeType::Private, *v),
-        A::Sensitive(v) => (AttributeType::Sensitive, *v),
-        A::Extractable(v) => (AttributeType::Extractable, *v),
-        A::AlwaysSensitive(v) => (AttributeType::AlwaysSensitive, *v),
-        A::NeverExtractable(v) => (AttributeType::NeverExtractable, *v),
-        A::Local(v) => (AttributeType::Local, *v),
-        A::Encrypt(v) => (AttributeType::Encrypt, *v),
-        A::Decrypt(v) => (AttributeType::Decrypt, *v),
-        A::Wrap(v) => (AttributeType::Wrap, *v),
-        A::Unwrap(v) => (AttributeType::Unwrap, *v),
-        A::Sign(v) => (AttributeType::Sign, *v),
-        A::Verify(v) => (AttributeType::Verify, *v),
-        A::Derive(v) => (AttributeType::Derive, *v),
-        _ => return None,
-    };
-    (t == ty).then_some(v)
+/// Which scheme a token can serve: AES-ECB where it offers it, else HMAC-SHA256.
+pub fn usable_scheme(mechanisms: &[MechanismType]) -> Option<Scheme> {
+    if mechanisms.contains(&MechanismType::AES_ECB) {
+        Some(Scheme::AesEcb)
+    } else if mechanisms.contains(&MechanismType::SHA256_HMAC) {
+        Some(Scheme::HmacSha256)
+    } else {
+        None
+    }
 }
 
-fn id_of(token: &Token, key: ObjectHandle) -> Result<String> {
+/// What a key of `scheme` is for, in messages.
+fn kdk_policy(scheme: Scheme) -> policy::Policy {
+    match scheme {
+        Scheme::AesEcb => policy::KDK_AES,
+        Scheme::HmacSha256 => policy::KDK_HMAC,
+    }
+}
+
+fn scheme_of(token: &Token, key: ObjectHandle) -> Result<Scheme> {
     let attrs = token
         .session()
-        .get_attributes(key, &[AttributeType::Id])
+        .get_attributes(key, &[AttributeType::KeyType])
         .map_err(|e| token.fail("C_GetAttributeValue", e))?;
-    Ok(attrs
-        .iter()
-        .find_map(|a| match a {
-            Attribute::Id(v) => Some(hex::encode(v)),
-            _ => None,
-        })
-        .unwrap_or_default())
+    match attrs.iter().find_map(|a| match a {
+        Attribute::KeyType(t) => Some(*t),
+        _ => None,
+    }) {
+        Some(KeyType::AES) => Ok(Scheme::AesEcb),
+        Some(KeyType::GENERIC_SECRET) | Some(KeyType::SHA256_HMAC) => Ok(Scheme::HmacSha256),
+        other => Err(Error::UnsafeKey {
+            token: token.info.label.clone(),
+            key: "seal key",
+            attribute: "CKA_KEY_TYPE",
+            expected: true,
+            got: format!(
+                "{} (passport needs CKK_AES or an HMAC secret)",
+                other.map(|t| t.to_string()).unwrap_or_else(|| "unreadable".into())
+            ),
+        }),
+    }
+}
+
+/// True when passport's attestation public key is on the token (visible without a PIN).
+pub fn has_public_attestation_key(token: &Token) -> bool {
+    find(token, ObjectClass::PUBLIC_KEY, ATTEST_LABEL).is_ok_and(|v| !v.is_empty())
+}
+
+/// What `init` created and what it found already there.
+pub struct Created {
+    pub keys: Keys,
+    /// The key-derivation key was made with another tool (e.g. `tpm2_ptool`) and adopted.
+    pub adopted: bool,
+}
+
+/// The command that makes a key-derivation key on a token that cannot generate one
+/// through PKCS#11 (tpm2-pkcs11).
+pub fn adopt_command(token: &Token, scheme: Scheme) -> String {
+    let algorithm = match scheme {
+        Scheme::AesEcb => "aes256",
+        Scheme::HmacSha256 => "hmac:sha256",
+    };
+    format!(
+        "tpm2_ptool addkey --label={} --key-label={KDK_LABEL} --algorithm={algorithm} --userpin=… --path=$TPM2_PKCS11_STORE",
+        token.info.label
+    )
+}
+
+/// Creates whatever passport keys the token lacks: the key-derivation key (generated,
+/// or adopted when one labelled [`KDK_LABEL`] is already there) and the attestation key
+/// pair. Refuses when all are present. `scheme` forces a scheme; `legacy` makes the
+/// format-v1 AES-GCM seal key instead (compatibility tests only).
+pub fn init(
+    token: &Token,
+    mechanisms: &[MechanismType],
+    scheme: Option<Scheme>,
+    legacy: bool,
+) -> Result<Created> {
+    let has_kdk = !find(token, ObjectClass::SECRET_KEY, KDK_LABEL)?.is_empty();
+    let has_legacy = !find(token, ObjectClass::SECRET_KEY, LEGACY_SEAL_LABEL)?.is_empty();
+    let has_attest = !find(token, ObjectClass::PRIVATE_KEY, ATTEST_LABEL)?.is_empty();
+    // Keys already there are checked before anything is created, so a token with
+    // unsafe keys is refused as it is, not given more keys beside them.
+    if has_legacy {
+        let h = find(token, ObjectClass::SECRET_KEY, LEGACY_SEAL_LABEL)?;
+        enforce(token, h[0], "seal key", policy::LEGACY_SEAL)?;
+    }
+    if has_attest {
+        let h = find(token, ObjectClass::PRIVATE_KEY, ATTEST_LABEL)?;
+        enforce(token, h[0], "attestation key", policy::ATTEST)?;
+    }
+    if has_kdk {
+        let h = find(token, ObjectClass::SECRET_KEY, KDK_LABEL)?;
+        enforce(token, h[0], "seal key", kdk_policy(scheme_of(token, h[0])?))?;
+    }
+    let sealing_done = if legacy { has_legacy } else { has_kdk };
+    if sealing_done && has_attest {
+        return Err(Error::KeysExist {
+            token: token.info.label.clone(),
+        });
+    }
+    let mut adopted = false;
+    if legacy && !has_legacy {
+        generate_legacy(token)?;
+    } else if !legacy && has_kdk {
+        adopted = true;
+    } else if !legacy {
+        let scheme = match scheme {
+            Some(s) => s,
+            None => usable_scheme(mechanisms).ok_or_else(|| no_mechanism(token))?,
+        };
+        generate_kdk(token, scheme)?;
+    }
+    if !has_attest {
+        generate_attest(token)?;
+    }
+    // Read everything back; a token that ignored a template attribute is refused now.
+    let keys = load(token)?;
+    if let (Some(want), Some(k)) = (scheme, &keys.kdk) {
+        if k.scheme != want {
+            return Err(Error::UnsafeKey {
+                token: token.info.label.clone(),
+                key: "seal key",
+                attribute: "CKA_KEY_TYPE",
+                expected: true,
+                got: format!("a key for {}, not for {}", k.scheme.name(), want.name()),
+            });
+        }
+    }
+    Ok(Created { keys, adopted })
+}
+
+fn no_mechanism(token: &Token) -> Error {
+    Error::NoMechanism {
+        token: token.info.label.clone(),
+        module: token.spec.module.display().to_string(),
+    }
+}
+
+fn generate_kdk(token: &Token, scheme: Scheme) -> Result<()> {
+    let id = token.random(16)?;
+    let (mechanism, key_type, usage) = match scheme {
+        Scheme::AesEcb => (
+            Mechanism::AesKeyGen,
+            KeyType::AES,
+            [Attribute::Encrypt(true), Attribute::Sign(false)],
+        ),
+        Scheme::HmacSha256 => (
+            Mechanism::GenericSecretKeyGen,
+            KeyType::GENERIC_SECRET,
+            [Attribute::Encrypt(false), Attribute::Sign(true)],
+        ),
+    };
+    let mut tmpl = vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(key_type),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Decrypt(false),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+        Attribute::Label(KDK_LABEL.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ];
+    tmpl.extend(usage);
+    match token.session().generate_key(&mechanism, &tmpl) {
+        Ok(_) => Ok(()),
+        // tpm2-pkcs11 lists CKM_AES_KEY_GEN but cannot generate through PKCS#11.
+        Err(CkError::Pkcs11(RvError::FunctionNotSupported, _))
+        | Err(CkError::Pkcs11(RvError::MechanismInvalid, _)) => Err(Error::AdoptNeeded {
+            token: token.info.label.clone(),
+            command: adopt_command(token, scheme),
+        }),
+        Err(e) => Err(token.fail_mech("C_GenerateKey", mechanism_name(&mechanism), e)),
+    }
+}
+
+fn mechanism_name(m: &Mechanism) -> &'static str {
+    match m {
+        Mechanism::AesKeyGen => "CKM_AES_KEY_GEN",
+        Mechanism::GenericSecretKeyGen => "CKM_GENERIC_SECRET_KEY_GEN",
+        Mechanism::EccKeyPairGen => "CKM_EC_KEY_PAIR_GEN",
+        _ => "a key generation mechanism",
+    }
+}
+
+fn generate_legacy(token: &Token) -> Result<()> {
+    let id = token.random(16)?;
+    let tmpl = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Wrap(false),
+        Attribute::Unwrap(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::Derive(false),
+        Attribute::Label(LEGACY_SEAL_LABEL.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ];
+    token
+        .session()
+        .generate_key(&Mechanism::AesKeyGen, &tmpl)
+        .map_err(|e| token.fail_mech("C_GenerateKey", "CKM_AES_KEY_GEN", e))?;
+    Ok(())
+}
+
+fn generate_attest(token: &Token) -> Result<()> {
+    let attest_id = token.random(16)?;
+    // Only what a public key needs: tpm2-pkcs11 refuses usage attributes here
+    // (CKR_GENERAL_ERROR), and a public key's usages protect nothing.
+    let pub_tmpl = [
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::EcParams(P256_OID.to_vec()),
+        Attribute::Label(ATTEST_LABEL.as_bytes().to_vec()),
+        Attribute::Id(attest_id.clone()),
+    ];
+    let priv_tmpl = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+        Attribute::Label(ATTEST_LABEL.as_bytes().to_vec()),
+        Attribute::Id(attest_id),
+    ];
+    token
+        .session()
+        .generate_key_pair(&Mechanism::EccKeyPairGen, &pub_tmpl, &priv_tmpl)
+        .map_err(|e| token.fail_mech("C_GenerateKeyPair", "CKM_EC_KEY_PAIR_GEN", e))?;
+    Ok(())
+}
+
+/// Finds the passport keys and enforces their attributes.
+pub fn load(token: &Token) -> Result<Keys> {
+    let missing = |what| Error::KeysMissing {
+        token: token.info.label.clone(),
+        what,
+    };
+    let kdk = match find(token, ObjectClass::SECRET_KEY, KDK_LABEL)?.as_slice() {
+        [] => None,
+        [h] => {
+            let scheme = scheme_of(token, *h)?;
+            enforce(token, *h, "seal key", kdk_policy(scheme))?;
+            Some(Kdk {
+                handle: *h,
+                id: id_of(token, *h)?,
+                scheme,
+            })
+        }
+        _ => return Err(several(token, KDK_LABEL)),
+    };
+    let legacy = match find(token, ObjectClass::SECRET_KEY, LEGACY_SEAL_LABEL)?.as_slice() {
+        [] => None,
+        [h] => {
+            enforce(token, *h, "seal key", policy::LEGACY_SEAL)?;
+            Some((*h, id_of(token, *h)?))
+        }
+        _ => return Err(several(token, LEGACY_SEAL_LABEL)),
+    };
+    if kdk.is_none() && legacy.is_none() {
+        return Err(missing("seal key"));
+    }
+    let attest_private = *find(token, ObjectClass::PRIVATE_KEY, ATTEST_LABEL)?
+        .first()
+        .ok_or_else(|| missing("attestation key"))?;
+    let attest_public = *find(token, ObjectClass::PUBLIC_KEY, ATTEST_LABEL)?
+        .first()
+        .ok_or_else(|| missing("attestation public key"))?;
+    enforce(token, attest_private, "attestation key", policy::ATTEST)?;
+    Ok(Keys {
+        kdk,
+        legacy,
+        attest_id: id_of(token, attest_private)?,
+        attest_point: ec_point(token, attest_public)?,
+        attest_private,
+        attest_public,
+    })
+}
+
+/// Two keys under one label: which one sealed a blob would be a guess.
+fn several(token: &Token, label: &str) -> Error {
+    Error::Pkcs11 {
+        token: token.info.label.clone(),
+        op: "finding passport keys",
+        detail: format!("several keys are labelled {label}; delete all but one"),
+    }
 }
 
 /// The uncompressed SEC1 point of an EC public key (CKA_EC_POINT is a DER OCTET STRING).
@@ -172,101 +391,6 @@ fn ec_point(token: &Token, key: ObjectHandle) -> Result<Vec<u8>> {
     Ok(point)
 }
 
-/// True when passport's attestation public key is on the token (visible without a PIN).
-pub fn has_public_attestation_key(token: &Token) -> bool {
-    find(token, ObjectClass::PUBLIC_KEY, ATTEST_LABEL).is_ok_and(|v| !v.is_empty())
-}
-
-/// Creates the seal key and attestation key pair. Refuses if passport keys exist.
-pub fn init(token: &Token) -> Result<Keys> {
-    if !find(token, ObjectClass::SECRET_KEY, SEAL_LABEL)?.is_empty()
-        || !find(token, ObjectClass::PRIVATE_KEY, ATTEST_LABEL)?.is_empty()
-    {
-        return Err(Error::KeysExist {
-            token: token.info.label.clone(),
-        });
-    }
-    let seal_id = token.random(16)?;
-    let seal_tmpl = [
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(32.into()),
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
-        Attribute::Wrap(false),
-        Attribute::Unwrap(false),
-        Attribute::Sign(false),
-        Attribute::Verify(false),
-        Attribute::Derive(false),
-        Attribute::Label(SEAL_LABEL.as_bytes().to_vec()),
-        Attribute::Id(seal_id),
-    ];
-    token
-        .session()
-        .generate_key(&Mechanism::AesKeyGen, &seal_tmpl)
-        .map_err(|e| token.fail("C_GenerateKey", e))?;
-    let attest_id = token.random(16)?;
-    let pub_tmpl = [
-        Attribute::Token(true),
-        Attribute::Private(false),
-        Attribute::Verify(true),
-        Attribute::Encrypt(false),
-        Attribute::Wrap(false),
-        Attribute::Derive(false),
-        Attribute::EcParams(P256_OID.to_vec()),
-        Attribute::Label(ATTEST_LABEL.as_bytes().to_vec()),
-        Attribute::Id(attest_id.clone()),
-    ];
-    let priv_tmpl = [
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Sign(true),
-        Attribute::Decrypt(false),
-        Attribute::Unwrap(false),
-        Attribute::Derive(false),
-        Attribute::Label(ATTEST_LABEL.as_bytes().to_vec()),
-        Attribute::Id(attest_id),
-    ];
-    token
-        .session()
-        .generate_key_pair(&Mechanism::EccKeyPairGen, &pub_tmpl, &priv_tmpl)
-        .map_err(|e| token.fail("C_GenerateKeyPair", e))?;
-    // Read everything back; a token that ignored a template attribute is refused now.
-    load(token)
-}
-
-/// Finds the passport keys and enforces their attributes.
-pub fn load(token: &Token) -> Result<Keys> {
-    let missing = |what| Error::KeysMissing {
-        token: token.info.label.clone(),
-        what,
-    };
-    let seal = *find(token, ObjectClass::SECRET_KEY, SEAL_LABEL)?
-        .first()
-        .ok_or_else(|| missing("seal key"))?;
-    let attest_private = *find(token, ObjectClass::PRIVATE_KEY, ATTEST_LABEL)?
-        .first()
-        .ok_or_else(|| missing("attestation key"))?;
-    let attest_public = *find(token, ObjectClass::PUBLIC_KEY, ATTEST_LABEL)?
-        .first()
-        .ok_or_else(|| missing("attestation public key"))?;
-    enforce(token, seal, "seal key", SEAL_POLICY)?;
-    enforce(token, attest_private, "attestation key", ATTEST_POLICY)?;
-    Ok(Keys {
-        seal_id: id_of(token, seal)?,
-        attest_id: id_of(token, attest_private)?,
-        attest_point: ec_point(token, attest_public)?,
-        seal,
-        attest_private,
-        attest_public,
-    })
-}
 
 /// The attributes an attestation statement reports for each key.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -276,14 +400,33 @@ pub struct KeyReport {
     pub attributes: std::collections::BTreeMap<String, bool>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub check_value: Option<String>,
+    /// How the seal key seals (format v2); absent for format v1 and attestation keys.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub scheme: Option<String>,
 }
 
 pub fn report(token: &Token, keys: &Keys) -> Result<(KeyReport, KeyReport)> {
-    let seal_attrs = enforce(token, keys.seal, "seal key", SEAL_POLICY)?;
-    let attest_attrs = enforce(token, keys.attest_private, "attestation key", ATTEST_POLICY)?;
+    let (seal, seal_id, label, policy, scheme) = match (&keys.kdk, &keys.legacy) {
+        (Some(k), _) => (
+            k.handle,
+            k.id.clone(),
+            KDK_LABEL,
+            kdk_policy(k.scheme),
+            Some(k.scheme.name().to_owned()),
+        ),
+        (None, Some((h, id))) => (*h, id.clone(), LEGACY_SEAL_LABEL, policy::LEGACY_SEAL, None),
+        (None, None) => {
+            return Err(Error::KeysMissing {
+                token: token.info.label.clone(),
+                what: "seal key",
+            })
+        }
+    };
+    let seal_attrs = enforce(token, seal, "seal key", policy)?;
+    let attest_attrs = enforce(token, keys.attest_private, "attestation key", policy::ATTEST)?;
     let check_value = token
         .session()
-        .get_attributes(keys.seal, &[AttributeType::CheckValue])
+        .get_attributes(seal, &[AttributeType::CheckValue])
         .ok()
         .and_then(|a| {
             a.into_iter().find_map(|x| match x {
@@ -291,14 +434,15 @@ pub fn report(token: &Token, keys: &Keys) -> Result<(KeyReport, KeyReport)> {
                 _ => None,
             })
         });
-    let mk = |id: &str, label: &str, attrs: Vec<(&str, bool)>, cv| KeyReport {
+    let mk = |id: &str, label: &str, attrs: Vec<(&str, bool)>, cv, scheme| KeyReport {
         id: id.to_owned(),
         label: label.to_owned(),
         attributes: attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         check_value: cv,
+        scheme,
     };
     Ok((
-        mk(&keys.seal_id, SEAL_LABEL, seal_attrs, check_value),
-        mk(&keys.attest_id, ATTEST_LABEL, attest_attrs, None),
+        mk(&seal_id, label, seal_attrs, check_value, scheme),
+        mk(&keys.attest_id, ATTEST_LABEL, attest_attrs, None, None),
     ))
 }

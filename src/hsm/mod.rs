@@ -1,12 +1,16 @@
 //! PKCS#11 tokens (via `cryptoki`). A standard token cannot compute FROST or BIP-340,
-//! so passport uses it for what it can honestly do: seal secrets under a non-extractable
-//! AES-256 key (AES-GCM), supply randomness, and sign attestation statements with a
-//! non-extractable P-256 key. A sealed share is decrypted into host memory for the
-//! moment of one signing step; the token protects it at rest, not while it is used.
+//! so passport uses it for what it can honestly do: derive a fresh sealing key per blob
+//! from a non-extractable key ([`kdf`]: AES-ECB or HMAC-SHA256, which nearly every token
+//! offers), supply randomness, and sign attestation statements with a non-extractable
+//! P-256 key. A sealed share is decrypted into host memory for the moment of one signing
+//! step; the token protects it at rest, not while it is used.
 
 pub mod attest;
+pub mod kdf;
 pub mod keys;
+mod legacy;
 pub mod once;
+pub mod policy;
 pub mod seal;
 pub mod token;
 pub mod uri;
@@ -28,7 +32,7 @@ pub enum Error {
         module: String,
         available: String,
     },
-    #[error("{uri} matches several tokens ({matches}); add serial= to the URI")]
+    #[error("{uri} matches several tokens ({matches}); name one by a label no other token has (tpm2-pkcs11 gives every token the same serial)")]
     Ambiguous { uri: String, matches: String },
     #[error("no PIN for token {token}: set PASSPORT_PKCS11_PIN, use ?pin-source=file:… in the URI, or run in a terminal")]
     NoPin { token: String },
@@ -38,6 +42,18 @@ pub enum Error {
     PinLocked { token: String },
     #[error("token {token} has no passport {what}; run `passport hsm init` first")]
     KeysMissing { token: String, what: &'static str },
+    #[error("token {token} (through {module}) offers neither CKM_AES_ECB nor CKM_SHA256_HMAC; passport needs one of them to seal (see `passport hsm list`)")]
+    NoMechanism { token: String, module: String },
+    #[error("token {token} cannot generate passport's seal key through PKCS#11; create it with the token's own tool, then run `passport hsm init` again to adopt it: {command}")]
+    AdoptNeeded { token: String, command: String },
+    #[error("token {token}: {op} with {mechanism} failed ({ckr}); {advice}")]
+    TokenOp {
+        token: String,
+        op: &'static str,
+        mechanism: &'static str,
+        ckr: String,
+        advice: &'static str,
+    },
     #[error("token {token} already has passport keys; refusing to create a second set")]
     KeysExist { token: String },
     #[error("{key} on token {token} has {attribute} = {got}, passport requires {expected}; refusing to use it")]
@@ -54,6 +70,12 @@ pub enum Error {
         sealed_by: String,
         key_id: String,
         this: String,
+    },
+    #[error("the token behind {uri} is not the one this home was sealed by: it holds seal key {found}, the home needs {expected}; check the URI and the module")]
+    NotThisToken {
+        uri: String,
+        found: String,
+        expected: String,
     },
     #[error("sealed secret {label} failed authentication (tampered, truncated, or bound to another slot); refusing to use it")]
     Tampered { label: String },
@@ -74,7 +96,8 @@ impl Error {
             Error::UnsafeKey { .. } | Error::WrongToken { .. } | Error::Tampered { .. } => {
                 exit::REJECTED
             }
-            Error::BadUri { .. } => exit::USAGE,
+            Error::NotThisToken { .. } => exit::REJECTED,
+            Error::BadUri { .. } | Error::NoMechanism { .. } => exit::USAGE,
             Error::KeysExist { .. } => exit::REFUSED,
             _ => exit::FAILURE,
         }

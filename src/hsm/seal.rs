@@ -1,37 +1,77 @@
-//! The PKCS#11 sealer: AES-256-GCM under the token's non-extractable seal key, with a
-//! 96-bit IV from the token's RNG, a 128-bit tag, and associated data binding the
-//! format version, the secret's name and context (group, member, t/n), the seal key id
-//! and the token serial. The sealed blob lives in the home; only the token can open it.
-//! Preprocessed nonces are sealed once more under a one-time token object
-//! ([`super::once`]), destroyed when the nonce is used.
+//! The PKCS#11 sealer. Format v2 ([`super::kdf`]): a per-blob key derived in the token
+//! from a fresh input, AES-256-GCM-SIV on the host, associated data binding the format,
+//! the scheme, the derivation input, the seal key id and the secret's name and context.
+//! Format v1 blobs (on-token AES-GCM, [`super::legacy`]) still open. The sealed blob
+//! lives in the home; only the token can open it. Preprocessed nonces are sealed once
+//! more under a one-time token object ([`super::once`]), destroyed when the nonce is used.
 
 use std::sync::{Mutex, OnceLock};
 
-use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::keys::{self, Keys};
+use super::kdf::{self, Scheme};
+use super::keys::{self, Kdk, Keys};
+use super::legacy;
 use super::once;
 use super::{Error, PinSource, Token, TokenSpec};
 use crate::audit::AuditLog;
 use crate::keystore::{self, Sealer};
 
-pub const SEAL_VERSION: u8 = 1;
+pub const SEAL_VERSION: u8 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Blob {
     v: u8,
+    scheme: Scheme,
     alg: String,
-    token_serial: String,
+    /// The sealing token's label and key id: its identity (serials are not unique).
+    token: String,
     key_id: String,
-    iv: String,
+    /// The derivation input `N` the token was given.
+    input: String,
+    nonce: String,
     ct: String,
     /// The one-time object a nonce depends on ([`super::once`]); absent for other secrets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     once: Option<String>,
+}
+
+/// Either format, as read from disk.
+enum AnyBlob {
+    V1(legacy::Blob),
+    V2(Blob),
+}
+
+impl AnyBlob {
+    fn parse(bytes: &[u8]) -> Option<AnyBlob> {
+        #[derive(Deserialize)]
+        struct Version {
+            v: u8,
+        }
+        match serde_json::from_slice::<Version>(bytes).ok()?.v {
+            legacy::VERSION => serde_json::from_slice(bytes).ok().map(AnyBlob::V1),
+            SEAL_VERSION => serde_json::from_slice(bytes).ok().map(AnyBlob::V2),
+            _ => None,
+        }
+    }
+
+    fn once(&self) -> Option<&str> {
+        match self {
+            AnyBlob::V1(b) => b.once.as_deref(),
+            AnyBlob::V2(b) => b.once.as_deref(),
+        }
+    }
+}
+
+/// The format and scheme of a sealed blob, for `hsm migrate` and messages.
+pub fn blob_format(bytes: &[u8]) -> Option<(u8, Option<Scheme>)> {
+    match AnyBlob::parse(bytes)? {
+        AnyBlob::V1(_) => Some((legacy::VERSION, None)),
+        AnyBlob::V2(b) => Some((SEAL_VERSION, Some(b.scheme))),
+    }
 }
 
 /// A logged-in token with its keys loaded (after attribute checks).
@@ -45,6 +85,8 @@ pub struct Pkcs11Sealer {
     pin: Mutex<Option<PinSource>>,
     ready: OnceLock<Ready>,
     audit: Option<AuditLog>,
+    /// The seal key id the home recorded: a different token behind the URI is refused.
+    expect: Option<String>,
 }
 
 impl Pkcs11Sealer {
@@ -54,7 +96,14 @@ impl Pkcs11Sealer {
             pin: Mutex::new(Some(pin)),
             ready: OnceLock::new(),
             audit,
+            expect: None,
         }
+    }
+
+    /// Refuses a token that does not hold seal key `id`.
+    pub fn expecting(mut self, id: &str) -> Self {
+        self.expect = (!id.is_empty()).then(|| id.to_owned());
+        self
     }
 
     /// Opens, logs in and checks the keys on first use.
@@ -77,6 +126,15 @@ impl Pkcs11Sealer {
             return Err(e);
         }
         let keys = keys::load(&token)?;
+        if let Some(want) = &self.expect {
+            if !keys.holds(want) {
+                return Err(Error::NotThisToken {
+                    uri: self.spec.uri.text.clone(),
+                    found: keys.seal_id().to_owned(),
+                    expected: want.clone(),
+                });
+            }
+        }
         let _ = self.ready.set(Ready { token, keys });
         Ok(self.ready.get().expect("just set"))
     }
@@ -104,10 +162,12 @@ impl Pkcs11Sealer {
     }
 }
 
-fn aad(label: &str, context: &str, key_id: &str, serial: &str, once_id: Option<&str>) -> Vec<u8> {
+fn aad(scheme: Scheme, label: &str, context: &str, key_id: &str, n: &[u8], once_id: Option<&str>) -> Vec<u8> {
     let mut a = format!(
-        "passport-pkcs11-seal v{SEAL_VERSION}\n{}{key_id}\n{serial}\n",
-        keystore::binding(label, context)
+        "passport-pkcs11-seal v{SEAL_VERSION}\n{}\n{}{key_id}\n{}\n",
+        scheme.name(),
+        keystore::binding(label, context),
+        hex::encode(n)
     );
     if let Some(id) = once_id {
         a.push_str(&format!("once={id}\n"));
@@ -115,9 +175,31 @@ fn aad(label: &str, context: &str, key_id: &str, serial: &str, once_id: Option<&
     a.into_bytes()
 }
 
+/// The per-blob key: one token operation on the derivation input (see [`super::kdf`]).
+fn derive(token: &Token, kdk: &Kdk, n: &[u8; kdf::INPUT_LEN]) -> keystore::Result<Zeroizing<[u8; 32]>> {
+    let input = kdk.scheme.token_input(n);
+    let out = match kdk.scheme {
+        Scheme::AesEcb => token.session().encrypt(&Mechanism::AesEcb, kdk.handle, &input),
+        Scheme::HmacSha256 => token.session().sign(&Mechanism::Sha256Hmac, kdk.handle, &input),
+    };
+    let op = match kdk.scheme {
+        Scheme::AesEcb => "C_Encrypt",
+        Scheme::HmacSha256 => "C_Sign",
+    };
+    let out = Zeroizing::new(out.map_err(|e| token.fail_mech(op, kdk.scheme.mechanism(), e))?);
+    kdk.scheme.key_from_output(&out).ok_or_else(|| {
+        Error::Pkcs11 {
+            token: token.info.label.clone(),
+            op,
+            detail: format!("{} returned {} bytes, not the expected output", kdk.scheme.mechanism(), out.len()),
+        }
+        .into()
+    })
+}
+
 impl Pkcs11Sealer {
-    /// AES-GCM under the seal key (see the module comment); `once` names the one-time
-    /// object the plaintext is further sealed under, and is bound into the AAD.
+    /// Seals in format v2 (v1 on a token without a key-derivation key); `once` names
+    /// the one-time object the plaintext is further sealed under, bound into the AAD.
     fn seal_blob(
         &self,
         label: &str,
@@ -126,27 +208,35 @@ impl Pkcs11Sealer {
         once: Option<&str>,
     ) -> keystore::Result<Vec<u8>> {
         let r = self.ready()?;
-        let serial = r.token.info.serial.clone();
-        let mut iv = r.token.random(12)?;
-        let iv_copy = iv.clone();
-        let aad = aad(label, context, &r.keys.seal_id, &serial, once);
-        let params = GcmParams::new(&mut iv, &aad, 128.into())
-            .map_err(|e| r.token.fail("GCM parameters", e))?;
-        let ct = r
-            .token
-            .session()
-            .encrypt(&Mechanism::AesGcm(params), r.keys.seal, plaintext)
-            .map_err(|e| r.token.fail("C_Encrypt (AES-GCM)", e))?;
-        let blob = Blob {
-            v: SEAL_VERSION,
-            alg: "AES-256-GCM".into(),
-            token_serial: serial,
-            key_id: r.keys.seal_id.clone(),
-            iv: hex::encode(iv_copy),
-            ct: hex::encode(ct),
-            once: once.map(str::to_owned),
-        };
-        let bytes = serde_json::to_vec(&blob).expect("blob serializes");
+        let bytes = match &r.keys.kdk {
+            Some(kdk) => {
+                let n: [u8; kdf::INPUT_LEN] = r.token.random(kdf::INPUT_LEN as u32)?
+                    .try_into()
+                    .map_err(|_| short_random(&r.token))?;
+                let nonce: [u8; kdf::NONCE_LEN] = rand::random();
+                let key = derive(&r.token, kdk, &n)?;
+                let aad = aad(kdk.scheme, label, context, &kdk.id, &n, once);
+                let ct = kdf::encrypt(&key, &nonce, &aad, plaintext);
+                drop(key);
+                serde_json::to_vec(&Blob {
+                    v: SEAL_VERSION,
+                    scheme: kdk.scheme,
+                    alg: "AES-256-GCM-SIV".into(),
+                    token: r.token.info.label.clone(),
+                    key_id: kdk.id.clone(),
+                    input: hex::encode(n),
+                    nonce: hex::encode(nonce),
+                    ct: hex::encode(ct),
+                    once: once.map(str::to_owned),
+                })
+            }
+            None => {
+                let (handle, id) = r.keys.legacy.as_ref().expect("load found a seal key");
+                let k = legacy::Key { token: &r.token, handle: *handle, id };
+                serde_json::to_vec(&legacy::seal(&k, label, context, plaintext, once)?)
+            }
+        }
+        .expect("blob serializes");
         self.audit("seal", label, &bytes)?;
         Ok(bytes)
     }
@@ -155,7 +245,7 @@ impl Pkcs11Sealer {
         &self,
         label: &str,
         context: &str,
-        blob: &Blob,
+        blob: &AnyBlob,
         bytes: &[u8],
     ) -> keystore::Result<Zeroizing<Vec<u8>>> {
         let tampered = || {
@@ -164,37 +254,54 @@ impl Pkcs11Sealer {
             })
         };
         let r = self.ready()?;
-        if blob.token_serial != r.token.info.serial || blob.key_id != r.keys.seal_id {
-            return Err(Error::WrongToken {
+        let wrong = |sealed_by: &str, key_id: &str| -> keystore::Error {
+            Error::WrongToken {
                 label: label.to_owned(),
-                sealed_by: blob.token_serial.clone(),
-                key_id: blob.key_id.clone(),
-                this: r.token.info.serial.clone(),
+                sealed_by: sealed_by.to_owned(),
+                key_id: key_id.to_owned(),
+                this: format!("{} (seal key {})", r.token.info.label, r.keys.seal_id()),
             }
-            .into());
-        }
-        let mut iv = hex::decode(&blob.iv).map_err(|_| tampered())?;
-        let ct = hex::decode(&blob.ct).map_err(|_| tampered())?;
-        if iv.len() != 12 || ct.len() < 16 || blob.v != SEAL_VERSION {
-            return Err(tampered());
-        }
-        let aad = aad(
-            label,
-            context,
-            &blob.key_id,
-            &blob.token_serial,
-            blob.once.as_deref(),
-        );
-        let params = GcmParams::new(&mut iv, &aad, 128.into())
-            .map_err(|e| r.token.fail("GCM parameters", e))?;
-        let plain = r
-            .token
-            .session()
-            .decrypt(&Mechanism::AesGcm(params), r.keys.seal, &ct)
-            .map_err(|_| tampered())?;
+            .into()
+        };
+        let plain = match blob {
+            AnyBlob::V1(b) => {
+                let Some((handle, id)) = r.keys.legacy.as_ref().filter(|(_, id)| *id == b.key_id) else {
+                    return Err(wrong(&b.token_serial, &b.key_id));
+                };
+                let k = legacy::Key { token: &r.token, handle: *handle, id };
+                legacy::open(&k, label, context, b)?
+            }
+            AnyBlob::V2(b) => {
+                let Some(kdk) = r.keys.kdk.as_ref().filter(|k| k.id == b.key_id) else {
+                    return Err(wrong(&b.token, &b.key_id));
+                };
+                if b.scheme != kdk.scheme {
+                    return Err(tampered());
+                }
+                let n: [u8; kdf::INPUT_LEN] = hex_array(&b.input).ok_or_else(tampered)?;
+                let nonce: [u8; kdf::NONCE_LEN] = hex_array(&b.nonce).ok_or_else(tampered)?;
+                let ct = hex::decode(&b.ct).map_err(|_| tampered())?;
+                let key = derive(&r.token, kdk, &n)?;
+                let aad = aad(kdk.scheme, label, context, &kdk.id, &n, b.once.as_deref());
+                kdf::decrypt(&key, &nonce, &aad, &ct).ok_or_else(tampered)?
+            }
+        };
         self.audit("unseal", label, bytes)?;
-        Ok(Zeroizing::new(plain))
+        Ok(plain)
     }
+}
+
+fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
+
+fn short_random(token: &Token) -> keystore::Error {
+    Error::Pkcs11 {
+        token: token.info.label.clone(),
+        op: "C_GenerateRandom",
+        detail: "returned fewer bytes than asked".into(),
+    }
+    .into()
 }
 
 impl Sealer for Pkcs11Sealer {
@@ -208,12 +315,12 @@ impl Sealer for Pkcs11Sealer {
         context: &str,
         bytes: &[u8],
     ) -> keystore::Result<Zeroizing<Vec<u8>>> {
-        let blob: Blob = serde_json::from_slice(bytes).map_err(|_| {
+        let blob = AnyBlob::parse(bytes).ok_or_else(|| {
             keystore::Error::Hsm(Error::Tampered {
                 label: label.to_owned(),
             })
         })?;
-        if blob.once.is_some() {
+        if blob.once().is_some() {
             // A one-time blob opened as a plain secret: refuse rather than skip the ledger.
             return Err(Error::Tampered {
                 label: label.to_owned(),
@@ -247,8 +354,8 @@ impl Sealer for Pkcs11Sealer {
                 label: label.to_owned(),
             })
         };
-        let blob: Blob = serde_json::from_slice(bytes).map_err(|_| tampered())?;
-        let Some(id) = blob.once.clone() else {
+        let blob = AnyBlob::parse(bytes).ok_or_else(tampered)?;
+        let Some(id) = blob.once().map(str::to_owned) else {
             // Sealed before the ledger existed; its lifetime check refuses it.
             return self.unseal_blob(label, context, &blob, bytes);
         };
@@ -259,15 +366,18 @@ impl Sealer for Pkcs11Sealer {
         let r = self.ready()?;
         let pad = once::read_pad(&r.token, &id)?
             .ok_or_else(|| keystore::Error::OnceGone(label.to_owned()))?;
-        let info = once::info(label, context, &id, &blob.token_serial);
+        let serial = match &blob {
+            AnyBlob::V1(b) => b.token_serial.clone(),
+            AnyBlob::V2(_) => r.token.info.serial.clone(),
+        };
+        let info = once::info(label, context, &id, &serial);
         let key = once::derive_key(&pad, &info);
         once::decrypt(&key, &info, &inner).ok_or_else(tampered)
     }
 
     fn once_id(&self, blob: &[u8]) -> Option<String> {
-        serde_json::from_slice::<Blob>(blob)
-            .ok()
-            .and_then(|b| b.once)
+        AnyBlob::parse(blob)
+            .and_then(|b| b.once().map(str::to_owned))
             .filter(|id| once::valid_id(id))
     }
 

@@ -92,8 +92,8 @@ pub fn library_info(module_path: &Path) -> Result<LibraryInfo> {
         detail: e.to_string(),
     })?;
     Ok(LibraryInfo {
-        manufacturer: i.manufacturer_id().trim().to_owned(),
-        description: i.library_description().trim().to_owned(),
+        manufacturer: clean(i.manufacturer_id()),
+        description: clean(i.library_description()),
         version: i.library_version().to_string(),
         cryptoki_version: i.cryptoki_version().to_string(),
         module_path: module_path.display().to_string(),
@@ -113,16 +113,16 @@ pub fn tokens(module_path: &Path) -> Result<Vec<(Slot, TokenInfo)>> {
         if !t.token_initialized() {
             continue;
         }
-        let label = t.label().trim().to_owned();
-        let serial = t.serial_number().trim().to_owned();
+        let label = clean(t.label());
+        let serial = clean(t.serial_number());
         out.push((
             slot,
             TokenInfo {
                 uri: TokenUri::for_token(&label, &serial),
                 label,
                 serial,
-                manufacturer: t.manufacturer_id().trim().to_owned(),
-                model: t.model().trim().to_owned(),
+                manufacturer: clean(t.manufacturer_id()),
+                model: clean(t.model()),
                 firmware: t.firmware_version().to_string(),
             },
         ));
@@ -130,22 +130,30 @@ pub fn tokens(module_path: &Path) -> Result<Vec<(Slot, TokenInfo)>> {
     Ok(out)
 }
 
-/// Mechanisms passport relies on, and whether the token offers them.
-pub fn relevant_mechanisms(module_path: &Path, slot: Slot) -> Result<Vec<(&'static str, bool)>> {
-    let ctx = module(module_path)?;
-    let have = ctx.get_mechanism_list(slot).map_err(|e| Error::Module {
-        path: module_path.display().to_string(),
-        detail: e.to_string(),
-    })?;
-    Ok([
+/// The mechanisms a token offers (as the module in between reports them).
+pub fn mechanism_list(module_path: &Path, slot: Slot) -> Result<Vec<MechanismType>> {
+    module(module_path)?
+        .get_mechanism_list(slot)
+        .map_err(|e| Error::Module {
+            path: module_path.display().to_string(),
+            detail: e.to_string(),
+        })
+}
+
+/// The mechanisms passport can use, and whether `have` includes each.
+pub fn relevant_mechanisms(have: &[MechanismType]) -> Vec<(&'static str, bool)> {
+    [
+        ("AES_ECB", MechanismType::AES_ECB),
+        ("SHA256_HMAC", MechanismType::SHA256_HMAC),
         ("AES_KEY_GEN", MechanismType::AES_KEY_GEN),
+        ("GENERIC_SECRET_KEY_GEN", MechanismType::GENERIC_SECRET_KEY_GEN),
         ("AES_GCM", MechanismType::AES_GCM),
         ("EC_KEY_PAIR_GEN", MechanismType::ECC_KEY_PAIR_GEN),
         ("ECDSA", MechanismType::ECDSA),
     ]
     .into_iter()
     .map(|(n, m)| (n, have.contains(&m)))
-    .collect())
+    .collect()
 }
 
 /// An open, logged-in session on one token.
@@ -239,10 +247,39 @@ impl Token {
     }
 
     pub(crate) fn fail(&self, op: &'static str, e: CkError) -> Error {
-        Error::Pkcs11 {
-            token: self.info.label.clone(),
-            op,
-            detail: e.to_string(),
+        match e {
+            CkError::Pkcs11(rv, _) => Error::Pkcs11 {
+                token: self.info.label.clone(),
+                op,
+                detail: format!("{}; {}", ckr_name(rv), advice(rv)),
+            },
+            e => Error::Pkcs11 {
+                token: self.info.label.clone(),
+                op,
+                detail: e.to_string(),
+            },
+        }
+    }
+
+    /// A failed cryptographic operation, named with its mechanism and what to do.
+    /// Never "tampered": only the host AEAD can say that.
+    pub(crate) fn fail_mech(&self, op: &'static str, mechanism: &'static str, e: CkError) -> Error {
+        match e {
+            CkError::Pkcs11(RvError::PinLocked, _) => Error::PinLocked {
+                token: self.info.label.clone(),
+            },
+            CkError::Pkcs11(rv, _) => Error::TokenOp {
+                token: self.info.label.clone(),
+                op,
+                mechanism,
+                ckr: ckr_name(rv),
+                advice: advice(rv),
+            },
+            e => Error::Pkcs11 {
+                token: self.info.label.clone(),
+                op,
+                detail: e.to_string(),
+            },
         }
     }
 
@@ -252,6 +289,41 @@ impl Token {
             .generate_random_vec(n)
             .map_err(|e| self.fail("C_GenerateRandom", e))
     }
+}
+
+/// `CKR_MECHANISM_INVALID` for `RvError::MechanismInvalid`: the names operators search.
+pub fn ckr_name(rv: RvError) -> String {
+    let camel = format!("{rv:?}");
+    let mut s = String::from("CKR");
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            s.push('_');
+        }
+        s.push(c.to_ascii_uppercase());
+    }
+    s
+}
+
+/// What an operator can do about a return value.
+fn advice(rv: RvError) -> &'static str {
+    use RvError as R;
+    match rv {
+        R::MechanismInvalid | R::MechanismParamInvalid | R::FunctionNotSupported | R::KeyTypeInconsistent => {
+            "the token, or the module in between (p11-kit-client 0.24 forwards no mechanism parameters), does not offer it; `passport hsm list` shows what this token can do, and `passport hsm migrate` moves a home to a scheme it offers"
+        }
+        R::KeyFunctionNotPermitted => "the key's usage attributes forbid this operation; check the key with `passport hsm list` and pkcs11-tool",
+        R::DeviceError | R::DeviceRemoved | R::TokenNotPresent | R::SessionHandleInvalid | R::SessionClosed | R::DeviceMemory | R::GeneralError | R::FunctionFailed | R::CryptokiNotInitialized => {
+            "the token or the connection to it failed (for a remote token: is `p11-kit server` or the ssh connection still up?); nothing was written, retry when it is back"
+        }
+        R::UserNotLoggedIn | R::PinExpired => "the token no longer has this session logged in; run the command again",
+        _ => "see the token's documentation for this return value",
+    }
+}
+
+/// A fixed-width token string: space-padded by the standard, NUL-padded by some tokens
+/// (tpm2-pkcs11's model).
+fn clean(s: &str) -> String {
+    s.trim_matches(|c: char| c == ' ' || c == '\0').to_owned()
 }
 
 /// Initializes a fresh token in the module's first empty slot (C_InitToken) and sets its

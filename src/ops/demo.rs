@@ -104,7 +104,7 @@ fn make_tokens(root: &Path, step: &mut dyn FnMut(&str)) -> Result<Vec<TokenSpec>
             module: module.clone(),
             uri: TokenUri::parse(&info.uri)?,
         };
-        super::hsm::init(&spec, &demo_pin(), None)?;
+        super::hsm::init(&spec, &demo_pin(), None, Default::default())?;
         specs.push(spec);
     }
     Ok(specs)

@@ -14,7 +14,9 @@ use crate::home::{self, Config, Home, KeystoreConfig};
 use crate::hsm::attest::{self, ProtectedShare, SignedStatement};
 use crate::hsm::seal::Pkcs11Sealer;
 use crate::hsm::token::{self, LibraryInfo, TokenInfo};
+use crate::hsm::kdf::Scheme;
 use crate::hsm::{keys, PinSource, Token, TokenSpec};
+use cryptoki::mechanism::MechanismType;
 use crate::keystore::Sealer;
 
 #[derive(Serialize)]
@@ -22,6 +24,8 @@ pub struct ListedToken {
     #[serde(flatten)]
     pub info: TokenInfo,
     pub mechanisms: std::collections::BTreeMap<String, bool>,
+    /// The scheme `hsm init` would pick from the mechanisms offered (`None`: none usable).
+    pub scheme: Option<&'static str>,
     /// Whether passport's attestation public key is visible (public objects need no PIN).
     pub passport_keys: bool,
 }
@@ -42,21 +46,22 @@ impl Report for HsmList {
             s.push_str("\n  no initialized tokens");
         }
         for t in &self.tokens {
-            let missing: Vec<_> = t
-                .mechanisms
+            let attest = ["EC_KEY_PAIR_GEN", "ECDSA"]
                 .iter()
-                .filter(|(_, &v)| !v)
-                .map(|(k, _)| k.as_str())
-                .collect();
+                .filter(|m| t.mechanisms.get(**m) != Some(&true))
+                .map(|m| format!("CKM_{m}"))
+                .collect::<Vec<_>>();
             s.push_str(&format!(
-                "\n  {}  {} {}  mechanisms: {}  passport keys: {}",
+                "\n  {}  {} {}  seals with: {}{}  passport keys: {}",
                 t.info.uri,
                 t.info.manufacturer,
                 t.info.model,
-                if missing.is_empty() {
-                    "all present".to_string()
+                t.scheme
+                    .unwrap_or("NOTHING (offers neither CKM_AES_ECB nor CKM_SHA256_HMAC)"),
+                if attest.is_empty() {
+                    String::new()
                 } else {
-                    format!("MISSING {}", missing.join(", "))
+                    format!("  cannot attest: MISSING {}", attest.join(", "))
                 },
                 if t.passport_keys { "yes" } else { "no" }
             ));
@@ -69,7 +74,8 @@ pub fn list(module: &Path) -> Result<HsmList> {
     let library = token::library_info(module)?;
     let mut tokens = vec![];
     for (slot, info) in token::tokens(module)? {
-        let mechanisms = token::relevant_mechanisms(module, slot)?
+        let have = token::mechanism_list(module, slot)?;
+        let mechanisms = token::relevant_mechanisms(&have)
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
@@ -83,6 +89,7 @@ pub fn list(module: &Path) -> Result<HsmList> {
         tokens.push(ListedToken {
             info,
             mechanisms,
+            scheme: keys::usable_scheme(&have).map(Scheme::name),
             passport_keys,
         });
     }
@@ -92,6 +99,10 @@ pub fn list(module: &Path) -> Result<HsmList> {
 #[derive(Serialize)]
 pub struct InitReport {
     pub token: TokenInfo,
+    /// How this token seals: a [`Scheme`] name, or `aes-gcm-v1` for the old format.
+    pub scheme: &'static str,
+    /// The seal key was made with the token's own tool and adopted, not generated here.
+    pub adopted: bool,
     pub seal_key_id: String,
     pub attestation_key_id: String,
     pub attestation_public_key: String,
@@ -100,47 +111,88 @@ pub struct InitReport {
 
 impl Report for InitReport {
     fn human(&self) -> String {
+        let seal = match Scheme::parse(self.scheme) {
+            Some(Scheme::AesEcb) => "AES-256 key-derivation key, RFC 8452 §4 over CKM_AES_ECB; ECB encryption only",
+            Some(Scheme::HmacSha256) => "HMAC-SHA256 key-derivation key, NIST SP 800-108 over CKM_SHA256_HMAC; MAC only",
+            None => "AES-256, on-token AES-GCM (format v1); encrypt/decrypt only",
+        };
         format!(
-            "created passport keys in {}\n  seal key {} (AES-256, sensitive, non-extractable, encrypt/decrypt only)\n  attestation key {} (P-256, sign only)\n  every attribute read back and verified",
-            self.token.uri, self.seal_key_id, self.attestation_key_id
+            "{} passport keys in {}\n  seals with {}\n  seal key {} ({seal}, sensitive, non-extractable){}\n  attestation key {} (P-256, sign only)\n  every attribute read back and verified",
+            if self.adopted { "adopted" } else { "created" },
+            self.token.uri,
+            self.scheme,
+            self.seal_key_id,
+            if self.adopted { ", adopted" } else { "" },
+            self.attestation_key_id
         )
     }
 }
 
-/// Creates the seal and attestation keys in a token and checks them.
-pub fn init(spec: &TokenSpec, pin: &PinSource, audit: Option<&AuditLog>) -> Result<InitReport> {
+/// How `hsm init` should make the seal key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitOptions {
+    /// Force a scheme instead of picking the first the token offers.
+    pub scheme: Option<Scheme>,
+    /// Make a format-v1 (on-token AES-GCM) key, for compatibility tests.
+    pub legacy: bool,
+}
+
+/// Creates (or adopts) the seal key and the attestation keys in a token and checks them.
+pub fn init(
+    spec: &TokenSpec,
+    pin: &PinSource,
+    audit: Option<&AuditLog>,
+    opts: InitOptions,
+) -> Result<InitReport> {
     if let Some(log) = audit {
         // Check before touching the token: a failure after key creation would leave keys
         // behind that a retry then refuses.
         log.verify()?;
     }
     let token = Token::open(spec)?;
-    let missing: Vec<&str> = token::relevant_mechanisms(&spec.module, token.slot)?
+    let have = token::mechanism_list(&spec.module, token.slot)?;
+    let need: Vec<MechanismType> = match (opts.legacy, opts.scheme) {
+        (true, _) => vec![MechanismType::AES_GCM],
+        (false, Some(Scheme::AesEcb)) => vec![MechanismType::AES_ECB],
+        (false, Some(Scheme::HmacSha256)) => vec![MechanismType::SHA256_HMAC],
+        (false, None) => {
+            if keys::usable_scheme(&have).is_none() {
+                return Err(crate::hsm::Error::NoMechanism {
+                    token: token.info.label.clone(),
+                    module: spec.module.display().to_string(),
+                }
+                .into());
+            }
+            vec![]
+        }
+    };
+    let missing: Vec<String> = need
         .into_iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(m, _)| m)
+        .chain([MechanismType::ECC_KEY_PAIR_GEN, MechanismType::ECDSA])
+        .filter(|m| !have.contains(m))
+        .map(|m| m.to_string())
         .collect();
     if !missing.is_empty() {
         return Err(Error::Invalid(format!(
             "token {} (through {}) does not offer {}; passport cannot seal or attest with it",
             token.info.uri,
             spec.module.display(),
-            missing
-                .iter()
-                .map(|m| format!("CKM_{m}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            missing.join(", ")
         )));
     }
     token.login(pin)?;
-    let k = keys::init(&token)?;
+    let created = keys::init(&token, &have, opts.scheme, opts.legacy)?;
+    let k = &created.keys;
+    let scheme = k.scheme().map(Scheme::name).unwrap_or("aes-gcm-v1");
     if let Some(log) = audit {
-        log.append("hsm-init", serde_json::json!({ "token_serial": token.info.serial, "seal_key_id": k.seal_id, "attestation_key_id": k.attest_id }))?;
+        log.append("hsm-init", serde_json::json!({ "token_serial": token.info.serial, "token": token.info.label, "scheme": scheme, "adopted": created.adopted, "seal_key_id": k.seal_id(), "attestation_key_id": k.attest_id }))?;
     }
     Ok(InitReport {
         token: token.info.clone(),
-        seal_key_id: k.seal_id,
-        attestation_key_id: k.attest_id,
+        scheme,
+        adopted: created.adopted,
+        seal_key_id: k.seal_id().to_owned(),
+        attestation_key_id: k.attest_id.clone(),
         attestation_public_key: hex::encode(&k.attest_point),
         attributes_verified: true,
     })
@@ -268,11 +320,20 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
     home::audit_log(root).verify()?;
     let new = Pkcs11Sealer::new(target.clone(), pin, Some(home::audit_log(root)));
     let ready = new.ready()?;
-    if let KeystoreConfig::Pkcs11 { token_serial, .. } = &home.config.keystore {
-        if *token_serial == ready.token.info.serial {
-            return Err(Error::Refused(
-                "this home's secrets are already sealed by that token".into(),
-            ));
+    if let KeystoreConfig::Pkcs11 { seal_key_id, .. } = &home.config.keystore {
+        if ready.keys.holds(seal_key_id) {
+            // The same token: only rewriting format-v1 blobs to v2 makes sense.
+            let Some(kdk) = &ready.keys.kdk else {
+                return Err(Error::Refused(format!(
+                    "token {} has no key-derivation key yet, so its blobs cannot move to format v2; run `passport hsm init --token {}` to add one, then migrate",
+                    ready.token.info.label, ready.token.info.uri
+                )));
+            };
+            if kdk.id == *seal_key_id && v1_blobs(home)? == 0 {
+                return Err(Error::Refused(
+                    "this home's secrets are already sealed by that token in format v2".into(),
+                ));
+            }
         }
     }
     let from = home.keystore().sealer().describe();
@@ -341,7 +402,8 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
             uri: crate::hsm::TokenUri::for_token(&ready.token.info.label, &ready.token.info.serial),
             module: target.module.clone(),
             token_serial: ready.token.info.serial.clone(),
-            seal_key_id: ready.keys.seal_id.clone(),
+            seal_key_id: ready.keys.seal_id().to_owned(),
+            scheme: ready.keys.scheme(),
         },
         ..home.config.clone()
     };
@@ -369,6 +431,20 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
         consumed_nonces: consumed,
         obsolete_identity_file: obsolete,
     })
+}
+
+/// How many of a home's sealed blobs are still in format v1.
+fn v1_blobs(home: &Home) -> Result<usize> {
+    let ks = home.keystore();
+    let mut n = 0;
+    for name in ks.all_names()? {
+        let path = ks.dir().join(format!("{name}.sealed"));
+        let blob = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if matches!(crate::hsm::seal::blob_format(&blob), Some((1, _))) {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 fn config_uri(c: &Config) -> String {
