@@ -6,8 +6,11 @@
 #
 #   eval "$(scripts/swtpm.sh start DIR passport [LABEL…])"  # DIR empty or absent; a DIR
 #                         # from an earlier start is restarted with its TPM state and tokens
-#   scripts/swtpm.sh adopt DIR LABEL KEYLABEL ALGORITHM [ID]  # tpm2_ptool addkey, e.g.
-#                         # ALGORITHM aes256 or hmac:sha256; prints the key's CKA_ID (hex)
+#   scripts/swtpm.sh adopt DIR LABEL KEYLABEL ALGORITHM [ID]  # tpm2_ptool addkey on token
+#                         # LABEL: ALGORITHM e.g. aes256, hmac:sha256; or aes256-encrypt, an
+#                         # AES key the TPM lets only encrypt (tpm2_create + tpm2_ptool link).
+#                         # ID: CKA_ID as text (its bytes are the characters). Prints the
+#                         # key's CKA_ID in hex.
 #   eval "$(scripts/swtpm.sh env DIR [LABEL])"   # the export lines again
 #   scripts/swtpm.sh unlock DIR                  # clears the TPM's dictionary-attack lockout
 #                         # (3 wrong PINs on any token lock every token for ~1000 s)
@@ -126,7 +129,7 @@ wait_for() {
 }
 
 fail() { # $1 message naming the step, $2 the log to look at
-  trap - EXIT INT TERM HUP
+  trap - EXIT INT TERM HUP PIPE
   alive=running
   stop_all
   die "start failed: $1 (see $2)"
@@ -171,7 +174,7 @@ cmd_start() {
   : >"$dir/pids"
   setenv
   trap 'fail "interrupted or unexpected error" "$dir/*.log"' EXIT
-  trap 'exit 130' INT TERM HUP
+  trap 'exit 130' INT TERM HUP PIPE
 
   # 1. swtpm. The swtpm TCTI expects the control socket at <path>.ctrl.
   swtpm socket --tpm2 \
@@ -236,7 +239,7 @@ CONF
       --label="$label" --sopin="$SO_PIN" --userpin="$USER_PIN" --path="$dir/store"
   done
 
-  trap - EXIT INT TERM HUP
+  trap - EXIT INT TERM HUP PIPE
   print_env "${labels[0]}"
 }
 
@@ -267,16 +270,45 @@ cmd_adopt() {
   dir="$(cd "$1" && pwd)" || die "no directory $1"
   local label="$2" keylabel="$3" alg="$4" id="${5:-}"
   setenv
-  local args=(addkey --label="$label" --key-label="$keylabel" --userpin="$USER_PIN"
-              --algorithm="$alg" --path="$dir/store")
-  [ -z "$id" ] || args+=(--id="$id")
-  local out
-  if ! out="$(tpm2_ptool "${args[@]}" 2>&1)"; then
-    printf '%s\n' "+ tpm2_ptool ${args[*]}" "$out" >>"$dir/ptool.log"
-    die "adopt failed: tpm2_ptool addkey --label=$label --key-label=$keylabel --algorithm=$alg: $(tail -n1 <<<"$out") (see $dir/ptool.log)"
-  fi
-  printf '%s\n' "+ tpm2_ptool ${args[*]}" "$out" >>"$dir/ptool.log"
-  # addkey prints YAML: "action: add", "private: {CKA_ID: '…'}" and so on.
+  local args out step tmp=""
+  case "$alg" in
+    aes128-encrypt|aes256-encrypt)
+      # tpm2_ptool addkey's AES keys may also decrypt, and tpm2-pkcs11 does not enforce
+      # CKA_DECRYPT. A TPM symmetric key with TPMA_OBJECT sign but not decrypt can only
+      # encrypt (TPM2_EncryptDecrypt checks it); create one and link it to the token.
+      local esys handle auth
+      esys="$(tpm2_ptool listprimaries --path="$dir/store" 2>>"$dir/ptool.log" |
+              sed -n 's/^ *esys-tr: *\([0-9a-fA-F]\{8\}\).*/\1/p' | head -n1)"
+      [[ "$esys" =~ ^81 ]] || die "adopt failed: no persistent primary in $dir/store (see $dir/ptool.log)"
+      handle="0x$esys"
+      auth="$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
+      tmp="$(mktemp -d "$dir/adopt.XXXXXX")"
+      step="tpm2_create -C $handle -G ${alg%-encrypt} -a sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth"
+      echo "+ $step" >>"$dir/ptool.log"
+      tpm2_create -C "$handle" -G "${alg%-encrypt}" \
+        -a 'sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth' -p "$auth" \
+        -u "$tmp/key.pub" -r "$tmp/key.priv" >>"$dir/ptool.log" 2>&1 || {
+        rm -rf "$tmp"; die "adopt failed: $step (see $dir/ptool.log)"; }
+      args=(link --label="$label" --key-label="$keylabel" --userpin="$USER_PIN"
+            --auth="$auth" --path="$dir/store")
+      [ -z "$id" ] || args+=(--id="$id")
+      args+=("$tmp/key.pub" "$tmp/key.priv")
+      step="tpm2_ptool link --label=$label --key-label=$keylabel"
+      ;;
+    *)
+      args=(addkey --label="$label" --key-label="$keylabel" --userpin="$USER_PIN"
+            --algorithm="$alg" --path="$dir/store")
+      [ -z "$id" ] || args+=(--id="$id")
+      step="tpm2_ptool addkey --label=$label --key-label=$keylabel --algorithm=$alg"
+      ;;
+  esac
+  local rc=0
+  out="$(tpm2_ptool "${args[@]}" 2>&1)" || rc=$?
+  [ -z "$tmp" ] || rm -rf "$tmp"
+  printf '%s\n' "+ tpm2_ptool ${args[*]//--auth=*/--auth=…}" "$out" >>"$dir/ptool.log"
+  [ "$rc" = 0 ] || die "adopt failed: $step: $(tail -n1 <<<"$out") (see $dir/ptool.log)"
+  # tpm2_ptool prints YAML: "action: add", "private:", "  CKA_ID: '…'" (the hex of the
+  # CKA_ID bytes, which are the characters of --id, or of 16 random hex digits).
   sed -n "s/^ *CKA_ID: *'\{0,1\}\([0-9a-fA-F]*\)'\{0,1\}$/\1/p" <<<"$out" | head -n1
 }
 

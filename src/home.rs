@@ -533,8 +533,7 @@ pub fn open_sealer(
                 Some(unlock.module.unwrap_or_else(|| module.clone())),
             )?;
             Box::new(
-                Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root)))
-                    .expecting(seal_key_id),
+                Pkcs11Sealer::new(spec, unlock.pin, Some(audit_log(root))).expecting(seal_key_id),
             )
         }
     })

@@ -190,7 +190,7 @@ fn token_member(hsm: &Hsm, root: &Path, name: &str, label: &str) -> Member {
     let mut c = hsm.home(&home);
     c.args(["init", "--keystore", &format!("pkcs11:token={label}")]);
     let v = json_ok(c);
-    assert_eq!(v["keystore"], "PKCS#11 token (AES-GCM seal key)");
+    assert_eq!(v["keystore"], "PKCS#11 token (aes-ecb-rfc8452)");
     Member {
         name: name.into(),
         home,
@@ -2154,5 +2154,157 @@ fn remote_token_through_p11_kit() {
         "remote",
         &serial,
         &init["attestation_public_key"],
+    );
+}
+
+// --- 9. format v1 homes ----------------------------------------------------------------------
+
+/// A home sealed in format v1 (on-token AES-GCM, as passport 0.1 made them) keeps
+/// working on a token that offers AES-GCM; through p11-kit 0.24, which cannot forward
+/// AES-GCM, it fails with the mechanism named, not as "tampered"; `hsm init` adds a
+/// key-derivation key beside the old key and `hsm migrate` rewrites every blob in
+/// format v2, after which the same home works remotely too.
+#[test]
+fn format_v1_home_opens_migrates_in_place_and_then_works_remotely() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let hsm = Hsm::softhsm(root);
+    hsm.add_token("old");
+    let mut c = hsm.bare();
+    c.args([
+        "hsm",
+        "init",
+        "--legacy-aes-gcm",
+        "--token",
+        "pkcs11:token=old",
+    ]);
+    assert_eq!(json_ok(c)["scheme"], "aes-gcm-v1");
+    let home = root.join("old-home");
+    let mut c = hsm.home(&home);
+    c.args(["init", "--keystore", "pkcs11:token=old"]);
+    assert_eq!(
+        json_ok(c)["keystore"],
+        "PKCS#11 token (on-token AES-GCM, format v1)"
+    );
+    let npub = json_ok({
+        let mut c = hsm.home(&home);
+        c.arg("id");
+        c
+    });
+    let old = Member {
+        name: "old".into(),
+        home: home.clone(),
+        npub: npub["npub"].as_str().unwrap().to_owned(),
+    };
+    let other = file_member(&hsm, root, "other");
+    let roster = write_roster(root, "roster.json", 2, &[&old, &other], None);
+    let group = dkg(&hsm, &[&old, &other], &roster, &root.join("dkg"));
+    sign_rounds(&hsm, &old, &[&old, &other], &group, &root.join("s0"), "v1");
+    let v1 = |home: &Path| {
+        snapshot(&home.join("keystore"))
+            .iter()
+            .filter(|(p, _)| p.extension().is_some_and(|e| e == "sealed"))
+            .filter(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["v"] == 1)
+            .count()
+    };
+    let before = v1(&home);
+    assert!(before >= 2, "identity and share are format-v1 blobs");
+
+    // A v1 blob with a flipped tag: the token's GCM refuses it; SoftHSM2 says so only
+    // as CKR_GENERAL_ERROR, so passport names both causes.
+    let share = snapshot(&home.join("keystore"))
+        .into_keys()
+        .find(|p| p.starts_with("shares") && p.extension().is_some_and(|e| e == "sealed"))
+        .expect("a sealed share");
+    let share = home.join("keystore").join(share);
+    let orig = std::fs::read(&share).unwrap();
+    flip_field(&share, "ct");
+    let mut c = hsm.home(&home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(root.join("x"));
+    fails(
+        c,
+        3,
+        Some(&hsm),
+        &[&home],
+        &[
+            "token old refused to open sealed secret shares/",
+            "format v1",
+            "hsm migrate",
+        ],
+    );
+    std::fs::write(&share, &orig).unwrap();
+
+    // Through p11-kit 0.24 the old format cannot be opened: the error says why.
+    let server = P11KitServer::start(&hsm, root, "old");
+    let remote = server.client();
+    let gcm_remote = listed(&remote.list(), "old")["mechanisms"]["AES_GCM"] == true;
+    if !gcm_remote {
+        let mut c = remote.home(&home);
+        c.args(["sign", "commit", "--group", &group, "--out"])
+            .arg(root.join("x"));
+        let line = fails(
+            c,
+            1,
+            None,
+            &[&home],
+            &[
+                "token old: C_Decrypt with CKM_AES_GCM failed (CKR_MECHANISM_INVALID)",
+                "hsm migrate",
+            ],
+        );
+        assert!(!line.contains("tamper"), "{line}");
+    }
+
+    // Migrating in place needs the new key first, and says so.
+    let mut c = hsm.home(&home);
+    c.args(["hsm", "migrate"]);
+    fails(
+        c,
+        5,
+        Some(&hsm),
+        &[&home],
+        &["has no key-derivation key yet", "passport hsm init --token"],
+    );
+    let init = hsm.init_token("old");
+    assert_eq!(init["scheme"], "aes-ecb-rfc8452");
+    assert_eq!(init["adopted"], false);
+    let mut c = hsm.home(&home);
+    c.args(["hsm", "migrate"]);
+    let m = json_ok(c);
+    assert_eq!(m["secrets"].as_u64().unwrap() as usize, before);
+    assert_eq!(v1(&home), 0, "every blob rewritten");
+    assert_eq!(config(&home)["keystore"]["scheme"], "aes-ecb-rfc8452");
+    assert_eq!(
+        config(&home)["keystore"]["seal_key_id"],
+        init["seal_key_id"]
+    );
+    let mut c = hsm.home(&home);
+    c.args(["hsm", "migrate"]);
+    fails(
+        c,
+        5,
+        Some(&hsm),
+        &[&home],
+        &["already sealed by that token in format v2"],
+    );
+
+    // Now the home signs through the remote module as well as directly.
+    sign_rounds(
+        &remote,
+        &old,
+        &[&old, &other],
+        &group,
+        &root.join("s1"),
+        "v2 remote",
+    );
+    drop(server);
+    sign_rounds(
+        &hsm,
+        &old,
+        &[&old, &other],
+        &group,
+        &root.join("s2"),
+        "v2 local",
     );
 }

@@ -114,7 +114,12 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
                 scheme: a.scheme,
                 legacy: a.legacy_aes_gcm,
             };
-            out.report(&hsm::init(&spec, &prompt::pin_source(), log.as_ref(), opts)?)
+            out.report(&hsm::init(
+                &spec,
+                &prompt::pin_source(),
+                log.as_ref(),
+                opts,
+            )?)
         }
         HsmCmd::Attest(a) => {
             let home = cli.open_home()?;
@@ -155,12 +160,10 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
             let home = cli.open_home()?;
             let target = match (&m.to, &home.config.keystore) {
                 (Some(uri), _) => spec(cli, uri)?,
-                (None, crate::home::KeystoreConfig::Pkcs11 { uri, module, .. }) => {
-                    TokenSpec::new(
-                        TokenUri::parse(uri)?,
-                        Some(cli.pkcs11_module.clone().unwrap_or_else(|| module.clone())),
-                    )?
-                }
+                (None, crate::home::KeystoreConfig::Pkcs11 { uri, module, .. }) => TokenSpec::new(
+                    TokenUri::parse(uri)?,
+                    Some(cli.pkcs11_module.clone().unwrap_or_else(|| module.clone())),
+                )?,
                 (None, _) => {
                     return Err(Error::Invalid(
                         "this home's keystore is not in a token; name one with --to pkcs11:…"

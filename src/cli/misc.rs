@@ -17,7 +17,7 @@ use crate::ops::Report;
 struct InitReport {
     home: PathBuf,
     npub: String,
-    keystore: &'static str,
+    keystore: String,
 }
 impl Report for InitReport {
     fn human(&self) -> String {
@@ -49,7 +49,7 @@ pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
     let (unlock, kind) = match (&a.keystore, &cli.age_identity) {
         (Some(uri), _) => (
             InitUnlock::Pkcs11(super::hsm::spec(cli, uri)?, prompt::pin_source()),
-            "PKCS#11 token (AES-GCM seal key)",
+            "PKCS#11 token",
         ),
         (None, Some(p)) => (InitUnlock::IdentityFile(p.clone()), "age identity file"),
         (None, None) => (
@@ -58,10 +58,17 @@ pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
         ),
     };
     let home = Home::init(&root, unlock)?;
+    let keystore = match &home.config.keystore {
+        crate::home::KeystoreConfig::Pkcs11 { scheme, .. } => format!(
+            "{kind} ({})",
+            scheme.map_or("on-token AES-GCM, format v1", |s| s.name())
+        ),
+        _ => kind.to_owned(),
+    };
     out.report(&InitReport {
         home: root,
         npub: home.config.npub.clone(),
-        keystore: kind,
+        keystore,
     })
 }
 

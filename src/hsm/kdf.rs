@@ -231,7 +231,10 @@ mod tests {
         let mut t = ct.clone();
         t[0] ^= 1;
         assert!(decrypt(&k, &[1; 12], b"aad", &t).is_none(), "tampered");
-        assert!(decrypt(&k, &[1; 12], b"aad", &ct[..10]).is_none(), "truncated");
+        assert!(
+            decrypt(&k, &[1; 12], b"aad", &ct[..10]).is_none(),
+            "truncated"
+        );
     }
 
     #[test]

@@ -97,7 +97,9 @@ fn scheme_of(token: &Token, key: ObjectHandle) -> Result<Scheme> {
             expected: true,
             got: format!(
                 "{} (passport needs CKK_AES or an HMAC secret)",
-                other.map(|t| t.to_string()).unwrap_or_else(|| "unreadable".into())
+                other
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "unreadable".into())
             ),
         }),
     }
@@ -391,7 +393,6 @@ fn ec_point(token: &Token, key: ObjectHandle) -> Result<Vec<u8>> {
     Ok(point)
 }
 
-
 /// The attributes an attestation statement reports for each key.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct KeyReport {
@@ -423,7 +424,12 @@ pub fn report(token: &Token, keys: &Keys) -> Result<(KeyReport, KeyReport)> {
         }
     };
     let seal_attrs = enforce(token, seal, "seal key", policy)?;
-    let attest_attrs = enforce(token, keys.attest_private, "attestation key", policy::ATTEST)?;
+    let attest_attrs = enforce(
+        token,
+        keys.attest_private,
+        "attestation key",
+        policy::ATTEST,
+    )?;
     let check_value = token
         .session()
         .get_attributes(seal, &[AttributeType::CheckValue])

@@ -57,8 +57,8 @@ pub fn seal(
     let mut iv = k.token.random(12)?;
     let iv_copy = iv.clone();
     let aad = aad(label, context, k.id, &serial, once);
-    let params = GcmParams::new(&mut iv, &aad, 128.into())
-        .map_err(|e| k.token.fail("GCM parameters", e))?;
+    let params =
+        GcmParams::new(&mut iv, &aad, 128.into()).map_err(|e| k.token.fail("GCM parameters", e))?;
     let ct = k
         .token
         .session()
@@ -98,18 +98,25 @@ pub fn open(
         &blob.token_serial,
         blob.once.as_deref(),
     );
-    let params = GcmParams::new(&mut iv, &aad, 128.into())
-        .map_err(|e| k.token.fail("GCM parameters", e))?;
+    let params =
+        GcmParams::new(&mut iv, &aad, 128.into()).map_err(|e| k.token.fail("GCM parameters", e))?;
     match k
         .token
         .session()
         .decrypt(&Mechanism::AesGcm(params), k.handle, &ct)
     {
         Ok(plain) => Ok(Zeroizing::new(plain)),
-        // The return values PKCS#11 gives for a tag that does not verify; SoftHSM2
-        // reports a failed GCM tag check as CKR_ENCRYPTED_DATA_INVALID.
+        // The return values PKCS#11 gives for a tag that does not verify.
         Err(CkError::Pkcs11(RvError::EncryptedDataInvalid, _))
         | Err(CkError::Pkcs11(RvError::EncryptedDataLenRange, _)) => Err(tampered()),
+        // SoftHSM2 2.6 reports a failed GCM tag as CKR_GENERAL_ERROR, which other tokens
+        // use for device faults: say both, since the token cannot tell them apart.
+        Err(CkError::Pkcs11(rv @ RvError::GeneralError, _)) => Err(Error::V1Refused {
+            label: label.to_owned(),
+            token: k.token.info.label.clone(),
+            ckr: super::token::ckr_name(rv),
+        }
+        .into()),
         Err(e) => Err(k.token.fail_mech("C_Decrypt", "CKM_AES_GCM", e).into()),
     }
 }

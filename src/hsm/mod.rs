@@ -77,6 +77,12 @@ pub enum Error {
         found: String,
         expected: String,
     },
+    #[error("token {token} refused to open sealed secret {label} (format v1, on-token AES-GCM) with {ckr}: either the blob is tampered, truncated or moved, or the token failed (SoftHSM2 reports a bad GCM tag this way); `passport hsm migrate` rewrites a home in format v2, where the two are told apart")]
+    V1Refused {
+        label: String,
+        token: String,
+        ckr: String,
+    },
     #[error("sealed secret {label} failed authentication (tampered, truncated, or bound to another slot); refusing to use it")]
     Tampered { label: String },
     #[error("PKCS#11 {op} failed on token {token}: {detail}")]
@@ -96,7 +102,7 @@ impl Error {
             Error::UnsafeKey { .. } | Error::WrongToken { .. } | Error::Tampered { .. } => {
                 exit::REJECTED
             }
-            Error::NotThisToken { .. } => exit::REJECTED,
+            Error::NotThisToken { .. } | Error::V1Refused { .. } => exit::REJECTED,
             Error::BadUri { .. } | Error::NoMechanism { .. } => exit::USAGE,
             Error::KeysExist { .. } => exit::REFUSED,
             _ => exit::FAILURE,

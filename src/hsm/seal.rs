@@ -162,7 +162,14 @@ impl Pkcs11Sealer {
     }
 }
 
-fn aad(scheme: Scheme, label: &str, context: &str, key_id: &str, n: &[u8], once_id: Option<&str>) -> Vec<u8> {
+fn aad(
+    scheme: Scheme,
+    label: &str,
+    context: &str,
+    key_id: &str,
+    n: &[u8],
+    once_id: Option<&str>,
+) -> Vec<u8> {
     let mut a = format!(
         "passport-pkcs11-seal v{SEAL_VERSION}\n{}\n{}{key_id}\n{}\n",
         scheme.name(),
@@ -176,11 +183,19 @@ fn aad(scheme: Scheme, label: &str, context: &str, key_id: &str, n: &[u8], once_
 }
 
 /// The per-blob key: one token operation on the derivation input (see [`super::kdf`]).
-fn derive(token: &Token, kdk: &Kdk, n: &[u8; kdf::INPUT_LEN]) -> keystore::Result<Zeroizing<[u8; 32]>> {
+fn derive(
+    token: &Token,
+    kdk: &Kdk,
+    n: &[u8; kdf::INPUT_LEN],
+) -> keystore::Result<Zeroizing<[u8; 32]>> {
     let input = kdk.scheme.token_input(n);
     let out = match kdk.scheme {
-        Scheme::AesEcb => token.session().encrypt(&Mechanism::AesEcb, kdk.handle, &input),
-        Scheme::HmacSha256 => token.session().sign(&Mechanism::Sha256Hmac, kdk.handle, &input),
+        Scheme::AesEcb => token
+            .session()
+            .encrypt(&Mechanism::AesEcb, kdk.handle, &input),
+        Scheme::HmacSha256 => token
+            .session()
+            .sign(&Mechanism::Sha256Hmac, kdk.handle, &input),
     };
     let op = match kdk.scheme {
         Scheme::AesEcb => "C_Encrypt",
@@ -191,7 +206,11 @@ fn derive(token: &Token, kdk: &Kdk, n: &[u8; kdf::INPUT_LEN]) -> keystore::Resul
         Error::Pkcs11 {
             token: token.info.label.clone(),
             op,
-            detail: format!("{} returned {} bytes, not the expected output", kdk.scheme.mechanism(), out.len()),
+            detail: format!(
+                "{} returned {} bytes, not the expected output",
+                kdk.scheme.mechanism(),
+                out.len()
+            ),
         }
         .into()
     })
@@ -210,7 +229,9 @@ impl Pkcs11Sealer {
         let r = self.ready()?;
         let bytes = match &r.keys.kdk {
             Some(kdk) => {
-                let n: [u8; kdf::INPUT_LEN] = r.token.random(kdf::INPUT_LEN as u32)?
+                let n: [u8; kdf::INPUT_LEN] = r
+                    .token
+                    .random(kdf::INPUT_LEN as u32)?
                     .try_into()
                     .map_err(|_| short_random(&r.token))?;
                 let nonce: [u8; kdf::NONCE_LEN] = rand::random();
@@ -232,7 +253,11 @@ impl Pkcs11Sealer {
             }
             None => {
                 let (handle, id) = r.keys.legacy.as_ref().expect("load found a seal key");
-                let k = legacy::Key { token: &r.token, handle: *handle, id };
+                let k = legacy::Key {
+                    token: &r.token,
+                    handle: *handle,
+                    id,
+                };
                 serde_json::to_vec(&legacy::seal(&k, label, context, plaintext, once)?)
             }
         }
@@ -265,10 +290,15 @@ impl Pkcs11Sealer {
         };
         let plain = match blob {
             AnyBlob::V1(b) => {
-                let Some((handle, id)) = r.keys.legacy.as_ref().filter(|(_, id)| *id == b.key_id) else {
+                let Some((handle, id)) = r.keys.legacy.as_ref().filter(|(_, id)| *id == b.key_id)
+                else {
                     return Err(wrong(&b.token_serial, &b.key_id));
                 };
-                let k = legacy::Key { token: &r.token, handle: *handle, id };
+                let k = legacy::Key {
+                    token: &r.token,
+                    handle: *handle,
+                    id,
+                };
                 legacy::open(&k, label, context, b)?
             }
             AnyBlob::V2(b) => {

@@ -146,7 +146,10 @@ pub fn relevant_mechanisms(have: &[MechanismType]) -> Vec<(&'static str, bool)> 
         ("AES_ECB", MechanismType::AES_ECB),
         ("SHA256_HMAC", MechanismType::SHA256_HMAC),
         ("AES_KEY_GEN", MechanismType::AES_KEY_GEN),
-        ("GENERIC_SECRET_KEY_GEN", MechanismType::GENERIC_SECRET_KEY_GEN),
+        (
+            "GENERIC_SECRET_KEY_GEN",
+            MechanismType::GENERIC_SECRET_KEY_GEN,
+        ),
         ("AES_GCM", MechanismType::AES_GCM),
         ("EC_KEY_PAIR_GEN", MechanismType::ECC_KEY_PAIR_GEN),
         ("ECDSA", MechanismType::ECDSA),

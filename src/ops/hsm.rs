@@ -12,12 +12,12 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::home::{self, Config, Home, KeystoreConfig};
 use crate::hsm::attest::{self, ProtectedShare, SignedStatement};
+use crate::hsm::kdf::Scheme;
 use crate::hsm::seal::Pkcs11Sealer;
 use crate::hsm::token::{self, LibraryInfo, TokenInfo};
-use crate::hsm::kdf::Scheme;
 use crate::hsm::{keys, PinSource, Token, TokenSpec};
-use cryptoki::mechanism::MechanismType;
 use crate::keystore::Sealer;
+use cryptoki::mechanism::MechanismType;
 
 #[derive(Serialize)]
 pub struct ListedToken {
@@ -112,8 +112,12 @@ pub struct InitReport {
 impl Report for InitReport {
     fn human(&self) -> String {
         let seal = match Scheme::parse(self.scheme) {
-            Some(Scheme::AesEcb) => "AES-256 key-derivation key, RFC 8452 §4 over CKM_AES_ECB; ECB encryption only",
-            Some(Scheme::HmacSha256) => "HMAC-SHA256 key-derivation key, NIST SP 800-108 over CKM_SHA256_HMAC; MAC only",
+            Some(Scheme::AesEcb) => {
+                "AES-256 key-derivation key, RFC 8452 §4 over CKM_AES_ECB; ECB encryption only"
+            }
+            Some(Scheme::HmacSha256) => {
+                "HMAC-SHA256 key-derivation key, NIST SP 800-108 over CKM_SHA256_HMAC; MAC only"
+            }
             None => "AES-256, on-token AES-GCM (format v1); encrypt/decrypt only",
         };
         format!(
