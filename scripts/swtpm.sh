@@ -11,7 +11,8 @@
 #                         # AES key the TPM lets only encrypt (tpm2_create + tpm2_ptool link).
 #                         # ID: CKA_ID as text (its bytes are the characters). Prints the
 #                         # key's CKA_ID in hex.
-#   eval "$(scripts/swtpm.sh env DIR [LABEL])"   # the export lines again
+#   eval "$(scripts/swtpm.sh env DIR [LABEL])"   # the export lines again (LABEL defaults
+#                         # to the first label of the last start)
 #   scripts/swtpm.sh unlock DIR                  # clears the TPM's dictionary-attack lockout
 #                         # (3 wrong PINs on any token lock every token for ~1000 s)
 #   scripts/swtpm.sh stop DIR                    # TPM2_Shutdown, then kills what start
@@ -19,7 +20,9 @@
 #
 # start prints: DBUS_SESSION_BUS_ADDRESS, TPM2TOOLS_TCTI, TPM2_PKCS11_TCTI,
 # TPM2_PKCS11_STORE, PASSPORT_PKCS11_MODULE, PASSPORT_PKCS11_PIN, PASSPORT_TPM_DIR,
-# PASSPORT_TOKEN_URI (the first label). Daemon output goes to DIR/*.log; pids to DIR/pids.
+# PASSPORT_TOKEN_URI (the first label). The tabrmd TCTI finds tpm2-abrmd on the bus named
+# by DBUS_SESSION_BUS_ADDRESS, so every client needs all of them. Daemon output goes to
+# DIR/*.log; the pids to DIR/pids (swtpm first).
 # tpm2-pkcs11 cannot generate secret keys (C_GenerateKey: CKR_FUNCTION_NOT_SUPPORTED),
 # hence adopt. Needs Debian's swtpm tpm2-tools tpm2-abrmd libtpm2-pkcs11-1
 # libtpm2-pkcs11-tools libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon.
@@ -49,6 +52,8 @@ setenv() {
   export TPM2TOOLS_TCTI="tabrmd:bus_type=session"
   export TPM2_PKCS11_TCTI="tabrmd:bus_type=session"
   export TPM2_PKCS11_STORE="$dir/store"
+  # The module writes WARNING/ERROR lines to stderr (e.g. its extra empty slot).
+  export TPM2_PKCS11_LOG_LEVEL=0
 }
 
 print_env() { # $1: the token label for PASSPORT_TOKEN_URI
@@ -57,6 +62,7 @@ print_env() { # $1: the token label for PASSPORT_TOKEN_URI
   echo "export TPM2TOOLS_TCTI='$TPM2TOOLS_TCTI'"
   echo "export TPM2_PKCS11_TCTI='$TPM2_PKCS11_TCTI'"
   echo "export TPM2_PKCS11_STORE='$TPM2_PKCS11_STORE'"
+  echo "export TPM2_PKCS11_LOG_LEVEL=0"
   echo "export PASSPORT_PKCS11_MODULE='$module'"
   echo "export PASSPORT_PKCS11_PIN='$USER_PIN'"
   echo "export PASSPORT_TOKEN_URI='pkcs11:token=$1'"
@@ -157,6 +163,7 @@ cmd_start() {
   dir="$(cd "$dir" && pwd)"
   # sun_path holds 107 bytes; the longest socket is swtpm.sock.ctrl.
   [ ${#dir} -le 90 ] || die "DIR path too long for unix sockets (${#dir} > 90 bytes): $dir"
+  [[ "$dir" != *[\'\"\ ]* ]] || die "DIR path must not contain quotes or spaces: $dir"
   if [ -f "$dir/pids" ]; then
     local p
     while read -r p; do
@@ -240,6 +247,7 @@ CONF
   done
 
   trap - EXIT INT TERM HUP PIPE
+  echo "${labels[0]}" >"$dir/label"
   print_env "${labels[0]}"
 }
 
@@ -254,7 +262,9 @@ cmd_env() {
   [ $# -ge 1 ] && [ $# -le 2 ] || usage
   dir="$(cd "$1" && pwd)" || die "no directory $1"
   setenv
-  print_env "${2:-passport}"
+  local label="${2:-}"
+  [ -n "$label" ] || label="$(cat "$dir/label" 2>/dev/null)" || die "no $dir/label; name the token"
+  print_env "$label"
 }
 
 cmd_unlock() {

@@ -13,6 +13,11 @@
 
 mod util;
 
+/// The same scenario on every token kind (SoftHSM2 direct, through p11-kit over a
+/// socket, a pipe and ssh, and a software TPM 2.0).
+#[path = "hsm/kinds.rs"]
+mod kinds;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -120,8 +125,13 @@ impl Hsm {
         c.env("HOME", &self.root)
             .env_remove("SOFTHSM2_CONF")
             .env_remove("P11_KIT_SERVER_ADDRESS")
-            .env("PASSPORT_PKCS11_MODULE", &self.module)
             .env("PASSPORT_PKCS11_PIN", PIN);
+        // An empty module: each home uses the module its config recorded.
+        if self.module.as_os_str().is_empty() {
+            c.env_remove("PASSPORT_PKCS11_MODULE");
+        } else {
+            c.env("PASSPORT_PKCS11_MODULE", &self.module);
+        }
         for (k, v) in &self.vars {
             c.env(k, v);
         }
@@ -1594,7 +1604,6 @@ fn tampered_or_moved_sealed_blobs_are_rejected() {
     let root = tmp.path();
     let hsm = Hsm::softhsm(root);
     let d = dealt(&hsm, root);
-    let serial_a = serial_of(&hsm, "tok-a");
     let serial_b = serial_of(&hsm, "tok-b");
     let gid = npub_hex(&d.group);
     let a_share = d.alice.home.join(format!("keystore/shares/{gid}.1.sealed"));
@@ -1966,6 +1975,11 @@ struct P11KitServer {
 impl P11KitServer {
     /// Serves token `label` of `hsm`'s SoftHSM2 directory on a unix socket.
     fn start(hsm: &Hsm, root: &Path, label: &str) -> P11KitServer {
+        Self::serve(hsm, root, &format!("pkcs11:token={label}"))
+    }
+
+    /// Serves every token `uri` matches.
+    fn serve(hsm: &Hsm, root: &Path, uri: &str) -> P11KitServer {
         let rt = root.join("run");
         std::fs::create_dir_all(&rt).unwrap();
         #[cfg(unix)]
@@ -1977,7 +1991,7 @@ impl P11KitServer {
         let mut child = std::process::Command::new("p11-kit")
             .args(["server", "-f", "--provider"])
             .arg(&hsm.module)
-            .arg(format!("pkcs11:token={label}"))
+            .arg(uri)
             .env("SOFTHSM2_CONF", hsm.conf.as_ref().unwrap())
             .env("XDG_RUNTIME_DIR", &rt)
             .stdin(Stdio::null())

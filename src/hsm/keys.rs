@@ -117,15 +117,17 @@ pub struct Created {
     pub adopted: bool,
 }
 
-/// The command that makes a key-derivation key on a token that cannot generate one
-/// through PKCS#11 (tpm2-pkcs11).
+/// How to make a key-derivation key on a token that cannot generate one through
+/// PKCS#11 (tpm2-pkcs11). `tpm2_ptool addkey` would make an AES key that can also
+/// decrypt, and tpm2-pkcs11 does not enforce CKA_DECRYPT; a TPM object created without
+/// the `decrypt` attribute can only encrypt, and the TPM itself enforces that.
 pub fn adopt_command(token: &Token, scheme: Scheme) -> String {
     let algorithm = match scheme {
         Scheme::AesEcb => "aes256",
-        Scheme::HmacSha256 => "hmac:sha256",
+        Scheme::HmacSha256 => "hmac",
     };
     format!(
-        "tpm2_ptool addkey --label={} --key-label={KDK_LABEL} --algorithm={algorithm} --userpin=… --path=$TPM2_PKCS11_STORE",
+        "tpm2_create -C <the store's primary, from tpm2_ptool listprimaries> -G {algorithm} -a 'sign|fixedtpm|fixedparent|sensitivedataorigin|userwithauth' -p <a new key auth> -u kdk.pub -r kdk.priv && tpm2_ptool link --label={} --key-label={KDK_LABEL} --userpin=… --auth=<the same auth> kdk.pub kdk.priv (README: \"TPM 2.0\")",
         token.info.label
     )
 }

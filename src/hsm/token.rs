@@ -27,11 +27,11 @@ pub struct TokenSpec {
 }
 
 impl TokenSpec {
-    /// Resolves the module: explicit flag/env first, then the URI's module-path.
+    /// Resolves the module: the URI's module-path first (it names this one token's
+    /// module, e.g. the target of `hsm migrate` while the flag or environment names the
+    /// source's), then the flag or `PASSPORT_PKCS11_MODULE`.
     pub fn new(uri: TokenUri, module: Option<PathBuf>) -> Result<Self> {
-        let module = module
-            .or_else(|| uri.module_path.clone())
-            .ok_or(Error::NoModule)?;
+        let module = uri.module_path.clone().or(module).ok_or(Error::NoModule)?;
         Ok(TokenSpec { module, uri })
     }
 }
