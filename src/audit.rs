@@ -38,7 +38,7 @@
 //! time such as `2025-01-02T03:04:05Z`) replaces the clock; it is normalised to UTC.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,11 @@ pub const FAKE_TIME_ENV: &str = "PASSPORT_FAKE_TIME";
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     path: PathBuf,
+    /// The length and state of the log as this handle last verified and extended it:
+    /// later appends verify only what was added since, not the whole log again (which
+    /// made every token operation cost O(entries)). The first append of a handle
+    /// verifies everything.
+    verified: std::sync::Arc<std::sync::Mutex<Option<(u64, VerifyReport)>>>,
 }
 
 /// One line of the log.
@@ -198,7 +203,10 @@ impl From<AuditError> for Error {
 impl AuditLog {
     /// A log at `path`. Does not touch the disk.
     pub fn new(path: PathBuf) -> Self {
-        AuditLog { path }
+        AuditLog {
+            path,
+            verified: Default::default(),
+        }
     }
 
     /// Where the log lives.
@@ -221,11 +229,24 @@ impl AuditLog {
         // Held until `file` is dropped at the end of this function.
         file.lock().map_err(|e| Error::io(path, e))?;
 
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let known = self
+            .verified
+            .lock()
+            .expect("audit cache")
+            .clone()
+            .filter(|(at, _)| *at <= len);
+        let (start, first, head) = match known {
+            Some((at, r)) => (at, r.entries + 1, r.head),
+            None => (0, 1, GENESIS_PREV.to_owned()),
+        };
+        file.seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| Error::io(path, e))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| Error::io(path, e))?;
-        let created = bytes.is_empty();
-        let report = verify_bytes(&bytes).map_err(|e| {
+        let created = len == 0;
+        let report = verify_from(&bytes, first, head).map_err(|e| {
             Error::Rejected(format!(
                 "refusing to append to the audit log {} because it failed verification ({e}); run `passport audit verify` and restore the log before recording more operations",
                 path.display()
@@ -246,6 +267,13 @@ impl AuditLog {
         file.write_all(line.as_bytes())
             .map_err(|e| Error::io(path, e))?;
         file.sync_all().map_err(|e| Error::io(path, e))?;
+        *self.verified.lock().expect("audit cache") = Some((
+            len + line.len() as u64,
+            VerifyReport {
+                entries: entry.seq,
+                head: entry.hash.clone(),
+            },
+        ));
         drop(file);
         if created {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -294,6 +322,12 @@ impl AuditLog {
 
 /// Verifies the bytes of a whole log.
 fn verify_bytes(bytes: &[u8]) -> Result<VerifyReport, AuditError> {
+    verify_from(bytes, 1, GENESIS_PREV.to_owned())
+}
+
+/// Checks `bytes`, the entries from number `first` on, whose predecessor's hash is
+/// `head`.
+fn verify_from(bytes: &[u8], first: u64, head: String) -> Result<VerifyReport, AuditError> {
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // A well-formed log ends with '\n', leaving one empty piece after it.
     let last = lines.pop().unwrap_or_default();
@@ -302,9 +336,9 @@ fn verify_bytes(bytes: &[u8]) -> Result<VerifyReport, AuditError> {
         lines.push(last);
     }
 
-    let mut head = GENESIS_PREV.to_owned();
+    let mut head = head;
     for (i, raw) in lines.iter().enumerate() {
-        let line = i as u64 + 1;
+        let line = i as u64 + first;
         if truncated && i + 1 == lines.len() {
             return Err(AuditError::Truncated { line });
         }
@@ -350,7 +384,7 @@ fn verify_bytes(bytes: &[u8]) -> Result<VerifyReport, AuditError> {
         head = entry.hash;
     }
     Ok(VerifyReport {
-        entries: lines.len() as u64,
+        entries: first - 1 + lines.len() as u64,
         head,
     })
 }
@@ -456,6 +490,32 @@ fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A handle verifies only what was added since its last append, including entries
+    /// another writer added meanwhile, and still refuses a tail that does not chain.
+    #[test]
+    fn appends_verify_what_was_added_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let a = AuditLog::new(path.clone());
+        let b = AuditLog::new(path.clone());
+        for i in 0..3 {
+            a.append("a", serde_json::json!({ "i": i })).unwrap();
+        }
+        for i in 0..2 {
+            b.append("b", serde_json::json!({ "i": i })).unwrap();
+        }
+        assert_eq!(a.append("a", serde_json::json!({})).unwrap().seq, 6);
+        assert_eq!(AuditLog::new(path.clone()).verify().unwrap().entries, 6);
+        // A garbled line appended behind the handle's back is refused.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{not an entry}\n")
+            .unwrap();
+        assert!(a.append("a", serde_json::json!({})).is_err());
+    }
 
     fn utc(s: &str) -> Option<String> {
         parse_rfc3339(s).and_then(format_utc)

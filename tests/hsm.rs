@@ -1988,7 +1988,8 @@ impl P11KitServer {
             std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o700)).unwrap();
         }
         let err = std::fs::File::create(root.join("p11-kit-server.log")).unwrap();
-        let mut child = std::process::Command::new("p11-kit")
+        let mut child = std::process::Command::new("p11-kit");
+        child
             .args(["server", "-f", "--provider"])
             .arg(&hsm.module)
             .arg(uri)
@@ -1996,7 +1997,10 @@ impl P11KitServer {
             .env("XDG_RUNTIME_DIR", &rt)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(err))
+            .stderr(Stdio::from(err));
+        // Its own process group: the per-connection `p11-kit-remote` children go with it.
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child
             .spawn()
             .expect("p11-kit runs (Debian package p11-kit)");
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -2040,6 +2044,9 @@ impl P11KitServer {
 
 impl Drop for P11KitServer {
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -634,3 +634,148 @@ fn parse_exports(text: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+// --- bad input on the new kinds ------------------------------------------------------------
+
+/// On a TPM: a seal key made the usual way (`tpm2_ptool addkey`, which can also
+/// decrypt) is refused before any key is added beside it; a URI that names only the
+/// serial every tpm2-pkcs11 token shares is ambiguous and refused.
+#[test]
+fn tpm_refuses_unsafe_adopted_keys_and_serial_only_uris() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let tpm = Tpm::start(&root.join("tpm"), &["plain", "spare"]);
+    let env = tpm.env(root);
+    let out = std::process::Command::new("bash")
+        .arg(swtpm_script())
+        .arg("adopt")
+        .arg(&tpm.dir)
+        .args(["plain", "passport-kdk", "aes256"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = env.bare();
+    c.args(["hsm", "init", "--token", "pkcs11:token=plain"]);
+    util::expect_error_line(
+        &mut c,
+        3,
+        &[
+            "seal key on token plain has CKA_DECRYPT = true, passport requires false",
+            "refusing",
+        ],
+    );
+    let list = env.list();
+    assert_eq!(listed(&list, "plain")["passport_keys"], false, "{list}");
+    assert_eq!(listed(&list, "plain")["serial"], "0000000000000000");
+    assert_eq!(listed(&list, "spare")["serial"], "0000000000000000");
+    assert_eq!(listed(&list, "plain")["model"], "SW   TPM", "NULs trimmed");
+
+    let mut c = env.bare();
+    c.args(["hsm", "init", "--token", "pkcs11:serial=0000000000000000"]);
+    util::expect_error_line(
+        &mut c,
+        1,
+        &[
+            "matches several tokens",
+            "token=plain",
+            "token=spare",
+            "a label no other token has",
+        ],
+    );
+    let home = root.join("h");
+    let mut c = env.home(&home);
+    c.args(["init", "--keystore", "pkcs11:serial=0000000000000000"]);
+    util::expect_error_line(&mut c, 1, &["matches several tokens"]);
+    assert!(!home.exists());
+}
+
+/// A remote token whose server goes away in the middle of `sign commit --count`: the
+/// command fails naming the connection, every blob left in the home is whole, and after
+/// the server is back the home signs again (nonces sealed before the failure are at most
+/// lost, never used twice: each is bound to a one-time token object).
+#[test]
+fn a_remote_server_that_goes_away_mid_operation_leaves_no_half_written_blob() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let softhsm = Hsm::softhsm(root);
+    for l in ["alpha", "bravo"] {
+        softhsm.add_token(l);
+    }
+    let uri = "pkcs11:manufacturer=SoftHSM%20project";
+    let server = P11KitServer::serve(&softhsm, root, uri);
+    let env = server.client();
+    let mut ms = vec![];
+    for (name, label) in [("ann", "alpha"), ("ben", "bravo")] {
+        init_token(&env, None, label);
+        ms.push(token_home(&env, root, name, label));
+    }
+    let refs: Vec<&Member> = ms.iter().collect();
+    let roster = write_roster(root, "roster.json", 2, &refs, None);
+    let group = dkg(&env, &refs, &roster, &root.join("dkg"));
+
+    let nonces = ms[0].home.join("keystore/nonces");
+    let before = count_ext(&ms[0].home, "sealed");
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("passport"));
+    c.env("HOME", root)
+        .env("PASSPORT_PKCS11_PIN", PIN)
+        .env("PASSPORT_PKCS11_MODULE", &env.module)
+        .env_remove("PASSPORT_PASSPHRASE");
+    for (k, v) in &env.vars {
+        c.env(k, v);
+    }
+    c.arg("--home")
+        .arg(&ms[0].home)
+        .args([
+            "--json", "sign", "commit", "--count", "200", "--group", &group, "--out",
+        ])
+        .arg(root.join("c"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Wait for the first sealed nonce: the command is mid-way through its token work.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count_ext(&nonces, "sealed") == 0 {
+        assert!(Instant::now() < deadline, "no nonce was sealed within 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(server);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the commit cannot finish without its token"
+    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("token alpha") && !text.contains("tamper"),
+        "names the token, not tampering: {text}"
+    );
+    // Whatever was written is whole: every blob parses, no temporary file is left.
+    for (rel, bytes) in snapshot(&ms[0].home) {
+        let name = rel.display().to_string();
+        assert!(!name.contains(".tmp"), "a temporary file was left: {name}");
+        if rel.extension().is_some_and(|e| e == "sealed") {
+            let blob: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{name} is not a whole blob: {e}"));
+            assert_eq!(blob["v"], 2, "{name}");
+        }
+    }
+    assert!(count_ext(&ms[0].home, "sealed") >= before);
+
+    // The server is back (a new socket): the home signs again.
+    let server = P11KitServer::serve(&softhsm, root, uri);
+    let env = server.client();
+    sign_rounds(
+        &env,
+        refs[0],
+        &refs,
+        &group,
+        &root.join("s"),
+        "after the outage",
+    );
+}
