@@ -330,16 +330,19 @@ for n in (3, 10, 50):
     print(f"{f'dkg n={n} t={t}':<32}{fmt(mean_ns('dkg', f'n{n}_t{t}')):>10}")
 
 print()
-print(f"{'keystore (one process, criterion)':<34}{'mean':>10}{'vs file':>10}")
-try:
-    f_share, h_share = mean_ns("sign_share", "file"), mean_ns("sign_share", "hsm")
-    f_seal, h_seal = mean_ns("seal_unseal", "file"), mean_ns("seal_unseal", "hsm")
-    print(f"{'sign share, file-sealed (age)':<34}{fmt(f_share):>10}")
-    print(f"{'sign share, HSM-sealed (SoftHSM2)':<34}{fmt(h_share):>10}{h_share / f_share:>9.2f}x")
-    print(f"{'seal+unseal, file (age)':<34}{fmt(f_seal):>10}   ({1e9 / f_seal:,.0f} per second)")
-    print(f"{'seal+unseal, SoftHSM2 AES-GCM':<34}{fmt(h_seal):>10}{h_seal / f_seal:>9.2f}x ({1e9 / h_seal:,.0f} per second)")
-except FileNotFoundError:
-    print("HSM benches: skipped (SoftHSM2 not installed)")
+print(f"{'keystore per token kind (criterion)':<44}{'sign share':>12}{'vs file':>9}{'seal+unseal':>13}{'vs file':>9}{'per second':>12}")
+kinds = (("file", "age file keystore"), ("softhsm", "SoftHSM2 direct, v2 (AES-ECB KDF)"),
+         ("softhsm_v1", "SoftHSM2 direct, v1 (on-token GCM)"),
+         ("p11kit_socket", "SoftHSM2 over p11-kit socket, v2"), ("tpm2", "TPM 2.0 (swtpm), v2"))
+f_share = mean_ns("sign_share", "file")
+f_seal = mean_ns("seal_unseal", "file")
+for k, label in kinds:
+    try:
+        sh, se = mean_ns("sign_share", k), mean_ns("seal_unseal", k)
+    except FileNotFoundError:
+        print(f"{label:<44}{'skipped (not installed)':>20}")
+        continue
+    print(f"{label:<44}{fmt(sh):>12}{sh / f_share:>8.2f}x{fmt(se):>13}{se / f_seal:>8.2f}x{1e9 / se:>12,.0f}")
 
 print()
 print(f"{'threshold ECDH, 2-of-3 (NIP-44/04)':<36}{'mean':>10}{'vs single-key ECDH':>20}")

@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use: SoftHSM2 (PKCS#11 tokens), p11-kit server and its
 # client module (remote tokens), opensc's pkcs11-tool (making deliberately unsafe keys),
-# ssh-keygen (ssh-ed25519 backup recipients), tmux (a real terminal emulator for the
-# signing-review test, tests/review.rs).
-NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client tmux)
+# ssh-keygen (ssh-ed25519 backup recipients), sshd (a remote token over
+# `|ssh … p11-kit remote`), a software TPM 2.0 token (swtpm, tpm2-abrmd on a private
+# D-Bus, tpm2-pkcs11 and tpm2_ptool; scripts/swtpm.sh), tmux (a real terminal emulator
+# for the signing-review test, tests/review.rs).
+NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client openssh-server tmux
+  swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
+  libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon)
 missing=()
 for p in "${NEEDED_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

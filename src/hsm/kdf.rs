@@ -151,7 +151,7 @@ pub fn decrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes::cipher::{BlockEncrypt, KeyInit as _};
+    use aes::cipher::BlockEncrypt;
     use hmac::Mac;
 
     /// A host stand-in for the token's PRF under a known key.
@@ -196,9 +196,12 @@ mod tests {
     }
 
     /// Pinned with Python's standard library, independently of this code:
-    /// `hmac.new(bytes(range(32)), (1).to_bytes(4,'big') + b'passport-seal v2' + b'\0'
-    ///  + bytes.fromhex('030000000000000000000000') + (256).to_bytes(4,'big'),
-    ///  hashlib.sha256).hexdigest()`.
+    ///
+    /// ```text
+    /// hmac.new(bytes(range(32)), (1).to_bytes(4,'big') + b'passport-seal v2' + b'\0'
+    ///     + bytes.fromhex('030000000000000000000000') + (256).to_bytes(4,'big'),
+    ///     hashlib.sha256).hexdigest()
+    /// ```
     #[test]
     fn hmac_derivation_is_sp800_108_counter_mode() {
         let kdk: [u8; 32] = core::array::from_fn(|i| i as u8);
