@@ -779,3 +779,93 @@ fn a_remote_server_that_goes_away_mid_operation_leaves_no_half_written_blob() {
         "after the outage",
     );
 }
+
+/// SoftHSM2 restricted to a mechanism allow-list (`slots.mechanisms`) stands in for
+/// tokens that offer little: one with HMAC but no AES-ECB seals with the HMAC scheme
+/// end to end; one with neither is refused by `hsm init` naming what is missing, before
+/// any key is made.
+#[test]
+fn tokens_with_few_mechanisms_pick_hmac_or_say_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let limited = |name: &str, mechanisms: &str| {
+        let hsm = Hsm::softhsm(&root.join(name));
+        let conf = hsm.conf.clone().unwrap();
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str(&format!("slots.mechanisms = {mechanisms}\n"));
+        std::fs::write(&conf, text).unwrap();
+        hsm
+    };
+    let ec = "CKM_EC_KEY_PAIR_GEN,CKM_ECDSA";
+
+    // HMAC only: the HMAC scheme, sign-only key, a 2-of-2 DKG and a signature.
+    let hmac = limited(
+        "hmac",
+        &format!("{ec},CKM_GENERIC_SECRET_KEY_GEN,CKM_SHA256_HMAC"),
+    );
+    hmac.add_token("mac");
+    let t = listed(&hmac.list(), "mac").clone();
+    assert_eq!(t["scheme"], "hmac-sha256-sp800-108", "{t}");
+    assert_eq!(t["mechanisms"]["AES_ECB"], false);
+    let init = hmac.init_token("mac");
+    assert_eq!(init["scheme"], "hmac-sha256-sp800-108");
+    let m = token_home(&hmac, root, "mac-home", "mac");
+    let other = file_member(&hmac, root, "other");
+    let roster = write_roster(root, "roster.json", 2, &[&m, &other], None);
+    let group = dkg(&hmac, &[&m, &other], &roster, &root.join("dkg"));
+    assert_eq!(
+        config(&m.home)["keystore"]["scheme"],
+        "hmac-sha256-sp800-108"
+    );
+    assert_sealed_by_token(&m.home, init["token"]["serial"].as_str().unwrap());
+    sign_rounds(&hmac, &m, &[&m, &other], &group, &root.join("s"), "hmac");
+    let challenge = fresh_challenge();
+    let st = attest(&hmac, &m, &challenge, &root.join("st.json"));
+    assert_eq!(
+        st["statement"]["seal_key"]["scheme"],
+        "hmac-sha256-sp800-108"
+    );
+    assert_eq!(st["statement"]["seal_key"]["attributes"]["CKA_SIGN"], true);
+    assert_eq!(
+        st["statement"]["seal_key"]["attributes"]["CKA_VERIFY"],
+        false
+    );
+
+    // Neither AES-ECB nor HMAC: refused by name, nothing created.
+    let none = limited("none", &format!("{ec},CKM_AES_KEY_GEN,CKM_AES_GCM"));
+    none.add_token("bare");
+    let mut c = none.bare();
+    c.args(["hsm", "list"]);
+    let out = c.output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("seals with: NOTHING (offers neither CKM_AES_ECB nor CKM_SHA256_HMAC)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut c = none.bare();
+    c.args(["hsm", "init", "--token", "pkcs11:token=bare"]);
+    fails(
+        c,
+        2,
+        Some(&none),
+        &[],
+        &[
+            "token bare",
+            "offers neither CKM_AES_ECB nor CKM_SHA256_HMAC",
+            "passport needs one of them to seal",
+        ],
+    );
+    // A forced scheme the token lacks names that mechanism.
+    let mut c = none.bare();
+    c.args([
+        "hsm",
+        "init",
+        "--scheme",
+        "hmac-sha256-sp800-108",
+        "--token",
+        "pkcs11:token=bare",
+    ]);
+    fails(c, 2, Some(&none), &[], &["does not offer CKM_SHA256_HMAC"]);
+    assert_eq!(listed(&none.list(), "bare")["passport_keys"], false);
+}
