@@ -282,6 +282,31 @@ fn demo_json_last_line_has_verified_event() {
     verify_event_independently(event);
 }
 
+/// `demo --hsm`: every member's secrets in its own SoftHSM2 token (format v2), the event
+/// verified, and each token's attestation verified.
+#[test]
+fn demo_hsm_signs_and_attests_with_three_tokens() {
+    let out = bare()
+        .args(["demo", "--hsm", "--json"])
+        .env_remove("SOFTHSM2_CONF")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    verify_event_independently(&v["event"]);
+    let att = v["attestations"].as_array().unwrap();
+    assert_eq!(att.len(), 3, "{v}");
+    for a in att {
+        assert_eq!(a["valid"], true, "{a}");
+        assert_eq!(a["shares"], 1, "{a}");
+    }
+}
+
 #[test]
 fn inspect_describes_without_secrets() {
     let tmp = tempfile::tempdir().unwrap();
