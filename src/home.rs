@@ -347,18 +347,28 @@ impl Home {
     }
 
     pub fn save_group(&self, group: &Group) -> Result<()> {
-        let path = self.group_dir(&group.id()).join("group.json");
-        if path.exists() {
-            let old = read_group_file(&path)?;
-            if old.roster != group.roster || old.public_key_package != group.public_key_package {
-                return Err(Error::Refused(format!(
-                    "this home already holds a different group file for {}",
-                    group.npub
-                )));
-            }
+        if self.check_group(group)? {
             return Ok(());
         }
+        let path = self.group_dir(&group.id()).join("group.json");
         fsutil::write_atomic(&path, group.to_json_pretty().as_bytes(), false)
+    }
+
+    /// Refuses a group this home holds in another form (same key, other roster or
+    /// shares); `true` when it holds this very group already.
+    pub fn check_group(&self, group: &Group) -> Result<bool> {
+        let path = self.group_dir(&group.id()).join("group.json");
+        if !path.exists() {
+            return Ok(false);
+        }
+        let old = read_group_file(&path)?;
+        if old.roster != group.roster || old.public_key_package != group.public_key_package {
+            return Err(Error::Refused(format!(
+                "this home already holds a different group file for {} (another roster or another deal of the same key); nothing was written",
+                group.npub
+            )));
+        }
+        Ok(true)
     }
 
     pub fn group_state(&self, group: &Group) -> Result<Option<GroupState>> {

@@ -352,7 +352,7 @@ fn every_bad_backup_is_rejected_and_nothing_changes() {
     let mut c = passport(&zed.home);
     c.args(["keygen", "import", "--roster"])
         .arg(&roster2)
-        .arg(root.join("dealt2/dealer-share-zed.json"));
+        .arg(util::pkg(&root.join("dealt2"), "dealer-share-zed"));
     json_ok(c);
     let group2_file = zed
         .home

@@ -87,7 +87,7 @@ fn backup_restores_into_a_token_sealed_home() {
         let mut c = hsm(&ci_home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{seat}.json")));
+            .arg(util::pkg(&dealt, &format!("dealer-share-{seat}")));
         json_ok(c);
     }
 

@@ -370,7 +370,7 @@ fn alice_round2(fx: &Fx, roster: &Path, inputs: &[&Path], out: &Path) -> Command
 fn truncated_package_is_rejected() {
     let (fx, roster, r1) = after_round1();
     let alice = fx.m("alice").home.clone();
-    let good = std::fs::read(r1.join("dkg-1-bob.json")).unwrap();
+    let good = std::fs::read(util::pkg(&r1, "dkg-1-bob")).unwrap();
     let bad = fx.dir("bad").join("dkg-1-bob.json");
     std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
     let out = fx.fresh("out");
@@ -385,7 +385,7 @@ fn truncated_package_is_rejected() {
 
     // The same file found by scanning a directory is rejected too, not silently skipped.
     let dir = fx.dir("scan");
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     let bad2 = dir.join("dkg-1-bob.json");
     std::fs::write(&bad2, &good[..good.len() / 2]).unwrap();
     fails(
@@ -435,7 +435,7 @@ fn non_json_file_is_rejected_naming_it() {
 fn json_error_format() {
     let (fx, roster, r1) = after_round1();
     let alice = fx.m("alice").home.clone();
-    let good = std::fs::read(r1.join("dkg-1-bob.json")).unwrap();
+    let good = std::fs::read(util::pkg(&r1, "dkg-1-bob")).unwrap();
     let bad = fx.dir("bad").join("dkg-1-bob.json");
     std::fs::write(&bad, &good[..good.len() / 2]).unwrap();
     let out = fx.fresh("out");
@@ -448,7 +448,7 @@ fn json_error_format() {
     );
     // Exit 4 in JSON too.
     fails_json(
-        alice_round2(&fx, &roster, &[&r1.join("dkg-1-carol.json")], &out),
+        alice_round2(&fx, &roster, &[&util::pkg(&r1, "dkg-1-carol")], &out),
         4,
         "incomplete",
         &[&alice],
@@ -464,7 +464,7 @@ fn tampered_content_is_rejected_as_forged() {
     let (fx, roster, r1) = after_round1();
     let alice = fx.m("alice").home.clone();
     let mut v: Value =
-        serde_json::from_slice(&std::fs::read(r1.join("dkg-1-bob.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(util::pkg(&r1, "dkg-1-bob")).unwrap()).unwrap();
     let content = v["content"].as_str().unwrap().to_owned();
     // Flip one hex digit inside the payload; id and sig stay as they were.
     let pos = content
@@ -476,7 +476,7 @@ fn tampered_content_is_rejected_as_forged() {
     let dir = fx.dir("forged");
     let forged = dir.join("dkg-1-bob.json");
     std::fs::write(&forged, v.to_string()).unwrap();
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     let out = fx.fresh("out");
     fails(
         alice_round2(&fx, &roster, &[&forged], &out),
@@ -494,7 +494,7 @@ fn tampered_content_is_rejected_as_forged() {
 
     // A tampered tag (the claimed seat) is caught the same way.
     let mut v: Value =
-        serde_json::from_slice(&std::fs::read(r1.join("dkg-1-bob.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(util::pkg(&r1, "dkg-1-bob")).unwrap()).unwrap();
     for t in v["tags"].as_array_mut().unwrap() {
         if t[0] == "member" {
             t[1] = Value::String("3".into());
@@ -529,7 +529,7 @@ fn package_from_non_member_is_rejected() {
         &pkg,
     );
     let dir = fx.dir("mixed");
-    copy(&r1.join("dkg-1-bob.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-bob"), &dir);
     let bad = dir.join("dkg-1-zed.json");
     write_event(&bad, &ev);
     let out = fx.fresh("out");
@@ -564,9 +564,14 @@ fn package_from_another_ceremony_is_rejected() {
     let out = fx.fresh("out");
 
     // Case 6: given explicitly next to a good package.
-    let foreign = other.join("dkg-1-carol.json");
+    let foreign = util::pkg(&other, "dkg-1-carol");
     fails(
-        alice_round2(&fx, &roster, &[&r1.join("dkg-1-bob.json"), &foreign], &out),
+        alice_round2(
+            &fx,
+            &roster,
+            &[&util::pkg(&r1, "dkg-1-bob"), &foreign],
+            &out,
+        ),
         3,
         &[&alice],
         &[
@@ -580,10 +585,10 @@ fn package_from_another_ceremony_is_rejected() {
 
     // Case 5: found in the input directory among the right ceremony's packages.
     let dir = fx.dir("mixed");
-    copy(&r1.join("dkg-1-bob.json"), &dir);
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-bob"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     let stray = dir.join("stray-dkg-1-bob.json");
-    std::fs::copy(other.join("dkg-1-bob.json"), &stray).unwrap();
+    std::fs::copy(util::pkg(&other, "dkg-1-bob"), &stray).unwrap();
     fails(
         alice_round2(&fx, &roster, &[&dir], &out),
         3,
@@ -611,11 +616,11 @@ fn package_binding_another_roster_hash_is_rejected() {
         roster_hash: bobs_roster.hash_hex(),
     };
     let bob = fx.m("bob");
-    let real = read_event(&r1.join("dkg-1-bob.json"));
+    let real = read_event(&util::pkg(&r1, "dkg-1-bob"));
     let payload: Value = serde_json::from_str(&real.content).unwrap();
     let ev = seal_dkg1(&bob.keys(), &binding, member_id(&roster, "bob"), &payload);
     let dir = fx.dir("mixed");
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     let bad = dir.join("dkg-1-bob.json");
     write_event(&bad, &ev);
     let out = fx.fresh("out");
@@ -681,13 +686,13 @@ fn dkg_finish_accepts_explicit_round2_files() {
         &fx,
         &roster,
         &[
-            &x.join("dkg-2-alice-to-bob.json"),
-            &x.join("dkg-2-carol-to-bob.json"),
+            &util::pkg(&x, "dkg-2-alice-to-bob"),
+            &util::pkg(&x, "dkg-2-carol-to-bob"),
         ],
         &out,
     );
     json_ok(c);
-    assert!(out.join("dkg-agree-bob.json").exists());
+    assert!(!util::pkgs(&out, "dkg-agree-bob").is_empty());
 }
 
 #[test]
@@ -699,11 +704,11 @@ fn dkg_package_for_another_recipient_is_rejected() {
     // In a directory, packages for others are skipped: bob is still waiting for his own.
     let others = fx.dir("others");
     for f in [
-        "dkg-2-alice-to-carol.json",
-        "dkg-2-carol-to-alice.json",
-        "dkg-2-bob-to-carol.json",
+        "dkg-2-alice-to-carol",
+        "dkg-2-carol-to-alice",
+        "dkg-2-bob-to-carol",
     ] {
-        copy(&x.join(f), &others);
+        copy(&util::pkg(&x, f), &others);
     }
     fails(
         bob_finish(&fx, &roster, &[&others], &out),
@@ -714,12 +719,12 @@ fn dkg_package_for_another_recipient_is_rejected() {
     assert_empty(&out);
 
     // alice's share for carol, handed to bob explicitly next to a good one.
-    let for_carol = x.join("dkg-2-alice-to-carol.json");
+    let for_carol = util::pkg(&x, "dkg-2-alice-to-carol");
     fails(
         bob_finish(
             &fx,
             &roster,
-            &[&x.join("dkg-2-carol-to-bob.json"), &for_carol],
+            &[&util::pkg(&x, "dkg-2-carol-to-bob"), &for_carol],
             &out,
         ),
         3,
@@ -732,7 +737,7 @@ fn dkg_package_for_another_recipient_is_rejected() {
         ],
     );
     // bob's own outgoing package addressed to carol.
-    let own = x.join("dkg-2-bob-to-carol.json");
+    let own = util::pkg(&x, "dkg-2-bob-to-carol");
     fails(
         bob_finish(&fx, &roster, &[&own], &out),
         3,
@@ -762,7 +767,7 @@ fn keygen_import_of_another_members_share_is_rejected() {
         .arg(&deal);
     json_ok(c);
     let bob = fx.m("bob").home.clone();
-    let carols = deal.join("dealer-share-carol.json");
+    let carols = util::pkg(&deal, "dealer-share-carol");
     let mut c = fx.m("bob").cmd();
     c.args(["keygen", "import", "--roster"])
         .arg(&roster)
@@ -781,7 +786,7 @@ fn keygen_import_of_another_members_share_is_rejected() {
     let mut c = fx.m("bob").cmd();
     c.args(["keygen", "import", "--roster"])
         .arg(&roster)
-        .arg(deal.join("dealer-share-bob.json"));
+        .arg(util::pkg(&deal, "dealer-share-bob"));
     json_ok(c);
 }
 
@@ -797,8 +802,8 @@ fn two_different_round1_packages_from_one_member_are_rejected() {
     let (_secret, pkg) = ceremony_dkg::part1(&roster, seat, &mut rand::rngs::OsRng).unwrap();
     let second = seal_dkg1(&bob.keys(), &Binding::of(&roster), seat, &pkg);
     let dir = fx.dir("both");
-    copy(&r1.join("dkg-1-bob.json"), &dir);
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-bob"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     let second_path = dir.join("dkg-1-bob-again.json");
     write_event(&second_path, &second);
     let out = fx.fresh("out");
@@ -818,8 +823,8 @@ fn two_different_round1_packages_from_one_member_are_rejected() {
     json_ok(alice_round2(&fx, &roster_path, &[&r1], &r1));
     fx.dkg(&["bob", "carol"], "round2", &roster_path, &r1);
     let late = fx.dir("late");
-    for f in ["dkg-2-bob-to-alice.json", "dkg-2-carol-to-alice.json"] {
-        copy(&r1.join(f), &late);
+    for f in ["dkg-2-bob-to-alice", "dkg-2-carol-to-alice"] {
+        copy(&util::pkg(&r1, f), &late);
     }
     copy(&second_path, &late);
     let mut c = fx.m("alice").cmd();
@@ -851,7 +856,7 @@ fn round1_package_for_wrong_threshold_is_rejected() {
     let (_secret, pkg) = ceremony_dkg::part1(&t3, seat, &mut rand::rngs::OsRng).unwrap();
     let ev = seal_dkg1(&fx.m("bob").keys(), &Binding::of(&roster), seat, &pkg);
     let dir = fx.dir("t3");
-    copy(&r1.join("dkg-1-carol.json"), &dir);
+    copy(&util::pkg(&r1, "dkg-1-carol"), &dir);
     write_event(&dir.join("dkg-1-bob.json"), &ev);
     let out = fx.fresh("out");
     fails(
@@ -871,14 +876,14 @@ fn round2_with_missing_round1_packages_is_incomplete() {
     let alice = fx.m("alice").home.clone();
     let out = fx.fresh("out");
     fails(
-        alice_round2(&fx, &roster, &[&r1.join("dkg-1-carol.json")], &out),
+        alice_round2(&fx, &roster, &[&util::pkg(&r1, "dkg-1-carol")], &out),
         4,
         &[&alice],
         &["waiting for round-1 packages from bob"],
     );
     // Only her own package: both others are named.
     let own_only = fx.dir("own");
-    copy(&r1.join("dkg-1-alice.json"), &own_only);
+    copy(&util::pkg(&r1, "dkg-1-alice"), &own_only);
     fails(
         alice_round2(&fx, &roster, &[&own_only], &out),
         4,
@@ -991,7 +996,7 @@ fn aggregate_rejects_foreign_misreferenced_and_invalid_shares() {
         let mut c = fx.m(n).cmd();
         c.args(["keygen", "import", "--roster"])
             .arg(&dealer_roster)
-            .arg(deal.join(format!("dealer-share-{n}.json")));
+            .arg(util::pkg(&deal, &format!("dealer-share-{n}")));
         json_ok(c);
     }
     let g2 = fx.dir("g2");
@@ -1092,7 +1097,7 @@ fn keygen_import_with_another_roster_is_rejected() {
         .arg(&deal);
     json_ok(c);
     let bob = fx.m("bob").home.clone();
-    let pkg = deal.join("dealer-share-bob.json");
+    let pkg = util::pkg(&deal, "dealer-share-bob");
     let import = |roster: &Path| {
         let mut c = fx.m("bob").cmd();
         c.args(["keygen", "import", "--roster"])
@@ -1300,7 +1305,7 @@ fn signed_shares() -> (Fx, String, PathBuf, PathBuf) {
         let mut c = fx.m(n).cmd();
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(deal.join(format!("dealer-share-{n}.json")));
+            .arg(util::pkg(&deal, &format!("dealer-share-{n}")));
         json_ok(c);
     }
     let s = fx.dir("s");
@@ -1439,7 +1444,7 @@ fn roster_where_one_key_can_sign_alone_needs_the_flag() {
     let mut c = b.cmd();
     c.args(["keygen", "import", "--roster"])
         .arg(&path)
-        .arg(deal.join("dealer-share-offsite.json"));
+        .arg(util::pkg(&deal, "dealer-share-offsite"));
     let out = c.output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING"));

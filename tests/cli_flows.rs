@@ -119,7 +119,7 @@ fn dealer_2_of_3_split_and_sign() {
         let mut c = passport(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(out_dir.join(format!("dealer-share-{}.json", m.name)));
+            .arg(util::pkg(&out_dir, &format!("dealer-share-{}", m.name)));
         let v = json_ok(c);
         assert_eq!(v["member"], m.name.as_str());
         assert_eq!(v["group"], group.as_str());
@@ -327,7 +327,7 @@ fn inspect_describes_without_secrets() {
         .arg(&x);
     json_ok(c);
     let mut c = bare();
-    c.arg("inspect").arg(x.join("dkg-1-alice.json"));
+    c.arg("inspect").arg(util::pkg(&x, "dkg-1-alice"));
     let v = json_ok(c);
     assert_eq!(v["details"]["round"], "dkg-1");
     // A sealed secret is described, never opened.
@@ -343,4 +343,116 @@ fn inspect_describes_without_secrets() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("sealed secret"), "{text}");
     assert!(!text.contains("AGE-SECRET-KEY") && !text.contains("nsec1"));
+}
+
+/// A ceremony cannot fork silently: a roster is dealt once; a split of a key this home
+/// already holds under another roster is refused before any share is written; two
+/// ceremonies' packages share a directory without clobbering; a package file that holds
+/// something else is kept unless `--force`, and then nothing at all is written.
+#[test]
+fn dealing_is_all_or_nothing_and_once_per_roster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let dealer = make_member(root, "dealer");
+    let ms: Vec<Member> = ["alice", "bob"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let refs: Vec<&Member> = ms.iter().collect();
+    let roster_a = write_roster(root, "a.json", 2, &refs, Some(&dealer.npub));
+    let roster_b = write_roster(root, "b.json", 2, &refs, Some(&dealer.npub));
+    let keys = nostr::Keys::generate();
+    let nsec = root.join("nsec.txt");
+    std::fs::write(
+        &nsec,
+        nostr::ToBech32::to_bech32(keys.secret_key()).unwrap(),
+    )
+    .unwrap();
+    let out = root.join("dealt");
+    let deal = |roster: &Path, split: bool, extra: &[&str]| {
+        let mut c = passport(&dealer.home);
+        c.args(["keygen", "deal", "--roster"])
+            .arg(roster)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        if split {
+            c.arg("--split").arg(&nsec);
+        }
+        c
+    };
+    let first = json_ok(deal(&roster_a, true, &[]));
+    let a_files = snapshot(&out);
+    assert_eq!(
+        a_files.len(),
+        3,
+        "two shares and the group file: {:?}",
+        a_files.keys()
+    );
+
+    // The same roster again: refused, nothing changes.
+    let before = (snapshot(&out), snapshot(&dealer.home));
+    let mut c = deal(&roster_a, false, &[]);
+    util::expect_error_line(
+        &mut c,
+        5,
+        &["this home already dealt roster", "write a new roster"],
+    );
+    assert_eq!(before, (snapshot(&out), snapshot(&dealer.home)));
+
+    // The same key split under another roster: refused before any share is written.
+    let mut c = deal(&roster_b, true, &[]);
+    util::expect_error_line(
+        &mut c,
+        5,
+        &[
+            "already holds a different group file",
+            first["group"].as_str().unwrap(),
+            "nothing was written",
+        ],
+    );
+    assert_eq!(before, (snapshot(&out), snapshot(&dealer.home)));
+
+    // A new key under roster b lands beside roster a's packages, each name carrying its
+    // ceremony; but a file in the way stops the whole deal unless --force.
+    let cid_b = &serde_json::from_slice::<Value>(&std::fs::read(&roster_b).unwrap()).unwrap()
+        ["ceremony_id"]
+        .as_str()
+        .unwrap()[..8]
+        .to_owned();
+    let in_the_way = out.join(format!("dealer-share-bob-{cid_b}.json"));
+    std::fs::write(&in_the_way, b"someone else's file\n").unwrap();
+    let before = (snapshot(&out), snapshot(&dealer.home));
+    let mut c = deal(&roster_b, false, &[]);
+    util::expect_error_line(
+        &mut c,
+        5,
+        &[
+            &in_the_way.display().to_string(),
+            "already exists with other content",
+            "--force",
+        ],
+    );
+    assert_eq!(
+        before,
+        (snapshot(&out), snapshot(&dealer.home)),
+        "nothing written"
+    );
+    let second = json_ok(deal(&roster_b, false, &["--force"]));
+    assert_ne!(second["group"], first["group"]);
+    let after = snapshot(&out);
+    assert_eq!(after.len(), 6, "{:?}", after.keys());
+    for (k, v) in &a_files {
+        assert_eq!(after.get(k), Some(v), "roster a's {} kept", k.display());
+    }
+    for m in &ms {
+        assert_eq!(
+            util::pkgs(&out, &format!("dealer-share-{}", m.name)).len(),
+            2
+        );
+    }
+    // No staging file is left behind.
+    assert!(after
+        .keys()
+        .all(|k| !k.to_string_lossy().contains("staged")));
 }

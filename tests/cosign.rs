@@ -130,7 +130,7 @@ fn net_env(cosigner_timeout: &str, env: &[(&str, String)]) -> Net {
         let mut c = passport(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{}.json", m.name)));
+            .arg(util::pkg(&dealt, &format!("dealer-share-{}", m.name)));
         json_ok(c);
     }
     let mut cmd = spawn_cmd(&dealer.home);

@@ -50,9 +50,9 @@ fn racing_round1_in_one_home_makes_one_package() {
         for out in run_parallel(cmds) {
             json_of(&out);
         }
-        let file = format!("dkg-1-alice{i}.json");
-        let first = std::fs::read(outs[0].join(&file)).unwrap();
-        let second = std::fs::read(outs[1].join(&file)).unwrap();
+        let file = format!("dkg-1-alice{i}");
+        let first = std::fs::read(util::pkg(&outs[0], &file)).unwrap();
+        let second = std::fs::read(util::pkg(&outs[1], &file)).unwrap();
         assert_eq!(
             first, second,
             "run {i}: two different round-1 packages for one seat"

@@ -241,7 +241,7 @@ fn refresh_keeps_npub_signs_and_names_a_stale_share() {
         6
     );
     let r2: Value =
-        serde_json::from_slice(&std::fs::read(x.join("refresh-2-alice-to-bob.json")).unwrap())
+        serde_json::from_slice(&std::fs::read(util::pkg(&x, "refresh-2-alice-to-bob")).unwrap())
             .unwrap();
     assert!(
         r2["tags"]
@@ -330,7 +330,7 @@ fn refresh_bad_input_is_refused_without_changes() {
     let other = root.join("other");
     json_ok(refresh_step(carol, "round1", &group, RID_OTHER, &other));
     std::fs::copy(
-        other.join("refresh-1-carol.json"),
+        util::pkg(&other, "refresh-1-carol"),
         x.join("refresh-1-carol.json"),
     )
     .unwrap();
@@ -445,11 +445,8 @@ fn repair_restores_a_lost_share_that_signs() {
         }
     }
     // Deltas and sigmas are NIP-44 encrypted to their recipients.
-    for f in [
-        "repair-delta-alice-to-bob.json",
-        "repair-sigma-bob-to-carol.json",
-    ] {
-        let v: Value = serde_json::from_slice(&std::fs::read(x.join(f)).unwrap()).unwrap();
+    for f in ["repair-delta-alice-to-bob", "repair-sigma-bob-to-carol"] {
+        let v: Value = serde_json::from_slice(&std::fs::read(util::pkg(&x, f)).unwrap()).unwrap();
         assert!(
             v["tags"]
                 .as_array()

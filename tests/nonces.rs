@@ -154,7 +154,7 @@ fn group(root: &Path, alice_token: bool) -> Group {
         let mut c = t.cmd(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{}.json", m.name)));
+            .arg(util::pkg(&dealt, &format!("dealer-share-{}", m.name)));
         json_ok(c);
     }
     Group {

@@ -133,12 +133,12 @@ fn review_of_a_spoofing_request_shows_the_real_text() {
         let mut c = passport(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{}.json", m.name)));
+            .arg(util::pkg(&dealt, &format!("dealer-share-{}", m.name)));
         json_ok(c);
     }
     // Mallory holds no seat; the group file is public, so she can coordinate.
     let mut c = passport(&mallory.home);
-    c.args(["group", "import"]).arg(dealt.join("group.json"));
+    c.args(["group", "import"]).arg(util::pkg(&dealt, "group"));
     json_ok(c);
     let s = root.join("s");
     for m in [&alice, &bob] {

@@ -167,7 +167,7 @@ fn setup() -> Setup {
         .arg("-o")
         .arg(&out);
     json_ok(c);
-    let package = std::fs::read_to_string(out.join("dkg-1-alice.json")).unwrap();
+    let package = std::fs::read_to_string(util::pkg(&out, "dkg-1-alice")).unwrap();
     let package = serde_json::from_str::<serde_json::Value>(&package)
         .unwrap()
         .to_string();

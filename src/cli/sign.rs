@@ -154,9 +154,6 @@ pub struct AggregateArgs {
     /// --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
-    #[arg(long, requires = "output")]
-    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,9 +199,6 @@ pub struct SignRunArgs {
     /// kept unless --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
-    /// Replace the --output file if it exists.
-    #[arg(long, requires = "output")]
-    force: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -320,7 +314,7 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
             out.report(&r)
         }
         SignCmd::Aggregate(a) => {
-            check_output(a.output.as_ref(), a.force)?;
+            check_output(a.output.as_ref(), a.via.force)?;
             let home = match &a.group_file {
                 Some(_) if a.via.via.is_empty() => None,
                 _ => Some(cli.open_home()?),
@@ -342,7 +336,7 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
                     sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut files)?
                 }
             };
-            emit(out, &signed, a.output.as_ref(), a.force)
+            emit(out, &signed, a.output.as_ref(), a.via.force)
         }
         SignCmd::Event(a) => {
             check_output(a.output.as_ref(), a.force)?;
@@ -376,7 +370,7 @@ fn via_group(
 }
 
 fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
-    check_output(a.output.as_ref(), a.force)?;
+    check_output(a.output.as_ref(), a.run.via.force)?;
     let home = cli.open_home()?;
     let group = home.find_group(&a.group)?;
     let Some(mut via) = a.run.via.connect(&home, &group.roster)? else {
@@ -405,7 +399,7 @@ fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
     via.close();
     let r = r?;
     match (&r.result, &a.output) {
-        (Some(signed), Some(path)) => emit(out, signed, Some(path), a.force),
+        (Some(signed), Some(path)) => emit(out, signed, Some(path), a.run.via.force),
         _ => out.report(&r),
     }
 }

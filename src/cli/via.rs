@@ -24,6 +24,10 @@ pub struct ViaArgs {
     /// [default: 60].
     #[arg(long, value_name = "SECS", env = "PASSPORT_VIA_TIMEOUT")]
     pub via_timeout: Option<u64>,
+    /// Overwrite a package file that already exists with other content (without it,
+    /// such a file is refused: it is another attempt's or another ceremony's package).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl ViaArgs {
@@ -72,7 +76,7 @@ impl ViaArgs {
     ) -> Result<Box<dyn Exchange>> {
         Ok(match self.connect(home, roster)? {
             Some(v) => Box::new(v),
-            None => Box::new(Files::new(inputs, out)),
+            None => Box::new(Files::new(inputs, out).force(self.force)),
         })
     }
 }
@@ -87,7 +91,7 @@ impl ViaArgs {
                 home.identity()?.clone(),
                 self.bounds()?,
             )),
-            None => Box::new(Files::new(inputs, out)),
+            None => Box::new(Files::new(inputs, out).force(self.force)),
         })
     }
 }

@@ -282,7 +282,10 @@ pub fn bunker_group(
         (&offsite, "offsite"),
     ] {
         let input = super::read_package(
-            &dealt.join(format!("dealer-share-{seat}.json")),
+            &dealt.join(format!(
+                "dealer-share-{seat}-{}.json",
+                super::short_id(&roster.ceremony_id)
+            )),
             Some(&roster),
         )?;
         super::keygen::import(home, &roster_path, &input)?;

@@ -158,7 +158,7 @@ pub fn round1(
     }
     let seat = pick_seat(&roster, &my_seats(home, &roster), member, "in this roster")?;
     let name = roster.name(seat);
-    let file = format!("dkg-1-{name}.json");
+    let file = format!("dkg-1-{name}-{}.json", super::short_id(&roster.ceremony_id));
     if let Some(st) = home.read_state::<DkgState>(&state_rel(&roster, seat))? {
         let p = ex.deliver(&file, &st.round1_sent)?;
         return Ok(report("round 1", &st, (vec![p], ex.sent()), true, None));
@@ -280,7 +280,12 @@ pub fn round2(
             },
         )?;
         sent.push((
-            format!("dkg-2-{}-to-{}.json", roster.name(st.seat), m.name),
+            format!(
+                "dkg-2-{}-to-{}-{}.json",
+                roster.name(st.seat),
+                m.name,
+                super::short_id(&roster.ceremony_id)
+            ),
             ev,
         ));
     }
@@ -307,7 +312,11 @@ pub fn finish(
 ) -> Result<StepReport> {
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
-    let file = format!("dkg-agree-{}.json", roster.name(st.seat));
+    let file = format!(
+        "dkg-agree-{}-{}.json",
+        roster.name(st.seat),
+        super::short_id(&roster.ceremony_id)
+    );
     if st.stage >= Stage::Finished {
         let p = ex.deliver(
             &file,

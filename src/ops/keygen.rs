@@ -103,6 +103,24 @@ pub fn deal(
             ));
         }
     }
+    // A roster is dealt once: a second deal would be a second key under the same
+    // ceremony id and fingerprint, the fork members are told to compare against.
+    let record = home
+        .root
+        .join("dealt")
+        .join(format!("{}.json", roster.ceremony_id));
+    if let Ok(bytes) = std::fs::read(&record) {
+        let earlier: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        return Err(Error::Refused(format!(
+            "this home already dealt roster {} (ceremony {}) as group {}; dealing it again would make a second key under the same ceremony; write a new roster (`passport roster new`) to deal again",
+            roster.fingerprint(),
+            super::short_id(&roster.ceremony_id),
+            earlier["group"].as_str().unwrap_or("?")
+        )));
+    }
+    // Checked before anything is written: a split of a key this home already holds
+    // under another roster would otherwise be refused after the shares were out.
+    home.check_group(&group)?;
     let binding = Binding::of(&roster);
     let mut events = vec![];
     for (seat, share) in dealt.shares {
@@ -124,13 +142,17 @@ pub fn deal(
         )?;
         events.push((m.name.clone(), ev));
     }
-    // Write only after every package was built, so a failure leaves nothing half-dealt.
-    let group_file = out.join("group.json");
+    // Every package is built; stage them all and publish together (files), then record
+    // the group and the deal. A failure before publishing leaves nothing behind.
+    let cid = super::short_id(&roster.ceremony_id);
+    let group_file = out.join(format!("group-{cid}.json"));
+    let named: Vec<(String, &nostr::Event)> = events
+        .iter()
+        .map(|(name, ev)| (format!("dealer-share-{name}-{cid}.json"), ev))
+        .collect();
+    super::refuse_clobber(&group_file, group.to_json_pretty().as_bytes(), ex.force())?;
+    let packages = ex.deliver_all(&named)?;
     crate::fsutil::write_atomic(&group_file, group.to_json_pretty().as_bytes(), true)?;
-    let mut packages = vec![];
-    for (name, ev) in &events {
-        packages.push(ex.deliver(&format!("dealer-share-{name}.json"), ev)?);
-    }
     home.save_group(&group)?;
     if home.group_state(&group)?.is_none() {
         home.save_group_state(
@@ -141,6 +163,16 @@ pub fn deal(
             },
         )?;
     }
+    crate::fsutil::write_atomic(
+        &record,
+        &serde_json::to_vec_pretty(&serde_json::json!({
+            "group": group.npub,
+            "roster_fingerprint": roster.fingerprint(),
+            "ceremony_id": roster.ceremony_id,
+        }))
+        .expect("record"),
+        false,
+    )?;
     Ok(DealReport {
         group: group.npub,
         split_existing_key: existing.is_some(),

@@ -240,8 +240,16 @@ pub trait Exchange {
     fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>>;
     /// Delivers one package named `name`; returns where it went, for the report.
     fn deliver(&mut self, name: &str, event: &Event) -> Result<String>;
+    /// Delivers several packages, all or (where the medium allows) none.
+    fn deliver_all(&mut self, items: &[(String, &Event)]) -> Result<Vec<String>> {
+        items.iter().map(|(n, e)| self.deliver(n, e)).collect()
+    }
     /// True when delivering sends packages away rather than writing files.
     fn sent(&self) -> bool {
+        false
+    }
+    /// Whether files that exist with other content may be overwritten (`--force`).
+    fn force(&self) -> bool {
         false
     }
 }
@@ -250,6 +258,8 @@ pub trait Exchange {
 pub struct Files {
     pub inputs: Vec<PathBuf>,
     pub out: PathBuf,
+    /// Overwrite a package file that exists with other content (`--force`).
+    pub force: bool,
 }
 
 impl Files {
@@ -257,7 +267,13 @@ impl Files {
         Files {
             inputs: inputs.to_vec(),
             out: out.to_path_buf(),
+            force: false,
         }
+    }
+
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
     }
 
     /// Only an output directory (steps that read nothing).
@@ -272,8 +288,77 @@ impl Exchange for Files {
     }
 
     fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
-        Ok(write_package(&self.out, name, event)?.display().to_string())
+        Ok(write_package(&self.out, name, event, self.force)?
+            .display()
+            .to_string())
     }
+
+    fn force(&self) -> bool {
+        self.force
+    }
+
+    /// Stages every file first, then renames them into place: a failure leaves none.
+    fn deliver_all(&mut self, items: &[(String, &Event)]) -> Result<Vec<String>> {
+        for (name, event) in items {
+            check_clobber(&self.out.join(name), &package_bytes(event), self.force)?;
+        }
+        let mut staged = vec![];
+        let result = (|| -> Result<()> {
+            for (name, event) in items {
+                let tmp = self
+                    .out
+                    .join(format!(".{name}.staged-{}", std::process::id()));
+                fsutil::write_atomic(&tmp, &package_bytes(event), true)?;
+                staged.push((tmp, self.out.join(name)));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            for (tmp, _) in &staged {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        let mut out = vec![];
+        for (tmp, path) in &staged {
+            std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+            out.push(path.display().to_string());
+        }
+        fsutil::sync_dir(&self.out)?;
+        Ok(out)
+    }
+}
+
+/// Refuses to replace `path` when it holds other bytes, unless `force`.
+pub fn refuse_clobber(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    check_clobber(path, bytes, force).map(|_| ())
+}
+
+fn package_bytes(event: &Event) -> Vec<u8> {
+    let mut json = event.as_json();
+    json.push('\n');
+    json.into_bytes()
+}
+
+/// Refuses to replace a file that holds something else; the same bytes again are fine
+/// (a re-run of a step writes the package it wrote before).
+fn check_clobber(path: &Path, bytes: &[u8], force: bool) -> Result<bool> {
+    match std::fs::read(path) {
+        Ok(old) if old == bytes => Ok(false),
+        Ok(_) if force => Ok(true),
+        Ok(_) => Err(Error::Refused(format!(
+            "{} already exists with other content (a package of another attempt?); move it away, or pass --force to overwrite it",
+            path.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// The first 8 hex digits of a ceremony (or refresh) id: package file names carry it,
+/// so two ceremonies' packages in one directory never share a name.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
 }
 
 /// "wrote PATH" or "sent NAME to URL", for human reports.
@@ -282,12 +367,14 @@ pub fn delivered_lines(sent: bool, packages: &[String]) -> String {
     packages.iter().map(|p| format!("\n  {verb} {p}")).collect()
 }
 
-/// Writes a package file into `dir` (created if needed) and returns its path.
-pub fn write_package(dir: &Path, name: &str, event: &Event) -> Result<PathBuf> {
+/// Writes a package file into `dir` (created if needed) and returns its path. A file of
+/// that name with other content is refused unless `force`.
+pub fn write_package(dir: &Path, name: &str, event: &Event, force: bool) -> Result<PathBuf> {
     let path = dir.join(name);
-    let mut json = event.as_json();
-    json.push('\n');
-    fsutil::write_atomic(&path, json.as_bytes(), true)?;
+    let bytes = package_bytes(event);
+    if check_clobber(&path, &bytes, force)? {
+        fsutil::write_atomic(&path, &bytes, true)?;
+    }
     Ok(path)
 }
 

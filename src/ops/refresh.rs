@@ -195,7 +195,7 @@ pub fn round1(
     let rid = normalize_id(refresh_id)?;
     let (group, seat, st) = open(home, group, &rid, member)?;
     let name = group.roster.name(seat);
-    let file = format!("refresh-1-{name}.json");
+    let file = format!("refresh-1-{name}-{}.json", super::short_id(&rid));
     if let Some(st) = st {
         ex.bind(&st.roster)?;
         let p = ex.deliver(&file, &st.round1_sent)?;
@@ -361,7 +361,12 @@ pub fn round2(
             },
         )?;
         sent.push((
-            format!("refresh-2-{}-to-{}.json", roster.name(seat), m.name),
+            format!(
+                "refresh-2-{}-to-{}-{}.json",
+                roster.name(seat),
+                m.name,
+                super::short_id(&rid)
+            ),
             ev,
         ));
     }

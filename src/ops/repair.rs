@@ -177,7 +177,14 @@ pub fn step1(
                 payload: &DeltaPayload { delta },
             },
         )?;
-        sent.push((format!("repair-delta-{me}-to-{}.json", m.name), ev));
+        sent.push((
+            format!(
+                "repair-delta-{me}-to-{}-{}.json",
+                m.name,
+                super::short_id(&p.roster.ceremony_id)
+            ),
+            ev,
+        ));
     }
     let st = RepairState {
         roster: p.roster.clone(),
@@ -272,7 +279,12 @@ pub fn step2(
             payload: &SigmaPayload { sigma },
         },
     )?;
-    let file = format!("repair-sigma-{}-to-{}.json", p.roster.name(seat), m.name);
+    let file = format!(
+        "repair-sigma-{}-to-{}-{}.json",
+        p.roster.name(seat),
+        m.name,
+        super::short_id(&p.roster.ceremony_id)
+    );
     st.sigma_sent = Some((file.clone(), ev));
     home.write_state(&rel, &st)?;
     let path = ex.deliver(&file, &st.sigma_sent.as_ref().expect("set").1)?;

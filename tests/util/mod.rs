@@ -173,7 +173,7 @@ pub fn ci_group(root: &Path, split: Option<&Path>) -> CiGroup {
         let mut c = passport(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(&roster)
-            .arg(dealt.join(format!("dealer-share-{seat}.json")));
+            .arg(pkg(&dealt, &format!("dealer-share-{seat}")));
         json_ok(c);
     }
     CiGroup { ci, offsite, group }
@@ -469,4 +469,38 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The package passport wrote into `dir` as `{stem}-{8 hex of the ceremony id}.json`
+/// (e.g. `pkg(&out, "dkg-1-alice")`); panics naming what is there if it is not exactly
+/// one file.
+pub fn pkg(dir: &Path, stem: &str) -> PathBuf {
+    let found = pkgs(dir, stem);
+    match found.as_slice() {
+        [one] => one.clone(),
+        _ => panic!(
+            "expected one {stem}-<id>.json in {}, found {found:?} among {:?}",
+            dir.display(),
+            std::fs::read_dir(dir)
+                .map(|r| r.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// Every `{stem}-{8 hex}.json` in `dir`.
+pub fn pkgs(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(stem))
+            .and_then(|n| n.strip_prefix('-'))
+            .and_then(|n| n.strip_suffix(".json"))
+            .is_some_and(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    v.sort();
+    v
 }
