@@ -274,33 +274,103 @@ fn a_loosened_keystore_is_refused() {
 }
 
 /// `-o -` used to write a file literally named `-` (for `recover-nsec`, the plaintext
-/// nsec). Where stdout is not supported it is a usage error that writes nothing.
+/// nsec). Now `-` is stdout: the key goes only into a pipe, never to a terminal and
+/// never beside --json; a backup streams its armor with the manifest in a named file.
 #[test]
-fn dash_is_never_a_file_name_for_secrets() {
+fn dash_is_stdout_and_a_secret_never_reaches_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let g = ci_group(root, None);
     let cwd = root.join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
-    let mut c = passport(&g.ci.home);
-    c.current_dir(&cwd).args([
-        "recover-nsec",
-        "--group",
-        &g.group,
-        "-o",
-        "-",
-        "--i-understand-this-ends-threshold-custody",
-    ]);
-    expect_error_line(&mut c, 2, &["a file named `-`"]);
+    let recover = |extra: &[&str]| {
+        let mut c = passport(&g.ci.home);
+        c.current_dir(&cwd)
+            .args(["recover-nsec", "--group", &g.group, "-o", "-"])
+            .arg("--i-understand-this-ends-threshold-custody")
+            .args(extra);
+        c
+    };
+    // With --json both would use stdout.
+    let mut c = recover(&[]);
+    c.arg("--json");
+    let out = c.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("which --json uses"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("nsec1"));
+
+    // Onto a terminal (script(1) gives stdout a pty): refused, nothing reconstructed.
+    let bin = assert_cmd::cargo::cargo_bin("passport");
+    let cmd = format!(
+        "{} --home {} recover-nsec --group {} -o - --i-understand-this-ends-threshold-custody",
+        bin.display(),
+        g.ci.home.display(),
+        g.group
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(&cwd)
+        .env_remove("PASSPORT_HOME")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) runs (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("refusing to print the secret key to a terminal"),
+        "{text}"
+    );
+    assert!(!text.contains("nsec1"), "{text}");
+
+    // Into a pipe: the nsec of the group, on stdout only.
+    let out = recover(&[]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nsec = String::from_utf8(out.stdout).unwrap();
+    let keys = nostr::Keys::parse(nsec.trim()).unwrap();
+    assert_eq!(npub_hex(&g.group), keys.public_key().to_hex());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("written as nsec to stdout"), "{err}");
+    assert!(!err.contains("nsec1"), "the key is never on stderr: {err}");
+
+    // A backup to stdout needs a named manifest; with one, the armor streams out.
     let mut c = passport(&g.ci.home);
     c.current_dir(&cwd)
         .env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
         .args([
             "backup", "create", "--group", &g.group, "--member", "ci", "-o", "-",
         ]);
-    expect_error_line(&mut c, 2, &["a backup", "a file named `-`"]);
+    expect_error_line(&mut c, 2, &["--manifest FILE"]);
+    let manifest = root.join("ci.manifest.json");
+    let out = passport(&g.ci.home)
+        .current_dir(&cwd)
+        .env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
+        .args([
+            "backup", "create", "--group", &g.group, "--member", "ci", "-o", "-",
+        ])
+        .args(["--passphrase", "--manifest"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    let backup = root.join("ci.age");
+    std::fs::write(&backup, &out.stdout).unwrap();
+    let mut c = passport(&g.ci.home);
+    c.args(["backup", "verify"])
+        .arg(&backup)
+        .arg("--manifest")
+        .arg(&manifest);
+    json_ok(c);
     assert!(
         std::fs::read_dir(&cwd).unwrap().next().is_none(),
-        "a refused -o - wrote into the working directory"
+        "-o - wrote into the working directory"
     );
 }

@@ -48,9 +48,13 @@ pub struct CreateArgs {
     /// Read the backup passphrase from this file (first line).
     #[arg(long, value_name = "FILE")]
     backup_passphrase_file: Option<PathBuf>,
-    /// The new backup file (armored age); the manifest goes to FILE.manifest.json.
+    /// The new backup file (armored age; the manifest goes to FILE.manifest.json), or
+    /// `-` for stdout (then name the manifest with --manifest).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
+    /// Where the signed manifest goes (default: FILE.manifest.json; required with -o -).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,18 +188,30 @@ fn inputs(a: &OpenArgs) -> Result<Inputs<'_>> {
 pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
     match cmd {
         BackupCmd::Create(a) => {
-            super::refuse_dash(
-                &a.output,
-                "a backup (it is written with a manifest beside it)",
-            )?;
+            let to_stdout = a.output.as_os_str() == "-";
+            if to_stdout && a.manifest.is_none() {
+                return Err(Error::Invalid(
+                    "-o - writes the backup to stdout; name the manifest's file with --manifest FILE".into(),
+                ));
+            }
+            if to_stdout && out.json {
+                return Err(Error::Invalid(
+                    "-o - writes the backup to stdout, which --json uses for its report; use one of them".into(),
+                ));
+            }
             let to = protection(a)?;
             let home = cli.open_home()?;
+            let mut stdout = std::io::stdout().lock();
+            let target = match (&a.manifest, to_stdout) {
+                (Some(m), true) => ops::Target::Stream(&mut stdout, m),
+                (m, _) => ops::Target::File(&a.output, m.as_deref()),
+            };
             out.report(&ops::create(
                 &home,
                 &a.group,
                 a.member.as_deref(),
                 &to,
-                &a.output,
+                target,
             )?)
         }
         BackupCmd::Verify(a) => {

@@ -165,17 +165,6 @@ impl Cli {
     }
 }
 
-/// `-o -` where stdout is not supported: a file literally named `-` (for
-/// `recover-nsec`, a plaintext nsec) is never what the operator meant.
-fn refuse_dash(path: &std::path::Path, what: &str) -> Result<()> {
-    if path.as_os_str() == "-" {
-        return Err(crate::error::Error::Invalid(format!(
-            "-o - would write {what} to a file named `-`; stdout is not supported here, name a file"
-        )));
-    }
-    Ok(())
-}
-
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let out = Output { json: cli.json };

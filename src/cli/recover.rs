@@ -17,7 +17,8 @@ pub struct RecoverArgs {
     /// Group npub.
     #[arg(long)]
     group: String,
-    /// New file for the key (created 0600; an existing file is refused).
+    /// New file for the key (created 0600; an existing file is refused), or `-` for
+    /// stdout when it is a pipe (never a terminal).
     #[arg(long, short = 'o')]
     output: PathBuf,
     /// Write a NIP-49 ncryptsec instead of a plain nsec (passphrase from
@@ -85,15 +86,34 @@ fn ncryptsec_passphrase() -> Result<Zeroizing<String>> {
 }
 
 pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
-    super::refuse_dash(&a.output, "the recovered key")?;
+    let to_stdout = a.output.as_os_str() == "-";
+    if to_stdout {
+        if out.json {
+            return Err(Error::Invalid(
+                "-o - writes the key to stdout, which --json uses for its report; use one of them"
+                    .into(),
+            ));
+        }
+        if std::io::stdout().is_terminal() {
+            return Err(Error::Refused(
+                "refusing to print the secret key to a terminal; pipe it (-o - | …) or name a new file with -o".into(),
+            ));
+        }
+    }
     let home = cli.open_home()?;
     consent(a)?;
     let key_out = if a.ncryptsec {
-        KeyOut::Ncryptsec(&a.output, ncryptsec_passphrase()?)
+        KeyOut::Ncryptsec(ncryptsec_passphrase()?)
     } else {
-        KeyOut::Nsec(&a.output)
+        KeyOut::Nsec
     };
-    let report = recover::recover(&home, &a.group, key_out)?;
+    let mut stdout = std::io::stdout().lock();
+    let sink = if to_stdout {
+        recover::Sink::Stream(&mut stdout)
+    } else {
+        recover::Sink::File(&a.output)
+    };
+    let report = recover::recover(&home, &a.group, key_out, sink)?;
     // Loud even with --json: this is the one irreversible operation.
     if out.json {
         eprintln!(

@@ -31,16 +31,25 @@ pub struct CreateReport {
 
 impl Report for CreateReport {
     fn human(&self) -> String {
+        let stream = self.file == Path::new("<stdout>");
         format!(
-            "backed up {}'s share (seat {}) of {}\n  file:       {} (armored age, mode 0600)\n  manifest:   {} (signed by the member's identity)\n  recipients: {}\n  sha256:     {}\n  Check it now and again later: passport backup verify {}\n  This backs up the share, not nonces: {}",
+            "backed up {}'s share (seat {}) of {}\n  file:       {}\n  manifest:   {} (signed by the member's identity)\n  recipients: {}\n  sha256:     {}\n  Check it now and again later: passport backup verify {}\n  This backs up the share, not nonces: {}",
             self.member,
             self.seat,
             self.group,
-            self.file.display(),
+            if stream {
+                "stdout (armored age)".to_owned()
+            } else {
+                format!("{} (armored age, mode 0600)", self.file.display())
+            },
             self.manifest.display(),
             self.recipients.join(", "),
             self.sha256,
-            self.file.display(),
+            if stream {
+                format!("FILE --manifest {}", self.manifest.display())
+            } else {
+                self.file.display().to_string()
+            },
             super::nonce::SNAPSHOT_WARNING
         )
     }
@@ -134,19 +143,37 @@ fn verifying_share_hex(share: &VerifyingShare) -> Result<String> {
     ))
 }
 
-/// Writes `passport backup create`'s two files.
+/// Where `backup create` writes the armored backup.
+pub enum Target<'a> {
+    /// A new file; the manifest goes beside it unless named.
+    File(&'a Path, Option<&'a Path>),
+    /// A stream (stdout); the manifest goes to the named new file.
+    Stream(&'a mut dyn std::io::Write, &'a Path),
+}
+
+/// Writes `passport backup create`'s two outputs: the armored age backup and its
+/// signed manifest.
 pub fn create(
     home: &Home,
     group: &str,
     member: Option<&str>,
     to: &Protection,
-    output: &Path,
+    target: Target<'_>,
 ) -> Result<CreateReport> {
     let group = home.find_group(group)?;
     let seats = home.active_seats(&group)?;
     let seat = super::pick_seat(&group.roster, &seats, member, "in this group")?;
-    let manifest_path = backup::manifest_path(output);
-    refuse_existing(output)?;
+    let (output, manifest_path) = match &target {
+        Target::File(p, m) => (
+            p.to_path_buf(),
+            m.map(Path::to_path_buf)
+                .unwrap_or_else(|| backup::manifest_path(p)),
+        ),
+        Target::Stream(_, m) => (PathBuf::from("<stdout>"), m.to_path_buf()),
+    };
+    if let Target::File(p, _) = &target {
+        refuse_existing(p)?;
+    }
     refuse_existing(&manifest_path)?;
     let key = home.share(&group, seat)?;
     let keys = home.identity()?;
@@ -188,13 +215,25 @@ pub fn create(
     let event = backup::sign_manifest(keys, &manifest)?;
     let mut event_json = nostr::JsonUtil::as_json(&event);
     event_json.push('\n');
-    fsutil::write_atomic(output, &armored, false)?;
-    if let Err(e) = fsutil::write_atomic(&manifest_path, event_json.as_bytes(), false) {
-        let _ = std::fs::remove_file(output);
-        return Err(e);
+    match target {
+        Target::File(p, _) => {
+            fsutil::write_atomic(p, &armored, false)?;
+            if let Err(e) = fsutil::write_atomic(&manifest_path, event_json.as_bytes(), false) {
+                let _ = std::fs::remove_file(p);
+                return Err(e);
+            }
+        }
+        Target::Stream(w, _) => {
+            // The manifest first: a stream cannot be taken back, a file can.
+            fsutil::write_atomic(&manifest_path, event_json.as_bytes(), false)?;
+            if let Err(e) = w.write_all(&armored).and_then(|()| w.flush()) {
+                let _ = std::fs::remove_file(&manifest_path);
+                return Err(Error::io("<stdout>", e));
+            }
+        }
     }
     Ok(CreateReport {
-        file: output.to_path_buf(),
+        file: output,
         manifest: manifest_path,
         group: group.npub.clone(),
         member: manifest.member,

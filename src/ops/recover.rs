@@ -19,11 +19,19 @@ use crate::home::{self, Home};
 const NCRYPTSEC_LOG_N: u8 = 16;
 
 /// How to write the recovered key.
-pub enum Output<'a> {
-    /// A bech32 `nsec1…` in a new 0600 file.
-    Nsec(&'a Path),
-    /// A NIP-49 `ncryptsec1…` under this passphrase, in a new 0600 file.
-    Ncryptsec(&'a Path, Zeroizing<String>),
+pub enum Output {
+    /// A bech32 `nsec1…`.
+    Nsec,
+    /// A NIP-49 `ncryptsec1…` under this passphrase.
+    Ncryptsec(Zeroizing<String>),
+}
+
+/// Where the recovered key goes.
+pub enum Sink<'a> {
+    /// A new 0600 file.
+    File(&'a Path),
+    /// A stream the caller chose (stdout into a pipe); never a terminal.
+    Stream(&'a mut dyn std::io::Write),
 }
 
 #[derive(Serialize)]
@@ -39,20 +47,24 @@ impl Report for RecoverReport {
         format!(
             "WARNING: the secret key of {} now exists in one place.\n  \
              Threshold custody has ended for this key: anyone with {} can sign as the group.\n  \
-             reconstructed from the shares of {}; written as {} to {} (mode 0600)\n  \
+             reconstructed from the shares of {}; written as {} to {}\n  \
              Retire or destroy the shares; this event is recorded in the home's audit log.",
             self.group,
             self.file.display(),
             self.shares_used.join(", "),
             self.format,
-            self.file.display()
+            if self.file == Path::new("<stdout>") {
+                "stdout".to_owned()
+            } else {
+                format!("{} (mode 0600)", self.file.display())
+            }
         )
     }
 }
 
 /// Reconstructs the group key from t shares held by this home. The caller must have
 /// obtained explicit consent.
-pub fn recover(home: &Home, group: &str, out: Output<'_>) -> Result<RecoverReport> {
+pub fn recover(home: &Home, group: &str, out: Output, sink: Sink<'_>) -> Result<RecoverReport> {
     let group = home.find_group(group)?;
     let t = group.roster.threshold as usize;
     let seats = home.active_seats(&group)?;
@@ -63,10 +75,11 @@ pub fn recover(home: &Home, group: &str, out: Output<'_>) -> Result<RecoverRepor
             group.npub
         )));
     }
-    let path = match &out {
-        Output::Nsec(p) | Output::Ncryptsec(p, _) => *p,
+    let path = match &sink {
+        Sink::File(p) => *p,
+        Sink::Stream(_) => Path::new("<stdout>"),
     };
-    if path.exists() {
+    if matches!(sink, Sink::File(_)) && path.exists() {
         return Err(Error::Refused(format!(
             "{} exists; the key is only ever written to a new file",
             path.display()
@@ -89,8 +102,8 @@ pub fn recover(home: &Home, group: &str, out: Output<'_>) -> Result<RecoverRepor
         )));
     }
     let (text, format) = match out {
-        Output::Nsec(_) => (Zeroizing::new(secret.to_bech32().expect("bech32")), "nsec"),
-        Output::Ncryptsec(_, pass) => {
+        Output::Nsec => (Zeroizing::new(secret.to_bech32().expect("bech32")), "nsec"),
+        Output::Ncryptsec(pass) => {
             let enc = EncryptedSecretKey::new(&secret, &pass, NCRYPTSEC_LOG_N, KeySecurity::Medium)
                 .map_err(|e| Error::Invalid(format!("NIP-49 encryption failed: {e}")))?;
             (
@@ -105,7 +118,14 @@ pub fn recover(home: &Home, group: &str, out: Output<'_>) -> Result<RecoverRepor
         "recover-nsec",
         serde_json::json!({ "group": group.npub, "shares": shares_used, "format": format, "file": path.display().to_string() }),
     )?;
-    crate::fsutil::write_atomic(path, format!("{}\n", text.as_str()).as_bytes(), false)?;
+    let line = Zeroizing::new(format!("{}\n", text.as_str()));
+    match sink {
+        Sink::File(p) => crate::fsutil::write_atomic(p, line.as_bytes(), false)?,
+        Sink::Stream(w) => w
+            .write_all(line.as_bytes())
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::io(path, e))?,
+    }
     Ok(RecoverReport {
         group: group.npub.clone(),
         shares_used,
