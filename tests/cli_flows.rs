@@ -456,3 +456,59 @@ fn dealing_is_all_or_nothing_and_once_per_roster() {
         .keys()
         .all(|k| !k.to_string_lossy().contains("staged")));
 }
+
+/// Argument errors follow `--json` like every other error (one JSON object on stdout,
+/// exit 2), and `sign commit --count` is bounded.
+#[test]
+fn argument_errors_are_json_with_json_and_count_is_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = make_member(root, "alice");
+    for (args, needle) in [
+        (
+            &["--json", "sign", "commit"][..],
+            "the following required arguments were not provided: --group <GROUP>",
+        ),
+        (
+            &[
+                "sign", "commit", "--json", "--group", "npub1x", "--count", "0",
+            ][..],
+            "must be 1 to 1000",
+        ),
+        (
+            &[
+                "--json", "sign", "commit", "--group", "npub1x", "--count", "10000",
+            ][..],
+            "must be 1 to 1000",
+        ),
+        (
+            &["--json", "no-such-command"][..],
+            "unrecognized subcommand",
+        ),
+    ] {
+        let before = snapshot(&a.home);
+        let out = passport(&a.home).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        assert_eq!(v["error"]["exit_code"], 2);
+        assert_eq!(v["error"]["kind"], "usage");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(needle), "{args:?}: {msg}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(before, snapshot(&a.home));
+    }
+    // Without --json: clap's own text on stderr, same exit code.
+    let out = passport(&a.home).args(["sign", "commit"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--group <GROUP>"));
+}

@@ -165,6 +165,43 @@ impl Cli {
     }
 }
 
+/// Parses the command line; with `--json` anywhere before `--`, an argument error is
+/// the same JSON error object as any other (exit 2), not clap's text.
+pub fn parse() -> std::result::Result<Cli, i32> {
+    use clap::Parser;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match Cli::try_parse_from(&args) {
+        Ok(cli) => Ok(cli),
+        Err(e) => {
+            let json = args
+                .iter()
+                .skip(1)
+                .take_while(|a| *a != "--")
+                .any(|a| a == "--json");
+            let shows = matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !json || shows {
+                e.exit();
+            }
+            let text = e.render().to_string();
+            // The error paragraph, without clap's usage and help hints.
+            let message = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .trim_start_matches("error: ")
+                .to_owned();
+            Err(Output { json: true }.error(&crate::error::Error::Invalid(message)))
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let out = Output { json: cli.json };

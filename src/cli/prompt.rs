@@ -26,23 +26,28 @@ fn interactive() -> bool {
 /// Where an existing keystore's passphrase comes from, asked only when needed.
 pub fn passphrase_source(file: Option<PathBuf>) -> PassphraseSource {
     Box::new(move || {
-        if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
-            return Ok(SecretString::from(p));
-        }
-        if let Some(f) = &file {
-            return from_file(f);
-        }
-        if interactive() {
-            return dialoguer::Password::new()
+        let pass = if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
+            SecretString::from(p)
+        } else if let Some(f) = &file {
+            from_file(f)?
+        } else if interactive() {
+            dialoguer::Password::new()
                 .with_prompt("Keystore passphrase")
                 .interact()
                 .map(SecretString::from)
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.to_string())?
+        } else {
+            return Err(
+                "no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, or run in a terminal"
+                    .into(),
+            );
+        };
+        // scrypt takes seconds; say so rather than sit silent (the caller derives the key
+        // right after this returns). Only on a terminal: scripts read one line per error.
+        if std::io::stderr().is_terminal() {
+            eprintln!("passport: unlocking the keystore (scrypt, a few seconds)…");
         }
-        Err(
-            "no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, or run in a terminal"
-                .into(),
-        )
+        Ok(pass)
     })
 }
 

@@ -36,8 +36,9 @@ pub struct CommitArgs {
     /// Which of this home's seats commits (when it holds several).
     #[arg(long)]
     member: Option<String>,
-    /// How many commitments to preprocess.
-    #[arg(long, default_value_t = 1, conflicts_with = "discard_all")]
+    /// How many commitments to preprocess (1 to 1000; each is a secret nonce kept until
+    /// used or expired, on a token one object each).
+    #[arg(long, default_value_t = 1, conflicts_with = "discard_all", value_parser = parse_count)]
     count: usize,
     /// How long the commitments may be used (e.g. 90m, 24h, 7d); signer and coordinator
     /// refuse them afterwards, which bounds how long a restored snapshot is dangerous.
@@ -154,6 +155,20 @@ pub struct AggregateArgs {
     /// --force).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+}
+
+/// The most commitments one `sign commit` makes: enough for a long ceremony, few enough
+/// that a typo (10000) is not minutes of token work and thousands of secrets at rest.
+pub const MAX_COMMIT_COUNT: usize = 1000;
+
+fn parse_count(s: &str) -> std::result::Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    if n == 0 || n > MAX_COMMIT_COUNT {
+        return Err(format!(
+            "must be 1 to {MAX_COMMIT_COUNT} (run sign commit again for more)"
+        ));
+    }
+    Ok(n)
 }
 
 #[derive(Debug, Args)]
