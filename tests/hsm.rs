@@ -269,7 +269,7 @@ fn deal(
         let mut c = hsm.home(&m.home);
         c.args(["keygen", "import", "--roster"])
             .arg(roster)
-            .arg(util::pkg(&out, &format!("dealer-share-{seat}")));
+            .arg(util::pkg(out, &format!("dealer-share-{seat}")));
         let v = json_ok(c);
         assert_eq!(v["group"], group.as_str());
     }
