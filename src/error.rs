@@ -65,6 +65,10 @@ pub enum Error {
     /// Another process holds this home's lock.
     #[error("{0}")]
     Busy(String),
+    /// Something the user named is not in the home (a group): exit 1 in the exit-code
+    /// table, like a missing home, not a usage error.
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl Error {

@@ -294,7 +294,7 @@ impl Home {
                 match hits.as_slice() {
                     [one] => (*one).clone(),
                     [] => {
-                        return Err(Error::Invalid(format!(
+                        return Err(Error::NotFound(format!(
                             "no group {query:?} in this home; `passport group list` shows them"
                         )))
                     }
@@ -308,7 +308,7 @@ impl Home {
         };
         let path = self.group_dir(&gid).join("group.json");
         if !path.exists() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::NotFound(format!(
                 "group {query} is not known to this home; import its group file with `passport group import`"
             )));
         }

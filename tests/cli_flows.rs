@@ -512,3 +512,127 @@ fn argument_errors_are_json_with_json_and_count_is_bounded() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--group <GROUP>"));
 }
+
+/// Every row of the README's exit-code table, through the binary, with `--json`: the
+/// code, and the error kind that names it.
+#[test]
+fn exit_codes_match_the_documented_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let a = make_member(root, "alice");
+    let b = make_member(root, "bob");
+    let roster = write_roster(root, "roster.json", 2, &[&a, &b], None);
+    let not_a_member = nostr::ToBech32::to_bech32(&nostr::Keys::generate().public_key()).unwrap();
+    let broken = root.join("broken.json");
+    std::fs::write(&broken, b"{\"version\":1,").unwrap();
+    let pass_home = root.join("pass");
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&pass_home)
+        .env("PASSPORT_PASSPHRASE", "right passphrase")
+        .arg("init");
+    let pass = Member {
+        name: "pass".into(),
+        home: pass_home.clone(),
+        npub: json_ok(c)["npub"].as_str().unwrap().to_owned(),
+    };
+    let pass_roster = write_roster(root, "pass-roster.json", 2, &[&pass, &b], None);
+    let run = |c: &mut assert_cmd::Command| {
+        let out = c.arg("--json").output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let cases: Vec<(i32, &str, assert_cmd::Command)> = vec![
+        (0, "", {
+            let mut c = passport(&a.home);
+            c.arg("id");
+            c
+        }),
+        (1, "failure", {
+            let mut c = passport(&root.join("nowhere"));
+            c.arg("id");
+            c
+        }),
+        (1, "failure", {
+            let mut c = passport(&a.home);
+            c.args(["sign", "commit", "--group", &not_a_member]);
+            c
+        }),
+        (2, "usage", {
+            let mut c = passport(&a.home);
+            c.args(["sign", "commit", "--group", &not_a_member, "--count", "0"]);
+            c
+        }),
+        (3, "rejected", {
+            let mut c = passport(&a.home);
+            c.args(["dkg", "round1", "--roster"])
+                .arg(&broken)
+                .arg("--out")
+                .arg(root.join("x"));
+            c
+        }),
+        (4, "incomplete", {
+            let mut c = passport(&a.home);
+            c.args(["dkg", "round2", "--roster"])
+                .arg(&roster)
+                .arg("--in")
+                .arg(root.join("empty"))
+                .arg("--out")
+                .arg(root.join("x"));
+            c
+        }),
+        (5, "refused", {
+            let mut c = bare();
+            c.args(["roster", "new", "-t", "2", "-m"])
+                .arg(format!("a={}", a.npub))
+                .arg("-m")
+                .arg(format!("b={}", b.npub))
+                .arg("-o")
+                .arg(&roster);
+            c
+        }),
+        (6, "locked", {
+            let mut c = bare();
+            c.arg("--home")
+                .arg(&pass_home)
+                .env("PASSPORT_PASSPHRASE", "wrong passphrase")
+                .args(["dkg", "round1", "--roster"])
+                .arg(&pass_roster)
+                .arg("--out")
+                .arg(root.join("y"));
+            c
+        }),
+    ];
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let mut dkg_first = passport(&a.home);
+    dkg_first
+        .args(["dkg", "round1", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(root.join("x"));
+    json_ok(dkg_first);
+    for (code, kind, mut c) in cases {
+        let (got, v) = run(&mut c);
+        assert_eq!(got, code, "{c:?}: {v}");
+        if code != 0 {
+            assert_eq!(v["error"]["kind"], kind, "{c:?}: {v}");
+            assert_eq!(v["error"]["exit_code"], code, "{v}");
+        }
+    }
+    // A missing age identity file is locked too, and names the file init recorded.
+    let key = root.join("alice.agekey");
+    std::fs::rename(&key, root.join("moved.agekey")).unwrap();
+    let fresh = write_roster(root, "fresh.json", 2, &[&a, &b], None);
+    let mut c = passport(&a.home);
+    c.args(["dkg", "round1", "--roster"])
+        .arg(&fresh)
+        .arg("--out")
+        .arg(root.join("z"));
+    let (got, v) = run(&mut c);
+    assert_eq!(got, 6, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("alice.agekey") && msg.contains("recorded at `passport init`"),
+        "{msg}"
+    );
+}

@@ -283,6 +283,14 @@ fn roster_report(
 pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
     match cmd {
         RosterCmd::New(a) => {
+            // Refused before anything else: a roster is what members compare by
+            // fingerprint, so one is never replaced by a new one under the same name.
+            if a.output.as_os_str() != "-" && a.output.symlink_metadata().is_ok() {
+                return Err(Error::Refused(format!(
+                    "{} exists; roster new never replaces a roster (members compare its fingerprint); choose another -o or move it away",
+                    a.output.display()
+                )));
+            }
             let mut members = vec![];
             for spec in &a.members {
                 let (name, npub) = spec.split_once('=').ok_or_else(|| {

@@ -122,9 +122,18 @@ fn parse_identity(text: &str) -> Result<x25519::Identity> {
 pub fn read_identity_file(path: &std::path::Path) -> Result<x25519::Identity> {
     let bytes =
         crate::fsutil::read_bounded(path, crate::fsutil::SECRET_FILE_LIMIT).map_err(|e| {
-            Error::Io {
-                path: path.into(),
-                source: e,
+            // The key that unlocks the keystore is missing: locked (exit 6), and say
+            // which file the home expects, since it was chosen long ago at `init`.
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::Locked(format!(
+                    "the keystore's age identity file {} (recorded at `passport init`) does not exist; restore it, or pass --age-identity FILE",
+                    path.display()
+                ))
+            } else {
+                Error::Io {
+                    path: path.into(),
+                    source: e,
+                }
             }
         })?;
     let text = std::str::from_utf8(&bytes)
