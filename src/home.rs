@@ -137,6 +137,16 @@ impl Home {
 
     /// Creates a new home: keystore key, identity key, config. Refuses an existing home.
     pub fn init(root: &Path, unlock: InitUnlock) -> Result<Home> {
+        Home::init_with_identity(root, unlock, None)
+    }
+
+    /// Like [`Home::init`], with a given identity key (restored from an identity backup)
+    /// instead of a new one.
+    pub fn init_with_identity(
+        root: &Path,
+        unlock: InitUnlock,
+        identity: Option<Keys>,
+    ) -> Result<Home> {
         if root.join("config.json").exists() {
             return Err(Error::HomeExists(root.into()));
         }
@@ -149,7 +159,7 @@ impl Home {
         .into_iter()
         .filter(|p| !p.exists())
         .collect();
-        let result = Self::init_inner(root, unlock);
+        let result = Self::init_inner(root, unlock, identity);
         if result.is_err() {
             for p in &created {
                 let _ = if p.is_dir() {
@@ -162,7 +172,7 @@ impl Home {
         result
     }
 
-    fn init_inner(root: &Path, unlock: InitUnlock) -> Result<Home> {
+    fn init_inner(root: &Path, unlock: InitUnlock, identity: Option<Keys>) -> Result<Home> {
         fsutil::private_dir(&root.join("keystore"))?;
         let (sealer, ks_cfg): (Box<dyn Sealer>, KeystoreConfig) = match unlock {
             InitUnlock::Passphrase(pass) => {
@@ -205,7 +215,7 @@ impl Home {
             }
         };
         let keystore = Keystore::new(root.join("keystore"), sealer);
-        let keys = Keys::generate();
+        let keys = identity.unwrap_or_else(Keys::generate);
         keystore.put("identity", keys.secret_key().as_secret_bytes(), false)?;
         let config = Config {
             version: CONFIG_VERSION,

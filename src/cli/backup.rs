@@ -25,6 +25,10 @@ pub enum BackupCmd {
     Verify(VerifyArgs),
     /// Verify a backup fully, then store its share in this home's keystore.
     Restore(RestoreArgs),
+    /// Write this home's identity key (its roster npub) to an armored age file plus a
+    /// signed manifest beside it; with a share backup it rebuilds a lost home
+    /// (`passport init --restore-identity`).
+    Identity(IdentityArgs),
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +39,20 @@ pub struct CreateArgs {
     /// Which of this home's seats to back up (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    #[command(flatten)]
+    protect: ProtectArgs,
+    /// The new backup file (armored age; the manifest goes to FILE.manifest.json), or
+    /// `-` for stdout (then name the manifest with --manifest).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+    /// Where the signed manifest goes (default: FILE.manifest.json; required with -o -).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+}
+
+/// Whom a new backup is encrypted to.
+#[derive(Debug, Args)]
+pub struct ProtectArgs {
     /// age X25519 recipient (age1…) or ssh-ed25519 public key; repeatable.
     #[arg(long, value_name = "RECIPIENT")]
     recipient: Vec<String>,
@@ -48,13 +66,16 @@ pub struct CreateArgs {
     /// Read the backup passphrase from this file (first line).
     #[arg(long, value_name = "FILE")]
     backup_passphrase_file: Option<PathBuf>,
-    /// The new backup file (armored age; the manifest goes to FILE.manifest.json), or
-    /// `-` for stdout (then name the manifest with --manifest).
+}
+
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    #[command(flatten)]
+    protect: ProtectArgs,
+    /// The new identity backup file (armored age); the manifest goes to
+    /// FILE.manifest.json.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
-    /// Where the signed manifest goes (default: FILE.manifest.json; required with -o -).
-    #[arg(long, value_name = "FILE")]
-    manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -133,7 +154,7 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
         .map_err(|e| Error::Invalid(e.to_string()))
 }
 
-fn protection(a: &CreateArgs) -> Result<Protection> {
+fn protection(a: &ProtectArgs) -> Result<Protection> {
     let has_recipients = !a.recipient.is_empty() || a.recipients_file.is_some();
     if a.passphrase && has_recipients {
         return Err(Error::Invalid(
@@ -160,6 +181,22 @@ fn protection(a: &CreateArgs) -> Result<Protection> {
         rs.extend(backup::parse_recipients_file(f)?);
     }
     Ok(Protection::Recipients(rs))
+}
+
+/// The secret that opens a backup, from `--identity FILE` or `--passphrase`.
+pub fn open_key(
+    identity: Option<&Path>,
+    passphrase_flag: bool,
+    passphrase_file: Option<&Path>,
+) -> Result<Option<Key>> {
+    match (identity, passphrase_flag) {
+        (Some(_), true) => Err(Error::Invalid(
+            "pass either --identity or --passphrase, not both".into(),
+        )),
+        (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
+        (None, true) => Ok(Some(Key::Passphrase(passphrase(passphrase_file, false)?))),
+        (None, false) => Ok(None),
+    }
 }
 
 fn key(a: &OpenArgs) -> Result<Option<Key>> {
@@ -199,7 +236,7 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
                     "-o - writes the backup to stdout, which --json uses for its report; use one of them".into(),
                 ));
             }
-            let to = protection(a)?;
+            let to = protection(&a.protect)?;
             let home = cli.open_home()?;
             let mut stdout = std::io::stdout().lock();
             let target = match (&a.manifest, to_stdout) {
@@ -222,7 +259,21 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
             } else {
                 None
             };
+            if crate::ops::idbackup::is_identity_backup(&a.open.file, a.open.manifest.as_deref()) {
+                let key = key(&a.open)?;
+                let (r, _) = crate::ops::idbackup::open(
+                    &a.open.file,
+                    a.open.manifest.as_deref(),
+                    key.as_ref(),
+                )?;
+                return out.report(&r);
+            }
             out.report(&ops::verify(home.as_ref(), inputs(&a.open)?)?)
+        }
+        BackupCmd::Identity(a) => {
+            let to = protection(&a.protect)?;
+            let home = cli.open_home()?;
+            out.report(&crate::ops::idbackup::create(&home, &to, &a.output)?)
         }
         BackupCmd::Restore(a) => {
             let home = cli.open_home()?;

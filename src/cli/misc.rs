@@ -39,6 +39,21 @@ pub struct InitArgs {
     /// that has passport keys (`passport hsm init`).
     #[arg(long, value_name = "PKCS11_URI")]
     keystore: Option<String>,
+    /// Rebuild a lost home: take the identity key from this identity backup (made by
+    /// `passport backup identity`) instead of making a new one; then `backup restore`
+    /// the member's share backups into it.
+    #[arg(long, value_name = "FILE")]
+    restore_identity: Option<PathBuf>,
+    /// age identity file or ssh private key that opens the --restore-identity backup.
+    #[arg(long, value_name = "FILE", requires = "restore_identity")]
+    backup_identity: Option<PathBuf>,
+    /// The --restore-identity backup is passphrase-protected (PASSPORT_BACKUP_PASSPHRASE,
+    /// --backup-passphrase-file, or a prompt).
+    #[arg(long, requires = "restore_identity")]
+    backup_passphrase: bool,
+    /// Read the identity backup's passphrase from this file (first line).
+    #[arg(long, value_name = "FILE", requires = "restore_identity")]
+    backup_passphrase_file: Option<PathBuf>,
 }
 
 pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
@@ -57,7 +72,31 @@ pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
             "passphrase (scrypt)",
         ),
     };
-    let home = Home::init(&root, unlock)?;
+    let identity = match &a.restore_identity {
+        None => None,
+        Some(file) => {
+            let key = super::backup::open_key(
+                a.backup_identity.as_deref(),
+                a.backup_passphrase || a.backup_passphrase_file.is_some(),
+                a.backup_passphrase_file.as_deref(),
+            )?
+            .ok_or_else(|| {
+                Error::Invalid(
+                    "--restore-identity needs the key that opens it: --backup-identity FILE or --backup-passphrase".into(),
+                )
+            })?;
+            let (_, keys) = crate::ops::idbackup::open(file, None, Some(&key))?;
+            keys
+        }
+    };
+    let restored = identity.is_some();
+    let home = Home::init_with_identity(&root, unlock, identity)?;
+    if restored {
+        crate::home::audit_log(&home.root).append(
+            "identity-restored",
+            serde_json::json!({ "npub": home.config.npub, "from": a.restore_identity.as_ref().map(|p| p.display().to_string()) }),
+        )?;
+    }
     let keystore = match &home.config.keystore {
         crate::home::KeystoreConfig::Pkcs11 { scheme, .. } => format!(
             "{kind} ({})",

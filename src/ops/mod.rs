@@ -8,6 +8,7 @@ pub mod cosign;
 pub mod demo;
 pub mod dkg;
 pub mod hsm;
+pub mod idbackup;
 pub mod inspect;
 pub mod keygen;
 pub mod nonce;

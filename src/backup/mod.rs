@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use zeroize::{Zeroize, Zeroizing};
 
+pub mod identity;
+
 use crate::ceremony::MemberId;
 use crate::error::{Error, Result};
 use crate::group::Group;
