@@ -136,6 +136,36 @@ fn dealer_2_of_3_split_and_sign() {
     assert_eq!(event["pubkey"], keys.public_key().to_hex());
     verify_event_independently(&event);
 
+    // The same request again: alice's commitment is spent. The message names her, the
+    // commitment and the group, not the keystore's internal path.
+    let request = std::fs::read_dir(root.join("s1"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sign-request-")
+        })
+        .unwrap();
+    let mut c = passport(&ms[0].home);
+    c.args(["sign", "share", "--yes", "--request"])
+        .arg(&request)
+        .arg("--out")
+        .arg(root.join("again"));
+    let line = util::expect_error_line(
+        &mut c,
+        5,
+        &[
+            "alice's commitment",
+            &group,
+            "was already used",
+            "sign commit",
+        ],
+    );
+    assert!(!line.contains("nonces/"), "{line}");
+
     // A second signing with another pair uses fresh nonces and also verifies.
     let event = sign_rounds(
         &ms[1],

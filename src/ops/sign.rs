@@ -661,7 +661,25 @@ pub fn make_share(
     })?;
     let name = nonce_name(group, seat, commit_id);
     let mname = group.roster.name(seat);
-    let record = nonce::Record::decode(&name, &home.keystore().get_once(&name)?)?;
+    // Keystore errors name internal paths (nonces/<group>.<seat>/<id>); say what the
+    // operator knows instead: whose commitment, which id, which group.
+    let what = || format!("{mname}'s commitment {commit_id} for {}", group.npub);
+    let once = home.keystore().get_once(&name).map_err(|e| match e {
+        crate::keystore::Error::NonceConsumed(_) => Error::Refused(format!(
+            "{} was already used; a commitment is never used twice. Ask for fresh commitments (`passport sign commit`)",
+            what()
+        )),
+        crate::keystore::Error::Missing(_) => Error::NotFound(format!(
+            "this home holds no {}: it was made by another home, or discarded (`sign commit --discard-all`)",
+            what()
+        )),
+        crate::keystore::Error::OnceGone(_) => Error::Refused(format!(
+            "{} was already used or discarded by another copy of this home (a restored snapshot or a copied directory): its one-time object on the token is gone. Nothing was signed; ask for fresh commitments (`passport sign commit`)",
+            what()
+        )),
+        other => other.into(),
+    })?;
+    let record = nonce::Record::decode(&name, &once)?;
     let expected = req
         .payload
         .signing_package
