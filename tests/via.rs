@@ -596,3 +596,45 @@ fn dkg_through_serve_completes_after_an_outsider_registered_the_ceremony_id() {
     let (_, theirs) = serve_packages(&mallory, &serve.url, &squat_file);
     assert_eq!(theirs, 0, "nothing reached the outsider's ceremony");
 }
+
+/// A signer the coordinator did not pick learns that the request was signed without it
+/// and exits 0 saying so, instead of waiting out its timeout.
+#[test]
+fn a_signer_left_out_learns_the_request_completed_and_exits_0() {
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let (ms, roster) = three_members(dir.path());
+    let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());
+    let group = json_of(&outs[0])["group"].as_str().unwrap().to_owned();
+    let tpl = dir.path().join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"two of three","tags":[]}"#).unwrap();
+    let run = |m: &Member, extra: &[&str]| {
+        let mut c = spawn_cmd(&m.home);
+        c.args([
+            "--json",
+            "sign",
+            "run",
+            "--yes",
+            "--timeout",
+            "120",
+            "--via",
+        ])
+        .arg(&relay.url)
+        .args(["--group", &group])
+        .args(extra);
+        c
+    };
+    let mut coord = run(&ms[0], &["--signers", "alice,bob", "--event"]);
+    coord.arg(&tpl);
+    let outs = run_parallel(vec![coord, run(&ms[1], &[]), run(&ms[2], &[])]);
+    let (c, b, left_out) = (json_of(&outs[0]), json_of(&outs[1]), json_of(&outs[2]));
+    verify_event_independently(&c["result"]["event"]);
+    assert_eq!(b["signed_by_me"], serde_json::json!(["bob"]));
+    assert_eq!(left_out["role"], "signer");
+    assert_eq!(left_out["signed_by_me"], serde_json::json!([]));
+    assert_eq!(
+        left_out["completed_without_me"],
+        serde_json::json!(["alice", "bob"])
+    );
+    assert_eq!(left_out["request"], c["request"]);
+}

@@ -98,10 +98,21 @@ pub struct RunReport {
     pub signed_by_me: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<Signed>,
+    /// A signer the coordinator did not pick: the members whose shares made the signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_without_me: Option<Vec<String>>,
 }
 
 impl Report for RunReport {
     fn human(&self) -> String {
+        if let Some(others) = &self.completed_without_me {
+            return format!(
+                "request {} for {} was signed by {} without this member; nothing to do (the unused commitment stays for a later request)",
+                self.request.as_deref().map_or("", |r| &r[..12.min(r.len())]),
+                self.group,
+                others.join(", ")
+            );
+        }
         match &self.result {
             Some(r) => format!(
                 "signed for {} via {} by {}",
@@ -205,6 +216,7 @@ pub fn coordinate(
         request: Some(request_ev.id.to_hex()),
         signed_by_me,
         result: Some(signed),
+        completed_without_me: None,
     })
 }
 
@@ -275,16 +287,42 @@ pub fn serve_one(
             home.write_state(&rel, &st)?;
         }
     }
-    let request = until_complete(via, deadline, "a signing request", 1, progress, |v| {
+    let since = st
+        .commit
+        .as_ref()
+        .map(|e| e.created_at.as_secs())
+        .unwrap_or(0);
+    let waited = until_complete(via, deadline, "a signing request", 1, progress, |v| {
         let inputs = Exchange::inputs(v, &group.roster)?;
-        pending_request(home, &group, inputs)?.ok_or_else(|| {
-            ceremony::Error::Incomplete {
-                what: "a signing request".into(),
-                missing: vec!["a coordinator's request".into()],
-            }
-            .into()
-        })
+        if let Some(done) = completed_without(home, &group, seat, since, &inputs) {
+            return Ok(Waited::Without(done));
+        }
+        pending_request(home, &group, inputs)?
+            .map(Waited::Request)
+            .ok_or_else(|| {
+                ceremony::Error::Incomplete {
+                    what: "a signing request".into(),
+                    missing: vec!["a coordinator's request".into()],
+                }
+                .into()
+            })
     })?;
+    let request = match waited {
+        Waited::Request(r) => r,
+        Waited::Without((id, signers)) => {
+            // Not an error: the coordinator needed only t of the members. The unused
+            // commitment stays for a later request (or expires).
+            return Ok(RunReport {
+                group: group.npub.clone(),
+                role: "signer",
+                via: via.endpoint().describe(),
+                request: Some(id),
+                signed_by_me: vec![],
+                result: None,
+                completed_without_me: Some(signers),
+            });
+        }
+    };
     let signed_by_me = answer(home, &group, &request, Some(&name), consent, via)?;
     home.remove_state(&rel)?;
     Ok(RunReport {
@@ -294,5 +332,50 @@ pub fn serve_one(
         request: Some(request.event.id.to_hex()),
         signed_by_me,
         result: None,
+        completed_without_me: None,
     })
+}
+
+enum Waited {
+    Request(Input),
+    /// A request made after this seat's commitment, without it, that has every share.
+    Without((String, Vec<String>)),
+}
+
+/// A request of this group made at or after `since` that does not use `seat`, and for
+/// which every signer it names has sent a share: the signature exists without this seat.
+fn completed_without(
+    home: &Home,
+    group: &Group,
+    seat: MemberId,
+    since: u64,
+    inputs: &[Input],
+) -> Option<(String, Vec<String>)> {
+    for input in inputs {
+        if input.meta.round != Round::SignRequest
+            || input.meta.binding.ceremony != group.roster.ceremony_id
+            || input.event.created_at.as_secs() < since
+        {
+            continue;
+        }
+        let Ok(req) = sign::check_request(Some(home), None, input) else {
+            continue;
+        };
+        if req.signers.contains(&seat) {
+            continue;
+        }
+        let id = input.event.id.to_hex();
+        let shared = |s: &MemberId| {
+            inputs.iter().any(|i| {
+                i.meta.round == Round::SignShare
+                    && i.meta.member == Some(*s)
+                    && i.meta.reference.as_deref() == Some(id.as_str())
+            })
+        };
+        if req.signers.iter().all(shared) {
+            let names = req.signers.iter().map(|s| group.roster.name(*s)).collect();
+            return Some((id, names));
+        }
+    }
+    None
 }
