@@ -298,7 +298,7 @@ pub fn serve_one(
             return Ok(Waited::Without(done));
         }
         pending_request(home, &group, inputs)?
-            .map(Waited::Request)
+            .map(|r| Waited::Request(Box::new(r)))
             .ok_or_else(|| {
                 ceremony::Error::Incomplete {
                     what: "a signing request".into(),
@@ -308,7 +308,7 @@ pub fn serve_one(
             })
     })?;
     let request = match waited {
-        Waited::Request(r) => r,
+        Waited::Request(r) => *r,
         Waited::Without((id, signers)) => {
             // Not an error: the coordinator needed only t of the members. The unused
             // commitment stays for a later request (or expires).
@@ -337,7 +337,7 @@ pub fn serve_one(
 }
 
 enum Waited {
-    Request(Input),
+    Request(Box<Input>),
     /// A request made after this seat's commitment, without it, that has every share.
     Without((String, Vec<String>)),
 }
