@@ -638,3 +638,37 @@ fn a_signer_left_out_learns_the_request_completed_and_exits_0() {
     );
     assert_eq!(left_out["request"], c["request"]);
 }
+
+/// One relay of two is dead: the command warns naming it, uses the live one, and does
+/// not report the package as sent to the dead one.
+#[test]
+fn a_dead_relay_of_two_is_named_and_not_reported_as_sent() {
+    let relay = start_relay();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://127.0.0.1:{}", l.local_addr().unwrap().port())
+    }; // the listener is dropped: connections to that port are refused
+    let dir = tempfile::tempdir().unwrap();
+    let (ms, roster) = three_members(dir.path());
+    let out = passport(&ms[0].home)
+        .args(["--json", "dkg", "round1", "--via"])
+        .arg(format!("{},{dead}", relay.url))
+        .arg("--roster")
+        .arg(&roster)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("relay {dead}"))
+            && err.contains("unreachable")
+            && err.contains("using the others"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = v["packages"][0].as_str().unwrap();
+    assert!(sent.contains(relay.url.trim_end_matches('/')), "{sent}");
+    let (claimed, _) = sent.split_once(", NOT to").unwrap_or((sent, ""));
+    assert!(!claimed.contains(&dead), "claims the dead relay: {sent}");
+    assert!(sent.contains(&format!("NOT to {dead}")), "{sent}");
+}

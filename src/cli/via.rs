@@ -57,12 +57,16 @@ impl ViaArgs {
     pub fn connect(&self, home: &Home, roster: &Roster) -> Result<Option<Via>> {
         match self.endpoint()? {
             None => Ok(None),
-            Some(e) => Ok(Some(Via::connect_bounded(
-                &e,
-                home.identity()?,
-                roster,
-                self.bounds()?,
-            )?)),
+            Some(e) => {
+                let via = Via::connect_bounded(&e, home.identity()?, roster, self.bounds()?)?;
+                // One dead relay of several: say so, and carry on with the others.
+                for (url, why) in via.unreachable() {
+                    eprintln!(
+                        "passport: warning: relay {url} is unreachable ({why}); using the others"
+                    );
+                }
+                Ok(Some(via))
+            }
         }
     }
 

@@ -229,6 +229,7 @@ impl Client {
         Ok(Delivery {
             id: event.id,
             duplicate: p.duplicate,
+            missed: vec![],
         })
     }
 

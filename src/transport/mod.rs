@@ -149,6 +149,8 @@ pub struct Delivery {
     pub id: EventId,
     /// The server had it already (a re-run of a finished step).
     pub duplicate: bool,
+    /// Relays that did not take the package (url, why), when others did.
+    pub missed: Vec<(String, String)>,
 }
 
 enum Backend {
@@ -289,6 +291,14 @@ impl Via {
         &self.endpoint
     }
 
+    /// Relays that could not be reached when connecting (url, why); the others are used.
+    pub fn unreachable(&self) -> Vec<(String, String)> {
+        match &self.backend {
+            Backend::Relays(c) => c.unreachable().to_vec(),
+            Backend::Serve(_) => vec![],
+        }
+    }
+
     /// Events dropped so far because no roster member signed them.
     pub fn ignored(&self) -> usize {
         self.view.ignored
@@ -424,10 +434,24 @@ impl Exchange for Via {
 
     fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
         let d = self.publish(event)?;
+        // Name only where it went: a relay that did not take it is said so.
+        let to = match &self.endpoint {
+            Endpoint::Relays(urls) if !d.missed.is_empty() => urls
+                .iter()
+                .map(|u| u.to_string())
+                .filter(|u| !d.missed.iter().any(|(m, _)| same_relay(m, u)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => self.endpoint.describe(),
+        };
+        let missed = d
+            .missed
+            .iter()
+            .map(|(u, why)| format!(", NOT to {u} ({why})"))
+            .collect::<String>();
         Ok(format!(
-            "{name} ({}) to {}{}",
+            "{name} ({}) to {to}{}{missed}",
             &d.id.to_hex()[..12],
-            self.endpoint.describe(),
             if d.duplicate { ", already there" } else { "" }
         ))
     }
@@ -435,6 +459,11 @@ impl Exchange for Via {
     fn sent(&self) -> bool {
         true
     }
+}
+
+/// Relay URLs compare without a trailing slash (the SDK normalizes them).
+fn same_relay(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
 /// A transport that connects when a round names its roster (refresh and repair bind

@@ -33,6 +33,8 @@ pub struct Client {
     relays: String,
     stored_fetched: bool,
     bounds: Bounds,
+    /// Relays that failed to connect (url, why).
+    unreachable: Vec<(String, String)>,
 }
 
 impl Client {
@@ -64,6 +66,11 @@ impl Client {
         if out.success.is_empty() {
             return Err(ViaError::NoRelay { relays });
         }
+        let unreachable = out
+            .failed
+            .iter()
+            .map(|(u, e)| (u.to_string(), e.to_string()))
+            .collect();
         // Only the roster's keys: relays carry anyone's events, and a stranger flooding
         // the (public) ceremony tag should cost an honest relay's bandwidth, not ours.
         let filter = Filter::new()
@@ -86,7 +93,12 @@ impl Client {
             relays,
             stored_fetched: false,
             bounds,
+            unreachable,
         })
+    }
+
+    pub fn unreachable(&self) -> &[(String, String)] {
+        &self.unreachable
     }
 
     pub async fn publish(&mut self, event: &Event) -> Result<Delivery, ViaError> {
@@ -118,6 +130,11 @@ impl Client {
         Ok(Delivery {
             id: event.id,
             duplicate: false,
+            missed: out
+                .failed
+                .iter()
+                .map(|(u, e)| (u.to_string(), e.to_string()))
+                .collect(),
         })
     }
 
