@@ -666,3 +666,81 @@ fn exit_codes_match_the_documented_table() {
         "{msg}"
     );
 }
+
+/// `passport passwd`: the old passphrase opens the keystore, the new one replaces it,
+/// the old no longer works, every secret is kept; a wrong old passphrase changes
+/// nothing; a home without a passphrase says there is nothing to change.
+#[test]
+fn passwd_changes_the_keystore_passphrase_and_keeps_every_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let home = root.join("h");
+    let with = |pass: &str| {
+        let mut c = bare();
+        c.arg("--home").arg(&home).env("PASSPORT_PASSPHRASE", pass);
+        c
+    };
+    let mut c = with("old passphrase");
+    c.arg("init");
+    let npub = json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let other = make_member(root, "other");
+    let me = Member {
+        name: "me".into(),
+        home: home.clone(),
+        npub: npub.clone(),
+    };
+    let roster = write_roster(root, "roster.json", 2, &[&me, &other], None);
+    let mut c = with("old passphrase");
+    c.args(["dkg", "round1", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(root.join("x"));
+    json_ok(c);
+    let keystore_before: Vec<_> = snapshot(&home.join("keystore"))
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("master.age"))
+        .collect();
+
+    // A wrong current passphrase: locked, nothing changes.
+    let before = snapshot(&home);
+    let mut c = with("wrong");
+    c.env("PASSPORT_NEW_PASSPHRASE", "new passphrase")
+        .arg("passwd");
+    util::expect_error_line(&mut c, 6, &["wrong passphrase"]);
+    assert_eq!(before, snapshot(&home));
+
+    let mut c = with("old passphrase");
+    c.env("PASSPORT_NEW_PASSPHRASE", "new passphrase")
+        .arg("passwd");
+    assert_eq!(json_ok(c)["npub"], npub.as_str());
+    let keystore_after: Vec<_> = snapshot(&home.join("keystore"))
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("master.age"))
+        .collect();
+    assert_eq!(
+        keystore_before, keystore_after,
+        "only master.age is rewritten"
+    );
+    // The old passphrase no longer opens it; the new one does (round 1 resumes).
+    let mut c = with("old passphrase");
+    c.args(["dkg", "round2", "--roster"])
+        .arg(&roster)
+        .arg("--in")
+        .arg(root.join("x"))
+        .arg("--out")
+        .arg(root.join("x"));
+    util::expect_error_line(&mut c, 6, &["wrong passphrase"]);
+    let mut c = with("new passphrase");
+    c.args(["dkg", "round1", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(root.join("x"));
+    json_ok(c);
+    let log = std::fs::read_to_string(home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"op\":\"passwd\""), "{log}");
+
+    // An age-identity home has no passphrase to change.
+    let mut c = passport(&other.home);
+    c.env("PASSPORT_NEW_PASSPHRASE", "x").arg("passwd");
+    util::expect_error_line(&mut c, 2, &["not protected by a passphrase"]);
+}

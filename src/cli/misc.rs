@@ -34,6 +34,29 @@ impl Report for InitReport {
 }
 
 #[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// Read the new passphrase from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    new_passphrase_file: Option<PathBuf>,
+}
+
+pub fn passwd(cli: &Cli, a: &PasswdArgs, out: &Output) -> Result<()> {
+    let root = cli.home_path();
+    if !root.join("config.json").exists() {
+        return Err(Error::NoHome(root));
+    }
+    crate::ops::passwd::check(&root)?;
+    let old = prompt::passphrase_source(cli.passphrase_file.clone())()
+        .map_err(|e| crate::keystore::Error::Locked(e))?;
+    let new = prompt::new_passphrase_from(
+        "PASSPORT_NEW_PASSPHRASE",
+        a.new_passphrase_file.as_ref(),
+        "--new-passphrase-file",
+    )?;
+    out.report(&crate::ops::passwd::passwd(&root, old, new)?)
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// Seal every secret in a PKCS#11 token (RFC 7512 URI, e.g. pkcs11:token=alice)
     /// that has passport keys (`passport hsm init`).

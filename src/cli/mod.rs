@@ -85,6 +85,9 @@ pub struct Cli {
 pub enum Command {
     /// Create an operator home: identity key and encrypted keystore.
     Init(misc::InitArgs),
+    /// Change the keystore passphrase (the current one as for any command; the new one
+    /// from PASSPORT_NEW_PASSPHRASE, --new-passphrase-file, or a prompt, asked twice).
+    Passwd(misc::PasswdArgs),
     /// Print this home's identity npub.
     Id,
     /// Write or show a ceremony roster.
@@ -242,6 +245,8 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::RecoverNsec(_) => "recover-nsec",
         Command::Backup(B::Create(_)) => "backup create",
         Command::Backup(B::Restore(_)) => "backup restore",
+        Command::Backup(B::Identity(_)) => "backup identity",
+        Command::Passwd(_) => "passwd",
         Command::Cosign(_) => "cosign",
         _ => return None,
     })
@@ -259,6 +264,7 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
     match &cli.command {
         Command::Init(a) => misc::init(cli, a, out),
         Command::Id => misc::id(cli, out),
+        Command::Passwd(a) => misc::passwd(cli, a, out),
         Command::Roster(c) => misc::roster(cli, c, out),
         Command::Keygen(c) => keygen::run(cli, c, out),
         Command::Dkg(c) => dkg::run(cli, c, out),

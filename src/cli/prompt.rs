@@ -71,9 +71,18 @@ pub fn pin_source() -> crate::hsm::PinSource {
 
 /// A new passphrase for `init` (asked twice on a terminal).
 pub fn new_passphrase(file: Option<&PathBuf>) -> Result<SecretString> {
-    if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
+    new_passphrase_from(
+        "PASSPORT_PASSPHRASE",
+        file,
+        "--passphrase-file (or use --age-identity)",
+    )
+}
+
+/// A new passphrase from `env`, the file, or a prompt asked twice; never empty.
+pub fn new_passphrase_from(env: &str, file: Option<&PathBuf>, flag: &str) -> Result<SecretString> {
+    if let Ok(p) = std::env::var(env) {
         if p.is_empty() {
-            return Err(Error::Invalid("PASSPORT_PASSPHRASE is empty".into()));
+            return Err(Error::Invalid(format!("{env} is empty")));
         }
         return Ok(SecretString::from(p));
     }
@@ -81,9 +90,9 @@ pub fn new_passphrase(file: Option<&PathBuf>) -> Result<SecretString> {
         return from_file(f).map_err(Error::Invalid);
     }
     if !interactive() {
-        return Err(Error::Invalid(
-            "no passphrase: set PASSPORT_PASSPHRASE, pass --passphrase-file, use --age-identity, or run in a terminal".into(),
-        ));
+        return Err(Error::Invalid(format!(
+            "no new passphrase: set {env}, pass {flag}, or run in a terminal"
+        )));
     }
     dialoguer::Password::new()
         .with_prompt("New keystore passphrase")

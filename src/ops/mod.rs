@@ -12,6 +12,7 @@ pub mod idbackup;
 pub mod inspect;
 pub mod keygen;
 pub mod nonce;
+pub mod passwd;
 pub mod recover;
 pub mod refresh;
 pub mod repair;
