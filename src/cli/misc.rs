@@ -47,7 +47,7 @@ pub fn passwd(cli: &Cli, a: &PasswdArgs, out: &Output) -> Result<()> {
     }
     crate::ops::passwd::check(&root)?;
     let old = prompt::passphrase_source(cli.passphrase_file.clone())()
-        .map_err(|e| crate::keystore::Error::Locked(e))?;
+        .map_err(crate::keystore::Error::Locked)?;
     let new = prompt::new_passphrase_from(
         "PASSPORT_NEW_PASSPHRASE",
         a.new_passphrase_file.as_ref(),
