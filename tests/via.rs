@@ -322,6 +322,13 @@ fn dkg_run_times_out_naming_the_silent_member_then_resumes() {
             "{line}"
         );
         assert!(!line.contains("bob") && !line.contains("alice"), "{line}");
+        // stderr is not a terminal here: progress comes as lines, naming who is awaited.
+        assert!(
+            err.lines().any(|l| l.starts_with("passport: ")
+                && l.contains("waiting for")
+                && l.contains("carol")),
+            "{err}"
+        );
     }
     // Everyone runs again (alice and bob resume from their saved round 1).
     let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());

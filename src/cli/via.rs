@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use std::io::IsTerminal;
+
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ceremony::Roster;
@@ -115,34 +117,49 @@ impl RunArgs {
     }
 }
 
-/// A progress bar on stderr: who has answered the current step, who is awaited. Hidden
-/// when stderr is not a terminal or with `--json`.
+/// Progress on stderr: who has answered the current step, who is awaited. A bar on a
+/// terminal (drawn from the first report on, so it never shows an empty `0/0`); one
+/// line per change otherwise (CI, systemd, `2> log`); nothing with `--json`.
 pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
+    let terminal = std::io::stderr().is_terminal();
+    let bar = ProgressBar::hidden();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix}: {pos}/{len} {wide_msg} [{elapsed}]")
             .expect("static template"),
     );
-    bar.enable_steady_tick(Duration::from_millis(200));
     let bar = ClearOnDrop(bar);
     let mut current = String::new();
+    let mut last_line = String::new();
     move |w: &Waiting<'_>| {
+        if json {
+            return;
+        }
+        let done = w.expected - w.missing.len().min(w.expected);
+        let msg = if w.missing.is_empty() {
+            "all in".to_owned()
+        } else {
+            format!("waiting for {}", w.missing.join(", "))
+        };
+        if !terminal {
+            let line = format!("passport: {}: {done}/{} {msg}", w.step, w.expected);
+            if line != last_line {
+                eprintln!("{line}");
+                last_line = line;
+            }
+            return;
+        }
         let bar = &bar.0;
+        if current.is_empty() {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
         if w.step != current {
             current = w.step.to_owned();
             bar.set_prefix(current.clone());
             bar.set_length(w.expected as u64);
         }
-        bar.set_position((w.expected - w.missing.len().min(w.expected)) as u64);
-        if w.missing.is_empty() {
-            bar.set_message("all in");
-        } else {
-            bar.set_message(format!("waiting for {}", w.missing.join(", ")));
-        }
+        bar.set_position(done as u64);
+        bar.set_message(msg);
     }
 }
 
