@@ -10,7 +10,7 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::keys::{self, KeyReport};
+use super::report::{self, KeyReport};
 use super::seal::Ready;
 use super::token::{library_info, LibraryInfo, TokenInfo};
 use super::Result;
@@ -123,7 +123,7 @@ pub fn attest(
     time: String,
 ) -> Result<SignedStatement> {
     let token = &ready.token;
-    let (seal_key, attest_report) = keys::report(token, &ready.keys)?;
+    let (seal_key, attest_report) = report::report(token, &ready.keys)?;
     let info = library_info(&token.spec.module)?;
     let point = &ready.keys.attest_point;
     let msg = nostr::secp256k1::Message::from_digest(binding_digest(point, &token.info.serial));

@@ -7,7 +7,6 @@
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use serde::Serialize;
 
 use super::kdf::Scheme;
 use super::policy::{self, enforce, find, id_of};
@@ -72,7 +71,7 @@ pub fn usable_scheme(mechanisms: &[MechanismType]) -> Option<Scheme> {
 }
 
 /// What a key of `scheme` is for, in messages.
-fn kdk_policy(scheme: Scheme) -> policy::Policy {
+pub(super) fn kdk_policy(scheme: Scheme) -> policy::Policy {
     match scheme {
         Scheme::AesEcb => policy::KDK_AES,
         Scheme::HmacSha256 => policy::KDK_HMAC,
@@ -393,64 +392,4 @@ fn ec_point(token: &Token, key: ObjectHandle) -> Result<Vec<u8>> {
         }
     };
     Ok(point)
-}
-
-/// The attributes an attestation statement reports for each key.
-#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-pub struct KeyReport {
-    pub id: String,
-    pub label: String,
-    pub attributes: std::collections::BTreeMap<String, bool>,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub check_value: Option<String>,
-    /// How the seal key seals (format v2); absent for format v1 and attestation keys.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub scheme: Option<String>,
-}
-
-pub fn report(token: &Token, keys: &Keys) -> Result<(KeyReport, KeyReport)> {
-    let (seal, seal_id, label, policy, scheme) = match (&keys.kdk, &keys.legacy) {
-        (Some(k), _) => (
-            k.handle,
-            k.id.clone(),
-            KDK_LABEL,
-            kdk_policy(k.scheme),
-            Some(k.scheme.name().to_owned()),
-        ),
-        (None, Some((h, id))) => (*h, id.clone(), LEGACY_SEAL_LABEL, policy::LEGACY_SEAL, None),
-        (None, None) => {
-            return Err(Error::KeysMissing {
-                token: token.info.label.clone(),
-                what: "seal key",
-            })
-        }
-    };
-    let seal_attrs = enforce(token, seal, "seal key", policy)?;
-    let attest_attrs = enforce(
-        token,
-        keys.attest_private,
-        "attestation key",
-        policy::ATTEST,
-    )?;
-    let check_value = token
-        .session()
-        .get_attributes(seal, &[AttributeType::CheckValue])
-        .ok()
-        .and_then(|a| {
-            a.into_iter().find_map(|x| match x {
-                Attribute::CheckValue(v) if !v.is_empty() => Some(hex::encode(v)),
-                _ => None,
-            })
-        });
-    let mk = |id: &str, label: &str, attrs: Vec<(&str, bool)>, cv, scheme| KeyReport {
-        id: id.to_owned(),
-        label: label.to_owned(),
-        attributes: attrs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-        check_value: cv,
-        scheme,
-    };
-    Ok((
-        mk(&seal_id, label, seal_attrs, check_value, scheme),
-        mk(&keys.attest_id, ATTEST_LABEL, attest_attrs, None, None),
-    ))
 }

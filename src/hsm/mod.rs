@@ -6,11 +6,13 @@
 //! step; the token protects it at rest, not while it is used.
 
 pub mod attest;
+mod blob;
 pub mod kdf;
 pub mod keys;
 mod legacy;
 pub mod once;
 pub mod policy;
+pub mod report;
 pub mod seal;
 pub mod token;
 pub mod uri;

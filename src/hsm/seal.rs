@@ -8,10 +8,11 @@
 use std::sync::{Mutex, OnceLock};
 
 use cryptoki::mechanism::Mechanism;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+pub use super::blob::blob_format;
+use super::blob::{aad, hex_array, AnyBlob, Blob, SEAL_VERSION};
 use super::kdf::{self, Scheme};
 use super::keys::{self, Kdk, Keys};
 use super::legacy;
@@ -19,60 +20,6 @@ use super::once;
 use super::{Error, PinSource, Token, TokenSpec};
 use crate::audit::AuditLog;
 use crate::keystore::{self, Sealer};
-
-pub const SEAL_VERSION: u8 = 2;
-
-#[derive(Serialize, Deserialize)]
-struct Blob {
-    v: u8,
-    scheme: Scheme,
-    alg: String,
-    /// The sealing token's label and key id: its identity (serials are not unique).
-    token: String,
-    key_id: String,
-    /// The derivation input `N` the token was given.
-    input: String,
-    nonce: String,
-    ct: String,
-    /// The one-time object a nonce depends on ([`super::once`]); absent for other secrets.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    once: Option<String>,
-}
-
-/// Either format, as read from disk.
-enum AnyBlob {
-    V1(legacy::Blob),
-    V2(Blob),
-}
-
-impl AnyBlob {
-    fn parse(bytes: &[u8]) -> Option<AnyBlob> {
-        #[derive(Deserialize)]
-        struct Version {
-            v: u8,
-        }
-        match serde_json::from_slice::<Version>(bytes).ok()?.v {
-            legacy::VERSION => serde_json::from_slice(bytes).ok().map(AnyBlob::V1),
-            SEAL_VERSION => serde_json::from_slice(bytes).ok().map(AnyBlob::V2),
-            _ => None,
-        }
-    }
-
-    fn once(&self) -> Option<&str> {
-        match self {
-            AnyBlob::V1(b) => b.once.as_deref(),
-            AnyBlob::V2(b) => b.once.as_deref(),
-        }
-    }
-}
-
-/// The format and scheme of a sealed blob, for `hsm migrate` and messages.
-pub fn blob_format(bytes: &[u8]) -> Option<(u8, Option<Scheme>)> {
-    match AnyBlob::parse(bytes)? {
-        AnyBlob::V1(_) => Some((legacy::VERSION, None)),
-        AnyBlob::V2(b) => Some((SEAL_VERSION, Some(b.scheme))),
-    }
-}
 
 /// A logged-in token with its keys loaded (after attribute checks).
 pub struct Ready {
@@ -160,26 +107,6 @@ impl Pkcs11Sealer {
         }
         Ok(())
     }
-}
-
-fn aad(
-    scheme: Scheme,
-    label: &str,
-    context: &str,
-    key_id: &str,
-    n: &[u8],
-    once_id: Option<&str>,
-) -> Vec<u8> {
-    let mut a = format!(
-        "passport-pkcs11-seal v{SEAL_VERSION}\n{}\n{}{key_id}\n{}\n",
-        scheme.name(),
-        keystore::binding(label, context),
-        hex::encode(n)
-    );
-    if let Some(id) = once_id {
-        a.push_str(&format!("once={id}\n"));
-    }
-    a.into_bytes()
 }
 
 /// The per-blob key: one token operation on the derivation input (see [`super::kdf`]).
@@ -319,10 +246,6 @@ impl Pkcs11Sealer {
         self.audit("unseal", label, bytes)?;
         Ok(plain)
     }
-}
-
-fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    hex::decode(s).ok()?.try_into().ok()
 }
 
 fn short_random(token: &Token) -> keystore::Error {
