@@ -217,6 +217,13 @@ fn refresh_keeps_npub_signs_and_names_a_stale_share() {
         npub: ms[0].npub.clone(),
     };
     copy_dir(&ms[0].home, &stale.home);
+    // And a backup of alice's share from before the refresh.
+    let backup = root.join("alice-before.age");
+    let mut c = passport(&ms[0].home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
+        .args(["backup", "create", "--group", &group, "--passphrase", "-o"])
+        .arg(&backup);
+    json_ok(c);
 
     let x = root.join("refresh");
     for step in ["round1", "round2", "finish"] {
@@ -277,6 +284,15 @@ fn refresh_keeps_npub_signs_and_names_a_stale_share() {
     // Re-running finish is a no-op.
     let v = json_ok(refresh_step(&ms[0], "finish", &group, RID, &x));
     assert_eq!(v["already_done"], true);
+    // finish says that earlier backups are stale, and verify recognizes one.
+    let w = v["stale_backups"].as_str().unwrap();
+    assert!(
+        w.contains("alice's share") && w.contains("backup create"),
+        "{w}"
+    );
+    let mut c = passport(&ms[0].home);
+    c.args(["backup", "verify"]).arg(&backup);
+    util::expect_error_line(&mut c, 3, &["the backup is stale", "made before a refresh"]);
 
     // Refreshed shares sign (two different pairs).
     sign_and_verify(&ms[1], &[&ms[0], &ms[1]], &group, &root.join("s1"));

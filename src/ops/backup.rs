@@ -317,7 +317,7 @@ fn check_manifest(
         .ok_or_else(|| rejected("the group has no verifying share for that seat".into()))?;
     if verifying_share_hex(pshare)? != m.verifying_share {
         return Err(rejected(format!(
-            "the manifest's verifying share for {} differs from the group's",
+            "the manifest's verifying share for {} differs from the group's: the backup is stale (made before a refresh of this group; its share no longer signs with the others); make a new one with `passport backup create`",
             m.member
         )));
     }

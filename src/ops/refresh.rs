@@ -83,6 +83,9 @@ pub struct LifecycleReport {
     /// Fingerprint of the (new) public key package, to compare out of band.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key_package: Option<String>,
+    /// After a refresh: every earlier backup of this member's share is stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_backups: Option<String>,
 }
 
 impl Report for LifecycleReport {
@@ -100,6 +103,9 @@ impl Report for LifecycleReport {
         );
         if let Some(f) = &self.public_key_package {
             s.push_str(&format!("\n  public key package fingerprint {f}"));
+        }
+        if let Some(w) = &self.stale_backups {
+            s.push_str(&format!("\n  {w}"));
         }
         s.push_str(&delivered_lines(self.sent, &self.packages));
         s
@@ -181,6 +187,15 @@ fn report(
         sent,
         already_done,
         public_key_package: fingerprint,
+        // A refresh replaces every share: backups made before it restore a share that
+        // no longer signs with the others.
+        stale_backups: (step == "refresh finish").then(|| {
+            format!(
+                "every backup of {}'s share made before this refresh is stale now (it holds the old share, which no longer signs with the others): make a new one with `passport backup create --group {}`",
+                st.roster.name(st.seat),
+                st.group.npub
+            )
+        }),
     })
 }
 

@@ -120,6 +120,7 @@ fn report(
         sent,
         already_done,
         public_key_package: None,
+        stale_backups: None,
     }
 }
 
@@ -347,6 +348,7 @@ pub fn finish(
     if had_share && home.share(&p.group, seat).is_ok() {
         return Ok(LifecycleReport {
             public_key_package: Some(package_fingerprint(&p.group)?),
+            stale_backups: None,
             ..report("repair finish", &p, seat, (vec![], ex.sent()), true)
         });
     }
@@ -390,6 +392,7 @@ pub fn finish(
     home.share(&p.group, seat)?;
     Ok(LifecycleReport {
         public_key_package: Some(package_fingerprint(&p.group)?),
+        stale_backups: None,
         ..report("repair finish", &p, seat, (vec![], ex.sent()), false)
     })
 }
