@@ -514,77 +514,6 @@ fn golden_backups_still_verify_and_decrypt() {
 
 // --- rebuilding a lost home ------------------------------------------------------------
 
-/// A normal 2-of-3 DKG (each member its own npub); returns the group npub.
-fn dkg3(ms: &[&Member], roster: &Path, dir: &Path) -> String {
-    let mut group = String::new();
-    for step in ["round1", "round2", "finish", "confirm"] {
-        for m in ms {
-            let mut c = passport(&m.home);
-            c.args(["dkg", step, "--roster"]).arg(roster);
-            if step != "round1" {
-                c.arg("--in").arg(dir);
-            }
-            if step != "confirm" {
-                c.arg("--out").arg(dir);
-            }
-            let v = json_ok(c);
-            if step == "confirm" {
-                group = v["group"].as_str().unwrap().to_owned();
-            }
-        }
-    }
-    group
-}
-
-/// Commit, request, share, aggregate among `signers`; the event is checked with
-/// libsecp256k1.
-fn sign_among(signers: &[&Member], group: &str, dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    for m in signers {
-        let mut c = passport(&m.home);
-        c.args(["sign", "commit", "--group", group, "--out"])
-            .arg(dir);
-        json_ok(c);
-    }
-    let tpl = dir.join("note.json");
-    std::fs::write(&tpl, r#"{"kind":1,"content":"rebuilt","tags":[]}"#).unwrap();
-    let names: Vec<&str> = signers.iter().map(|m| m.name.as_str()).collect();
-    let mut c = passport(&signers[0].home);
-    c.args([
-        "sign",
-        "request",
-        "--group",
-        group,
-        "--signers",
-        &names.join(","),
-    ])
-    .arg("--event")
-    .arg(&tpl)
-    .arg("--in")
-    .arg(dir)
-    .arg("--out")
-    .arg(dir);
-    let req = json_ok(c)["package"].as_str().unwrap().to_owned();
-    for m in signers {
-        let mut c = passport(&m.home);
-        c.args(["sign", "share", "--yes", "--request", &req, "--out"])
-            .arg(dir);
-        json_ok(c);
-    }
-    let mut c = passport(&signers[0].home);
-    c.args(["sign", "aggregate", "--request", &req, "--in"])
-        .arg(dir);
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(event["pubkey"], npub_hex(group));
-    verify_event_independently(&event);
-}
-
 /// A member's whole home (and the age identity that unlocked it) is deleted; from what
 /// it kept elsewhere — an identity backup and a share backup — a fresh home is rebuilt
 /// with the same npub, takes the share back, and signs with another member. An identity
@@ -599,7 +528,7 @@ fn a_lost_home_is_rebuilt_from_its_identity_and_share_backups() {
         .collect();
     let refs: Vec<&Member> = ms.iter().collect();
     let roster = write_roster(root, "roster.json", 2, &refs, None);
-    let group = dkg3(&refs, &roster, &root.join("dkg"));
+    let group = dkg_files(&refs, &roster, &root.join("dkg"));
     let kept = root.join("kept");
     std::fs::create_dir_all(&kept).unwrap();
     let recipient = age_identity(&kept.join("offline.agekey"));
@@ -680,5 +609,5 @@ fn a_lost_home_is_rebuilt_from_its_identity_and_share_backups() {
         home,
         npub: ms[0].npub.clone(),
     };
-    sign_among(&[&alice, &ms[2]], &group, &root.join("s"));
+    sign_files(&[&alice, &ms[2]], &group, &root.join("s"));
 }

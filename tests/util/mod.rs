@@ -504,3 +504,75 @@ pub fn pkgs(dir: &Path, stem: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// A full DKG through files (round1, round2, finish, confirm) among `ms`, each member in
+/// its own home; returns the group npub.
+pub fn dkg_files(ms: &[&Member], roster: &Path, dir: &Path) -> String {
+    let mut group = String::new();
+    for step in ["round1", "round2", "finish", "confirm"] {
+        for m in ms {
+            let mut c = passport(&m.home);
+            c.args(["dkg", step, "--roster"]).arg(roster);
+            if step != "round1" {
+                c.arg("--in").arg(dir);
+            }
+            if step != "confirm" {
+                c.arg("--out").arg(dir);
+            }
+            let v = json_ok(c);
+            if step == "confirm" {
+                group = v["group"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    group
+}
+
+/// Commit, request, share, aggregate among `signers`; the event is checked with
+/// libsecp256k1.
+pub fn sign_files(signers: &[&Member], group: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for m in signers {
+        let mut c = passport(&m.home);
+        c.args(["sign", "commit", "--group", group, "--out"])
+            .arg(dir);
+        json_ok(c);
+    }
+    let tpl = dir.join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"rebuilt","tags":[]}"#).unwrap();
+    let names: Vec<&str> = signers.iter().map(|m| m.name.as_str()).collect();
+    let mut c = passport(&signers[0].home);
+    c.args([
+        "sign",
+        "request",
+        "--group",
+        group,
+        "--signers",
+        &names.join(","),
+    ])
+    .arg("--event")
+    .arg(&tpl)
+    .arg("--in")
+    .arg(dir)
+    .arg("--out")
+    .arg(dir);
+    let req = json_ok(c)["package"].as_str().unwrap().to_owned();
+    for m in signers {
+        let mut c = passport(&m.home);
+        c.args(["sign", "share", "--yes", "--request", &req, "--out"])
+            .arg(dir);
+        json_ok(c);
+    }
+    let mut c = passport(&signers[0].home);
+    c.args(["sign", "aggregate", "--request", &req, "--in"])
+        .arg(dir);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["pubkey"], npub_hex(group));
+    verify_event_independently(&event);
+}
