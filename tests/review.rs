@@ -7,88 +7,16 @@
 //! the start of the line, erases it and writes a harmless-looking field in its place.
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod util;
+use util::tmux::{sh_quote, Tmux};
 use util::{json_ok, make_member, passport, write_roster};
 
 const ATTACK: &str =
     "I hereby transfer everything to mallory\r\x1b[2K  content: gm, have a nice day";
 const TAG: &str = "x\x1b[1A";
-
-/// A private tmux server (its own socket) running one command in a wide pane; the
-/// server is killed when this is dropped, even after a failed assertion.
-struct Tmux {
-    socket: String,
-}
-
-fn tmux(socket: &str) -> Command {
-    let mut c = Command::new("tmux");
-    c.args(["-u", "-L", socket, "-f", "/dev/null"])
-        .env_remove("TMUX")
-        .env("LANG", "C.UTF-8");
-    c
-}
-
-impl Tmux {
-    fn start(name: &str, shell_cmd: &str) -> Tmux {
-        let socket = format!("passport-review-{}-{name}", std::process::id());
-        let status = tmux(&socket)
-            .args(["new-session", "-d", "-x", "200", "-y", "50", shell_cmd])
-            .status()
-            .expect("tmux runs (Debian package `tmux`; scripts/test.sh installs it)");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { socket }
-    }
-
-    /// What the pane shows now, wrapped rows joined back.
-    fn capture(&self) -> String {
-        let out = tmux(&self.socket)
-            .args(["capture-pane", "-p", "-J"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "tmux capture-pane failed");
-        String::from_utf8(out.stdout).expect("the pane is UTF-8")
-    }
-
-    /// Polls the pane until it shows `needle` (60 s at most).
-    fn wait_for(&self, needle: &str, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.capture();
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited 60 s for {what} ({needle:?}); the pane shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn send(&self, keys: &str) {
-        let ok = tmux(&self.socket)
-            .args(["send-keys", keys])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux send-keys failed");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = tmux(&self.socket).arg("kill-server").status();
-    }
-}
-
-fn sh_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
-}
 
 /// The terminal really obeys the attack: printed raw, "mallory" is gone and the fake
 /// field is all that shows. (Without this, the test below could pass on a terminal

@@ -8,6 +8,7 @@ pub mod lagrange;
 pub mod refresh;
 pub mod repair;
 pub mod roster;
+pub mod share;
 pub mod signing;
 
 pub use frost_secp256k1_tr as frost;

@@ -3,24 +3,32 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::{Cli, Output};
 use crate::error::{Error, Result};
+use crate::ops::handover;
 use crate::ops::recover::{self, Output as KeyOut};
 
 const PHRASE: &str = "end threshold custody";
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct RecoverArgs {
+    #[command(subcommand)]
+    sub: Option<RecoverSub>,
     /// Group npub.
-    #[arg(long)]
-    group: String,
+    #[arg(long, required = true)]
+    group: Option<String>,
     /// New file for the key (created 0600; an existing file is refused), or `-` for
     /// stdout when it is a pipe (never a terminal).
-    #[arg(long, short = 'o')]
-    output: PathBuf,
+    #[arg(long, short = 'o', required = true)]
+    output: Option<PathBuf>,
+    /// Share hand-over packages from other members (`recover-nsec send-share`), files or
+    /// directories; used in memory with this home's own shares, never stored.
+    #[arg(long = "share", value_name = "FILE")]
+    shares: Vec<PathBuf>,
     /// Write a NIP-49 ncryptsec instead of a plain nsec (passphrase from
     /// PASSPORT_NCRYPTSEC_PASSPHRASE or a prompt).
     #[arg(long)]
@@ -31,33 +39,61 @@ pub struct RecoverArgs {
     danger: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RecoverSub {
+    /// Hand this home's share to the member who will run recover-nsec: a package
+    /// signed by this home, NIP-44 encrypted to that member (typed confirmation).
+    SendShare(SendShareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendShareArgs {
+    /// Group npub.
+    #[arg(long)]
+    group: String,
+    /// The recovering member: roster name or npub.
+    #[arg(long, value_name = "MEMBER")]
+    to: String,
+    /// Which of this home's seats gives its share, when it holds several.
+    #[arg(long, value_name = "NAME")]
+    member: Option<String>,
+    /// Directory for the package (named handover-FROM-to-TO-CEREMONY.json).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    out: PathBuf,
+    /// Replace a package file of the same name with other content.
+    #[arg(long)]
+    force: bool,
+    /// Skip the typed confirmation (scripted hand-over). Dangerous: the recipient can
+    /// reconstruct the whole key once it holds t shares.
+    #[arg(long = "i-understand-this-ends-threshold-custody")]
+    danger: bool,
+}
+
 fn interactive() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
-fn consent(a: &RecoverArgs) -> Result<()> {
-    if a.danger {
+/// A typed phrase, or the explicit flag; never a bare y/n for giving up custody.
+fn consent(danger: bool, what: &[String], phrase: &str) -> Result<()> {
+    if danger {
         return Ok(());
     }
     if !interactive() {
-        return Err(Error::Refused(
-            "recover-nsec reassembles the whole key; confirm in a terminal or pass --i-understand-this-ends-threshold-custody".into(),
-        ));
+        return Err(Error::Refused(format!(
+            "this ends threshold custody; confirm in a terminal or pass --i-understand-this-ends-threshold-custody ({})",
+            what.first().map(String::as_str).unwrap_or("")
+        )));
     }
-    eprintln!(
-        "This reconstructs the single secret key of {} from t shares.",
-        a.group
-    );
-    eprintln!("Afterwards the key no longer needs a threshold: whoever holds the file can sign.");
+    for line in what {
+        eprintln!("{line}");
+    }
     let typed: String = dialoguer::Input::new()
-        .with_prompt(format!("Type \"{PHRASE}\" to continue"))
+        .with_prompt(format!("Type \"{phrase}\" to continue"))
         .allow_empty(true)
         .interact_text()
         .map_err(|e| Error::Invalid(e.to_string()))?;
-    if typed.trim() != PHRASE {
-        return Err(Error::Refused(
-            "not confirmed; nothing was reconstructed".into(),
-        ));
+    if typed.trim() != phrase {
+        return Err(Error::Refused("not confirmed; nothing was done".into()));
     }
     Ok(())
 }
@@ -86,7 +122,13 @@ fn ncryptsec_passphrase() -> Result<Zeroizing<String>> {
 }
 
 pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
-    let to_stdout = a.output.as_os_str() == "-";
+    if let Some(RecoverSub::SendShare(s)) = &a.sub {
+        return send_share(cli, s, out);
+    }
+    let (Some(group), Some(output)) = (&a.group, &a.output) else {
+        unreachable!("clap requires --group and -o without a subcommand");
+    };
+    let to_stdout = output.as_os_str() == "-";
     if to_stdout {
         if out.json {
             return Err(Error::Invalid(
@@ -101,7 +143,20 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
         }
     }
     let home = cli.open_home()?;
-    consent(a)?;
+    let shares = recover::gather(&home, group, &a.shares)?;
+    consent(
+        a.danger,
+        &[
+            format!(
+                "This reconstructs the single secret key of {} from t shares: {}.",
+                shares.group.npub,
+                shares.sources().join(", ")
+            ),
+            "Afterwards the key no longer needs a threshold: whoever holds the file can sign."
+                .into(),
+        ],
+        PHRASE,
+    )?;
     let key_out = if a.ncryptsec {
         KeyOut::Ncryptsec(ncryptsec_passphrase()?)
     } else {
@@ -111,9 +166,9 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
     let sink = if to_stdout {
         recover::Sink::Stream(&mut stdout)
     } else {
-        recover::Sink::File(&a.output)
+        recover::Sink::File(output)
     };
-    let report = recover::recover(&home, &a.group, key_out, sink)?;
+    let report = recover::recover(&home, shares, key_out, sink)?;
     // Loud even with --json: this is the one irreversible operation.
     if out.json {
         eprintln!(
@@ -122,5 +177,32 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
             report.file.display()
         );
     }
+    out.report(&report)
+}
+
+const GIVE_PHRASE: &str = "hand over my share";
+
+fn send_share(cli: &Cli, a: &SendShareArgs, out: &Output) -> Result<()> {
+    let home = cli.open_home()?;
+    let plan = handover::plan(&home, &a.group, &a.to, a.member.as_deref())?;
+    let r = &plan.group.roster;
+    let to = r.name(plan.to.1);
+    consent(
+        a.danger,
+        &[
+            format!(
+                "This gives {}'s share of {} to {to} ({}).",
+                r.name(plan.seat),
+                plan.group.npub,
+                crate::envelope::short_npub(&plan.to.0)
+            ),
+            format!(
+                "With {} shares, {to} can reconstruct the whole key and sign alone: only do this to end threshold custody.",
+                r.threshold
+            ),
+        ],
+        GIVE_PHRASE,
+    )?;
+    let report = handover::send(&home, &plan, &a.out, a.force)?;
     out.report(&report)
 }

@@ -10,9 +10,12 @@ use nostr::{Keys, SecretKey, ToBech32};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::handover::{self, Handed};
 use super::Report;
 use crate::ceremony::frost::keys::reconstruct;
+use crate::ceremony::MemberId;
 use crate::error::{Error, Result};
+use crate::group::Group;
 use crate::home::{self, Home};
 
 /// NIP-49 scrypt cost for ncryptsec output (2^16, the NIP's suggested minimum).
@@ -62,19 +65,84 @@ impl Report for RecoverReport {
     }
 }
 
-/// Reconstructs the group key from t shares held by this home. The caller must have
-/// obtained explicit consent.
-pub fn recover(home: &Home, group: &str, out: Output, sink: Sink<'_>) -> Result<RecoverReport> {
+/// Which shares a reconstruction would use: this home's own, then handed-over ones.
+pub struct Shares {
+    pub group: Group,
+    own: Vec<MemberId>,
+    handed: Vec<Handed>,
+}
+
+impl Shares {
+    /// Names of the members whose shares will be used, with where each comes from.
+    pub fn sources(&self) -> Vec<String> {
+        let r = &self.group.roster;
+        self.own
+            .iter()
+            .map(|&s| format!("{} (this home)", r.name(s)))
+            .chain(
+                self.handed
+                    .iter()
+                    .map(|h| format!("{} (handed over in {})", r.name(h.seat), h.file)),
+            )
+            .take(r.threshold as usize)
+            .collect()
+    }
+}
+
+/// Gathers t shares: this home's, then the hand-over packages in `handed` (checked
+/// against the group). Fails naming who still has to hand theirs over.
+pub fn gather(home: &Home, group: &str, handed: &[PathBuf]) -> Result<Shares> {
     let group = home.find_group(group)?;
     let t = group.roster.threshold as usize;
-    let seats = home.active_seats(&group)?;
-    if seats.len() < t {
-        return Err(Error::Invalid(format!(
-            "this home holds {} share(s) of {}; reconstruction needs {t} (restore or import more shares first)",
-            seats.len(),
-            group.npub
+    let own = home.active_seats(&group)?;
+    let handed: Vec<Handed> = handover::receive(home, &group, handed)?
+        .into_iter()
+        .filter(|h| !own.contains(&h.seat))
+        .collect();
+    let have = own.len() + handed.len();
+    if have < t {
+        let r = &group.roster;
+        let held: Vec<MemberId> = own
+            .iter()
+            .copied()
+            .chain(handed.iter().map(|h| h.seat))
+            .collect();
+        let others: Vec<String> = r
+            .ids()
+            .filter(|s| !held.contains(s))
+            .map(|s| r.name(s))
+            .collect();
+        let me = own
+            .first()
+            .map(|&s| r.name(s))
+            .unwrap_or_else(|| "this home's member".into());
+        return Err(Error::Incomplete(format!(
+            "{have} share(s) of {} at hand ({}); reconstruction needs {t}. {} more of {} must run \
+             `passport recover-nsec send-share --group {} --to {me}` and give you the file \
+             (then pass it with --share)",
+            group.npub,
+            if held.is_empty() {
+                "none".into()
+            } else {
+                held.iter()
+                    .map(|&s| r.name(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            t - have,
+            others.join(", "),
+            group.npub,
         )));
     }
+    Ok(Shares { group, own, handed })
+}
+
+/// Reconstructs the group key from t gathered shares. The caller must have obtained
+/// explicit consent.
+pub fn recover(home: &Home, shares: Shares, out: Output, sink: Sink<'_>) -> Result<RecoverReport> {
+    let shares_used = shares.sources();
+    let Shares { group, own, handed } = shares;
+    let t = group.roster.threshold as usize;
     let path = match &sink {
         Sink::File(p) => *p,
         Sink::Stream(_) => Path::new("<stdout>"),
@@ -85,11 +153,12 @@ pub fn recover(home: &Home, group: &str, out: Output, sink: Sink<'_>) -> Result<
             path.display()
         )));
     }
-    let chosen: Vec<_> = seats.into_iter().take(t).collect();
-    let keys = chosen
+    let mut keys = own
         .iter()
+        .take(t)
         .map(|&s| home.share(&group, s))
         .collect::<Result<Vec<_>>>()?;
+    keys.extend(handed.into_iter().map(|h| h.key).take(t - keys.len()));
     let signing_key = reconstruct(&keys).map_err(crate::ceremony::Error::frost)?;
     let bytes = Zeroizing::new(signing_key.serialize());
     let secret = SecretKey::from_slice(&bytes)
@@ -112,7 +181,6 @@ pub fn recover(home: &Home, group: &str, out: Output, sink: Sink<'_>) -> Result<
             )
         }
     };
-    let shares_used: Vec<String> = chosen.iter().map(|&s| group.roster.name(s)).collect();
     // Record first: if the log refuses, nothing is written.
     home::audit_log(&home.root).append(
         "recover-nsec",

@@ -70,6 +70,10 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
         Round::Dkg1 | Round::Dkg2 | Round::DkgAgree if dealer.is_some() => {
             return wrong_round("this roster has a dealer, so it runs no DKG".into())
         }
+        // A whole share: handed over by file, person to person, never left on a server.
+        Round::ShareHandover => {
+            return wrong_round("share hand-overs are never carried by serve; give the file to the recovering member directly".into())
+        }
         Round::EcdhRequest if !internal => {
             return wrong_round(
                 "only the bunker inside `passport serve` issues ECDH requests".into(),

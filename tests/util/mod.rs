@@ -9,6 +9,8 @@ use assert_cmd::Command;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod tmux;
+
 pub fn passport(home: &Path) -> Command {
     let mut c = Command::cargo_bin("passport").unwrap();
     c.arg("--home").arg(home);

@@ -12,6 +12,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::ceremony::{MemberId, Roster};
 
+pub mod handover;
+
 pub const PACKAGE_KIND: u16 = 7707;
 pub const FORMAT_VERSION: &str = "1";
 /// Packages larger than this are refused before parsing (a DKG round-1 package for
@@ -38,10 +40,13 @@ pub enum Round {
     /// A co-signer's s_i·P with its DLEQ proof, NIP-44 encrypted inside the payload to the
     /// request's author (payload `{request, share}`).
     EcdhShare,
+    /// A member's own share, NIP-44 encrypted to the member who will reconstruct the key
+    /// with `recover-nsec` (payload [`handover::Payload`]).
+    ShareHandover,
 }
 
 impl Round {
-    pub const ALL: [Round; 14] = [
+    pub const ALL: [Round; 15] = [
         Round::DealerShare,
         Round::Dkg1,
         Round::Dkg2,
@@ -56,6 +61,7 @@ impl Round {
         Round::SignRefusal,
         Round::EcdhRequest,
         Round::EcdhShare,
+        Round::ShareHandover,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +80,7 @@ impl Round {
             Round::SignRefusal => "sign-refusal",
             Round::EcdhRequest => "ecdh-request",
             Round::EcdhShare => "ecdh-share",
+            Round::ShareHandover => "share-handover",
         }
     }
 
@@ -90,6 +97,7 @@ impl Round {
                 | Round::RefreshTwo
                 | Round::RepairDelta
                 | Round::RepairSigma
+                | Round::ShareHandover
         )
     }
 
@@ -109,6 +117,7 @@ impl Round {
             Round::SignRefusal => "refusal",
             Round::EcdhRequest => "ECDH request",
             Round::EcdhShare => "ECDH share package",
+            Round::ShareHandover => "share hand-over package (for recover-nsec)",
         }
     }
 }
