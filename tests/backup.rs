@@ -611,3 +611,101 @@ fn a_lost_home_is_rebuilt_from_its_identity_and_share_backups() {
     };
     sign_files(&[&alice, &ms[2]], &group, &root.join("s"));
 }
+
+/// Walk-through "forgotten passphrase" (and "lost everything but the identity backup"):
+/// alice's home is sealed by a passphrase she no longer knows and she kept no share
+/// backup. From her identity backup she builds a new home, imports the public group file
+/// from bob, and bob and carol repair her share into it; she then signs with bob.
+#[test]
+fn a_forgotten_passphrase_is_survived_with_the_identity_backup_and_a_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let alice_home = root.join("alice");
+    std::fs::write(passphrase_file(&alice_home), "the one she forgets\n").unwrap();
+    let mut c = passport(&alice_home);
+    c.arg("init");
+    let alice_npub = json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let alice = Member {
+        name: "alice".into(),
+        home: alice_home.clone(),
+        npub: alice_npub.clone(),
+    };
+    let (bob, carol) = (make_member(root, "bob"), make_member(root, "carol"));
+    let roster = write_roster(root, "roster.json", 2, &[&alice, &bob, &carol], None);
+    let group = dkg_files(&[&alice, &bob, &carol], &roster, &root.join("dkg"));
+    let kept = root.join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    let recipient = age_identity(&kept.join("offline.agekey"));
+    let mut c = passport(&alice_home);
+    c.args(["backup", "identity", "--recipient", &recipient, "-o"])
+        .arg(kept.join("alice-identity.age"));
+    json_ok(c);
+
+    // Months later: the passphrase is gone. Every guess is "locked" (exit 6).
+    std::fs::write(passphrase_file(&alice_home), "a guess\n").unwrap();
+    let mut c = passport(&alice_home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(root.join("nope"));
+    expect_error_line(&mut c, 6, &[]);
+
+    // A new home with the same identity, a new passphrase, and the public group file.
+    let new_home = root.join("alice-new");
+    std::fs::write(passphrase_file(&new_home), "a new one, written down\n").unwrap();
+    let mut c = passport(&new_home);
+    c.arg("init")
+        .arg("--restore-identity")
+        .arg(kept.join("alice-identity.age"))
+        .arg("--backup-identity")
+        .arg(kept.join("offline.agekey"));
+    assert_eq!(json_ok(c)["npub"], alice_npub.as_str());
+    let mut c = passport(&new_home);
+    c.args(["group", "import"]).arg(
+        bob.home
+            .join("groups")
+            .join(npub_hex(&group))
+            .join("group.json"),
+    );
+    json_ok(c);
+
+    // Bob and carol repair alice's seat; alice finishes in the new home.
+    let p = root.join("repair");
+    for step in ["step1", "step2"] {
+        for m in [&bob, &carol] {
+            let mut c = passport(&m.home);
+            c.args([
+                "repair",
+                step,
+                "--group",
+                &group,
+                "--lost",
+                "alice",
+                "--helpers",
+                "bob,carol",
+                "--out",
+            ])
+            .arg(&p);
+            if step == "step2" {
+                c.arg("--in").arg(&p);
+            }
+            json_ok(c);
+        }
+    }
+    let mut c = passport(&new_home);
+    c.args([
+        "repair",
+        "finish",
+        "--group",
+        &group,
+        "--helpers",
+        "bob,carol",
+        "--in",
+    ])
+    .arg(&p);
+    assert_eq!(json_ok(c)["member"], "alice");
+    let rebuilt = Member {
+        name: "alice".into(),
+        home: new_home,
+        npub: alice_npub,
+    };
+    sign_files(&[&rebuilt, &bob], &group, &root.join("s"));
+}

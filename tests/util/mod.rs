@@ -11,13 +11,25 @@ use sha2::{Digest, Sha256};
 
 pub mod tmux;
 
+/// `passport --home HOME`, with no passphrase, identity or home from the environment.
+/// A home sealed by a passphrase keeps it beside itself in `HOME.passphrase` (see
+/// [`passphrase_file`]); the shared helpers then open it like any other home.
 pub fn passport(home: &Path) -> Command {
     let mut c = Command::cargo_bin("passport").unwrap();
     c.arg("--home").arg(home);
+    let pf = passphrase_file(home);
+    if pf.exists() {
+        c.arg("--passphrase-file").arg(pf);
+    }
     c.env_remove("PASSPORT_PASSPHRASE")
         .env_remove("PASSPORT_AGE_IDENTITY")
         .env_remove("PASSPORT_HOME");
     c
+}
+
+/// Where a test keeps the passphrase of a passphrase-sealed home.
+pub fn passphrase_file(home: &Path) -> PathBuf {
+    home.with_extension("passphrase")
 }
 
 pub fn bare() -> Command {
