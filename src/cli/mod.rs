@@ -8,6 +8,7 @@ mod dkg;
 mod hsm;
 mod keygen;
 mod lifecycle;
+mod man;
 mod misc;
 mod output;
 mod prompt;
@@ -142,7 +143,7 @@ pub enum Command {
     Completions(misc::CompletionsArgs),
     /// Write man pages (passport.1 and one per subcommand) into a directory.
     #[command(hide = true)]
-    Man(misc::ManArgs),
+    Man(man::ManArgs),
 }
 
 impl Cli {
@@ -285,6 +286,6 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Bunker(c) => bunker::run(cli, c, out),
         Command::Cosign(a) => cosign::run(cli, a, out),
         Command::Completions(a) => misc::completions(a),
-        Command::Man(a) => misc::man(a),
+        Command::Man(a) => man::man(a),
     }
 }
