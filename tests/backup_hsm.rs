@@ -156,3 +156,195 @@ fn backup_restores_into_a_token_sealed_home() {
     assert_eq!(event["pubkey"], npub_hex(&group));
     verify_event_independently(&event);
 }
+
+/// Walk-through "lost token": alice's identity and share are sealed by her token, which
+/// is gone. Her old home says which token it misses; from her identity and share
+/// backups she builds a new home sealed by a new token, and signs with bob.
+#[test]
+fn a_lost_token_is_replaced_from_the_identity_and_share_backups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let Some((conf, module)) = softhsm(root, "alice-token") else {
+        panic!("SoftHSM2 is required (scripts/test.sh installs softhsm2)");
+    };
+    let hsm = |home: &Path| {
+        let mut c = passport(home);
+        c.env("SOFTHSM2_CONF", &conf)
+            .env("PASSPORT_PKCS11_MODULE", &module)
+            .env("PASSPORT_PKCS11_PIN", PIN);
+        c
+    };
+    let old_home = root.join("alice");
+    let mut c = hsm(&old_home);
+    c.args(["hsm", "init", "--token", "pkcs11:token=alice-token"]);
+    json_ok(c);
+    let mut c = hsm(&old_home);
+    c.args(["init", "--keystore", "pkcs11:token=alice-token"]);
+    let npub = json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let alice = Member {
+        name: "alice".into(),
+        home: old_home.clone(),
+        npub: npub.clone(),
+    };
+    let (bob, carol) = (make_member(root, "bob"), make_member(root, "carol"));
+    let roster = write_roster(root, "roster.json", 2, &[&alice, &bob, &carol], None);
+    // The DKG through files, alice's steps with her token.
+    let dkg = root.join("dkg");
+    let mut group = String::new();
+    for step in ["round1", "round2", "finish", "confirm"] {
+        for m in [&alice, &bob, &carol] {
+            let mut c = if m.name == "alice" {
+                hsm(&m.home)
+            } else {
+                passport(&m.home)
+            };
+            c.args(["dkg", step, "--roster"]).arg(&roster);
+            if step != "round1" {
+                c.arg("--in").arg(&dkg);
+            }
+            if step != "confirm" {
+                c.arg("--out").arg(&dkg);
+            }
+            let v = json_ok(c);
+            if step == "confirm" {
+                group = v["group"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    // What alice keeps away from the token: identity and share backups, and their key.
+    let id = age::x25519::Identity::generate();
+    let offline = root.join("offline.agekey");
+    std::fs::write(&offline, format!("{}\n", id.to_string().expose_secret())).unwrap();
+    let to = id.to_public().to_string();
+    let mut c = hsm(&old_home);
+    c.args(["backup", "identity", "--recipient", &to, "-o"])
+        .arg(root.join("alice-identity.age"));
+    json_ok(c);
+    let mut c = hsm(&old_home);
+    c.args([
+        "backup",
+        "create",
+        "--group",
+        &group,
+        "--recipient",
+        &to,
+        "-o",
+    ])
+    .arg(root.join("alice-share.age"));
+    json_ok(c);
+
+    // The token is lost: its objects are gone. The old home names what it misses.
+    let (tokendir, _) = softhsm_dirs(root);
+    for e in std::fs::read_dir(&tokendir).unwrap() {
+        std::fs::remove_dir_all(e.unwrap().path()).unwrap();
+    }
+    let mut c = hsm(&old_home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(root.join("nope"));
+    let out = c.arg("--json").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("alice-token"),
+        "names the missing token: {err}"
+    );
+
+    // A new token, its passport keys, and a new home with the same identity.
+    let ok = Std::new("softhsm2-util")
+        .env("SOFTHSM2_CONF", &conf)
+        .args([
+            "--init-token",
+            "--free",
+            "--label",
+            "alice-token-2",
+            "--so-pin",
+            "87654321",
+            "--pin",
+            PIN,
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "softhsm2-util --init-token");
+    let new_home = root.join("alice-new");
+    let mut c = hsm(&new_home);
+    c.args(["hsm", "init", "--token", "pkcs11:token=alice-token-2"]);
+    json_ok(c);
+    let mut c = hsm(&new_home);
+    c.args([
+        "init",
+        "--keystore",
+        "pkcs11:token=alice-token-2",
+        "--restore-identity",
+    ])
+    .arg(root.join("alice-identity.age"))
+    .arg("--backup-identity")
+    .arg(&offline);
+    assert_eq!(json_ok(c)["npub"], npub.as_str());
+    let mut c = hsm(&new_home);
+    c.args(["group", "import"]).arg(
+        bob.home
+            .join("groups")
+            .join(npub_hex(&group))
+            .join("group.json"),
+    );
+    json_ok(c);
+    let mut c = hsm(&new_home);
+    c.args(["backup", "restore"])
+        .arg(root.join("alice-share.age"))
+        .arg("--identity")
+        .arg(&offline);
+    json_ok(c);
+    // The share is sealed by the new token now.
+    let sealed = new_home.join(format!("keystore/shares/{}.1.sealed", npub_hex(&group)));
+    let blob: Value = serde_json::from_slice(&std::fs::read(&sealed).unwrap()).unwrap();
+    assert_eq!(blob["v"], 2);
+
+    // Alice (through the new token) and bob sign; libsecp256k1 checks the event.
+    let s = root.join("s");
+    std::fs::create_dir_all(&s).unwrap();
+    let mut c = hsm(&new_home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(&s);
+    json_ok(c);
+    let mut c = passport(&bob.home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(&s);
+    json_ok(c);
+    let tpl = root.join("note.json");
+    std::fs::write(&tpl, r#"{"kind":1,"content":"a new token","tags":[]}"#).unwrap();
+    let mut c = passport(&bob.home);
+    c.args([
+        "sign",
+        "request",
+        "--group",
+        &group,
+        "--signers",
+        "alice,bob",
+        "--event",
+    ])
+    .arg(&tpl)
+    .arg("--in")
+    .arg(&s)
+    .arg("--out")
+    .arg(&s);
+    let req = json_ok(c)["package"].as_str().unwrap().to_owned();
+    for (m, token) in [(&new_home, true), (&bob.home, false)] {
+        let mut c = if token { hsm(m) } else { passport(m) };
+        c.args(["sign", "share", "--yes", "--request", &req, "--out"])
+            .arg(&s);
+        json_ok(c);
+    }
+    let mut c = passport(&bob.home);
+    c.args(["sign", "aggregate", "--request", &req, "--in"])
+        .arg(&s);
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["pubkey"], npub_hex(&group));
+    verify_event_independently(&event);
+}

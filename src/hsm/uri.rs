@@ -94,11 +94,18 @@ impl TokenUri {
 
     /// A canonical URI for a token, as stored in configs and statements.
     pub fn for_token(label: &str, serial: &str) -> String {
-        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+        // RFC 7512 leaves unreserved characters as they are, so `alice-token` reads as
+        // typed in configs and messages; parsing decodes either form.
+        const PCHAR: &AsciiSet = &NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
         format!(
             "pkcs11:token={};serial={}",
-            utf8_percent_encode(label.trim(), NON_ALPHANUMERIC),
-            utf8_percent_encode(serial.trim(), NON_ALPHANUMERIC)
+            utf8_percent_encode(label.trim(), PCHAR),
+            utf8_percent_encode(serial.trim(), PCHAR)
         )
     }
 }
