@@ -5,6 +5,7 @@ mod backup;
 mod bunker;
 mod cosign;
 mod dkg;
+mod examples;
 mod hsm;
 mod keygen;
 mod lifecycle;
