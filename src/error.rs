@@ -62,6 +62,9 @@ pub enum Error {
     /// A `--via` server or relay could not be reached or answered oddly.
     #[error("{0}")]
     Transport(String),
+    /// A backup's identity or passphrase does not open it (exit 6, like a keystore).
+    #[error("{0}")]
+    BackupLocked(String),
     /// Another process holds this home's lock.
     #[error("{0}")]
     Busy(String),
@@ -89,7 +92,7 @@ impl Error {
             | Error::Envelope(_)
             | Error::Malformed { .. }
             | Error::Rejected(_) => exit::REJECTED,
-            Error::Keystore(K::Locked(_)) => exit::LOCKED,
+            Error::Keystore(K::Locked(_)) | Error::BackupLocked(_) => exit::LOCKED,
             Error::Keystore(K::NonceConsumed(_) | K::OnceGone(_) | K::Exposed { .. })
             | Error::Refused(_)
             | Error::HomeExists(_) => exit::REFUSED,

@@ -709,3 +709,63 @@ fn a_forgotten_passphrase_is_survived_with_the_identity_backup_and_a_repair() {
     };
     sign_files(&[&rebuilt, &bob], &group, &root.join("s"));
 }
+
+/// A backup passphrase file given alone means "decrypt with this passphrase" (it used to
+/// be ignored, and `verify` exited 0 without decrypting); a wrong one is "locked" (6)
+/// without talk of a keystore, which a backup does not involve.
+#[test]
+fn a_backup_passphrase_file_alone_decrypts_and_errors_name_the_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ci, _, group) = setup(root);
+    let file = root.join("pw.age");
+    let right = root.join("right.txt");
+    std::fs::write(&right, "correct horse\n").unwrap();
+    let mut c = passport(&ci.home);
+    c.args([
+        "backup",
+        "create",
+        "--group",
+        &group,
+        "--member",
+        "ci",
+        "--backup-passphrase-file",
+    ])
+    .arg(&right)
+    .arg("-o")
+    .arg(&file);
+    assert_eq!(json_ok(c)["recipients"], serde_json::json!(["passphrase"]));
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"])
+        .arg(&file)
+        .arg("--backup-passphrase-file")
+        .arg(&right);
+    assert_eq!(json_ok(c)["decrypted"], true);
+    let wrong = root.join("wrong.txt");
+    std::fs::write(&wrong, "battery staple\n").unwrap();
+    let mut c = passport(&ci.home);
+    c.args(["backup", "verify"])
+        .arg(&file)
+        .arg("--backup-passphrase-file")
+        .arg(&wrong);
+    let line = expect_error_line(&mut c, 6, &["wrong backup passphrase", "pw.age"]);
+    assert!(!line.contains("keystore"), "{line}");
+    // With recipients, a passphrase file is a contradiction, not a silent choice.
+    let mut c = passport(&ci.home);
+    c.args([
+        "backup",
+        "create",
+        "--group",
+        &group,
+        "--member",
+        "ci",
+        "--recipient",
+    ])
+    .arg(age_identity(&root.join("k.agekey")))
+    .arg("--backup-passphrase-file")
+    .arg(&right)
+    .arg("-o")
+    .arg(root.join("both.age"));
+    expect_error_line(&mut c, 2, &["--backup-passphrase-file cannot be combined"]);
+    assert!(!root.join("both.age").exists());
+}

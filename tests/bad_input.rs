@@ -1511,3 +1511,79 @@ fn untrusted_text_in_reports_and_errors_is_escaped() {
     let line = fails(c, 3, &[], &["x⟨ESC⟩[2K⟨CR⟩passport: all good.json"]);
     assert!(!line.chars().any(char::is_control), "{line:?}");
 }
+
+/// Messages name what the operator knows: a share whose sealed file is gone is named by
+/// group and member (never `shares/<hex>.1`), and `dkg finish` run again on a confirmed
+/// group says "active", not "(pending)".
+#[test]
+fn a_missing_share_is_named_by_group_and_member_and_finish_tells_the_real_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ms: Vec<util::Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| util::make_member(root, n))
+        .collect();
+    let refs: Vec<&util::Member> = ms.iter().collect();
+    let roster = util::write_roster(root, "roster.json", 2, &refs, None);
+    let x = root.join("dkg");
+    let group = util::dkg_files(&refs, &roster, &x);
+    let mut c = passport(&ms[1].home);
+    c.args(["dkg", "finish", "--roster"])
+        .arg(&roster)
+        .arg("--in")
+        .arg(&x)
+        .arg("--out")
+        .arg(&x);
+    let v = json_ok(c);
+    assert_eq!(
+        (v["already_done"].as_bool(), v["status"].as_str()),
+        (Some(true), Some("active"))
+    );
+
+    for e in std::fs::read_dir(ms[0].home.join("keystore/shares")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let mut c = passport(&ms[0].home);
+    c.args(["sign", "commit", "--group", &group, "--out"])
+        .arg(root.join("s"));
+    let line = fails(
+        c,
+        1,
+        &[&ms[0].home],
+        &[
+            "no share of",
+            &group,
+            "for alice",
+            "backup restore",
+            "repair",
+        ],
+    );
+    assert!(!line.contains("shares/"), "{line}");
+}
+
+/// An empty passphrase at `init` is refused with a reason on the terminal, then the
+/// prompt asks again.
+#[test]
+fn an_empty_init_passphrase_is_refused_with_a_reason() {
+    use util::tmux::{sh_quote, Tmux};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("h");
+    let cmd = format!(
+        "env -u PASSPORT_HOME -u PASSPORT_PASSPHRASE -u PASSPORT_AGE_IDENTITY {} --home {} init; echo \"exit status $?\"; read x",
+        sh_quote(&assert_cmd::cargo::cargo_bin("passport")),
+        sh_quote(&home)
+    );
+    let t = Tmux::start("empty-pass", &cmd);
+    t.wait_for("New keystore passphrase", "the passphrase prompt");
+    t.send("Enter");
+    t.wait_for("Repeat passphrase", "the confirmation prompt");
+    t.send("Enter");
+    t.wait_for("an empty passphrase protects nothing", "the reason");
+    assert!(!home.join("config.json").exists());
+    for _ in 0..2 {
+        t.send("not empty");
+        t.send("Enter");
+    }
+    t.wait_for("exit status 0", "init with a real passphrase");
+    assert!(home.join("config.json").exists());
+}

@@ -23,7 +23,6 @@ pub mod identity;
 use crate::ceremony::MemberId;
 use crate::error::{Error, Result};
 use crate::group::Group;
-use crate::keystore;
 
 /// Version of both the payload and the manifest.
 pub const BACKUP_VERSION: u8 = 1;
@@ -256,8 +255,9 @@ pub fn read_identity(path: &Path) -> Result<Key> {
     Ok(Key::Identities(ids))
 }
 
+/// Not "cannot unlock the keystore": the keystore is not involved.
 fn locked(msg: String) -> Error {
-    Error::Keystore(keystore::Error::Locked(msg))
+    Error::BackupLocked(msg)
 }
 
 /// Parses the age header of an armored file without decrypting; returns whether it is

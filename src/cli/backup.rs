@@ -143,26 +143,31 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
             "no backup passphrase: set {PASS_ENV}, pass --backup-passphrase-file, or run in a terminal"
         )));
     }
-    let p = dialoguer::Password::new().with_prompt("Backup passphrase");
-    let p = if confirm {
-        p.with_confirmation("Repeat passphrase", "the passphrases differ")
-    } else {
-        p
-    };
-    p.interact()
+    if confirm {
+        return super::prompt::ask_new("Backup passphrase");
+    }
+    dialoguer::Password::new()
+        .with_prompt("Backup passphrase")
+        .interact()
         .map(SecretString::from)
         .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 fn protection(a: &ProtectArgs) -> Result<Protection> {
     let has_recipients = !a.recipient.is_empty() || a.recipients_file.is_some();
-    if a.passphrase && has_recipients {
+    if a.backup_passphrase_file.is_some() && has_recipients {
+        return Err(Error::Invalid(
+            "--backup-passphrase-file cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
+        ));
+    }
+    let passphrase = a.passphrase || a.backup_passphrase_file.is_some();
+    if passphrase && has_recipients {
         return Err(Error::Invalid(
             "--passphrase cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
         ));
     }
-    if a.passphrase {
-        return Ok(Protection::Passphrase(passphrase(
+    if passphrase {
+        return Ok(Protection::Passphrase(self::passphrase(
             a.backup_passphrase_file.as_deref(),
             true,
         )?));
@@ -189,6 +194,9 @@ pub fn open_key(
     passphrase_flag: bool,
     passphrase_file: Option<&Path>,
 ) -> Result<Option<Key>> {
+    // A passphrase file given alone says which key is meant; ignoring it would verify
+    // without decrypting and exit 0.
+    let passphrase_flag = passphrase_flag || passphrase_file.is_some();
     match (identity, passphrase_flag) {
         (Some(_), true) => Err(Error::Invalid(
             "pass either --identity or --passphrase, not both".into(),
@@ -200,7 +208,7 @@ pub fn open_key(
 }
 
 fn key(a: &OpenArgs) -> Result<Option<Key>> {
-    match (&a.identity, a.passphrase) {
+    match (&a.identity, a.passphrase || a.backup_passphrase_file.is_some()) {
         (Some(_), true) => Err(Error::Invalid(
             "pass either --identity or --passphrase, not both".into(),
         )),

@@ -94,12 +94,24 @@ pub fn new_passphrase_from(env: &str, file: Option<&PathBuf>, flag: &str) -> Res
             "no new passphrase: set {env}, pass {flag}, or run in a terminal"
         )));
     }
-    dialoguer::Password::new()
-        .with_prompt("New keystore passphrase")
-        .with_confirmation("Repeat passphrase", "the passphrases differ")
-        .interact()
-        .map(SecretString::from)
-        .map_err(|e| Error::Invalid(e.to_string()))
+    ask_new("New keystore passphrase")
+}
+
+/// Asks for a new passphrase twice; an empty one is refused with a reason (dialoguer
+/// alone would only ask again, silently).
+pub fn ask_new(prompt: &str) -> Result<SecretString> {
+    loop {
+        let p = dialoguer::Password::new()
+            .with_prompt(prompt)
+            .with_confirmation("Repeat passphrase", "the passphrases differ")
+            .allow_empty_password(true)
+            .interact()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if !p.is_empty() {
+            return Ok(SecretString::from(p));
+        }
+        eprintln!("an empty passphrase protects nothing; type one (for unattended use, an age identity file is the alternative)");
+    }
 }
 
 /// Shows what is about to be signed and asks; `--yes` skips the question.

@@ -322,12 +322,17 @@ pub fn finish(
             &file,
             st.agreement.as_ref().expect("finished has agreement"),
         )?;
+        // The group's status now (a confirmed or refreshed group is not "pending").
+        let status = match st.group.as_deref().map(|g| home.find_group(g)) {
+            Some(Ok(g)) => home.group_state(&g)?.map(|s| s.status),
+            _ => None,
+        };
         return Ok(report(
             "finish",
             &st,
             (vec![p], ex.sent()),
             true,
-            Some(Status::Pending),
+            Some(status.unwrap_or(Status::Pending)),
         ));
     }
     if st.stage < Stage::Round2 {
