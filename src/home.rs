@@ -531,9 +531,13 @@ pub fn open_sealer(
         KeystoreConfig::Passphrase { recipient } => {
             let how = match unlock.identity_file {
                 Some(p) => Unlock::IdentityFile(p),
-                None => Unlock::Passphrase {
-                    master: root.join("keystore/master.age"),
-                    passphrase: unlock.passphrase,
+                // A session agent (`passport unlock`) spares the scrypt; else as ever.
+                None => Unlock::Agent {
+                    socket: crate::agent::socket_path(root),
+                    then: Box::new(Unlock::Passphrase {
+                        master: root.join("keystore/master.age"),
+                        passphrase: unlock.passphrase,
+                    }),
                 },
             };
             Box::new(AgeSealer::new(recipient_of(recipient)?, how))

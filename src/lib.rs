@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod keystore;
 
 pub use error::{Error, Result};
+pub mod agent;
 pub mod audit;
 pub mod backup;
 pub mod bunker;

@@ -16,6 +16,7 @@ mod prompt;
 mod recover;
 mod review;
 mod serve;
+mod session;
 mod sign;
 mod via;
 
@@ -90,6 +91,14 @@ pub enum Command {
     /// Change the keystore passphrase (the current one as for any command; the new one
     /// from PASSPORT_NEW_PASSPHRASE, --new-passphrase-file, or a prompt, asked twice).
     Passwd(misc::PasswdArgs),
+    /// Keep a passphrase home unlocked for a while (default 15m): a session agent holds
+    /// the keystore key, so commands ask no passphrase and pay no scrypt until then.
+    Unlock(session::UnlockArgs),
+    /// Lock the home now: its session agent (`passport unlock`) forgets the key and exits.
+    Lock,
+    /// The session agent process that `passport unlock` starts.
+    #[command(hide = true)]
+    Agent(session::AgentArgs),
     /// Print this home's identity npub.
     Id,
     /// Write or show a ceremony roster.
@@ -249,6 +258,9 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Backup(B::Restore(_)) => "backup restore",
         Command::Backup(B::Identity(_)) => "backup identity",
         Command::Passwd(_) => "passwd",
+        // Only the agent's socket changes; they must not wait behind a `sign run` or
+        // `cosign` that holds the home lock for hours (they serialize among themselves).
+        Command::Unlock(_) | Command::Lock | Command::Agent(_) => return None,
         Command::Cosign(_) => "cosign",
         _ => return None,
     })
@@ -267,6 +279,9 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Init(a) => misc::init(cli, a, out),
         Command::Id => misc::id(cli, out),
         Command::Passwd(a) => misc::passwd(cli, a, out),
+        Command::Unlock(a) => session::unlock(cli, a, out),
+        Command::Lock => session::lock(cli, out),
+        Command::Agent(a) => session::agent(cli, a),
         Command::Roster(c) => misc::roster(cli, c, out),
         Command::Keygen(c) => keygen::run(cli, c, out),
         Command::Dkg(c) => dkg::run(cli, c, out),

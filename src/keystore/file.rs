@@ -27,6 +27,8 @@ pub enum Unlock {
         master: PathBuf,
         passphrase: PassphraseSource,
     },
+    /// Ask the home's session agent (`passport unlock`) first; when none answers, `then`.
+    Agent { socket: PathBuf, then: Box<Unlock> },
 }
 
 pub struct AgeSealer {
@@ -66,27 +68,42 @@ impl AgeSealer {
             .expect("unlock mutex")
             .take()
             .ok_or_else(|| Error::Locked("an earlier unlock attempt failed".into()))?;
-        let id = match unlock {
-            Unlock::IdentityFile(path) => read_identity_file(&path)?,
-            Unlock::Passphrase { master, passphrase } => {
-                let blob =
-                    crate::fsutil::read_bounded(&master, 1 << 20).map_err(|e| Error::Io {
-                        path: master.clone(),
-                        source: e,
-                    })?;
-                let pass = passphrase().map_err(Error::Locked)?;
-                let text = decrypt_with_passphrase(&blob, pass)?;
-                parse_identity(&text)?
-            }
-        };
-        if id.to_public().to_string() != self.recipient.to_string() {
-            return Err(Error::Locked(
-                "that age identity is not this home's keystore key; check --age-identity".into(),
-            ));
-        }
-        let _ = self.identity.set(id);
+        let _ = self.identity.set(open_identity(unlock, &self.recipient)?);
         Ok(self.identity.get().expect("just set"))
     }
+}
+
+/// Unlocks the keystore identity as `unlock` says; it must be `recipient`'s.
+pub fn open_identity(unlock: Unlock, recipient: &x25519::Recipient) -> Result<x25519::Identity> {
+    let id = match unlock {
+        Unlock::IdentityFile(path) => read_identity_file(&path)?,
+        Unlock::Passphrase { master, passphrase } => {
+            let blob = crate::fsutil::read_bounded(&master, 1 << 20).map_err(|e| Error::Io {
+                path: master.clone(),
+                source: e,
+            })?;
+            let pass = passphrase().map_err(Error::Locked)?;
+            let text = decrypt_with_passphrase(&blob, pass)?;
+            parse_identity(&text)?
+        }
+        #[cfg(unix)]
+        Unlock::Agent { socket, then } => {
+            match crate::agent::client::identity(&socket, recipient)
+                .map_err(|e| Error::Locked(e.to_string()))?
+            {
+                Some(id) => id,
+                None => return open_identity(*then, recipient),
+            }
+        }
+        #[cfg(not(unix))]
+        Unlock::Agent { then, .. } => return open_identity(*then, recipient),
+    };
+    if id.to_public().to_string() != recipient.to_string() {
+        return Err(Error::Locked(
+            "that age identity is not this home's keystore key; check --age-identity".into(),
+        ));
+    }
+    Ok(id)
 }
 
 impl Sealer for AgeSealer {
