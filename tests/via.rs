@@ -679,3 +679,252 @@ fn a_dead_relay_of_two_is_named_and_not_reported_as_sent() {
     assert!(!claimed.contains(&dead), "claims the dead relay: {sent}");
     assert!(sent.contains(&format!("NOT to {dead}")), "{sent}");
 }
+
+/// `passport refresh run` for one member, JSON out.
+fn refresh_run(
+    via: &str,
+    group: &str,
+    rid: &str,
+    timeout: &str,
+    m: &Member,
+) -> std::process::Command {
+    let mut c = spawn_cmd(&m.home);
+    c.args([
+        "--json",
+        "refresh",
+        "run",
+        "--timeout",
+        timeout,
+        "--via",
+        via,
+    ])
+    .args(["--group", group, "--refresh-id", rid]);
+    c
+}
+
+/// `passport repair run` for one home (helper or lost member, the home decides).
+fn repair_run(
+    via: &str,
+    group: &str,
+    lost: &str,
+    helpers: &str,
+    m: &Member,
+) -> std::process::Command {
+    let mut c = spawn_cmd(&m.home);
+    c.args(["--json", "repair", "run", "--timeout", "120", "--via", via])
+        .args(["--group", group, "--lost", lost, "--helpers", helpers]);
+    c
+}
+
+fn steps_of(v: &serde_json::Value) -> Vec<String> {
+    v["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no steps in {v}"))
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn group_json(m: &Member, group: &str) -> std::path::PathBuf {
+    m.home
+        .join("groups")
+        .join(npub_hex(group))
+        .join("group.json")
+}
+
+fn verifying_shares(m: &Member, group: &str) -> serde_json::Value {
+    let g: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(group_json(m, group)).unwrap()).unwrap();
+    g["public_key_package"]["verifying_shares"].clone()
+}
+
+/// The lost share of tests/lifecycle.rs: carol's share file and seat are gone, her
+/// identity and group file stay.
+fn lose_carols_share(carol: &Member, group: &str) {
+    let gid = npub_hex(group);
+    let share = carol
+        .home
+        .join("keystore/shares")
+        .join(format!("{gid}.3.sealed"));
+    std::fs::remove_file(&share).unwrap();
+    let state = carol.home.join("groups").join(&gid).join("state.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    s["seats"] = serde_json::json!([]);
+    std::fs::write(&state, s.to_string()).unwrap();
+}
+
+/// Issue 12: `refresh run` and `repair run` through `passport serve`, all members in
+/// parallel. The refresh keeps the npub, changes every verifying share and the new
+/// shares sign; alice, killed (-9) in the middle of her refresh, resumes. Then carol's
+/// lost share is repaired by alice and bob (helpers) while carol (the lost member)
+/// waits, and she signs with it.
+#[test]
+fn refresh_run_and_repair_run_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let serve = Serve::start(&root.join("serve-home"), "127.0.0.1:0");
+    let url = serve.url.clone();
+    let (ms, roster) = three_members(root);
+    let outs = run_parallel(ms.iter().map(|m| dkg_run(&url, &roster, m)).collect());
+    let group = json_of(&outs[0])["group"].as_str().unwrap().to_owned();
+    let before = verifying_shares(&ms[0], &group);
+
+    // alice starts alone, is killed once her round 1 is saved, and runs again with the others.
+    let rid = "0123456789abcdef0123456789abcdef";
+    let mut alice = KillOnDrop(
+        refresh_run(&url, &group, rid, "120", &ms[0])
+            .spawn()
+            .unwrap(),
+    );
+    let saved = ms[0]
+        .home
+        .join("refresh")
+        .join(npub_hex(&group))
+        .join(format!("{rid}.1.json"));
+    wait_for(|| saved.exists().then_some(()));
+    alice.0.kill().unwrap();
+    alice.0.wait().unwrap();
+    let outs = run_parallel(
+        ms.iter()
+            .map(|m| refresh_run(&url, &group, rid, "120", m))
+            .collect(),
+    );
+    let v: Vec<serde_json::Value> = outs.iter().map(json_of).collect();
+    for (m, r) in ms.iter().zip(&v) {
+        assert_eq!(r["command"], "refresh run", "{r}");
+        assert_eq!(r["member"], m.name.as_str(), "{r}");
+        assert_eq!(r["group"], group.as_str(), "{r}");
+        assert!(
+            r["stale_backups"].as_str().unwrap().contains("stale"),
+            "{r}"
+        );
+        assert_eq!(r["public_key_package"], v[0]["public_key_package"], "{r}");
+        assert_eq!(r["already_done"], false, "{r}");
+    }
+    assert_eq!(
+        steps_of(&v[0]),
+        ["refresh round 2", "refresh finish"],
+        "alice resumed"
+    );
+    assert_eq!(
+        steps_of(&v[1]),
+        ["refresh round 1", "refresh round 2", "refresh finish"]
+    );
+    let after = verifying_shares(&ms[0], &group);
+    for id in ["1", "2", "3"] {
+        let find = |vs: &serde_json::Value| {
+            vs.as_object()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.trim_start_matches('0') == id)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no verifying share {id} in {vs}"))
+        };
+        assert_ne!(find(&before), find(&after), "verifying share {id} changed");
+    }
+    for m in &ms[1..] {
+        assert_eq!(
+            std::fs::read(group_json(m, &group)).unwrap(),
+            std::fs::read(group_json(&ms[0], &group)).unwrap(),
+            "{} holds the same refreshed group file",
+            m.name
+        );
+    }
+    sign_files(&[&ms[0], &ms[2]], &group, &root.join("sign-after-refresh"));
+    // Running it again finds everything done.
+    let again = json_of(
+        &refresh_run(&url, &group, rid, "120", &ms[1])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(again["already_done"], true, "{again}");
+    assert!(steps_of(&again).is_empty(), "{again}");
+
+    // Repair: carol lost her share; the home tells which side of the repair it is on.
+    lose_carols_share(&ms[2], &group);
+    let outs = run_parallel(
+        ms.iter()
+            .map(|m| repair_run(&url, &group, "carol", "alice,bob", m))
+            .collect(),
+    );
+    let v: Vec<serde_json::Value> = outs.iter().map(json_of).collect();
+    for r in &v[..2] {
+        assert_eq!(r["role"], "helper", "{r}");
+        assert_eq!(r["lost"], "carol", "{r}");
+        assert_eq!(steps_of(r), ["repair step 1", "repair step 2"], "{r}");
+    }
+    assert_eq!(v[2]["role"], "lost member", "{}", v[2]);
+    assert_eq!(v[2]["member"], "carol", "{}", v[2]);
+    assert_eq!(steps_of(&v[2]), ["repair finish"], "{}", v[2]);
+    let err = String::from_utf8_lossy(&outs[2].stderr);
+    assert!(!err.contains("error"), "{err}");
+    sign_files(&[&ms[2], &ms[1]], &group, &root.join("sign-after-repair"));
+    let again = json_of(
+        &repair_run(&url, &group, "carol", "alice,bob", &ms[2])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(again["role"], "lost member", "{again}");
+    assert_eq!(again["already_done"], true, "{again}");
+}
+
+/// Through a relay: a member who never shows up makes the others' `refresh run` time out
+/// naming it (exit 4, progress lines on stderr); everyone runs again and the refresh
+/// completes, the waiting members resuming after their round 1.
+#[test]
+fn refresh_run_through_a_relay_times_out_naming_the_silent_member_then_resumes() {
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let (ms, roster) = three_members(dir.path());
+    let outs = run_parallel(ms.iter().map(|m| dkg_run(&relay.url, &roster, m)).collect());
+    let group = json_of(&outs[0])["group"].as_str().unwrap().to_owned();
+    let rid = "fedcba9876543210fedcba9876543210";
+    // Without --json: the error line and the progress lines are on stderr.
+    let quick = |m: &Member| {
+        let mut c = spawn_cmd(&m.home);
+        c.args(["refresh", "run", "--timeout", "5", "--via", &relay.url])
+            .args(["--group", &group, "--refresh-id", rid]);
+        c
+    };
+    let outs = run_parallel(vec![quick(&ms[0]), quick(&ms[1])]);
+    for o in &outs {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(4), "{err}");
+        let line = err.lines().last().unwrap();
+        assert!(
+            line.starts_with(
+                "passport: error: timed out waiting for refresh round-1 packages from carol"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("bob") && !line.contains("alice"), "{line}");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("passport: refresh round-1 packages: ")
+                    && l.contains("waiting for carol")),
+            "{err}"
+        );
+    }
+    let outs = run_parallel(
+        ms.iter()
+            .map(|m| refresh_run(&relay.url, &group, rid, "120", m))
+            .collect(),
+    );
+    let v: Vec<serde_json::Value> = outs.iter().map(json_of).collect();
+    assert_eq!(
+        steps_of(&v[0]),
+        ["refresh round 2", "refresh finish"],
+        "{}",
+        v[0]
+    );
+    assert_eq!(
+        steps_of(&v[2]),
+        ["refresh round 1", "refresh round 2", "refresh finish"],
+        "{}",
+        v[2]
+    );
+    assert!(v
+        .iter()
+        .all(|r| r["public_key_package"] == v[0]["public_key_package"]));
+    sign_files(&[&ms[1], &ms[2]], &group, &dir.path().join("sign"));
+}

@@ -1,13 +1,15 @@
-//! `passport refresh round1|round2|finish` and `passport repair step1|step2|finish`.
+//! `passport refresh round1|round2|finish|run` and `passport repair step1|step2|finish|run`.
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::via::ViaArgs;
+use super::via::{progress, RunArgs, ViaArgs};
 use super::{Cli, Output};
-use crate::error::Result;
-use crate::ops::{refresh, repair};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::ops::{lifecycle_run, refresh, repair};
+use crate::transport::Lazy;
 
 #[derive(Debug, Subcommand)]
 pub enum RefreshCmd {
@@ -17,6 +19,24 @@ pub enum RefreshCmd {
     Round2(RefreshInOut),
     /// Replace this seat's share and the group file with the refreshed ones (same npub).
     Finish(RefreshIn),
+    /// Run every step through `--via`, waiting for the others; resumes after a crash.
+    Run(RefreshRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshRunArgs {
+    /// The group to refresh (npub, hex, or a unique prefix).
+    #[arg(long)]
+    group: String,
+    /// 32 hex characters (128 random bits) all members agreed on for this refresh,
+    /// e.g. from `openssl rand -hex 16`. Use a new one for every refresh.
+    #[arg(long, value_name = "HEX")]
+    refresh_id: String,
+    /// Which of this home's seats acts (when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +105,32 @@ pub enum RepairCmd {
     Step2(RepairInOut),
     /// Lost member: combine the sigmas, check the share against the group, store it.
     Finish(RepairFinish),
+    /// Run this home's part through `--via`, waiting for the others; resumes after a
+    /// crash. A helper runs step1 and step2; the lost member (this home holds the lost
+    /// seat's npub) waits for the sigmas and finishes.
+    Run(RepairRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepairRunArgs {
+    /// The group, when this home has its group file.
+    #[arg(long, required_unless_present = "group_file")]
+    group: Option<String>,
+    /// The group file (from any member), when the lost member's home lost it too.
+    #[arg(long, value_name = "FILE")]
+    group_file: Option<PathBuf>,
+    /// The member whose share is being restored.
+    #[arg(long, value_name = "NAME")]
+    lost: String,
+    /// The helpers, comma separated (at least the threshold; everyone names the same
+    /// set).
+    #[arg(long, value_name = "NAME,NAME,…")]
+    helpers: String,
+    /// Which of this home's helper seats acts (when it holds several).
+    #[arg(long)]
+    member: Option<String>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +212,7 @@ pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {
         RefreshCmd::Round1(a) => (&a.common, &[], &a.out),
         RefreshCmd::Round2(a) => (&a.common, &a.inputs, &a.out),
         RefreshCmd::Finish(a) => (&a.common, &a.inputs, Path::new(".")),
+        RefreshCmd::Run(a) => return refresh_run(&home, a, out),
     };
     let mut ex = c.via.lazy(&home, inputs, dir)?;
     let (group, rid, member) = (&c.group, &c.refresh_id, c.member.as_deref());
@@ -173,6 +220,7 @@ pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {
         RefreshCmd::Round1(_) => refresh::round1(&home, group, rid, member, ex.as_mut()),
         RefreshCmd::Round2(_) => refresh::round2(&home, group, rid, member, ex.as_mut()),
         RefreshCmd::Finish(_) => refresh::finish(&home, group, rid, member, ex.as_mut()),
+        RefreshCmd::Run(_) => unreachable!("handled above"),
     };
     out.report(&r?)
 }
@@ -180,6 +228,7 @@ pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {
 pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let r = match cmd {
+        RepairCmd::Run(a) => return repair_run(&home, a, out),
         RepairCmd::Step1(a) => {
             let mut ex = a.plan.via.lazy(&home, &[], &a.out)?;
             let p = &a.plan;
@@ -216,5 +265,49 @@ pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
             )
         }
     };
+    out.report(&r?)
+}
+
+/// The transport of a `run` command; it connects when the first step names its roster.
+fn lazy_via(home: &Home, a: &RunArgs, what: &str) -> Result<Lazy> {
+    match a.via.endpoint()? {
+        Some(e) => Ok(Lazy::new(e, home.identity()?.clone(), a.via.bounds()?)),
+        None => Err(Error::Invalid(format!(
+            "`{what}` needs --via URL (a serve URL or relays)"
+        ))),
+    }
+}
+
+fn refresh_run(home: &Home, a: &RefreshRunArgs, out: &Output) -> Result<()> {
+    let mut via = lazy_via(home, &a.run, "refresh run")?;
+    let mut bar = progress(out.json);
+    let r = lifecycle_run::refresh(
+        home,
+        &a.group,
+        &a.refresh_id,
+        a.member.as_deref(),
+        &mut via,
+        a.run.timeout(),
+        &mut bar,
+    );
+    drop(bar);
+    via.close();
+    out.report(&r?)
+}
+
+fn repair_run(home: &Home, a: &RepairRunArgs, out: &Output) -> Result<()> {
+    let mut via = lazy_via(home, &a.run, "repair run")?;
+    let mut bar = progress(out.json);
+    let plan = lifecycle_run::RepairRun {
+        group: a.group.as_deref(),
+        group_file: a.group_file.as_deref(),
+        lost: &a.lost,
+        helpers: &a.helpers,
+        member: a.member.as_deref(),
+        timeout: a.run.timeout(),
+    };
+    let r = lifecycle_run::repair(home, &plan, &mut via, &mut bar);
+    drop(bar);
+    via.close();
     out.report(&r?)
 }

@@ -12,6 +12,7 @@ pub mod hsm;
 pub mod idbackup;
 pub mod inspect;
 pub mod keygen;
+pub mod lifecycle_run;
 pub mod nonce;
 pub mod passwd;
 pub mod recover;
@@ -456,15 +457,23 @@ pub struct Waiting<'a> {
 /// Called while a `run` command waits; the CLI draws a progress bar from it.
 pub type Progress<'a> = &'a mut dyn FnMut(&Waiting<'_>);
 
+/// A `--via` transport a `run` command waits on between attempts (a connected
+/// [`Via`](crate::transport::Via), or a [`Lazy`](crate::transport::Lazy) one that a
+/// refresh or repair step connects).
+pub trait Waits: Exchange {
+    /// Waits up to `max` for new packages; returns how many arrived.
+    fn wait_news(&mut self, max: std::time::Duration) -> Result<usize>;
+}
+
 /// Retries `step` while it fails only because packages are missing, waiting on the
 /// transport for news in between, until `deadline`. The timeout names who did not answer.
-pub fn until_complete<T>(
-    via: &mut crate::transport::Via,
+pub fn until_complete<T, V: Waits + ?Sized>(
+    via: &mut V,
     deadline: std::time::Instant,
     step: &str,
     expected: usize,
     progress: Progress<'_>,
-    mut f: impl FnMut(&mut crate::transport::Via) -> Result<T>,
+    mut f: impl FnMut(&mut V) -> Result<T>,
 ) -> Result<T> {
     let mut missing: Vec<String> = vec![];
     loop {
@@ -504,7 +513,7 @@ pub fn until_complete<T>(
         }
         match outage {
             Some(_) => std::thread::sleep(left.min(std::time::Duration::from_millis(500))),
-            None => match via.wait(left) {
+            None => match via.wait_news(left) {
                 Ok(_) => {}
                 Err(Error::Transport(_)) => {
                     std::thread::sleep(left.min(std::time::Duration::from_millis(500)))

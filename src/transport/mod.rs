@@ -527,3 +527,22 @@ impl Exchange for Lazy {
         true
     }
 }
+
+impl crate::ops::Waits for Via {
+    fn wait_news(&mut self, max: Duration) -> Result<usize> {
+        self.wait(max)
+    }
+}
+
+impl crate::ops::Waits for Lazy {
+    fn wait_news(&mut self, max: Duration) -> Result<usize> {
+        self.get()?.wait(max)
+    }
+}
+
+impl Lazy {
+    /// Where the packages go, for reports.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
