@@ -453,7 +453,17 @@ impl Home {
         let name = Self::share_name(group, seat);
         let bytes = self
             .keystore
-            .get_bound(&name, &Self::share_context(group, seat))?;
+            .get_bound(&name, &Self::share_context(group, seat))
+            .map_err(|e| match e {
+                // Name what the operator knows, not the keystore's file name.
+                keystore::Error::Missing(_) => Error::NotFound(format!(
+                    "this home has no share of {} for {} (its sealed file is gone): restore it \
+                     with `passport backup restore` or ask t members for a `passport repair`",
+                    group.npub,
+                    group.roster.name(seat)
+                )),
+                other => other.into(),
+            })?;
         let key = KeyPackage::deserialize(&bytes).map_err(|_| keystore::Error::Tampered(name))?;
         let public = &group.public_key_package;
         if key.verifying_key() != public.verifying_key()
