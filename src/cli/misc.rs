@@ -2,16 +2,18 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory, Subcommand};
+use clap::{Args, CommandFactory};
 use nostr::ToBech32;
 use serde::Serialize;
 
 use super::{prompt, Cli, Output};
-use crate::ceremony::roster::parse_npub;
-use crate::ceremony::{Member, MemberId, Roster};
 use crate::error::{Error, Result};
-use crate::home::{GroupState, Home, InitUnlock, Status};
+use crate::home::{Home, InitUnlock};
 use crate::ops::Report;
+
+// Rosters and groups have their own file; the command enum still names them here.
+pub use super::groups::{group, GroupCmd};
+pub use super::roster::{roster, RosterCmd};
 
 #[derive(Serialize)]
 struct InitReport {
@@ -163,395 +165,6 @@ pub fn id(cli: &Cli, out: &Output) -> Result<()> {
     }
 }
 
-#[derive(Debug, Subcommand)]
-pub enum RosterCmd {
-    /// Write a new roster with a fresh random ceremony id.
-    New(RosterNew),
-    /// Show a roster and its fingerprint.
-    Show {
-        /// Roster file (`-` for stdin).
-        file: PathBuf,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct RosterNew {
-    /// Signatures needed (t of n).
-    #[arg(long, short = 't')]
-    threshold: u16,
-    /// A member as NAME=NPUB; repeat for each member, in order.
-    #[arg(
-        long = "member",
-        short = 'm',
-        value_name = "NAME=NPUB",
-        required = true
-    )]
-    members: Vec<String>,
-    /// What this key is for (at most 1024 bytes).
-    #[arg(long, default_value = "")]
-    purpose: String,
-    /// Make a trusted-dealer roster with this dealer npub (`self`: this home).
-    #[arg(long, value_name = "NPUB")]
-    dealer: Option<String>,
-    /// Allow one npub to hold t seats or more, so that it can sign alone (the CI layout:
-    /// one home with enough shares to sign unattended). Refused without this flag.
-    #[arg(long)]
-    allow_shared_seats: bool,
-    /// Output file (`-` for stdout).
-    #[arg(long, short = 'o', default_value = "roster.json")]
-    output: PathBuf,
-}
-
-#[derive(Serialize)]
-struct SeatRow {
-    seat: MemberId,
-    name: String,
-    npub: String,
-    /// This home's identity holds the seat.
-    you: bool,
-}
-
-#[derive(Serialize)]
-struct RosterReport {
-    file: String,
-    ceremony: String,
-    purpose: String,
-    threshold: u16,
-    /// Member names in seat order.
-    members: Vec<String>,
-    seats: Vec<SeatRow>,
-    dealer: Option<String>,
-    fingerprint: String,
-    /// This home's seats (empty when it holds none, or there is no home).
-    you: Vec<MemberId>,
-    /// Keys holding at least t seats: each can sign alone.
-    signs_alone: Vec<String>,
-    #[serde(skip)]
-    home_known: bool,
-    #[serde(skip)]
-    stdout: Option<String>,
-}
-impl Report for RosterReport {
-    fn human(&self) -> String {
-        // Every value from the file goes through `untrusted`: a purpose holding a newline
-        // must not print a second, forged fingerprint line.
-        let show = crate::untrusted::line;
-        let mut s = format!(
-            "roster {} ({}-of-{}{}): ceremony {}\n",
-            show(&self.file),
-            self.threshold,
-            self.seats.len(),
-            if self.dealer.is_some() {
-                ", trusted dealer"
-            } else {
-                ", DKG"
-            },
-            show(&self.ceremony),
-        );
-        let purpose = if self.purpose.is_empty() {
-            "⟨none⟩".to_owned()
-        } else {
-            show(&self.purpose)
-        };
-        s.push_str(&format!("  purpose:     {purpose}\n"));
-        if let Some(d) = &self.dealer {
-            s.push_str(&format!("  dealer:      {}\n", show(d)));
-        }
-        let w = self
-            .seats
-            .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        s.push_str(&format!("  {:<4}  {:<w$}  npub\n", "seat", "name"));
-        for r in &self.seats {
-            s.push_str(&format!(
-                "  {:<4}  {:<w$}  {}{}\n",
-                r.seat,
-                show(&r.name),
-                show(&r.npub),
-                if r.you { "  <- you" } else { "" }
-            ));
-        }
-        if !self.you.is_empty() {
-            let names: Vec<String> = self
-                .seats
-                .iter()
-                .filter(|r| r.you)
-                .map(|r| format!("seat {} ({})", r.seat, show(&r.name)))
-                .collect();
-            s.push_str(&format!("  you are {}\n", names.join(", ")));
-        } else if self.home_known {
-            s.push_str("  you hold no seat in this roster\n");
-        }
-        s.push_str(&format!(
-            "  fingerprint: {}  <- compare this out of band with every member, and check every npub",
-            self.fingerprint
-        ));
-        s
-    }
-    fn stdout(&self) -> Option<String> {
-        self.stdout.clone()
-    }
-}
-
-/// This home's identity, read from its config without unlocking anything (`None`: no
-/// home here).
-fn home_npub(cli: &Cli) -> Option<nostr::PublicKey> {
-    let bytes = std::fs::read(cli.home_path().join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    parse_npub(v.get("npub")?.as_str()?).ok()
-}
-
-fn roster_report(
-    r: &Roster,
-    me: Option<nostr::PublicKey>,
-    file: String,
-    stdout: Option<String>,
-) -> RosterReport {
-    let seats: Vec<SeatRow> = r
-        .ids()
-        .map(|i| {
-            let m = r.member(i).expect("ids are in the roster");
-            SeatRow {
-                seat: i,
-                name: m.name.clone(),
-                npub: m.npub.to_bech32().expect("bech32"),
-                you: me == Some(m.npub),
-            }
-        })
-        .collect();
-    RosterReport {
-        file,
-        ceremony: r.ceremony_id.clone(),
-        purpose: r.purpose.clone(),
-        threshold: r.threshold,
-        members: r.members.iter().map(|m| m.name.clone()).collect(),
-        you: seats.iter().filter(|s| s.you).map(|s| s.seat).collect(),
-        seats,
-        dealer: r.dealer.map(|d| d.to_bech32().expect("bech32")),
-        fingerprint: r.fingerprint(),
-        signs_alone: r
-            .keys_signing_alone()
-            .iter()
-            .map(|(k, _)| k.to_bech32().expect("bech32"))
-            .collect(),
-        home_known: me.is_some(),
-        stdout,
-    }
-}
-
-pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
-    match cmd {
-        RosterCmd::New(a) => {
-            // Refused before anything else: a roster is what members compare by
-            // fingerprint, so one is never replaced by a new one under the same name.
-            if a.output.as_os_str() != "-" && a.output.symlink_metadata().is_ok() {
-                return Err(Error::Refused(format!(
-                    "{} exists; roster new never replaces a roster (members compare its fingerprint); choose another -o or move it away",
-                    a.output.display()
-                )));
-            }
-            let mut members = vec![];
-            for spec in &a.members {
-                let (name, npub) = spec.split_once('=').ok_or_else(|| {
-                    Error::Invalid(format!("--member {spec:?}: expected NAME=NPUB"))
-                })?;
-                members.push(Member {
-                    name: name.to_owned(),
-                    npub: parse_npub(npub)?,
-                });
-            }
-            let dealer = match a.dealer.as_deref() {
-                None => None,
-                Some("self") => Some(cli.open_home()?.public_key()),
-                Some(npub) => Some(parse_npub(npub)?),
-            };
-            let roster = Roster::new(
-                &a.purpose,
-                a.threshold,
-                members,
-                dealer,
-                &mut rand::rngs::OsRng,
-            )?;
-            let alone = roster.keys_signing_alone();
-            if !alone.is_empty() && !a.allow_shared_seats {
-                let (pk, seats) = &alone[0];
-                return Err(Error::Refused(format!(
-                    "{} holds {} of the {} seats ({}), enough to sign alone with threshold {}; \
-                     pass --allow-shared-seats if that is intended (the CI layout)",
-                    pk.to_bech32().expect("bech32"),
-                    seats.len(),
-                    roster.n(),
-                    seats
-                        .iter()
-                        .map(|&i| roster.name(i))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    roster.threshold
-                )));
-            }
-            out.warn_shared_seats(&roster);
-            let json = roster.to_json_pretty() + "\n";
-            let me = home_npub(cli);
-            if a.output.as_os_str() == "-" {
-                out.report(&roster_report(
-                    &roster,
-                    me,
-                    "<stdout>".into(),
-                    Some(json.trim_end().to_owned()),
-                ))
-            } else {
-                crate::fsutil::write_atomic(&a.output, json.as_bytes(), false)?;
-                out.report(&roster_report(
-                    &roster,
-                    me,
-                    a.output.display().to_string(),
-                    None,
-                ))
-            }
-        }
-        RosterCmd::Show { file } => {
-            let r = crate::ops::load_roster(file)?;
-            out.warn_shared_seats(&r);
-            out.report(&roster_report(
-                &r,
-                home_npub(cli),
-                file.display().to_string(),
-                None,
-            ))
-        }
-    }
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GroupCmd {
-    /// List the groups this home knows and the seats it holds.
-    List,
-    /// Import a public group file (to coordinate signing without holding a share).
-    Import {
-        /// Group file written by `keygen deal` or found in a home.
-        file: PathBuf,
-    },
-    /// Print a group's public file.
-    Show {
-        /// Group npub (or a unique prefix of its hex key).
-        group: String,
-    },
-}
-
-#[derive(Serialize)]
-struct GroupEntry {
-    npub: String,
-    threshold: u16,
-    members: u16,
-    origin: crate::group::Origin,
-    status: Option<Status>,
-    seats: Vec<String>,
-}
-#[derive(Serialize)]
-struct GroupList {
-    groups: Vec<GroupEntry>,
-}
-impl Report for GroupList {
-    fn human(&self) -> String {
-        if self.groups.is_empty() {
-            return "no groups in this home".into();
-        }
-        self.groups
-            .iter()
-            .map(|g| {
-                format!(
-                    "{} {}-of-{} {:?} {} seats: {}",
-                    g.npub,
-                    g.threshold,
-                    g.members,
-                    g.origin,
-                    g.status
-                        .map(|s| format!("{s:?}").to_lowercase())
-                        .unwrap_or_else(|| "public only".into()),
-                    if g.seats.is_empty() {
-                        "none".into()
-                    } else {
-                        g.seats.join(", ")
-                    }
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
-    let home = cli.open_home()?;
-    match cmd {
-        GroupCmd::List => {
-            let mut groups = vec![];
-            for gid in home.group_ids()? {
-                let g = home.find_group(&gid)?;
-                let st = home.group_state(&g)?;
-                groups.push(GroupEntry {
-                    npub: g.npub.clone(),
-                    threshold: g.roster.threshold,
-                    members: g.roster.n(),
-                    origin: g.origin,
-                    status: st.as_ref().map(|s| s.status),
-                    seats: st
-                        .map(|s| s.seats.iter().map(|&i| g.roster.name(i)).collect())
-                        .unwrap_or_default(),
-                });
-            }
-            out.report(&GroupList { groups })
-        }
-        GroupCmd::Import { file } => {
-            let g = crate::home::read_group_file(file)?;
-            // A file from someone else: its verifying shares must lie on the group key's
-            // polynomial, or t members could not sign (or one share is not what it seems).
-            crate::ceremony::lagrange::check_public_package(&g.public_key_package, &g.roster)
-                .map_err(|e| crate::error::Error::Malformed {
-                    path: file.display().to_string(),
-                    what: "group file",
-                    detail: e.to_string(),
-                })?;
-            home.save_group(&g)?;
-            if home.group_state(&g)?.is_none() {
-                home.save_group_state(
-                    &g,
-                    &GroupState {
-                        status: Status::Active,
-                        seats: Default::default(),
-                    },
-                )?;
-            }
-            out.report(&GroupList {
-                groups: vec![GroupEntry {
-                    npub: g.npub.clone(),
-                    threshold: g.roster.threshold,
-                    members: g.roster.n(),
-                    origin: g.origin,
-                    status: Some(Status::Active),
-                    seats: vec![],
-                }],
-            })
-        }
-        GroupCmd::Show { group } => {
-            let g = home.find_group(group)?;
-            // The roster's purpose is anyone's text: JSON escapes keep it from acting on
-            // the terminal without changing what the file says.
-            if out.json {
-                println!(
-                    "{}",
-                    crate::untrusted::json(&serde_json::to_string(&g).expect("group"))
-                );
-            } else {
-                println!("{}", crate::untrusted::json(&g.to_json_pretty()));
-            }
-            Ok(())
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Signed event or raw-signature JSON (`-` for stdin).
@@ -563,8 +176,21 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Any passport file: roster, package, group, signed event, sealed secret (`-` for stdin).
+    /// Any file passport writes: roster, package, group, signed event, backup, manifest,
+    /// attestation, home or state file, sealed secret (`-` for stdin).
     pub file: PathBuf,
+    /// A roster or group file to name a package's seats with (default: one beside the
+    /// file, in the directory above, or in this home).
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+}
+
+pub fn inspect(cli: &Cli, a: &InspectArgs, out: &Output) -> Result<()> {
+    let ctx = crate::ops::inspect::Context {
+        roster: a.roster.clone(),
+        home: Some(cli.home_path()),
+    };
+    out.report(&crate::ops::inspect::inspect_in(&a.file, &ctx)?)
 }
 
 #[derive(Debug, Args)]

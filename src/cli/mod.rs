@@ -5,7 +5,9 @@ mod backup;
 mod bunker;
 mod cosign;
 mod dkg;
+mod doctor;
 mod examples;
+mod groups;
 mod hsm;
 mod keygen;
 mod lifecycle;
@@ -15,6 +17,7 @@ mod output;
 mod prompt;
 mod recover;
 mod review;
+mod roster;
 mod serve;
 mod session;
 mod sign;
@@ -139,6 +142,16 @@ pub enum Command {
     Verify(misc::VerifyArgs),
     /// Describe any passport file without revealing secrets.
     Inspect(misc::InspectArgs),
+    /// Check this home: permissions, keystore, shares present and opening, unfinished
+    /// rounds, nonces, token, audit log, stale or missing backups.
+    ///
+    /// One line per check: ok, warn (works, but act on it), FAIL (broken) or skip (not
+    /// checked), each saying what to do. The keystore is unlocked only when that cannot
+    /// hang on a prompt nobody sees: an age identity file, a session agent (`passport
+    /// unlock`), PASSPORT_PASSPHRASE, --passphrase-file, PASSPORT_PKCS11_PIN, or a
+    /// terminal. Nothing is written. Exits 0 when no check failed (warnings allowed), 1
+    /// when one did.
+    Doctor(doctor::DoctorArgs),
     /// Run a full local 2-of-3 DKG and signing in a temporary directory.
     Demo(misc::DemoArgs),
     /// Coordinate ceremony rounds over HTTP; with --relay, also a NIP-46 bunker for a group.
@@ -296,7 +309,8 @@ fn dispatch(cli: &Cli, out: &Output) -> Result<()> {
         Command::Verify(a) => {
             out.report(&crate::ops::verify::verify(&a.file, a.expect.as_deref())?)
         }
-        Command::Inspect(a) => out.report(&crate::ops::inspect::inspect(&a.file)?),
+        Command::Inspect(a) => misc::inspect(cli, a, out),
+        Command::Doctor(a) => doctor::run(cli, a, out),
         Command::Demo(a) => misc::demo(a, out),
         Command::Serve(a) => serve::run(cli, a, out),
         Command::Bunker(c) => bunker::run(cli, c, out),

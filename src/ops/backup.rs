@@ -232,6 +232,23 @@ pub fn create(
             }
         }
     }
+    // For `passport doctor`: which backups exist and which a refresh made stale.
+    super::doctor::backups::record(
+        &home.root,
+        &super::doctor::backups::BackupRecord {
+            file: output.display().to_string(),
+            path: std::fs::canonicalize(&output)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            manifest: manifest_path.display().to_string(),
+            group: group.npub.clone(),
+            member: manifest.member.clone(),
+            seat,
+            created_at: manifest.created_at,
+            verifying_share: manifest.verifying_share.clone(),
+            sha256: manifest.sha256.clone(),
+        },
+    )?;
     Ok(CreateReport {
         file: output,
         manifest: manifest_path,

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cosign;
 pub mod demo;
 pub mod dkg;
+pub mod doctor;
 pub mod handover;
 pub mod hsm;
 pub mod idbackup;
