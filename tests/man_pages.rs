@@ -322,3 +322,26 @@ fn the_help_check_names_empty_and_repeated_strings() {
         ]
     );
 }
+
+/// `--help` ends with the man page's examples; `-h` stays a summary.
+#[test]
+fn long_help_ends_with_the_examples() {
+    for path in [vec!["sign", "share"], vec!["serve"], vec!["backup"], vec![]] {
+        let shown = format!("passport {}", path.join(" "));
+        let long = util::bare().args(&path).arg("--help").output().unwrap();
+        assert!(long.status.success(), "{shown} --help failed");
+        let text = String::from_utf8(long.stdout).unwrap();
+        let examples = text
+            .split_once("\nEXAMPLES:\n")
+            .unwrap_or_else(|| panic!("{shown} --help has no EXAMPLES:\n{text}"))
+            .1;
+        let own = format!("    {}", shown.trim_end());
+        assert!(
+            examples.lines().any(|l| l.starts_with(&own)),
+            "{shown} --help shows no example of itself:\n{examples}"
+        );
+        let short = util::bare().args(&path).arg("-h").output().unwrap();
+        let short = String::from_utf8(short.stdout).unwrap();
+        assert!(!short.contains("EXAMPLES:"), "{shown} -h is long:\n{short}");
+    }
+}

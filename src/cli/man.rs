@@ -259,3 +259,30 @@ fn see_also_section(roff: &mut Roff, root: &clap::Command, path: &[&str]) {
     }
     roff.text(line);
 }
+
+/// The man pages' examples also end `--help` (after the command's own notes), so a
+/// reader without man sees them; `-h` stays short.
+pub fn with_examples(cmd: clap::Command) -> clap::Command {
+    add_examples(cmd, &[])
+}
+
+fn add_examples(cmd: clap::Command, path: &[String]) -> clap::Command {
+    let rows = page_examples(&cmd, &path.iter().map(String::as_str).collect::<Vec<_>>());
+    let cmd = cmd.mut_subcommands(|sub| {
+        let mut p = path.to_vec();
+        p.push(sub.get_name().to_owned());
+        add_examples(sub, &p)
+    });
+    if rows.is_empty() {
+        return cmd;
+    }
+    let mut text = String::from("EXAMPLES:");
+    for (line, what) in rows {
+        text.push_str(&format!("\n    # {what}\n    {line}"));
+    }
+    let text = match cmd.get_after_long_help() {
+        Some(notes) => format!("{notes}\n\n{text}"),
+        None => text,
+    };
+    cmd.after_long_help(text)
+}

@@ -195,9 +195,13 @@ impl Cli {
 /// Parses the command line; with `--json` anywhere before `--`, an argument error is
 /// the same JSON error object as any other (exit 2), not clap's text.
 pub fn parse() -> std::result::Result<Cli, i32> {
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches};
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    match Cli::try_parse_from(&args) {
+    // As Cli::try_parse_from, with the man pages' examples at the end of --help.
+    let parsed = man::with_examples(Cli::command())
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m).map_err(|e| e.format(&mut Cli::command())));
+    match parsed {
         Ok(cli) => Ok(cli),
         Err(e) => {
             let json = args
