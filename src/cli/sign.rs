@@ -130,6 +130,8 @@ pub struct ShareArgs {
 }
 
 #[derive(Debug, Args)]
+// The shared --via --force is about package files; here it only guards --output.
+#[command(mut_arg("force", |a| a.help("Replace the --output file if it exists (aggregate writes no package files)")))]
 pub struct AggregateArgs {
     /// The signing request file; with --via its event id.
     #[arg(long)]
@@ -191,6 +193,8 @@ pub struct EventArgs {
 }
 
 #[derive(Debug, Args)]
+// The shared --via --force is about package files; here it only guards --output.
+#[command(mut_arg("force", |a| a.help("Replace the --output file if it exists (packages travel through --via, never as files)")))]
 pub struct SignRunArgs {
     /// Group npub.
     #[arg(long)]
