@@ -514,3 +514,81 @@ fn a_key_that_is_not_the_homes_is_refused_by_client_and_agent() {
     });
     assert!(socket.symlink_metadata().is_err());
 }
+
+/// Rotating the keystore's age identity is one command: `passwd --new-age-identity FILE`
+/// re-seals every secret under a fresh identity in a new 0600 file; the old file no
+/// longer opens anything, the home still signs, an existing target file is refused with
+/// nothing changed, and a passphrase home becomes an unattended one.
+#[test]
+fn passwd_rotates_the_age_identity_and_the_home_still_signs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ms: Vec<util::Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| util::make_member(root, n))
+        .collect();
+    let refs: Vec<&util::Member> = ms.iter().collect();
+    let roster = util::write_roster(root, "roster.json", 2, &refs, None);
+    let group = util::dkg_files(&refs, &roster, &root.join("dkg"));
+    let alice = &ms[0];
+    let old_key = root.join("alice.agekey");
+
+    // Onto an existing file: refused, home unchanged.
+    let before = util::snapshot(&alice.home);
+    let mut c = util::passport(&alice.home);
+    c.args(["passwd", "--new-age-identity"]).arg(&old_key);
+    util::expect_error_line(&mut c, 5, &["exists"]);
+    assert_eq!(before, util::snapshot(&alice.home));
+
+    let new_key = root.join("alice-2026.agekey");
+    let mut c = util::passport(&alice.home);
+    c.args(["passwd", "--new-age-identity"]).arg(&new_key);
+    let v = util::json_ok(c);
+    assert!(
+        v["secrets"].as_u64().unwrap() >= 2,
+        "identity and share: {v}"
+    );
+    assert_eq!(
+        std::fs::metadata(&new_key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(alice.home.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["keystore"]["path"],
+        std::fs::canonicalize(&new_key)
+            .unwrap()
+            .display()
+            .to_string()
+    );
+    assert_eq!(config["keystore"]["recipient"], v["recipient"]);
+    // The old identity opens nothing any more.
+    let mut c = util::passport(&alice.home);
+    c.arg("--age-identity")
+        .arg(&old_key)
+        .args(["sign", "commit", "--group", &group, "--out"])
+        .arg(root.join("nope"));
+    util::expect_error_line(&mut c, 6, &[]);
+    let log = std::fs::read_to_string(alice.home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"op\":\"rotate-identity\""), "{log}");
+    util::sign_files(&[alice, &ms[1]], &group, &root.join("s"));
+
+    // A passphrase home turns into an identity-file home; its passphrase is gone.
+    let ph = root.join("ph");
+    std::fs::write(util::passphrase_file(&ph), "some passphrase\n").unwrap();
+    let mut c = util::passport(&ph);
+    c.arg("init");
+    let npub = util::json_ok(c)["npub"].as_str().unwrap().to_owned();
+    let mut c = util::passport(&ph);
+    c.args(["passwd", "--new-age-identity"])
+        .arg(root.join("ph.agekey"));
+    assert_eq!(util::json_ok(c)["replaced"], "the passphrase");
+    std::fs::remove_file(util::passphrase_file(&ph)).unwrap();
+    assert!(!ph.join("keystore/master.age").exists());
+    let mut c = util::passport(&ph);
+    c.args(["backup", "identity", "--recipient"])
+        .arg(age::x25519::Identity::generate().to_public().to_string())
+        .arg("-o")
+        .arg(root.join("ph-id.age"));
+    assert_eq!(util::json_ok(c)["npub"], npub.as_str());
+}

@@ -54,6 +54,10 @@ pub fn examples(path: &str) -> &'static [Example] {
                 "passport passwd --passphrase-file old.txt --new-passphrase-file new.txt",
                 "The same without prompts: old and new passphrase from files.",
             ),
+            (
+                "passport passwd --new-age-identity ~/keys/ci-2027.agekey",
+                "Rotate the keystore to a fresh age identity in a new file (every secret re-sealed).",
+            ),
         ],
         "unlock" => &[
             (

@@ -38,14 +38,23 @@ impl Report for InitReport {
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
     /// Read the new passphrase from this file (first line).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "new_age_identity")]
     new_passphrase_file: Option<PathBuf>,
+    /// Instead of a passphrase: re-seal every secret under a fresh age identity written to
+    /// this new file (0600), which then unlocks the keystore (rotates an identity-file
+    /// home's key, or turns a passphrase home into an unattended one).
+    #[arg(long, value_name = "FILE")]
+    new_age_identity: Option<PathBuf>,
 }
 
 pub fn passwd(cli: &Cli, a: &PasswdArgs, out: &Output) -> Result<()> {
     let root = cli.home_path();
     if !root.join("config.json").exists() {
         return Err(Error::NoHome(root));
+    }
+    if let Some(file) = &a.new_age_identity {
+        let home = cli.open_home()?;
+        return out.report(&crate::ops::passwd::rotate_identity(&home, file)?);
     }
     crate::ops::passwd::check(&root)?;
     let old = prompt::passphrase_source(cli.passphrase_file.clone())()

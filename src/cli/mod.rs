@@ -92,7 +92,8 @@ pub enum Command {
     /// Create an operator home: identity key and encrypted keystore.
     Init(misc::InitArgs),
     /// Change the keystore passphrase (the current one as for any command; the new one
-    /// from PASSPORT_NEW_PASSPHRASE, --new-passphrase-file, or a prompt, asked twice).
+    /// from PASSPORT_NEW_PASSPHRASE, --new-passphrase-file, or a prompt, asked twice), or
+    /// rotate the keystore to a new age identity file with --new-age-identity.
     Passwd(misc::PasswdArgs),
     /// Keep a passphrase home unlocked for a while (default 15m): a session agent holds
     /// the keystore key, so commands ask no passphrase and pay no scrypt until then.

@@ -19,6 +19,7 @@ pub mod passwd;
 pub mod recover;
 pub mod refresh;
 pub mod repair;
+pub mod reseal;
 pub mod sign;
 pub mod sign_run;
 pub mod verify;

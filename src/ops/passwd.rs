@@ -34,7 +34,7 @@ pub fn check(root: &Path) -> Result<(Config, String)> {
     let config: Config = home::read_json(&root.join("config.json"), "home config")?;
     let KeystoreConfig::Passphrase { recipient } = &config.keystore else {
         return Err(Error::Invalid(
-            "this home's keystore is not protected by a passphrase (it uses an age identity file or a token); nothing to change".into(),
+            "this home's keystore is not protected by a passphrase (it uses an age identity file or a token); to rotate an identity file, pass --new-age-identity NEW_FILE".into(),
         ));
     };
     let recipient = recipient.clone();
@@ -69,4 +69,96 @@ pub fn passwd(root: &Path, old: SecretString, new: SecretString) -> Result<Passw
         home: root.to_path_buf(),
         npub: config.npub,
     })
+}
+
+#[derive(Serialize)]
+pub struct RotateReport {
+    pub home: PathBuf,
+    pub npub: String,
+    /// The new age identity file (created 0600), which now unlocks the keystore.
+    pub age_identity: PathBuf,
+    pub recipient: String,
+    pub secrets: usize,
+    /// What protected the keystore before ("passphrase" or the old identity file).
+    pub replaced: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub obsolete_identity_file: Option<PathBuf>,
+}
+
+impl Report for RotateReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "re-sealed {} secret(s) of {} ({}) under a new age identity {}\n  \
+             recipient {}; it replaces {}",
+            self.secrets,
+            self.home.display(),
+            self.npub,
+            self.age_identity.display(),
+            self.recipient,
+            self.replaced
+        );
+        if let Some(p) = &self.obsolete_identity_file {
+            s.push_str(&format!(
+                "\n  {} no longer opens anything; destroy it (and its copies)",
+                p.display()
+            ));
+        }
+        s.push_str("\n  backups are not affected: they are encrypted to their own recipients");
+        s
+    }
+}
+
+/// Re-seals every secret of a file keystore (passphrase or identity file) under a fresh
+/// age identity written to `new_file`, which must not exist. On any failure the home is
+/// unchanged and `new_file` is removed again.
+pub fn rotate_identity(home: &home::Home, new_file: &Path) -> Result<RotateReport> {
+    let replaced = match &home.config.keystore {
+        KeystoreConfig::Passphrase { .. } => "the passphrase".to_owned(),
+        KeystoreConfig::IdentityFile { path, .. } => path.display().to_string(),
+        KeystoreConfig::Pkcs11 { .. } => {
+            return Err(Error::Invalid(
+                "this home's secrets are sealed by a token, not by an age identity; move them with `passport hsm migrate --to …`".into(),
+            ))
+        }
+    };
+    if new_file.exists() {
+        return Err(Error::Refused(format!(
+            "{} exists; the new identity is only ever written to a new file",
+            new_file.display()
+        )));
+    }
+    // Unlock with the current key before anything is written.
+    let _ = home.identity()?;
+    let id = age::x25519::Identity::generate();
+    crate::fsutil::write_atomic(
+        new_file,
+        crate::keystore::file::identity_file_text(&id).as_bytes(),
+        false,
+    )?;
+    let result = (|| {
+        let path = std::fs::canonicalize(new_file).map_err(|e| Error::io(new_file, e))?;
+        let recipient = id.to_public().to_string();
+        let config = Config {
+            keystore: KeystoreConfig::IdentityFile {
+                recipient: recipient.clone(),
+                path: path.clone(),
+            },
+            ..home.config.clone()
+        };
+        let sealer = crate::keystore::file::AgeSealer::unlocked(id.clone());
+        let r = super::reseal::reseal(home, &sealer, config, "rotate-identity")?;
+        Ok(RotateReport {
+            home: home.root.clone(),
+            npub: home.config.npub.clone(),
+            age_identity: path,
+            recipient,
+            secrets: r.secrets,
+            replaced: replaced.clone(),
+            obsolete_identity_file: r.obsolete_identity_file,
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(new_file);
+    }
+    result
 }
