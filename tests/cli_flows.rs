@@ -744,3 +744,353 @@ fn passwd_changes_the_keystore_passphrase_and_keeps_every_secret() {
     c.env("PASSPORT_NEW_PASSPHRASE", "x").arg("passwd");
     util::expect_error_line(&mut c, 2, &["not protected by a passphrase"]);
 }
+
+// --- passport doctor ---------------------------------------------------------------------
+
+/// `doctor` on a home: (exit code, the JSON checks, the human lines).
+fn doctor(m: &Member, extra: &[&str]) -> (i32, Vec<Value>, String) {
+    let out = passport(&m.home)
+        .arg("doctor")
+        .args(extra)
+        .output()
+        .unwrap();
+    let human = String::from_utf8(out.stderr).unwrap();
+    let json = passport(&m.home)
+        .args(["--json", "doctor"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        json.status.code(),
+        out.status.code(),
+        "human and --json agree on the exit status"
+    );
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["healthy"], out.status.code() == Some(0), "{v}");
+    (
+        out.status.code().unwrap(),
+        v["checks"].as_array().unwrap().clone(),
+        human,
+    )
+}
+
+fn with_status<'a>(checks: &'a [Value], status: &str) -> Vec<&'a Value> {
+    checks.iter().filter(|c| c["status"] == status).collect()
+}
+
+fn dkg_of_three(root: &Path) -> (Vec<Member>, String) {
+    let ms: Vec<Member> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|n| make_member(root, n))
+        .collect();
+    let refs: Vec<&Member> = ms.iter().collect();
+    let roster = write_roster(root, "roster.json", 2, &refs, None);
+    let group = dkg_files(&refs, &roster, &root.join("x"));
+    (ms, group)
+}
+
+fn backup(m: &Member, group: &str, file: &Path) {
+    let mut c = passport(&m.home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
+        .args(["backup", "create", "--group", group, "--passphrase", "-o"])
+        .arg(file);
+    json_ok(c);
+}
+
+#[test]
+fn doctor_passes_a_healthy_home_and_asks_for_a_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ms, group) = dkg_of_three(root);
+    let a = &ms[0];
+
+    // Right after the DKG: nothing fails; the one warning asks for a backup of the share.
+    let (code, checks, human) = doctor(a, &[]);
+    assert_eq!(code, 0, "{human}");
+    assert!(with_status(&checks, "fail").is_empty(), "{checks:?}");
+    let warns = with_status(&checks, "warn");
+    assert_eq!(warns.len(), 1, "{checks:?}");
+    assert!(
+        warns[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no backup of alice's share"),
+        "{checks:?}"
+    );
+    for (check, needle) in [
+        ("keystore", "unlocked"),
+        ("identity", a.npub.as_str()),
+        ("share alice (seat 1)", "opens and matches"),
+        ("nonces alice (seat 1)", "0 unused, 0 spent"),
+        ("rounds", "no unfinished"),
+    ] {
+        let c = checks
+            .iter()
+            .find(|c| c["check"] == check)
+            .unwrap_or_else(|| panic!("no {check} check in {checks:?}"));
+        assert_eq!(c["status"], "ok", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains(needle), "{c}");
+    }
+    assert!(
+        human.contains(&format!(
+            "  ok    group {group}: 2-of-3, active; seats here: alice (seat 1)"
+        )),
+        "{human}"
+    );
+
+    // With a backup, every check is ok.
+    let file = root.join("alice.age");
+    backup(a, &group, &file);
+    let (code, checks, human) = doctor(a, &[]);
+    assert_eq!(code, 0, "{human}");
+    assert!(checks.iter().all(|c| c["status"] == "ok"), "{checks:?}");
+    assert!(
+        human.contains("backup ") && human.contains("alice.age: alice's current share"),
+        "{human}"
+    );
+    assert!(human.contains("checks: 0 failed, 0 warnings"), "{human}");
+
+    // --no-unlock checks presence only, and says so.
+    let (code, checks, _) = doctor(a, &["--no-unlock"]);
+    assert_eq!(code, 0);
+    let ks = checks.iter().find(|c| c["check"] == "keystore").unwrap();
+    assert_eq!(ks["status"], "skip", "{ks}");
+    let share = checks
+        .iter()
+        .find(|c| c["check"] == "share alice (seat 1)")
+        .unwrap();
+    assert!(
+        share["detail"].as_str().unwrap().contains("not opened"),
+        "{share}"
+    );
+
+    // A passphrase home without a passphrase in reach is not unlocked (no prompt hangs).
+    let p = root.join("p");
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&p)
+        .env("PASSPORT_PASSPHRASE", "pp")
+        .arg("init");
+    json_ok(c);
+    let pm = Member {
+        name: "p".into(),
+        home: p,
+        npub: String::new(),
+    };
+    let (code, checks, _) = doctor(&pm, &[]);
+    assert_eq!(code, 0, "{checks:?}");
+    let ks = checks.iter().find(|c| c["check"] == "keystore").unwrap();
+    assert_eq!(ks["status"], "skip", "{ks}");
+    assert!(
+        ks["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PASSPORT_PASSPHRASE"),
+        "{ks}"
+    );
+
+    // No home at all: one failing check, exit 1.
+    let none = Member {
+        name: "none".into(),
+        home: root.join("nowhere"),
+        npub: String::new(),
+    };
+    let (code, checks, human) = doctor(&none, &[]);
+    assert_eq!(code, 1, "{human}");
+    assert_eq!(checks.len(), 1);
+    assert!(human.contains("passport init"), "{human}");
+}
+
+#[test]
+fn doctor_fails_on_a_deleted_share_naming_group_and_seat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ms, group) = dkg_of_three(root);
+    let b = &ms[1];
+    let share = b
+        .home
+        .join("keystore/shares")
+        .join(format!("{}.2.sealed", npub_hex(&group)));
+    assert!(share.exists());
+    std::fs::remove_file(&share).unwrap();
+
+    let (code, checks, human) = doctor(b, &[]);
+    assert_eq!(code, 1, "{human}");
+    let fails = with_status(&checks, "fail");
+    assert_eq!(fails.len(), 1, "{checks:?}");
+    assert_eq!(fails[0]["check"], "share bob (seat 2)");
+    let detail = fails[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("MISSING") && detail.contains(&group) && detail.contains("backup restore"),
+        "{detail}"
+    );
+    assert!(
+        human.contains("  FAIL  share bob (seat 2): MISSING") && human.contains("1 failed"),
+        "{human}"
+    );
+    // group list agrees: the seat is missing, not held.
+    let mut c = passport(&b.home);
+    c.args(["group", "list"]);
+    let v = json_ok(c);
+    assert_eq!(v["groups"][0]["seats"], serde_json::json!([]), "{v}");
+    assert_eq!(v["groups"][0]["missing"], serde_json::json!(["bob"]), "{v}");
+    let out = passport(&b.home).args(["group", "list"]).output().unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.starts_with("group "), "{text}");
+    assert!(text.contains("seat 2 (bob) SHARE MISSING"), "{text}");
+}
+
+#[test]
+fn doctor_warns_about_a_backup_made_stale_by_a_refresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ms, group) = dkg_of_three(root);
+    let a = &ms[0];
+    let old = root.join("alice-before.age");
+    backup(a, &group, &old);
+    let x = root.join("refresh");
+    for step in ["round1", "round2", "finish"] {
+        for m in &ms {
+            let mut c = passport(&m.home);
+            c.args(["refresh", step, "--group", &group])
+                .args(["--refresh-id", "0123456789abcdef0123456789abcdef"]);
+            if step != "round1" {
+                c.arg("--in").arg(&x);
+            }
+            if step != "finish" {
+                c.arg("--out").arg(&x);
+            }
+            json_ok(c);
+        }
+    }
+    let (code, checks, human) = doctor(a, &[]);
+    assert_eq!(code, 0, "a stale backup is a warning: {human}");
+    let stale = checks
+        .iter()
+        .find(|c| c["check"] == format!("backup {}", old.display()))
+        .unwrap_or_else(|| panic!("{checks:?}"));
+    assert_eq!(stale["status"], "warn");
+    assert!(
+        stale["detail"].as_str().unwrap().contains("STALE"),
+        "{stale}"
+    );
+    assert!(
+        human.contains(&format!("  warn  backup {}: STALE", old.display())),
+        "{human}"
+    );
+    // A new backup is current; the old one stays named as stale.
+    let new = root.join("alice-after.age");
+    backup(a, &group, &new);
+    let (_, checks, _) = doctor(a, &[]);
+    let fresh = checks
+        .iter()
+        .find(|c| c["check"] == format!("backup {}", new.display()))
+        .unwrap();
+    assert_eq!(fresh["status"], "ok", "{fresh}");
+    assert_eq!(with_status(&checks, "warn").len(), 1, "{checks:?}");
+    // A backup moved away is named too.
+    std::fs::remove_file(&new).unwrap();
+    let (_, checks, _) = doctor(a, &[]);
+    let gone = checks
+        .iter()
+        .find(|c| c["check"] == format!("backup {}", new.display()))
+        .unwrap();
+    assert_eq!(gone["status"], "warn", "{gone}");
+    assert!(
+        gone["detail"].as_str().unwrap().contains("not there"),
+        "{gone}"
+    );
+    // A refresh this home started and did not finish is named.
+    let mut c = passport(&a.home);
+    c.args(["refresh", "round1", "--group", &group])
+        .args(["--refresh-id", "fedcba9876543210fedcba9876543210", "--out"])
+        .arg(root.join("r2"));
+    json_ok(c);
+    let (code, checks, _) = doctor(a, &[]);
+    assert_eq!(code, 0);
+    let round = checks
+        .iter()
+        .find(|c| c["check"] == "refresh round")
+        .unwrap_or_else(|| panic!("{checks:?}"));
+    assert_eq!(round["status"], "warn");
+    assert!(
+        round["detail"]
+            .as_str()
+            .unwrap()
+            .contains("alice's refresh is unfinished (at round1"),
+        "{round}"
+    );
+}
+
+/// `roster show` and `group list` in labelled columns, naming this home's seats.
+#[test]
+fn roster_show_and_group_list_say_which_seats_are_yours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ci = ci_group(root, None);
+    let dealer = root.join("dealer");
+    let dealer_npub = {
+        let mut c = passport(&dealer);
+        c.arg("id");
+        json_ok(c)["npub"].as_str().unwrap().to_owned()
+    };
+    let out = passport(&dealer)
+        .args(["roster", "show"])
+        .arg(root.join("roster.json"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    let at = |needle: &str| {
+        rows.iter()
+            .position(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no row {needle:?} in:\n{text}"))
+    };
+    assert!(at("  ceremony:") < at("  purpose:     test"));
+    assert!(at("  purpose:") < at("  threshold:   2 of 3 signatures (trusted dealer)"));
+    assert!(at("  threshold:") < at(&format!("  dealer:      {dealer_npub}  <- you")));
+    assert!(at("  dealer:") < at("  seat  name     npub"));
+    assert!(at("  seat  name") < at(&format!("  3     offsite  {}", ci.offsite.npub)));
+    assert!(text.contains("you hold no seat in this roster"), "{text}");
+    assert!(at("  3     offsite") < at("  fingerprint: "));
+    let mut c = passport(&dealer);
+    c.args(["roster", "show"]).arg(root.join("roster.json"));
+    let v = json_ok(c);
+    assert_eq!(v["dealer_is_you"], true, "{v}");
+    assert_eq!(v["n"], 3, "{v}");
+    assert_eq!(v["purpose"], "test", "{v}");
+
+    let out = passport(&ci.ci.home)
+        .args(["group", "list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("group ") && lines[0].contains("  t-of-n  origin  status  this home"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{}  2-of-3  dealer  active  you are seat 1 (ci), seat 2 (ci-b)",
+            ci.group
+        )),
+        "{text}"
+    );
+    let mut c = passport(&ci.ci.home);
+    c.args(["group", "list"]);
+    let v = json_ok(c);
+    let g = &v["groups"][0];
+    assert_eq!(g["seats"], serde_json::json!(["ci", "ci-b"]), "{v}");
+    assert_eq!(g["you"], serde_json::json!([1, 2]), "{v}");
+    assert_eq!(g["held"][1]["share"], "present", "{v}");
+    assert_eq!(g["origin"], "dealer", "{v}");
+    assert_eq!(g["threshold"], 2, "{v}");
+    // The dealer holds no share: a coordinator only.
+    let out = passport(&dealer).args(["group", "list"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no seat (coordinator only)"),
+        "{out:?}"
+    );
+}
