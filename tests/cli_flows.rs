@@ -1094,3 +1094,103 @@ fn roster_show_and_group_list_say_which_seats_are_yours() {
         "{out:?}"
     );
 }
+
+/// A token home: doctor reaches the token (no login needed) and, with the PIN, unlocks it;
+/// a token that is gone fails the token check and skips the unlock.
+#[test]
+fn doctor_checks_that_the_token_is_reachable() {
+    let module = passport::hsm::token::find_softhsm()
+        .expect("SoftHSM2 is not installed (Debian package softhsm2; scripts/test.sh installs it)");
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (_, conf) = util::softhsm_dirs(root);
+    let env = |c: &mut assert_cmd::Command, pin: bool| {
+        c.env("SOFTHSM2_CONF", &conf)
+            .env("PASSPORT_PKCS11_MODULE", &module)
+            .env_remove("PASSPORT_PKCS11_PIN");
+        if pin {
+            c.env("PASSPORT_PKCS11_PIN", "123456");
+        }
+    };
+    let softhsm = |args: &[&str]| {
+        let out = std::process::Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", &conf)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    softhsm(&[
+        "--init-token",
+        "--free",
+        "--label",
+        "alice",
+        "--so-pin",
+        "87654321",
+        "--pin",
+        "123456",
+    ]);
+    let home = root.join("alice");
+    for args in [
+        &["hsm", "init", "--token", "pkcs11:token=alice"][..],
+        &["init", "--keystore", "pkcs11:token=alice"][..],
+    ] {
+        let mut c = passport(&home);
+        env(&mut c, true);
+        c.args(args);
+        json_ok(c);
+    }
+    let run = |pin: bool| {
+        let mut c = passport(&home);
+        env(&mut c, pin);
+        let out = c.args(["--json", "doctor"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code().unwrap(),
+            v["checks"].as_array().unwrap().clone(),
+        )
+    };
+    let find = |checks: &[Value], name: &str| {
+        checks
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {checks:?}"))
+            .clone()
+    };
+    let (code, checks) = run(true);
+    assert_eq!(code, 0, "{checks:?}");
+    let token = find(&checks, "token");
+    assert_eq!(token["status"], "ok", "{token}");
+    assert!(
+        token["detail"].as_str().unwrap().contains("alice (serial"),
+        "{token}"
+    );
+    assert_eq!(find(&checks, "keystore")["status"], "ok");
+    // Without a PIN the token is still probed, the unlock skipped.
+    let (code, checks) = run(false);
+    assert_eq!(code, 0, "{checks:?}");
+    assert_eq!(find(&checks, "token")["status"], "ok");
+    let ks = find(&checks, "keystore");
+    assert_eq!(ks["status"], "skip", "{ks}");
+    assert!(
+        ks["detail"]
+            .as_str()
+            .unwrap()
+            .contains("PASSPORT_PKCS11_PIN"),
+        "{ks}"
+    );
+    // The token is gone.
+    softhsm(&["--delete-token", "--token", "alice"]);
+    let (code, checks) = run(true);
+    assert_eq!(code, 1, "{checks:?}");
+    let token = find(&checks, "token");
+    assert_eq!(token["status"], "fail", "{token}");
+    assert!(
+        token["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plug the token in"),
+        "{token}"
+    );
+    assert_eq!(find(&checks, "keystore")["status"], "skip");
+}
