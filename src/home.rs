@@ -114,6 +114,8 @@ pub enum Status {
     /// DKG finished here but not every member has confirmed the same key yet.
     Pending,
     Active,
+    /// `group retire` destroyed this home's shares; only the public file remains.
+    Retired,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -482,6 +484,10 @@ impl Home {
     pub fn active_seats(&self, group: &Group) -> Result<Vec<MemberId>> {
         match self.group_state(group)? {
             Some(s) if s.status == Status::Active => Ok(s.seats.into_iter().collect()),
+            Some(s) if s.status == Status::Retired => Err(Error::Refused(format!(
+                "group {} is retired in this home: its shares were destroyed (`passport group retire`)",
+                group.npub
+            ))),
             Some(_) => Err(Error::Refused(format!(
                 "group {} is pending: its DKG has not been confirmed by every member (`passport dkg confirm`)",
                 group.npub

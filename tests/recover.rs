@@ -345,3 +345,61 @@ fn a_normal_roster_recovers_through_typed_share_handovers() {
     let v = json_ok(cmd);
     assert_eq!(v["groups"][0]["seats"], serde_json::json!(["alice"]));
 }
+
+/// After the exit, `group retire` destroys the home's shares and nonces (typed
+/// confirmation or the explicit flag): the group stays listed as retired, and signing
+/// with it is refused.
+#[test]
+fn group_retire_destroys_the_shares_after_the_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ci, group, _) = split_into_one_home(root);
+    for seat in ["ci", "ci-b"] {
+        let mut c = passport(&ci.home);
+        c.args([
+            "sign", "commit", "--group", &group, "--member", seat, "--count", "3", "--out",
+        ])
+        .arg(root.join("c"));
+        json_ok(c);
+    }
+    let before = snapshot(&ci.home);
+    let mut c = passport(&ci.home);
+    c.args(["group", "retire", &group]);
+    expect_error_line(&mut c, 5, &["--i-understand-this-destroys-my-shares"]);
+    assert_eq!(snapshot(&ci.home), before, "refused: nothing destroyed");
+
+    let mut c = passport(&ci.home);
+    c.args([
+        "group",
+        "retire",
+        &group,
+        "--i-understand-this-destroys-my-shares",
+    ]);
+    let v = json_ok(c);
+    assert_eq!(v["destroyed"], serde_json::json!(["ci", "ci-b"]));
+    assert_eq!(v["nonces_burned"], 6, "3 per seat: {v}");
+    let left: Vec<_> = std::fs::read_dir(ci.home.join("keystore/shares"))
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "no share left: {left:?}");
+    let mut c = passport(&ci.home);
+    c.args(["group", "list"]);
+    let v = json_ok(c);
+    assert_eq!(v["groups"][0]["status"], "retired");
+    let mut c = passport(&ci.home);
+    c.args([
+        "sign", "commit", "--group", &group, "--member", "ci", "--out",
+    ])
+    .arg(root.join("c2"));
+    expect_error_line(&mut c, 5, &["retired"]);
+    let log = std::fs::read_to_string(ci.home.join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"op\":\"group-retire\""), "{log}");
+    let mut c = passport(&ci.home);
+    c.args([
+        "group",
+        "retire",
+        &group,
+        "--i-understand-this-destroys-my-shares",
+    ]);
+    expect_error_line(&mut c, 5, &["already retired"]);
+}

@@ -246,6 +246,10 @@ pub fn examples(path: &str) -> &'static [Example] {
             "passport group import group.json",
             "Import a public group file, e.g. to coordinate signing without a share.",
         )],
+        "group retire" => &[(
+            "passport group retire npub1…",
+            "After recover-nsec: destroy this home's shares and nonces of that group (asks you to type \"destroy my shares\").",
+        )],
         "group show" => &[(
             "passport group show npub1…",
             "Print the public group file of one group.",
@@ -342,10 +346,20 @@ pub fn examples(path: &str) -> &'static [Example] {
                 "The same for an event on stdin.",
             ),
         ],
-        "inspect" => &[(
-            "passport inspect x/dkg-1-alice-1f2e3d4c.json",
-            "Describe a package (or any passport file) without revealing secrets.",
-        )],
+        "inspect" => &[
+            (
+                "passport inspect x/dkg-1-alice-1f2e3d4c.json",
+                "Describe a package (or any passport file) without revealing secrets.",
+            ),
+            (
+                "passport inspect alice.age",
+                "Whose share a backup holds, from the signed manifest beside it.",
+            ),
+            (
+                "passport inspect --roster roster.json x/sign-request-9a8b7c6d.json",
+                "Name the seats of a package with a roster kept elsewhere.",
+            ),
+        ],
         "doctor" => &[
             (
                 "passport doctor",

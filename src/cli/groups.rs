@@ -27,6 +27,16 @@ pub enum GroupCmd {
         /// Group npub (or a unique prefix of its hex key).
         group: String,
     },
+    /// Destroy this home's shares of a group and burn its nonces (after recover-nsec, or
+    /// when leaving for good); the public file stays, marked retired (typed confirmation).
+    Retire {
+        /// Group npub (or a unique prefix of its hex key) whose shares this home destroys.
+        group: String,
+        /// Skip the typed confirmation (scripted retirement). Irreversible: without
+        /// backups, the share is gone.
+        #[arg(long = "i-understand-this-destroys-my-shares")]
+        danger: bool,
+    },
 }
 
 #[derive(Serialize)]
@@ -179,6 +189,33 @@ impl Report for GroupList {
 pub fn group(cli: &Cli, cmd: &GroupCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     match cmd {
+        GroupCmd::Retire { group, danger } => {
+            let g = home.find_group(group)?;
+            let seats = home
+                .group_state(&g)?
+                .map(|s| {
+                    s.seats
+                        .iter()
+                        .map(|&i| g.roster.name(i))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+            super::recover::consent(
+                *danger,
+                &[
+                    format!(
+                        "This destroys this home's share(s) of {} ({}) and its unused nonces.",
+                        g.npub,
+                        if seats.is_empty() { "no seat".into() } else { seats.join(", ") }
+                    ),
+                    "Do it only when the key has been recovered or the others can sign without you."
+                        .into(),
+                ],
+                "destroy my shares",
+                "--i-understand-this-destroys-my-shares",
+            )?;
+            out.report(&crate::ops::retire::retire(&home, group)?)
+        }
         GroupCmd::List => {
             let mut groups = vec![];
             for gid in home.group_ids()? {

@@ -270,6 +270,7 @@ fn changes_home(command: &Command) -> Option<&'static str> {
         Command::Sign(S::Event(_)) => "sign event",
         Command::Sign(S::Run(_)) => "sign run",
         Command::Group(G::Import { .. }) => "group import",
+        Command::Group(G::Retire { .. }) => "group retire",
         Command::Hsm(H::Migrate(_)) => "hsm migrate",
         Command::RecoverNsec(_) => "recover-nsec",
         Command::Backup(B::Create(_)) => "backup create",

@@ -12,6 +12,7 @@ use crate::ops::handover;
 use crate::ops::recover::{self, Output as KeyOut};
 
 const PHRASE: &str = "end threshold custody";
+const DANGER: &str = "--i-understand-this-ends-threshold-custody";
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
@@ -74,13 +75,13 @@ fn interactive() -> bool {
 }
 
 /// A typed phrase, or the explicit flag; never a bare y/n for giving up custody.
-fn consent(danger: bool, what: &[String], phrase: &str) -> Result<()> {
+pub(super) fn consent(danger: bool, what: &[String], phrase: &str, flag: &str) -> Result<()> {
     if danger {
         return Ok(());
     }
     if !interactive() {
         return Err(Error::Refused(format!(
-            "this ends threshold custody; confirm in a terminal or pass --i-understand-this-ends-threshold-custody ({})",
+            "this cannot be undone; confirm in a terminal or pass {flag} ({})",
             what.first().map(String::as_str).unwrap_or("")
         )));
     }
@@ -156,6 +157,7 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
                 .into(),
         ],
         PHRASE,
+        DANGER,
     )?;
     let key_out = if a.ncryptsec {
         KeyOut::Ncryptsec(ncryptsec_passphrase()?)
@@ -202,6 +204,7 @@ fn send_share(cli: &Cli, a: &SendShareArgs, out: &Output) -> Result<()> {
             ),
         ],
         GIVE_PHRASE,
+        DANGER,
     )?;
     let report = handover::send(&home, &plan, &a.out, a.force)?;
     out.report(&report)

@@ -20,6 +20,7 @@ pub mod recover;
 pub mod refresh;
 pub mod repair;
 pub mod reseal;
+pub mod retire;
 pub mod sign;
 pub mod sign_run;
 pub mod verify;

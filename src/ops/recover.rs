@@ -51,7 +51,8 @@ impl Report for RecoverReport {
             "WARNING: the secret key of {} now exists in one place.\n  \
              Threshold custody has ended for this key: anyone with {} can sign as the group.\n  \
              reconstructed from the shares of {}; written as {} to {}\n  \
-             Retire or destroy the shares; this event is recorded in the home's audit log.",
+             Retire the shares (`passport group retire {}` in every member's home); \
+             this event is recorded in the home's audit log.",
             self.group,
             self.file.display(),
             self.shares_used.join(", "),
@@ -60,7 +61,8 @@ impl Report for RecoverReport {
                 "stdout".to_owned()
             } else {
                 format!("{} (mode 0600)", self.file.display())
-            }
+            },
+            self.group
         )
     }
 }
