@@ -592,3 +592,76 @@ fn passwd_rotates_the_age_identity_and_the_home_still_signs() {
         .arg(root.join("ph-id.age"));
     assert_eq!(util::json_ok(c)["npub"], npub.as_str());
 }
+
+/// `init --identity-nsec` makes an existing Nostr key the home's identity: from stdin or
+/// a file, as an nsec or a NIP-49 ncryptsec; the key never lands in the log or config,
+/// and bad input creates no home.
+#[test]
+fn init_takes_an_existing_nsec_as_the_identity() {
+    use nostr::ToBech32;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let keys = nostr::Keys::generate();
+    let nsec = keys.secret_key().to_bech32().unwrap();
+    let npub = keys.public_key().to_bech32().unwrap();
+
+    let home = root.join("from-stdin");
+    let mut c = util::passport(&home);
+    c.arg("init")
+        .arg("--age-identity")
+        .arg(root.join("a.agekey"))
+        .args(["--identity-nsec", "-"])
+        .write_stdin(format!("{nsec}\n"));
+    assert_eq!(util::json_ok(c)["npub"], npub.as_str());
+    for f in ["audit.jsonl", "config.json"] {
+        let text = std::fs::read_to_string(home.join(f)).unwrap();
+        assert!(!text.contains(&nsec), "{f} holds the key");
+    }
+    assert!(std::fs::read_to_string(home.join("audit.jsonl"))
+        .unwrap()
+        .contains("identity-imported"));
+
+    let enc = nostr::nips::nip49::EncryptedSecretKey::new(
+        keys.secret_key(),
+        "exit passphrase",
+        16,
+        nostr::nips::nip49::KeySecurity::Medium,
+    )
+    .unwrap();
+    let file = root.join("key.ncryptsec");
+    std::fs::write(&file, enc.to_bech32().unwrap()).unwrap();
+    let home = root.join("from-ncryptsec");
+    let mut c = util::passport(&home);
+    c.env("PASSPORT_NCRYPTSEC_PASSPHRASE", "wrong")
+        .arg("init")
+        .arg("--age-identity")
+        .arg(root.join("b.agekey"))
+        .arg("--identity-nsec")
+        .arg(&file);
+    util::expect_error_line(&mut c, 6, &["wrong ncryptsec passphrase"]);
+    assert!(
+        !home.join("config.json").exists(),
+        "no home after a failure"
+    );
+    let mut c = util::passport(&home);
+    c.env("PASSPORT_NCRYPTSEC_PASSPHRASE", "exit passphrase")
+        .arg("init")
+        .arg("--age-identity")
+        .arg(root.join("b.agekey"))
+        .arg("--identity-nsec")
+        .arg(&file);
+    assert_eq!(util::json_ok(c)["npub"], npub.as_str());
+
+    let junk = root.join("junk.txt");
+    std::fs::write(&junk, "npub1notasecret").unwrap();
+    let home = root.join("junk");
+    let mut c = util::passport(&home);
+    c.arg("init")
+        .arg("--age-identity")
+        .arg(root.join("c.agekey"))
+        .arg("--identity-nsec")
+        .arg(&junk);
+    let line = util::expect_error_line(&mut c, 2, &["junk.txt", "not an nsec"]);
+    assert!(!line.contains("npub1notasecret"), "{line}");
+    assert!(!home.exists() || !home.join("config.json").exists());
+}

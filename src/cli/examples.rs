@@ -47,6 +47,10 @@ pub fn examples(path: &str) -> &'static [Example] {
                 "passport init --restore-identity alice-identity.age --backup-identity offline.agekey",
                 "Rebuild a lost home with its old identity (same npub), from backup identity.",
             ),
+            (
+                "passport init --identity-nsec - < my.nsec",
+                "Make an existing Nostr key (nsec, hex or ncryptsec, from stdin or a file) this home's identity.",
+            ),
         ],
         "passwd" => &[
             ("passport passwd", "Change the keystore passphrase; the new one is asked twice."),

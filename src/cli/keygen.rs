@@ -50,7 +50,7 @@ pub struct ImportArgs {
     via: ViaArgs,
 }
 
-fn read_nsec(path: &PathBuf) -> Result<Zeroizing<String>> {
+pub(super) fn read_nsec(path: &PathBuf) -> Result<Zeroizing<String>> {
     let mut s = Zeroizing::new(String::new());
     if path.as_os_str() == "-" {
         std::io::stdin()

@@ -88,6 +88,38 @@ pub struct InitArgs {
     /// Read the identity backup's passphrase from this file (first line).
     #[arg(long, value_name = "FILE", requires = "restore_identity")]
     backup_passphrase_file: Option<PathBuf>,
+    /// Use an existing Nostr key as this home's identity: a file (or `-` for stdin)
+    /// holding an nsec, 64 hex digits, or a NIP-49 ncryptsec (passphrase from
+    /// PASSPORT_NCRYPTSEC_PASSPHRASE or a prompt). Never on the command line.
+    #[arg(long, value_name = "FILE", conflicts_with = "restore_identity")]
+    identity_nsec: Option<PathBuf>,
+}
+
+/// The identity key from `--identity-nsec`: nsec, hex or ncryptsec, zeroized.
+fn imported_identity(path: &PathBuf) -> Result<nostr::Keys> {
+    use nostr::nips::nip49::EncryptedSecretKey;
+    use nostr::FromBech32;
+    let text = super::keygen::read_nsec(path)?;
+    let text = text.trim();
+    let bad = || {
+        Error::Invalid(format!(
+            "{}: not an nsec, a 64-hex secret key or an ncryptsec",
+            path.display()
+        ))
+    };
+    let secret = if text.starts_with("ncryptsec1") {
+        let enc = EncryptedSecretKey::from_bech32(text).map_err(|_| bad())?;
+        let pass = super::recover::ncryptsec_passphrase(false)?;
+        enc.decrypt(&pass).map_err(|_| {
+            crate::error::Error::BackupLocked(format!(
+                "{}: wrong ncryptsec passphrase",
+                path.display()
+            ))
+        })?
+    } else {
+        nostr::SecretKey::parse(text).map_err(|_| bad())?
+    };
+    Ok(nostr::Keys::new(secret))
 }
 
 pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
@@ -123,13 +155,28 @@ pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
             keys
         }
     };
-    let restored = identity.is_some();
+    let imported = a.identity_nsec.is_some();
+    let identity = match &a.identity_nsec {
+        Some(p) => Some(imported_identity(p)?),
+        None => identity,
+    };
+    let restored = identity.is_some() && !imported;
     let home = Home::init_with_identity(&root, unlock, identity)?;
     if restored {
         crate::home::audit_log(&home.root).append(
             "identity-restored",
             serde_json::json!({ "npub": home.config.npub, "from": a.restore_identity.as_ref().map(|p| p.display().to_string()) }),
         )?;
+    }
+    if imported {
+        // Recorded, never the key: where this identity came from is the operator's to know.
+        crate::home::audit_log(&home.root).append(
+            "identity-imported",
+            serde_json::json!({ "npub": home.config.npub }),
+        )?;
+        out.note(
+            "the identity is an existing key: it is only as safe as every other copy of it; keep an identity backup (`passport backup identity`)",
+        );
     }
     let keystore = match &home.config.keystore {
         crate::home::KeystoreConfig::Pkcs11 { scheme, .. } => format!(

@@ -99,7 +99,8 @@ pub(super) fn consent(danger: bool, what: &[String], phrase: &str, flag: &str) -
     Ok(())
 }
 
-fn ncryptsec_passphrase() -> Result<Zeroizing<String>> {
+/// The ncryptsec passphrase: asked twice when making one (`confirm`), once to open one.
+pub(super) fn ncryptsec_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
     if let Ok(p) = std::env::var("PASSPORT_NCRYPTSEC_PASSPHRASE") {
         if p.is_empty() {
             return Err(Error::Invalid(
@@ -114,10 +115,13 @@ fn ncryptsec_passphrase() -> Result<Zeroizing<String>> {
                 .into(),
         ));
     }
-    dialoguer::Password::new()
-        .with_prompt("ncryptsec passphrase")
-        .with_confirmation("Repeat passphrase", "the passphrases differ")
-        .interact()
+    let p = dialoguer::Password::new().with_prompt("ncryptsec passphrase");
+    let p = if confirm {
+        p.with_confirmation("Repeat passphrase", "the passphrases differ")
+    } else {
+        p
+    };
+    p.interact()
         .map(Zeroizing::new)
         .map_err(|e| Error::Invalid(e.to_string()))
 }
@@ -160,7 +164,7 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
         DANGER,
     )?;
     let key_out = if a.ncryptsec {
-        KeyOut::Ncryptsec(ncryptsec_passphrase()?)
+        KeyOut::Ncryptsec(ncryptsec_passphrase(true)?)
     } else {
         KeyOut::Nsec
     };
