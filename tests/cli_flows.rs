@@ -1194,3 +1194,52 @@ fn doctor_checks_that_the_token_is_reachable() {
     );
     assert_eq!(find(&checks, "keystore")["status"], "skip");
 }
+
+/// After recover-nsec and group retire: the group is retired (not a failure) and a share
+/// backup still lying around is named for destruction.
+#[test]
+fn doctor_names_backups_of_a_retired_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let ci = ci_group(root, None);
+    let m = &ci.ci;
+    let file = root.join("ci.age");
+    let mut c = passport(&m.home);
+    c.env("PASSPORT_BACKUP_PASSPHRASE", "backup pass")
+        .args(["backup", "create", "--group", &ci.group, "--member", "ci"])
+        .args(["--passphrase", "-o"])
+        .arg(&file);
+    json_ok(c);
+    let mut c = passport(&m.home);
+    c.args(["recover-nsec", "--i-understand-this-ends-threshold-custody"])
+        .args(["--group", &ci.group, "-o"])
+        .arg(root.join("group.nsec"));
+    json_ok(c);
+    let mut c = passport(&m.home);
+    c.args([
+        "group",
+        "retire",
+        &ci.group,
+        "--i-understand-this-destroys-my-shares",
+    ]);
+    json_ok(c);
+    let (code, checks, human) = doctor(m, &[]);
+    assert_eq!(code, 0, "{human}");
+    let g = checks
+        .iter()
+        .find(|c| c["check"] == format!("group {}", ci.group))
+        .unwrap();
+    assert!(g["detail"].as_str().unwrap().contains("retired"), "{g}");
+    let b = checks
+        .iter()
+        .find(|c| c["check"] == format!("backup {}", file.display()))
+        .unwrap();
+    assert_eq!(b["status"], "warn", "{b}");
+    assert!(
+        b["detail"].as_str().unwrap().contains("destroy the backup"),
+        "{b}"
+    );
+    assert!(!checks
+        .iter()
+        .any(|c| c["check"].as_str().unwrap().starts_with("share ")));
+}

@@ -98,6 +98,22 @@ pub(super) fn checks(home: &Home, held: &[(crate::group::Group, MemberId)], out:
             .and_then(|v| v.serialize().ok())
             .map(hex::encode);
         let made = crate::clock::date(r.created_at);
+        let retired = home
+            .group_state(&group)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.status == crate::home::Status::Retired);
+        if retired {
+            out.push(Check::new(
+                &label,
+                Status::Warn,
+                format!(
+                    "made {made}: {} is retired, but this backup still holds {}'s share of it; destroy the backup",
+                    group.npub, r.member
+                ),
+            ));
+            continue;
+        }
         if now.as_deref() != Some(r.verifying_share.as_str()) {
             out.push(Check::new(
                 &label,

@@ -46,6 +46,11 @@ pub(super) fn groups(home: &Home, unlocked: bool, out: &mut Vec<Check>) -> Vec<(
                 Status::Warn,
                 format!("{t}, pending: not every member has confirmed the key yet (`passport dkg confirm --roster ROSTER --in DIR`)"),
             )),
+            Some(s) if s.status == GroupStatus::Retired => out.push(Check::new(
+                &label,
+                Status::Ok,
+                format!("{t}, retired: this home's shares were destroyed (`group retire`); the public file stays"),
+            )),
             Some(s) => out.push(Check::new(
                 &label,
                 Status::Ok,
