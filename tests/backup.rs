@@ -72,7 +72,7 @@ fn create_pass(home: &Path, group: &str, out: &Path) -> Value {
     let mut c = passport(home);
     c.env("PASSPORT_BACKUP_PASSPHRASE", PASS)
         .args(["backup", "create", "--group", group, "--member", "ci"])
-        .arg("--passphrase")
+        .arg("--backup-passphrase")
         .arg("-o")
         .arg(out);
     json_ok(c)
@@ -395,7 +395,7 @@ fn every_bad_backup_is_rejected_and_nothing_changes() {
             "-o",
         ])
         .arg(&mixed);
-    expect_error_line(&mut c, 2, &["--passphrase cannot be combined"]);
+    expect_error_line(&mut c, 2, &["--backup-passphrase cannot be combined"]);
     assert!(!mixed.exists() && !manifest_of(&mixed).exists());
     check_unchanged();
 

@@ -21,7 +21,7 @@ pub enum BackupCmd {
     /// (FILE.manifest.json).
     Create(CreateArgs),
     /// Check a backup without secrets (manifest signature, signer, SHA-256, age header);
-    /// with --identity or --passphrase also decrypt it and check the share.
+    /// with --identity or --backup-passphrase also decrypt it and check the share.
     Verify(VerifyArgs),
     /// Verify a backup fully, then store its share in this home's keystore.
     Restore(RestoreArgs),
@@ -61,7 +61,9 @@ pub struct ProtectArgs {
     recipients_file: Option<PathBuf>,
     /// Encrypt to a passphrase (scrypt) instead of recipients: from
     /// PASSPORT_BACKUP_PASSPHRASE, --backup-passphrase-file, or a prompt (asked twice).
-    #[arg(long)]
+    // `--backup-passphrase`, like `--backup-passphrase-file`, so it cannot be taken for
+    // the keystore's `--passphrase-file`; `--passphrase` still works.
+    #[arg(long = "backup-passphrase", alias = "passphrase")]
     passphrase: bool,
     /// Read the backup passphrase from this file (first line).
     #[arg(long, value_name = "FILE")]
@@ -94,7 +96,9 @@ pub struct OpenArgs {
     identity: Option<PathBuf>,
     /// The backup is passphrase-protected: from PASSPORT_BACKUP_PASSPHRASE,
     /// --backup-passphrase-file, or a prompt.
-    #[arg(long)]
+    // `--backup-passphrase`, like `--backup-passphrase-file`, so it cannot be taken for
+    // the keystore's `--passphrase-file`; `--passphrase` still works.
+    #[arg(long = "backup-passphrase", alias = "passphrase")]
     passphrase: bool,
     /// Read the backup passphrase from this file (first line).
     #[arg(long, value_name = "FILE")]
@@ -163,7 +167,7 @@ fn protection(a: &ProtectArgs) -> Result<Protection> {
     let passphrase = a.passphrase || a.backup_passphrase_file.is_some();
     if passphrase && has_recipients {
         return Err(Error::Invalid(
-            "--passphrase cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
+            "--backup-passphrase cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
         ));
     }
     if passphrase {
@@ -174,7 +178,7 @@ fn protection(a: &ProtectArgs) -> Result<Protection> {
     }
     if !has_recipients {
         return Err(Error::Invalid(
-            "say whom the backup is for: --recipient age1…|ssh-ed25519 …, --recipients-file FILE, or --passphrase".into(),
+            "say whom the backup is for: --recipient age1…|ssh-ed25519 …, --recipients-file FILE, or --backup-passphrase".into(),
         ));
     }
     let mut rs = a
@@ -188,7 +192,7 @@ fn protection(a: &ProtectArgs) -> Result<Protection> {
     Ok(Protection::Recipients(rs))
 }
 
-/// The secret that opens a backup, from `--identity FILE` or `--passphrase`.
+/// The secret that opens a backup, from `--identity FILE` or `--backup-passphrase`.
 pub fn open_key(
     identity: Option<&Path>,
     passphrase_flag: bool,
@@ -199,7 +203,7 @@ pub fn open_key(
     let passphrase_flag = passphrase_flag || passphrase_file.is_some();
     match (identity, passphrase_flag) {
         (Some(_), true) => Err(Error::Invalid(
-            "pass either --identity or --passphrase, not both".into(),
+            "pass either --identity or --backup-passphrase, not both".into(),
         )),
         (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
         (None, true) => Ok(Some(Key::Passphrase(passphrase(passphrase_file, false)?))),
@@ -210,7 +214,7 @@ pub fn open_key(
 fn key(a: &OpenArgs) -> Result<Option<Key>> {
     match (&a.identity, a.passphrase || a.backup_passphrase_file.is_some()) {
         (Some(_), true) => Err(Error::Invalid(
-            "pass either --identity or --passphrase, not both".into(),
+            "pass either --identity or --backup-passphrase, not both".into(),
         )),
         (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
         (None, true) => Ok(Some(Key::Passphrase(passphrase(
@@ -287,7 +291,7 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
             let home = cli.open_home()?;
             if a.open.identity.is_none() && !a.open.passphrase {
                 return Err(Error::Invalid(
-                    "restore needs the backup's --identity FILE or --passphrase".into(),
+                    "restore needs the backup's --identity FILE or --backup-passphrase".into(),
                 ));
             }
             out.report(&ops::restore(&home, inputs(&a.open)?, a.force)?)

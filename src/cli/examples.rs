@@ -318,7 +318,7 @@ pub fn examples(path: &str) -> &'static [Example] {
                 "Back up this member's share to an age recipient, with alice.age.manifest.json.",
             ),
             (
-                "passport backup create --group npub1… --passphrase -o alice.age",
+                "passport backup create --group npub1… --backup-passphrase -o alice.age",
                 "Encrypt it to a passphrase (scrypt) instead.",
             ),
         ],
