@@ -744,6 +744,32 @@ fn inspect_describes_backups_manifests_deals_and_logs() {
         &[&junk.display().to_string(), "not a file passport writes"],
     );
     let mut c = util::bare();
+    c.arg("inspect").arg(&backup).arg("--roster").arg(&junk);
+    util::expect_error_line(
+        &mut c,
+        3,
+        &[
+            &junk.display().to_string(),
+            "neither a roster nor a group file",
+        ],
+    );
+    // --roster names the seats of a package found anywhere.
+    let far = root.join("far");
+    std::fs::create_dir_all(far.join("deep")).unwrap();
+    let moved = far.join("deep/pkg.json");
+    std::fs::copy(util::pkg(&root.join("dealt"), "dealer-share-ci-b"), &moved).unwrap();
+    let (h, _) = inspect(&far, &moved);
+    assert!(h.contains("to:          seat 2 ("), "{h}");
+    let mut c = util::bare();
+    c.arg("--json")
+        .arg("inspect")
+        .arg(&moved)
+        .arg("--roster")
+        .arg(root.join("roster.json"));
+    let out = c.output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["details"]["recipient_name"], "ci-b", "{v}");
+    let mut c = util::bare();
     c.arg("inspect").arg(lone.with_extension("nope"));
     let out = c.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");

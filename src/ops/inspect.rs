@@ -212,6 +212,17 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 }
 
 pub fn inspect_in(path: &Path, ctx: &Context) -> Result<Inspection> {
+    if let Some(r) = &ctx.roster {
+        // Named by the user: it must be a roster or group file, not silently ignored.
+        let b = crate::fsutil::read_limited(r, 1 << 20)?;
+        if Roster::from_json(&b).is_err() && crate::group::Group::from_json(&b).is_err() {
+            return Err(Error::Malformed {
+                path: r.display().to_string(),
+                what: "roster or group file",
+                detail: "--roster names neither a roster nor a group file".into(),
+            });
+        }
+    }
     let bytes = read_source(path)?;
     let name = super::display(path);
     if let Some(i) = backup::binary(path, &name, &bytes)? {
