@@ -53,7 +53,9 @@ pub(super) fn signed(
 fn nostr_event(name: &str, event: &Event) -> Inspection {
     let kind = event.kind.as_u16();
     let mut i = Inspection::new("signed Nostr event", name);
-    i.put("pubkey", event.pubkey.to_hex());
+    // `pubkey` keeps its earlier form (the npub); `pubkey_hex` is the raw key.
+    i.put("pubkey", bech(&event.pubkey))
+        .put("pubkey_hex", event.pubkey.to_hex());
     i.field("npub", "signer", bech(&event.pubkey))
         .field("id", "id", event.id.to_hex());
     i.put("kind", kind)
