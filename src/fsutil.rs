@@ -64,12 +64,25 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// `InvalidData` error. The limit is on the bytes actually read, not on
 /// `metadata().len()`: a FIFO, a character device (`/dev/zero`) or `/dev/stdin` reports a
 /// length of 0 and would otherwise be read without end.
+///
+/// `-` is stdin, which a process can read only once: a second `-` argument is an error
+/// naming the clash, not a silent empty read (public files read through
+/// [`read_public_source`] are kept and may be asked for again).
 pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
     use std::io::Read;
-    let file = fs::File::open(path)?;
     let cap = usize::try_from(limit.min(1 << 20)).unwrap_or(1 << 20);
     let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(cap + 1));
-    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    if is_stdin(path) {
+        take_stdin()?;
+        std::io::stdin()
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut buf)?;
+    } else {
+        fs::File::open(path)?
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut buf)?;
+    }
     if buf.len() as u64 > limit {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -79,17 +92,58 @@ pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<zeroize::Zeroizi
     Ok(buf)
 }
 
+/// True for the `-` that names stdin (or stdout, for outputs).
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+static STDIN_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static STDIN_PUBLIC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+fn take_stdin() -> std::io::Result<()> {
+    if STDIN_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "stdin (`-`) is already used by another argument of this command; give a file",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a public file (roster, package, group file, template), `-` for stdin. Stdin is
+/// read once and kept, so a workflow that looks at the same `-` twice sees the same
+/// bytes (`--roster -` is read by the command and again by the step it runs).
+pub fn read_public_source(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    if !is_stdin(path) {
+        return read_limited(path, limit);
+    }
+    if let Some(b) = STDIN_PUBLIC.get() {
+        return Ok(b.clone());
+    }
+    let bytes = read_limited(path, limit)?;
+    Ok(STDIN_PUBLIC.get_or_init(|| bytes).clone())
+}
+
 /// Reads a file, refusing ones larger than `limit` bytes (counted as read, see
 /// [`read_bounded`]).
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     match read_bounded(path, limit) {
         Ok(mut buf) => Ok(std::mem::take(&mut *buf)),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Malformed {
-            path: path.display().to_string(),
+            path: display(path),
             what: "input",
             detail: e.to_string(),
         }),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => Err(Error::io(display(path), e)),
+    }
+}
+
+/// How a path argument is named in messages: `-` is `<stdin>`.
+pub fn display(path: &Path) -> String {
+    if is_stdin(path) {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
     }
 }
 

@@ -374,3 +374,175 @@ fn dash_is_stdout_and_a_secret_never_reaches_a_terminal() {
         "-o - wrote into the working directory"
     );
 }
+
+/// `-` is stdin for every file a command reads (rosters, packages, group files, backups,
+/// identities, passphrase files) and stdout for `backup identity -o -`; never a file named
+/// `-`. Stdin can feed one secret only: a second `-` secret is refused, not read empty.
+#[test]
+fn dash_is_stdin_for_every_input_and_never_a_file_named_dash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let cwd = root.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let run = |mut c: assert_cmd::Command, stdin: &[u8]| {
+        c.current_dir(&cwd).write_stdin(stdin.to_vec());
+        c
+    };
+    let (a, b) = (
+        util::make_member(root, "alice"),
+        util::make_member(root, "bob"),
+    );
+    let roster = util::write_roster(root, "roster.json", 2, &[&a, &b], None);
+    let roster_bytes = std::fs::read(&roster).unwrap();
+    let x = root.join("x");
+    // `--roster -`: read by the command and again by the step; both see the same bytes.
+    let mut c = passport(&a.home);
+    c.args(["dkg", "round1", "--roster", "-", "--out"]).arg(&x);
+    json_ok(run(c, &roster_bytes));
+    let mut c = passport(&b.home);
+    c.args(["dkg", "round1", "--roster"])
+        .arg(&roster)
+        .arg("--out")
+        .arg(&x);
+    json_ok(c);
+    for step in ["round2", "finish", "confirm"] {
+        for m in [&a, &b] {
+            let mut c = passport(&m.home);
+            c.args(["dkg", step, "--roster"])
+                .arg(&roster)
+                .arg("--in")
+                .arg(&x);
+            if step != "confirm" {
+                c.arg("--out").arg(&x);
+            }
+            json_ok(c);
+        }
+    }
+    let mut c = passport(&a.home);
+    c.args(["group", "list"]);
+    let group = json_ok(c)["groups"][0]["npub"].as_str().unwrap().to_owned();
+
+    // `backup identity -o -` streams the armor; the manifest needs a name of its own.
+    let key = root.join("offline.agekey");
+    let id = age::x25519::Identity::generate();
+    std::fs::write(
+        &key,
+        format!(
+            "{}\n",
+            age::secrecy::ExposeSecret::expose_secret(&id.to_string())
+        ),
+    )
+    .unwrap();
+    let recipient = id.to_public().to_string();
+    let mut c = passport(&a.home);
+    c.current_dir(&cwd)
+        .args(["backup", "identity", "--recipient", &recipient, "-o", "-"]);
+    expect_error_line(&mut c, 2, &["--manifest FILE"]);
+    let manifest = root.join("id.manifest.json");
+    let out = passport(&a.home)
+        .current_dir(&cwd)
+        .args([
+            "backup",
+            "identity",
+            "--recipient",
+            &recipient,
+            "-o",
+            "-",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let armor = out.stdout;
+    assert!(armor.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+    // Verified from stdin (manifest named), decrypted with the age identity from stdin.
+    let mut c = bare();
+    c.args(["backup", "verify", "-"]);
+    expect_error_line(&mut run(c, &armor), 2, &["--manifest FILE"]);
+    let mut c = bare();
+    c.args(["backup", "verify", "-", "--manifest"])
+        .arg(&manifest);
+    assert_eq!(json_ok(run(c, &armor))["npub"], a.npub.as_str());
+    let armored_file = root.join("id.age");
+    std::fs::write(&armored_file, &armor).unwrap();
+    let mut c = bare();
+    c.args(["backup", "verify"])
+        .arg(&armored_file)
+        .arg("--manifest")
+        .arg(&manifest)
+        .args(["--identity", "-"]);
+    let v = json_ok(run(c, &std::fs::read(&key).unwrap()));
+    assert_eq!(v["decrypted"], true);
+
+    // A group file from stdin.
+    let gf = std::fs::read(
+        a.home
+            .join("groups")
+            .join(npub_hex(&group))
+            .join("group.json"),
+    )
+    .unwrap();
+    let c3 = util::make_member(root, "coordinator");
+    let mut c = passport(&c3.home);
+    c.args(["group", "import", "-"]);
+    json_ok(run(c, &gf));
+
+    // A passphrase from stdin, for init and for a command that unlocks.
+    let ph = root.join("ph");
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&ph)
+        .args(["--passphrase-file", "-", "init"]);
+    json_ok(run(c, b"read from stdin\n"));
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&ph)
+        .args([
+            "--passphrase-file",
+            "-",
+            "backup",
+            "identity",
+            "--recipient",
+            &recipient,
+            "-o",
+        ])
+        .arg(root.join("ph.age"));
+    json_ok(run(c, b"read from stdin\n"));
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&ph)
+        .args([
+            "--passphrase-file",
+            "-",
+            "backup",
+            "identity",
+            "--recipient",
+            &recipient,
+            "-o",
+        ])
+        .arg(root.join("ph2.age"));
+    expect_error_line(&mut run(c, b"not it\n"), 6, &["wrong passphrase"]);
+    // Two secrets cannot both come from stdin: the second `-` is named, not read empty.
+    let mut c = bare();
+    c.arg("--home")
+        .arg(&ph)
+        .args(["--passphrase-file", "-", "backup", "identity"])
+        .args(["--backup-passphrase-file", "-", "-o"])
+        .arg(root.join("never.age"));
+    expect_error_line(
+        &mut run(c, b"read from stdin\n"),
+        6,
+        &["already used by another argument"],
+    );
+    assert!(!root.join("never.age").exists());
+
+    assert!(
+        std::fs::read_dir(&cwd).unwrap().next().is_none(),
+        "a `-` argument wrote into the working directory"
+    );
+}

@@ -322,6 +322,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// `FILE.age` → `FILE.age.manifest.json`.
+/// The manifest of `file`: the one named, else the one beside it. A backup read from
+/// stdin has nothing beside it, so its manifest must be named.
+pub fn manifest_for(file: &Path, manifest: Option<&Path>) -> Result<PathBuf> {
+    match manifest {
+        Some(m) => Ok(m.to_path_buf()),
+        None if crate::fsutil::is_stdin(file) => Err(Error::Invalid(
+            "a backup read from stdin (`-`) has no manifest beside it; name it with --manifest FILE"
+                .into(),
+        )),
+        None => Ok(manifest_path(file)),
+    }
+}
+
 pub fn manifest_path(file: &Path) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(".manifest.json");

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use super::{Cli, Output};
 use crate::backup::{self, BackupRecipient, Key, Protection};
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::home::{Home, OpenUnlock};
 use crate::ops::backup::{self as ops, Inputs};
 
@@ -75,9 +76,12 @@ pub struct IdentityArgs {
     #[command(flatten)]
     protect: ProtectArgs,
     /// The new identity backup file (armored age); the manifest goes to
-    /// FILE.manifest.json.
+    /// FILE.manifest.json. `-` for stdout (then name the manifest with --manifest).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
+    /// Where the signed manifest goes (default: FILE.manifest.json; required with -o -).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +122,25 @@ pub struct RestoreArgs {
     /// Replace a share this home already holds.
     #[arg(long)]
     force: bool,
+}
+
+/// `-o -` streams the armor to stdout: the manifest needs a file of its own, and
+/// stdout cannot also carry the --json report.
+fn stream_checks(output: &Path, manifest: Option<&Path>, json: bool, what: &str) -> Result<()> {
+    if !fsutil::is_stdin(output) {
+        return Ok(());
+    }
+    if manifest.is_none() {
+        return Err(Error::Invalid(format!(
+            "-o - writes the {what} to stdout; name the manifest's file with --manifest FILE"
+        )));
+    }
+    if json {
+        return Err(Error::Invalid(format!(
+            "-o - writes the {what} to stdout, which --json uses for its report; use one of them"
+        )));
+    }
+    Ok(())
 }
 
 fn interactive() -> bool {
@@ -237,17 +260,8 @@ fn inputs(a: &OpenArgs) -> Result<Inputs<'_>> {
 pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
     match cmd {
         BackupCmd::Create(a) => {
-            let to_stdout = a.output.as_os_str() == "-";
-            if to_stdout && a.manifest.is_none() {
-                return Err(Error::Invalid(
-                    "-o - writes the backup to stdout; name the manifest's file with --manifest FILE".into(),
-                ));
-            }
-            if to_stdout && out.json {
-                return Err(Error::Invalid(
-                    "-o - writes the backup to stdout, which --json uses for its report; use one of them".into(),
-                ));
-            }
+            let to_stdout = fsutil::is_stdin(&a.output);
+            stream_checks(&a.output, a.manifest.as_deref(), out.json, "backup")?;
             let to = protection(&a.protect)?;
             let home = cli.open_home()?;
             let mut stdout = std::io::stdout().lock();
@@ -283,13 +297,22 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
             out.report(&ops::verify(home.as_ref(), inputs(&a.open)?)?)
         }
         BackupCmd::Identity(a) => {
+            stream_checks(&a.output, a.manifest.as_deref(), out.json, "identity backup")?;
             let to = protection(&a.protect)?;
             let home = cli.open_home()?;
-            out.report(&crate::ops::idbackup::create(&home, &to, &a.output)?)
+            let mut stdout = std::io::stdout().lock();
+            let target = match (&a.manifest, fsutil::is_stdin(&a.output)) {
+                (Some(m), true) => ops::Target::Stream(&mut stdout, m),
+                (m, _) => ops::Target::File(&a.output, m.as_deref()),
+            };
+            out.report(&crate::ops::idbackup::create(&home, &to, target)?)
         }
         BackupCmd::Restore(a) => {
             let home = cli.open_home()?;
-            if a.open.identity.is_none() && !a.open.passphrase {
+            if a.open.identity.is_none()
+                && !a.open.passphrase
+                && a.open.backup_passphrase_file.is_none()
+            {
                 return Err(Error::Invalid(
                     "restore needs the backup's --identity FILE or --backup-passphrase".into(),
                 ));

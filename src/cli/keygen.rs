@@ -1,6 +1,5 @@
 //! `passport keygen deal|import`.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -50,28 +49,21 @@ pub struct ImportArgs {
     via: ViaArgs,
 }
 
-pub(super) fn read_nsec(path: &PathBuf) -> Result<Zeroizing<String>> {
-    let mut s = Zeroizing::new(String::new());
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .take(1024)
-            .read_to_string(&mut s)
-            .map_err(|e| Error::io("<stdin>", e))?;
-    } else {
-        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        f.by_ref()
-            .take(1024)
-            .read_to_string(&mut s)
-            .map_err(|e| Error::io(path, e))?;
-    }
-    Ok(s)
+/// A secret key from a small file or stdin (`-`), in zeroizing memory.
+pub(super) fn read_nsec(path: &std::path::Path) -> Result<Zeroizing<String>> {
+    let bytes = crate::fsutil::read_bounded(path, 1024)
+        .map_err(|e| Error::io(crate::fsutil::display(path), e))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::Invalid(format!("{}: not text", crate::fsutil::display(path)))
+    })?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     match cmd {
         KeygenCmd::Deal(a) => {
-            let nsec = a.split.as_ref().map(read_nsec).transpose()?;
+            let nsec = a.split.as_deref().map(read_nsec).transpose()?;
             let roster = load_roster(&a.roster)?;
             out.warn_shared_seats(&roster);
             let mut ex = a.via.exchange(&home, &roster, &[], &a.out)?;

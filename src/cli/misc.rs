@@ -96,7 +96,7 @@ pub struct InitArgs {
 }
 
 /// The identity key from `--identity-nsec`: nsec, hex or ncryptsec, zeroized.
-fn imported_identity(path: &PathBuf) -> Result<nostr::Keys> {
+fn imported_identity(path: &std::path::Path) -> Result<nostr::Keys> {
     use nostr::nips::nip49::EncryptedSecretKey;
     use nostr::FromBech32;
     let text = super::keygen::read_nsec(path)?;

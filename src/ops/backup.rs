@@ -90,7 +90,7 @@ impl Report for VerifyReport {
         }
         if !self.decrypted {
             s.push_str(
-                "\n  (not decrypted: pass --identity or --passphrase to check the share itself)",
+                "\n  (not decrypted: pass --identity or --backup-passphrase to check the share itself)",
             );
         }
         s
@@ -422,11 +422,8 @@ fn verify_inner(
     inputs: Inputs<'_>,
     allow_embedded_group: bool,
 ) -> Result<Verified> {
-    let file_disp = inputs.file.display().to_string();
-    let manifest_path = inputs
-        .manifest
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| backup::manifest_path(inputs.file));
+    let file_disp = fsutil::display(inputs.file);
+    let manifest_path = backup::manifest_for(inputs.file, inputs.manifest)?;
     let manifest_disp = manifest_path.display().to_string();
     let armored = fsutil::read_limited(inputs.file, backup::MAX_BACKUP_BYTES)?;
     let manifest_bytes = fsutil::read_limited(&manifest_path, backup::MAX_BACKUP_BYTES)?;

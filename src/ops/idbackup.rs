@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::backup::Target;
 use super::Report;
 use crate::backup::identity::{self, IdentityManifest};
 use crate::backup::{manifest_path, Key, Protection, MAX_BACKUP_BYTES};
@@ -52,9 +53,17 @@ fn refuse_existing(path: &Path) -> Result<()> {
 }
 
 /// Writes the identity backup and its manifest (both new files, 0600).
-pub fn create(home: &Home, to: &Protection, output: &Path) -> Result<IdentityReport> {
-    let manifest = manifest_path(output);
-    refuse_existing(output)?;
+pub fn create(home: &Home, to: &Protection, target: Target<'_>) -> Result<IdentityReport> {
+    let (output, manifest) = match &target {
+        Target::File(p, m) => (
+            p.to_path_buf(),
+            m.map(Path::to_path_buf).unwrap_or_else(|| manifest_path(p)),
+        ),
+        Target::Stream(_, m) => (PathBuf::from("<stdout>"), m.to_path_buf()),
+    };
+    if let Target::File(p, _) = &target {
+        refuse_existing(p)?;
+    }
     refuse_existing(&manifest)?;
     let keys = home.identity()?;
     let (armored, event, m) = identity::create(keys, to)?;
@@ -64,12 +73,24 @@ pub fn create(home: &Home, to: &Protection, output: &Path) -> Result<IdentityRep
     )?;
     let mut json = nostr::JsonUtil::as_json(&event);
     json.push('\n');
-    fsutil::write_atomic(output, &armored, false)?;
-    if let Err(e) = fsutil::write_atomic(&manifest, json.as_bytes(), false) {
-        let _ = std::fs::remove_file(output);
-        return Err(e);
+    match target {
+        Target::File(p, _) => {
+            fsutil::write_atomic(p, &armored, false)?;
+            if let Err(e) = fsutil::write_atomic(&manifest, json.as_bytes(), false) {
+                let _ = std::fs::remove_file(p);
+                return Err(e);
+            }
+        }
+        Target::Stream(w, _) => {
+            // The manifest first: a stream cannot be taken back, a file can.
+            fsutil::write_atomic(&manifest, json.as_bytes(), false)?;
+            if let Err(e) = w.write_all(&armored).and_then(|()| w.flush()) {
+                let _ = std::fs::remove_file(&manifest);
+                return Err(Error::io("<stdout>", e));
+            }
+        }
     }
-    Ok(report(output, &manifest, m, false))
+    Ok(report(&output, &manifest, m, false))
 }
 
 fn report(file: &Path, manifest: &Path, m: IdentityManifest, decrypted: bool) -> IdentityReport {
@@ -89,13 +110,11 @@ pub fn open(
     manifest: Option<&Path>,
     key: Option<&Key>,
 ) -> Result<(IdentityReport, Option<nostr::Keys>)> {
-    let manifest = manifest
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| manifest_path(file));
+    let manifest = crate::backup::manifest_for(file, manifest)?;
     let armored = fsutil::read_limited(file, MAX_BACKUP_BYTES)?;
     let mbytes = fsutil::read_limited(&manifest, MAX_BACKUP_BYTES)?;
     let (m, keys) = identity::verify(
-        &file.display().to_string(),
+        &fsutil::display(file),
         &armored,
         &manifest.display().to_string(),
         &mbytes,
@@ -107,9 +126,9 @@ pub fn open(
 
 /// True when `manifest` (or FILE.manifest.json) is an identity-backup manifest.
 pub fn is_identity_backup(file: &Path, manifest: Option<&Path>) -> bool {
-    let manifest = manifest
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| manifest_path(file));
+    let Ok(manifest) = crate::backup::manifest_for(file, manifest) else {
+        return false;
+    };
     fsutil::read_limited(&manifest, MAX_BACKUP_BYTES)
         .is_ok_and(|b| identity::is_identity_manifest(&b))
 }

@@ -26,7 +26,6 @@ pub mod sign_run;
 pub mod verify;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nostr::{Event, JsonUtil};
@@ -59,22 +58,7 @@ const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
 
 /// Reads bytes from a path, or stdin for `-`.
 pub fn read_source(path: &Path) -> Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        let mut buf = vec![];
-        std::io::stdin()
-            .take(MAX_INPUT + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("<stdin>", e))?;
-        if buf.len() as u64 > MAX_INPUT {
-            return Err(Error::Malformed {
-                path: "<stdin>".into(),
-                what: "input",
-                detail: "too large".into(),
-            });
-        }
-        return Ok(buf);
-    }
-    fsutil::read_limited(path, MAX_INPUT)
+    fsutil::read_public_source(path, MAX_INPUT)
 }
 
 fn display(path: &Path) -> String {
