@@ -905,10 +905,26 @@ fn refresh_run_through_a_relay_times_out_naming_the_silent_member_then_resumes()
             "{err}"
         );
     }
+    // Carol also names a relay that is not there: she is warned, and the round goes on
+    // through the live one (the connect-on-first-step transport warns like dkg run).
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let with_dead = format!("{},{dead}", relay.url);
     let outs = run_parallel(
         ms.iter()
-            .map(|m| refresh_run(&relay.url, &group, rid, "120", m))
+            .enumerate()
+            .map(|(i, m)| {
+                let via = if i == 2 { &with_dead } else { &relay.url };
+                refresh_run(via, &group, rid, "120", m)
+            })
             .collect(),
+    );
+    let carol_err = String::from_utf8_lossy(&outs[2].stderr);
+    assert!(
+        carol_err.contains(&format!("relay {dead}")) && carol_err.contains("is unreachable"),
+        "{carol_err}"
     );
     let v: Vec<serde_json::Value> = outs.iter().map(json_of).collect();
     assert_eq!(

@@ -271,7 +271,8 @@ pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
 /// The transport of a `run` command; it connects when the first step names its roster.
 fn lazy_via(home: &Home, a: &RunArgs, what: &str) -> Result<Lazy> {
     match a.via.endpoint()? {
-        Some(e) => Ok(Lazy::new(e, home.identity()?.clone(), a.via.bounds()?)),
+        Some(e) => Ok(Lazy::new(e, home.identity()?.clone(), a.via.bounds()?)
+            .on_connect(super::via::warn_unreachable)),
         None => Err(Error::Invalid(format!(
             "`{what}` needs --via URL (a serve URL or relays)"
         ))),

@@ -61,12 +61,7 @@ impl ViaArgs {
             None => Ok(None),
             Some(e) => {
                 let via = Via::connect_bounded(&e, home.identity()?, roster, self.bounds()?)?;
-                // One dead relay of several: say so, and carry on with the others.
-                for (url, why) in via.unreachable() {
-                    eprintln!(
-                        "passport: warning: relay {url} is unreachable ({why}); using the others"
-                    );
-                }
+                warn_unreachable(&via);
                 Ok(Some(via))
             }
         }
@@ -87,16 +82,22 @@ impl ViaArgs {
     }
 }
 
+/// One dead relay of several: say so, and carry on with the others.
+pub(super) fn warn_unreachable(via: &Via) {
+    for (url, why) in via.unreachable() {
+        eprintln!("passport: warning: relay {url} is unreachable ({why}); using the others");
+    }
+}
+
 impl ViaArgs {
     /// For rounds whose roster is derived inside the round (refresh, repair): the
     /// transport connects when the round binds it.
     pub fn lazy(&self, home: &Home, inputs: &[PathBuf], out: &Path) -> Result<Box<dyn Exchange>> {
         Ok(match self.endpoint()? {
-            Some(e) => Box::new(crate::transport::Lazy::new(
-                e,
-                home.identity()?.clone(),
-                self.bounds()?,
-            )),
+            Some(e) => Box::new(
+                crate::transport::Lazy::new(e, home.identity()?.clone(), self.bounds()?)
+                    .on_connect(warn_unreachable),
+            ),
             None => Box::new(Files::new(inputs, out).force(self.force)),
         })
     }

@@ -473,7 +473,11 @@ pub struct Lazy {
     keys: Keys,
     bounds: Bounds,
     via: Option<Via>,
+    on_connect: Option<OnConnect>,
 }
+
+/// What a [`Lazy`] transport does once it has connected.
+type OnConnect = Box<dyn Fn(&Via)>;
 
 impl Lazy {
     pub fn new(endpoint: Endpoint, keys: Keys, bounds: Bounds) -> Self {
@@ -482,7 +486,14 @@ impl Lazy {
             keys,
             bounds,
             via: None,
+            on_connect: None,
         }
+    }
+
+    /// Called once the transport has connected (the caller warns about dead relays).
+    pub fn on_connect(mut self, f: impl Fn(&Via) + 'static) -> Self {
+        self.on_connect = Some(Box::new(f));
+        self
     }
 
     fn get(&mut self) -> Result<&mut Via> {
@@ -503,12 +514,11 @@ impl Exchange for Lazy {
         match &mut self.via {
             Some(v) => v.bind(roster),
             None => {
-                self.via = Some(Via::connect_bounded(
-                    &self.endpoint,
-                    &self.keys,
-                    roster,
-                    self.bounds,
-                )?);
+                let via = Via::connect_bounded(&self.endpoint, &self.keys, roster, self.bounds)?;
+                if let Some(f) = &self.on_connect {
+                    f(&via);
+                }
+                self.via = Some(via);
                 Ok(())
             }
         }

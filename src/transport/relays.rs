@@ -66,11 +66,17 @@ impl Client {
         if out.success.is_empty() {
             return Err(ViaError::NoRelay { relays });
         }
-        let unreachable = out
+        let unreachable: Vec<(String, String)> = out
             .failed
             .iter()
             .map(|(u, e)| (u.to_string(), e.to_string()))
             .collect();
+        // A relay that failed to connect leaves the pool: kept, it made every publish
+        // and every stored fetch wait out the SDK's timeouts (10 s per command) for a
+        // relay that was never there. Deliveries still name it as missed.
+        for u in out.failed.keys() {
+            let _ = sdk.force_remove_relay(u.clone()).await;
+        }
         // Only the roster's keys: relays carry anyone's events, and a stranger flooding
         // the (public) ceremony tag should cost an honest relay's bandwidth, not ours.
         let filter = Filter::new()
@@ -134,6 +140,11 @@ impl Client {
                 .failed
                 .iter()
                 .map(|(u, e)| (u.to_string(), e.to_string()))
+                .chain(
+                    self.unreachable
+                        .iter()
+                        .map(|(u, e)| (u.clone(), format!("unreachable: {e}"))),
+                )
                 .collect(),
         })
     }
