@@ -1587,3 +1587,27 @@ fn an_empty_init_passphrase_is_refused_with_a_reason() {
     t.wait_for("exit status 0", "init with a real passphrase");
     assert!(home.join("config.json").exists());
 }
+
+/// A variable set but empty (`export PASSPORT_HOME=`) means unset, as for most tools:
+/// clap used to fail every command with "a value is required for '--home'".
+#[test]
+fn an_empty_passport_home_variable_means_unset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = util::make_member(tmp.path(), "alice");
+    let mut c = passport(&m.home);
+    c.env("PASSPORT_HOME", "")
+        .env("PASSPORT_VIA_TIMEOUT", "")
+        .arg("id");
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), m.npub);
+    let mut c = bare();
+    c.env("PASSPORT_HOME", "")
+        .env("HOME", tmp.path().join("nohome"))
+        .arg("id");
+    util::expect_error_line(&mut c, 1, &["no passport home at", ".passport"]);
+}

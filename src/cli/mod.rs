@@ -195,9 +195,27 @@ impl Cli {
 
 /// Parses the command line; with `--json` anywhere before `--`, an argument error is
 /// the same JSON error object as any other (exit 2), not clap's text.
+/// `PASSPORT_HOME=` (set but empty, as `export VAR=` in a script leaves it) means unset,
+/// as for most tools; clap would otherwise fail every command with "a value is required
+/// for '--home'". Only variables that an option reads are touched; this runs before any
+/// thread exists.
+fn unset_empty_env(cmd: &clap::Command) {
+    for arg in cmd.get_arguments() {
+        if let Some(var) = arg.get_env() {
+            if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+                std::env::remove_var(var);
+            }
+        }
+    }
+    for sub in cmd.get_subcommands() {
+        unset_empty_env(sub);
+    }
+}
+
 pub fn parse() -> std::result::Result<Cli, i32> {
     use clap::{CommandFactory, FromArgMatches};
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    unset_empty_env(&Cli::command());
     // As Cli::try_parse_from, with the man pages' examples at the end of --help.
     let parsed = man::with_examples(Cli::command())
         .try_get_matches_from(&args)
