@@ -25,6 +25,11 @@ pub struct Group {
     pub origin: Origin,
     pub roster: Roster,
     pub public_key_package: PublicKeyPackage,
+    /// Seats that left at a refresh (`refresh … --without`): still in the roster, so
+    /// every other seat keeps its number and FROST identifier, but with no share and no
+    /// verifying share any more.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<ceremony::MemberId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,21 @@ impl Group {
             origin,
             roster,
             public_key_package: public,
+            left: vec![],
         }
+    }
+
+    /// The seats that hold a share: the roster's, without those that left.
+    pub fn seats(&self) -> Vec<ceremony::MemberId> {
+        self.roster
+            .ids()
+            .filter(|s| !self.left.contains(s))
+            .collect()
+    }
+
+    /// True when `seat` left the group at a refresh.
+    pub fn has_left(&self, seat: ceremony::MemberId) -> bool {
+        self.left.contains(&seat)
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
@@ -78,13 +97,23 @@ impl Group {
             ));
         }
         let shares = self.public_key_package.verifying_shares();
-        let all_seats = self
-            .roster
-            .ids()
-            .all(|id| shares.contains_key(&Roster::identifier(id)));
-        if shares.len() != self.roster.members.len() || !all_seats {
+        if self.left.iter().any(|&s| self.roster.member(s).is_none()) {
             return Err(Error::Inconsistent(
-                "the public key package does not cover exactly the roster's members".into(),
+                "a seat that left is not in the roster".into(),
+            ));
+        }
+        let seats = self.seats();
+        let all_seats = seats
+            .iter()
+            .all(|&id| shares.contains_key(&Roster::identifier(id)));
+        if shares.len() != seats.len() || !all_seats {
+            return Err(Error::Inconsistent(
+                "the public key package does not cover exactly the roster's members (without those that left)".into(),
+            ));
+        }
+        if seats.len() < self.roster.threshold as usize {
+            return Err(Error::Inconsistent(
+                "fewer seats hold a share than the threshold".into(),
             ));
         }
         if self

@@ -318,7 +318,7 @@ fn refresh_bad_input_is_refused_without_changes() {
     let (alice, bob, carol) = (&ms[0], &ms[1], &ms[2]);
     let g = load_group(alice, &group);
     let binding_roster =
-        ceremony_refresh::binding_roster(&g.roster, &g.public_key_package, RID).unwrap();
+        ceremony_refresh::binding_roster(&g.roster, &g.public_key_package, RID, &[]).unwrap();
 
     let x = root.join("x");
     json_ok(refresh_step(alice, "round1", &group, RID, &x));
@@ -369,7 +369,8 @@ fn refresh_bad_input_is_refused_without_changes() {
 
     // A non-member's package, correctly bound to this refresh.
     let outsider = Keys::generate();
-    let (_, package) = ceremony_refresh::part1(&binding_roster, 3, &mut rand::rngs::OsRng).unwrap();
+    let (_, package) =
+        ceremony_refresh::part1(&binding_roster, 3, &[1, 2, 3], &mut rand::rngs::OsRng).unwrap();
     let ev = envelope::seal(
         &outsider,
         Draft {
@@ -643,4 +644,101 @@ fn repair_bad_input_is_refused_without_changes() {
     .arg(&x);
     json_ok(c);
     sign_and_verify(alice, &[alice, carol], &group, &root.join("s"));
+}
+
+/// Walk-through "a member leaving": alice and bob refresh `--without carol` (frost-core
+/// refreshes with fewer participants than the group had). The npub stays, carol's seat
+/// has no verifying share any more and the group file says she left; alice and bob
+/// sign; carol's commitments and any request naming her are refused, and a refresh
+/// that would leave fewer than t shares, or that carol herself tries to run, is refused.
+#[test]
+fn a_member_leaves_at_a_refresh_and_the_others_still_sign() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let (ms, group) = dkg_group(root);
+    let (alice, bob, carol) = (&ms[0], &ms[1], &ms[2]);
+    let x = root.join("leave");
+    let without = |m: &Member, step: &str, who: &str| {
+        let mut c = refresh_step(m, step, &group, RID, &x);
+        c.args(["--without", who]);
+        c
+    };
+    // Below the threshold, or carol leaving herself: usage errors, nothing written.
+    fails(
+        without(alice, "round1", "bob,carol"),
+        2,
+        &[&alice.home],
+        &["fewer than the threshold 2"],
+    );
+    fails(
+        without(carol, "round1", "carol"),
+        2,
+        &[&carol.home],
+        &["carol is leaving at this refresh"],
+    );
+    let old_vs = load_group(alice, &group).public_key_package.clone();
+    for step in ["round1", "round2", "finish"] {
+        for m in [alice, bob] {
+            json_ok(without(m, step, "carol"));
+        }
+    }
+    let g = load_group(alice, &group);
+    assert_eq!(g.npub, group, "same npub");
+    assert_eq!(g.left, vec![3], "carol's seat left");
+    let vs = g.public_key_package.verifying_shares();
+    assert_eq!(vs.len(), 2, "only alice and bob hold shares");
+    for id in [1u16, 2] {
+        let ident = passport::ceremony::Roster::identifier(id);
+        assert_ne!(
+            vs.get(&ident),
+            old_vs.verifying_shares().get(&ident),
+            "refreshed"
+        );
+    }
+    assert_eq!(
+        std::fs::read(group_file(alice, &group)).unwrap(),
+        std::fs::read(group_file(bob, &group)).unwrap(),
+        "alice and bob agree on the group file"
+    );
+    let mut c = passport(&alice.home);
+    c.args(["group", "list"]);
+    assert_eq!(
+        json_ok(c)["groups"][0]["left"],
+        serde_json::json!(["carol"])
+    );
+    sign_and_verify(bob, &[alice, bob], &group, &root.join("s1"));
+
+    // Carol still has her old share and group file: her commitments are no use.
+    let s2 = root.join("s2");
+    for m in [alice, carol] {
+        let mut c = passport(&m.home);
+        c.args(["sign", "commit", "--group", &group, "--out"])
+            .arg(&s2);
+        json_ok(c);
+    }
+    let mut c = passport(&alice.home);
+    c.args([
+        "sign",
+        "request",
+        "--group",
+        &group,
+        "--signers",
+        "alice,carol",
+        "--event",
+    ])
+    .arg(template(&s2, "with carol"))
+    .arg("--in")
+    .arg(&s2)
+    .arg("--out")
+    .arg(&s2);
+    fails(c, 2, &[&alice.home], &["carol left the group at a refresh"]);
+    // A later refresh (without --without) runs among the two who hold shares.
+    let y = root.join("again");
+    for step in ["round1", "round2", "finish"] {
+        for m in [alice, bob] {
+            json_ok(refresh_step(m, step, &group, RID_OTHER, &y));
+        }
+    }
+    assert_eq!(load_group(bob, &group).left, vec![3]);
+    sign_and_verify(alice, &[alice, bob], &group, &root.join("s3"));
 }

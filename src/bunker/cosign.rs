@@ -407,6 +407,7 @@ impl Cosigners {
             .group
             .roster
             .ids()
+            .filter(|&seat| !self.group.has_left(seat))
             .filter(|&seat| {
                 let recent_post = posted
                     .iter()

@@ -3,7 +3,7 @@
 //! receives to its old share. The group key stays the same, every share and verifying
 //! share changes, and old shares no longer combine with new ones.
 //!
-//! All n members take part. Packages are bound to a *refresh roster*: the group's
+//! Every seat holding a share takes part, except those leaving (`participants`). Packages are bound to a *refresh roster*: the group's
 //! roster with the operators' refresh id as ceremony id and a purpose that names the
 //! group key and the hash of the public key package being refreshed, so a package from
 //! another refresh, another group or another share epoch is refused by the envelope
@@ -11,17 +11,60 @@
 
 use std::collections::BTreeMap;
 
-use super::dkg::{by_identifier, require_all};
+use super::dkg::{by_identifier, require_from};
 use super::frost::keys::dkg::{round1, round2};
 use super::frost::keys::{refresh, KeyPackage, PublicKeyPackage};
 use super::frost::{Field, Group, Secp256K1Group, Secp256K1ScalarField};
 use super::{Error, MemberId, Result, Roster};
 
-/// The roster a refresh's packages are bound to.
+/// Who takes part in a refresh: every seat that holds a share (a verifying share in
+/// `public`), without `leaving`. frost-core lets a refresh run with fewer participants
+/// than the group had (`refresh_dkg_part1` with a smaller `max_signers`); the seats left
+/// out get no new share, and their old one no longer combines with the new ones.
+pub fn participants(
+    roster: &Roster,
+    public: &PublicKeyPackage,
+    leaving: &[MemberId],
+) -> Result<Vec<MemberId>> {
+    for &s in leaving {
+        if roster.member(s).is_none()
+            || !public
+                .verifying_shares()
+                .contains_key(&Roster::identifier(s))
+        {
+            return Err(Error::InvalidRoster(format!(
+                "{} holds no share of this group, so it cannot leave it",
+                roster.name(s)
+            )));
+        }
+    }
+    let who: Vec<MemberId> = roster
+        .ids()
+        .filter(|s| {
+            public
+                .verifying_shares()
+                .contains_key(&Roster::identifier(*s))
+        })
+        .filter(|s| !leaving.contains(s))
+        .collect();
+    if who.len() < roster.threshold as usize {
+        return Err(Error::InvalidRoster(format!(
+            "without {}, {} seat(s) would hold a share: fewer than the threshold {}, so no one could sign",
+            leaving.iter().map(|&s| roster.name(s)).collect::<Vec<_>>().join(", "),
+            who.len(),
+            roster.threshold
+        )));
+    }
+    Ok(who)
+}
+
+/// The roster a refresh's packages are bound to. Members leaving are named in its
+/// purpose, so every participant must state the same leavers or its packages are refused.
 pub fn binding_roster(
     roster: &Roster,
     public: &PublicKeyPackage,
     refresh_id: &str,
+    leaving: &[MemberId],
 ) -> Result<Roster> {
     let id = refresh_id.trim().to_ascii_lowercase();
     if id.len() != 32 || hex::decode(&id).is_err() {
@@ -44,6 +87,20 @@ pub fn binding_roster(
         hex::encode(super::public_package_hash(public)?),
         roster.ceremony_id
     );
+    if !leaving.is_empty() {
+        participants(roster, public, leaving)?;
+        let mut seats = leaving.to_vec();
+        seats.sort_unstable();
+        seats.dedup();
+        r.purpose.push_str(&format!(
+            ", without {}",
+            seats
+                .iter()
+                .map(|&s| format!("seat {s} ({})", roster.name(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     r.validate()?;
     Ok(r)
 }
@@ -52,10 +109,16 @@ pub fn binding_roster(
 pub fn part1(
     roster: &Roster,
     me: MemberId,
+    participants: &[MemberId],
     rng: &mut (impl rand::RngCore + rand::CryptoRng),
 ) -> Result<(round1::SecretPackage, round1::Package)> {
-    refresh::refresh_dkg_part1(Roster::identifier(me), roster.n(), roster.threshold, rng)
+    let n = participants.len() as u16;
+    refresh::refresh_dkg_part1(Roster::identifier(me), n, roster.threshold, rng)
         .map_err(Error::frost)
+}
+
+fn others(participants: &[MemberId], me: MemberId) -> impl Iterator<Item = MemberId> + '_ {
+    participants.iter().copied().filter(move |&s| s != me)
 }
 
 /// A refresh round-1 package commits to t-1 coefficients (the constant term is zero
@@ -81,10 +144,17 @@ pub fn check_round1(roster: &Roster, from: MemberId, package: &round1::Package) 
 pub fn part2(
     roster: &Roster,
     me: MemberId,
+    participants: &[MemberId],
     secret: round1::SecretPackage,
     received: &BTreeMap<MemberId, round1::Package>,
 ) -> Result<(round2::SecretPackage, BTreeMap<MemberId, round2::Package>)> {
-    require_all(roster, me, received, "refresh round-1 packages")?;
+    require_from(
+        roster,
+        others(participants, me),
+        received,
+        "refresh round-1 packages",
+    )?;
+    not_from_leavers(roster, participants, received)?;
     for (&from, p) in received {
         check_round1(roster, from, p)?;
     }
@@ -95,6 +165,22 @@ pub fn part2(
         .map(|(ident, p)| (roster.id_of_identifier(&ident).expect("roster ids"), p))
         .collect();
     Ok((secret, out))
+}
+
+/// A package from a seat outside the refresh (one that is leaving) is refused by name:
+/// its contribution would make the others' shares inconsistent.
+fn not_from_leavers<T>(
+    roster: &Roster,
+    participants: &[MemberId],
+    got: &BTreeMap<MemberId, T>,
+) -> Result<()> {
+    match got.keys().find(|s| !participants.contains(s)) {
+        Some(&s) => Err(Error::Culprit {
+            member: roster.name(s),
+            problem: "sent a refresh package but is not taking part in this refresh".into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn scalar_of(id: MemberId) -> Result<<Secp256K1ScalarField as Field>::Scalar> {
@@ -150,16 +236,24 @@ pub fn verify_round2(
 }
 
 /// Part 3: the refreshed share and public key package. The group key must not change.
+#[allow(clippy::too_many_arguments)]
 pub fn part3(
     roster: &Roster,
     me: MemberId,
+    participants: &[MemberId],
     secret: &round2::SecretPackage,
     round1: &BTreeMap<MemberId, round1::Package>,
     round2: &BTreeMap<MemberId, round2::Package>,
     old_public: &PublicKeyPackage,
     old_key: &KeyPackage,
 ) -> Result<(KeyPackage, PublicKeyPackage)> {
-    require_all(roster, me, round2, "refresh round-2 packages")?;
+    require_from(
+        roster,
+        others(participants, me),
+        round2,
+        "refresh round-2 packages",
+    )?;
+    not_from_leavers(roster, participants, round2)?;
     for (&from, share) in round2 {
         let commitment = round1.get(&from).ok_or_else(|| Error::Culprit {
             member: roster.name(from),

@@ -142,10 +142,16 @@ pub fn examples(path: &str) -> &'static [Example] {
                 "The same over a Nostr relay, waiting up to an hour; run it again to resume.",
             ),
         ],
-        "refresh round1" => &[(
-            "passport refresh round1 --group npub1… --refresh-id 0123456789abcdef0123456789abcdef --out r/",
-            "Start a refresh under an id all members agreed on (openssl rand -hex 16).",
-        )],
+        "refresh round1" => &[
+            (
+                "passport refresh round1 --group npub1… --refresh-id 0123456789abcdef0123456789abcdef --out r/",
+                "Start a refresh under an id all members agreed on (openssl rand -hex 16).",
+            ),
+            (
+                "passport refresh round1 --group npub1… --refresh-id 0123456789abcdef0123456789abcdef --without carol --out r/",
+                "Start a refresh in which carol leaves the group: she gets no new share.",
+            ),
+        ],
         "refresh round2" => &[(
             "passport refresh round2 --group npub1… --refresh-id 0123456789abcdef0123456789abcdef --in r/ --out r/",
             "Check the round-1 packages; write one encrypted package per member.",

@@ -62,6 +62,9 @@ struct GroupEntry {
     missing: Vec<String>,
     held: Vec<HeldSeat>,
     purpose: String,
+    /// Members who left at a refresh (`refresh --without`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    left: Vec<String>,
 }
 
 impl GroupEntry {
@@ -98,6 +101,7 @@ impl GroupEntry {
                 .map(|h| h.name.clone())
                 .collect(),
             purpose: g.roster.purpose.clone(),
+            left: g.left.iter().map(|&s| g.roster.name(s)).collect(),
             held,
         }
     }
@@ -120,6 +124,16 @@ impl GroupEntry {
                 "seat {} ({}) SHARE MISSING: restore or repair it",
                 h.seat,
                 show(&h.name)
+            ));
+        }
+        if !self.left.is_empty() {
+            parts.push(format!(
+                "left at a refresh: {}",
+                self.left
+                    .iter()
+                    .map(|n| show(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if parts.is_empty() {

@@ -35,6 +35,11 @@ pub struct RefreshRunArgs {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    /// Members leaving the group at this refresh (comma separated): they take no part,
+    /// get no new share, and their old share stops working. Every participant names the
+    /// same ones.
+    #[arg(long, value_name = "NAME,NAME,…", value_delimiter = ',')]
+    without: Vec<String>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -51,6 +56,10 @@ pub struct RefreshCommon {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
+    /// Members leaving the group at this refresh (comma separated, given to round 1;
+    /// later steps take it from the saved state and refuse a different list).
+    #[arg(long, value_name = "NAME,NAME,…", value_delimiter = ',')]
+    without: Vec<String>,
     #[command(flatten)]
     via: ViaArgs,
 }
@@ -215,11 +224,11 @@ pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {
         RefreshCmd::Run(a) => return refresh_run(&home, a, out),
     };
     let mut ex = c.via.lazy(&home, inputs, dir)?;
-    let (group, rid, member) = (&c.group, &c.refresh_id, c.member.as_deref());
+    let (group, rid, member, w) = (&c.group, &c.refresh_id, c.member.as_deref(), &c.without);
     let r = match cmd {
-        RefreshCmd::Round1(_) => refresh::round1(&home, group, rid, member, ex.as_mut()),
-        RefreshCmd::Round2(_) => refresh::round2(&home, group, rid, member, ex.as_mut()),
-        RefreshCmd::Finish(_) => refresh::finish(&home, group, rid, member, ex.as_mut()),
+        RefreshCmd::Round1(_) => refresh::round1(&home, group, rid, member, w, ex.as_mut()),
+        RefreshCmd::Round2(_) => refresh::round2(&home, group, rid, member, w, ex.as_mut()),
+        RefreshCmd::Finish(_) => refresh::finish(&home, group, rid, member, w, ex.as_mut()),
         RefreshCmd::Run(_) => unreachable!("handled above"),
     };
     out.report(&r?)
@@ -287,6 +296,7 @@ fn refresh_run(home: &Home, a: &RefreshRunArgs, out: &Output) -> Result<()> {
         &a.group,
         &a.refresh_id,
         a.member.as_deref(),
+        &a.without,
         &mut via,
         a.run.timeout(),
         &mut bar,

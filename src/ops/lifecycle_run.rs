@@ -121,34 +121,38 @@ impl Steps {
 
 /// `refresh run --via`: round 1, wait for every round-1 package, round 2, wait for the
 /// round-2 packages addressed to this seat, finish.
+#[allow(clippy::too_many_arguments)]
 pub fn refresh(
     home: &Home,
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
+    without: &[String],
     via: &mut Lazy,
     timeout: Duration,
     progress: Progress<'_>,
 ) -> Result<RunReport> {
     let deadline = Instant::now() + timeout;
-    let others = home.find_group(group)?.roster.n() as usize - 1;
+    let g = home.find_group(group)?;
+    let leaving = refresh::leaving_seats(&g, without)?;
+    let others = g.seats().iter().filter(|s| !leaving.contains(s)).count() - 1;
     let mut steps = Steps {
         done: vec![],
         packages: vec![],
     };
     // Outside the retry loop: an unreachable --via fails now, not at the deadline.
-    let r = refresh::round1(home, group, refresh_id, member, via)?;
+    let r = refresh::round1(home, group, refresh_id, member, without, via)?;
     steps.note(&r);
     let member = Some(r.member.clone());
     let member = member.as_deref();
     let wait = "refresh round-1 packages";
     let r = until_complete(via, deadline, wait, others, progress, |v| {
-        refresh::round2(home, group, refresh_id, member, v)
+        refresh::round2(home, group, refresh_id, member, without, v)
     })?;
     steps.note(&r);
     let wait = "refresh round-2 packages";
     let r = until_complete(via, deadline, wait, others, progress, |v| {
-        refresh::finish(home, group, refresh_id, member, v)
+        refresh::finish(home, group, refresh_id, member, without, v)
     })?;
     steps.note(&r);
     Ok(steps.report("refresh run", None, None, r, via))

@@ -109,8 +109,9 @@ pub fn gather(home: &Home, group: &str, handed: &[PathBuf]) -> Result<Shares> {
             .copied()
             .chain(handed.iter().map(|h| h.seat))
             .collect();
-        let others: Vec<String> = r
-            .ids()
+        let others: Vec<String> = group
+            .seats()
+            .into_iter()
             .filter(|s| !held.contains(s))
             .map(|s| r.name(s))
             .collect();

@@ -1,6 +1,7 @@
 //! `passport refresh round1|round2|finish`: proactive share refresh over files.
 //!
-//! All n members of an active group take part, with a refresh id (128 random bits, hex)
+//! Every member of an active group that holds a share takes part (`--without` leaves
+//! some out: they leave the group, see [`crate::ceremony::refresh::participants`]), with a refresh id (128 random bits, hex)
 //! the operators agree on out of band, like a roster. Packages are bound to a refresh
 //! roster derived from the group roster, the refresh id and the hash of the current
 //! public key package (see [`crate::ceremony::refresh::binding_roster`]), so packages of
@@ -58,6 +59,37 @@ pub struct RefreshState {
     pub round2_sent: Vec<(String, Event)>,
     #[serde(default)]
     pub new_group: Option<Group>,
+    /// Seats leaving at this refresh (`--without`): they take no part and get no share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving: Vec<MemberId>,
+}
+
+impl RefreshState {
+    /// The seats that take part in this refresh.
+    fn participants(&self) -> Result<Vec<MemberId>> {
+        refresh::participants(
+            &self.group.roster,
+            &self.group.public_key_package,
+            &self.leaving,
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))
+    }
+}
+
+/// `--without` names to seats; a member of several seats leaves with all of them only
+/// when each is named.
+pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
+    let mut seats = vec![];
+    for n in names {
+        let s = group.roster.id_by_name(n).ok_or_else(|| {
+            Error::Invalid(format!("{n:?} is not a member of group {}", group.npub))
+        })?;
+        if !seats.contains(&s) {
+            seats.push(s);
+        }
+    }
+    seats.sort_unstable();
+    Ok(seats)
 }
 
 /// The confidential payload of a refresh round-2 package.
@@ -158,6 +190,25 @@ fn open(
     Ok((group, seat, st))
 }
 
+/// A later step given `--without` must name the leavers round 1 was started with.
+fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> {
+    if without.is_empty() || leaving_seats(&st.group, without)? == st.leaving {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "this refresh was started without {}; a later step cannot change who leaves",
+        if st.leaving.is_empty() {
+            "anyone leaving".to_owned()
+        } else {
+            st.leaving
+                .iter()
+                .map(|&s| st.group.roster.name(s))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    )))
+}
+
 fn require_state(st: Option<RefreshState>, group: &Group, seat: MemberId) -> Result<RefreshState> {
     st.ok_or_else(|| {
         Error::Invalid(format!(
@@ -205,10 +256,34 @@ pub fn round1(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
+    without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (group, seat, st) = open(home, group, &rid, member)?;
+    let leaving = leaving_seats(&group, without)?;
+    if leaving.contains(&seat) {
+        return Err(Error::Invalid(format!(
+            "{} is leaving at this refresh, so it takes no part in it; the others run it",
+            group.roster.name(seat)
+        )));
+    }
+    if let Some(st) = &st {
+        if st.leaving != leaving {
+            return Err(Error::Invalid(format!(
+                "refresh {rid} was started here without {}; give the same --without",
+                if st.leaving.is_empty() {
+                    "anyone leaving".to_owned()
+                } else {
+                    st.leaving
+                        .iter()
+                        .map(|&s| group.roster.name(s))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }
+            )));
+        }
+    }
     let name = group.roster.name(seat);
     let file = format!("refresh-1-{name}-{}.json", super::short_id(&rid));
     if let Some(st) = st {
@@ -216,13 +291,15 @@ pub fn round1(
         let p = ex.deliver(&file, &st.round1_sent)?;
         return report("refresh round 1", &st, vec![p], true, ex.sent());
     }
-    let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid)
+    let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid, &leaving)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let participants = refresh::participants(&group.roster, &group.public_key_package, &leaving)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     ex.bind(&roster)?;
     // The share must be usable before anything is started.
     home.share(&group, seat)?;
     let keys = home.identity()?;
-    let (secret, package) = refresh::part1(&roster, seat, &mut rand::rngs::OsRng)?;
+    let (secret, package) = refresh::part1(&roster, seat, &participants, &mut rand::rngs::OsRng)?;
     let event = envelope::seal(
         keys,
         Draft {
@@ -246,6 +323,7 @@ pub fn round1(
         view: None,
         round2_sent: vec![],
         new_group: None,
+        leaving,
     };
     home.write_state(&state_rel(&st.group, &rid, seat), &st)?;
     let p = ex.deliver(&file, &st.round1_sent)?;
@@ -334,11 +412,13 @@ pub fn round2(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
+    without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (group, seat, st) = open(home, group, &rid, member)?;
     let mut st = require_state(st, &group, seat)?;
+    same_leavers(&st, without)?;
     ex.bind(&st.roster)?;
     if st.stage >= Stage::Round2 {
         let mut paths = vec![];
@@ -355,7 +435,8 @@ pub fn round2(
     let keys = home.identity()?;
     let r1_name = secret_name(&group, &rid, seat, "r1");
     let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
-    let (secret2, outgoing) = refresh::part2(&roster, seat, secret, &packages)?;
+    let (secret2, outgoing) =
+        refresh::part2(&roster, seat, &st.participants()?, secret, &packages)?;
     let view = view_hash(&st.round1_sent, seat, &events);
     let binding = Binding::of(&roster);
     let mut sent = vec![];
@@ -407,11 +488,13 @@ pub fn finish(
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
+    without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
     let (current, seat, st) = open(home, group, &rid, member)?;
     let mut st = require_state(st, &current, seat)?;
+    same_leavers(&st, without)?;
     match st.stage {
         Stage::Finished => return report("refresh finish", &st, vec![], true, ex.sent()),
         Stage::Round1 => {
@@ -459,13 +542,16 @@ pub fn finish(
             let (key, public) = refresh::part3(
                 &roster,
                 seat,
+                &st.participants()?,
                 &secret,
                 &r1,
                 &r2,
                 &st.group.public_key_package,
                 &old_key,
             )?;
-            let new_group = Group::new(st.group.roster.clone(), public, st.group.origin);
+            let mut new_group = Group::new(st.group.roster.clone(), public, st.group.origin);
+            new_group.left = st.group.left.iter().chain(&st.leaving).copied().collect();
+            new_group.left.sort_unstable();
             if new_group.npub != st.group.npub {
                 return Err(Error::Rejected(
                     "the refresh changed the group npub; refusing it".into(),

@@ -65,6 +65,18 @@ struct Plan {
 fn plan(group: Group, lost: MemberId, helpers: &str) -> Result<Plan> {
     let helpers = repair::parse_helpers(&group.roster, lost, helpers)
         .map_err(|e| Error::Invalid(e.to_string()))?;
+    // A seat that left at a refresh has no verifying share to repair towards, and none
+    // to help with.
+    if let Some(&s) = std::iter::once(&lost)
+        .chain(&helpers)
+        .find(|&&s| group.has_left(s))
+    {
+        return Err(Error::Invalid(format!(
+            "{} left group {} at a refresh; it can neither be repaired nor help",
+            group.roster.name(s),
+            group.npub
+        )));
+    }
     let roster = repair::binding_roster(&group.roster, &group.public_key_package, lost, &helpers)?;
     Ok(Plan {
         group,

@@ -295,6 +295,17 @@ pub fn request(
             )));
         }
         let from = c.from.expect("member");
+        // A member who left at a refresh still has its old share, and its commitments
+        // bind the same roster: they are no use to a signature of the group as it is.
+        if group.has_left(from) {
+            if input.explicit {
+                return Err(Error::Rejected(format!(
+                    "{}: {} left the group at a refresh and holds no share of it any more",
+                    input.path, c.sender
+                )));
+            }
+            continue;
+        }
         let expires = p.expires_at(&c.event);
         let list = available.entry(from).or_default();
         let why = left_out.entry(from).or_default();
@@ -318,9 +329,15 @@ pub fn request(
         signers
             .iter()
             .map(|n| {
-                roster
-                    .id_by_name(n)
-                    .ok_or_else(|| Error::Invalid(format!("{n:?} is not a member of this group")))
+                let id = roster.id_by_name(n).ok_or_else(|| {
+                    Error::Invalid(format!("{n:?} is not a member of this group"))
+                })?;
+                if group.has_left(id) {
+                    return Err(Error::Invalid(format!(
+                        "{n} left the group at a refresh and can no longer sign for it"
+                    )));
+                }
+                Ok(id)
             })
             .collect::<Result<_>>()?
     };
@@ -502,6 +519,13 @@ pub fn check_request(
         if !payload.commitment_ids.contains_key(&id) {
             return Err(Error::Rejected(format!(
                 "{}: no commitment id for {}",
+                input.path,
+                group.roster.name(id)
+            )));
+        }
+        if group.has_left(id) {
+            return Err(Error::Rejected(format!(
+                "{}: the request names {} as a signer, who left the group at a refresh",
                 input.path,
                 group.roster.name(id)
             )));
