@@ -706,6 +706,9 @@ fn a_member_leaves_at_a_refresh_and_the_others_still_sign() {
         json_ok(c)["groups"][0]["left"],
         serde_json::json!(["carol"])
     );
+    let mut c = bare();
+    c.arg("inspect").arg(group_file(alice, &group));
+    assert_eq!(json_ok(c)["details"]["left"], serde_json::json!(["carol"]));
     sign_and_verify(bob, &[alice, bob], &group, &root.join("s1"));
 
     // Carol still has her old share and group file: her commitments are no use.

@@ -124,6 +124,14 @@ fn group(name: &str, g: &Group) -> Inspection {
         },
     );
     roster_rows(&mut i, &g.roster);
+    if !g.left.is_empty() {
+        let names: Vec<String> = g.left.iter().map(|&s| g.roster.name(s)).collect();
+        i.put("left", serde_json::json!(names));
+        i.show(
+            "left",
+            &format!("{} (at a refresh: no share any more)", names.join(", ")),
+        );
+    }
     if let Ok(f) = super::super::refresh::package_fingerprint(g) {
         i.field("key_package_fingerprint", "key package fingerprint", f);
     }
