@@ -150,10 +150,7 @@ pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
             return;
         }
         let bar = &bar.0;
-        if current.is_empty() {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
+        let first = current.is_empty();
         if w.step != current {
             current = w.step.to_owned();
             bar.set_prefix(current.clone());
@@ -161,6 +158,11 @@ pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
         }
         bar.set_position(done as u64);
         bar.set_message(msg);
+        // Drawn only once it has its step and counts: never a bare `⠁ : 0/0` frame.
+        if first {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
     }
 }
 
