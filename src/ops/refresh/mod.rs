@@ -1,8 +1,8 @@
 //! `passport refresh round1|round2|finish`: proactive share refresh over files.
 //!
 //! Every member of an active group that holds a share takes part (`--without` leaves
-//! some out: they leave the group, see [`crate::ceremony::refresh::participants`]), with a refresh id (128 random bits, hex)
-//! the operators agree on out of band, like a roster. Packages are bound to a refresh
+//! some out: they leave the group, see [`crate::ceremony::refresh::participants`]), with
+//! a refresh id (128 random bits, hex) the operators agree on out of band, like a roster. Packages are bound to a refresh
 //! roster derived from the group roster, the refresh id and the hash of the current
 //! public key package (see [`crate::ceremony::refresh::binding_roster`]), so packages of
 //! another refresh, group or share epoch are refused.
@@ -14,13 +14,15 @@
 //! Each step is idempotent: re-running a finished step rewrites the same packages from
 //! saved state. `finish` replaces the share and the group file only after every check.
 
+mod report;
+mod state;
+
 use std::collections::BTreeMap;
 
 use nostr::{Event, JsonUtil};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{collect, delivered_lines, pick_seat, Exchange, Report, Want};
+use super::{collect, Exchange, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::frost::keys::KeyPackage;
 use crate::ceremony::{self, refresh, MemberId, Roster};
@@ -30,225 +32,10 @@ use crate::fsutil;
 use crate::group::Group;
 use crate::home::{read_group_file, Home};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Stage {
-    Round1,
-    Round2,
-    /// The new share is computed and sealed; replacing share and group file is under way.
-    Finishing,
-    Finished,
-}
-
-/// Per-seat progress, public data only (secrets are in the keystore).
-#[derive(Serialize, Deserialize)]
-pub struct RefreshState {
-    /// The refresh roster packages are bound to.
-    pub roster: Roster,
-    /// The group as it was when this refresh started.
-    pub group: Group,
-    pub seat: MemberId,
-    pub stage: Stage,
-    pub round1_sent: Event,
-    #[serde(default)]
-    pub round1_received: BTreeMap<MemberId, Event>,
-    /// Hash of the n round-1 package ids used in round 2.
-    #[serde(default)]
-    pub view: Option<String>,
-    #[serde(default)]
-    pub round2_sent: Vec<(String, Event)>,
-    #[serde(default)]
-    pub new_group: Option<Group>,
-    /// Seats leaving at this refresh (`--without`): they take no part and get no share.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub leaving: Vec<MemberId>,
-}
-
-impl RefreshState {
-    /// The seats that take part in this refresh.
-    fn participants(&self) -> Result<Vec<MemberId>> {
-        refresh::participants(
-            &self.group.roster,
-            &self.group.public_key_package,
-            &self.leaving,
-        )
-        .map_err(|e| Error::Invalid(e.to_string()))
-    }
-}
-
-/// `--without` names to seats; a member of several seats leaves with all of them only
-/// when each is named.
-pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
-    let mut seats = vec![];
-    for n in names {
-        let s = group.roster.id_by_name(n).ok_or_else(|| {
-            Error::Invalid(format!("{n:?} is not a member of group {}", group.npub))
-        })?;
-        if !seats.contains(&s) {
-            seats.push(s);
-        }
-    }
-    seats.sort_unstable();
-    Ok(seats)
-}
-
-/// The confidential payload of a refresh round-2 package.
-#[derive(Serialize, Deserialize)]
-pub struct RoundTwoPayload {
-    /// Hash of the set of round-1 packages the sender used.
-    pub view: String,
-    pub package: round2::Package,
-}
-
-/// What a refresh or repair step reports.
-#[derive(Serialize)]
-pub struct LifecycleReport {
-    pub step: &'static str,
-    pub member: String,
-    pub group: String,
-    /// The refresh id, or the derived repair id.
-    pub ceremony: String,
-    pub packages: Vec<String>,
-    #[serde(skip)]
-    pub sent: bool,
-    pub already_done: bool,
-    /// Fingerprint of the (new) public key package, to compare out of band.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key_package: Option<String>,
-    /// After a refresh: every earlier backup of this member's share is stale.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stale_backups: Option<String>,
-}
-
-impl Report for LifecycleReport {
-    fn human(&self) -> String {
-        let mut s = format!(
-            "{} {} for {} in {}",
-            self.step,
-            if self.already_done {
-                "was already done"
-            } else {
-                "done"
-            },
-            self.member,
-            self.group
-        );
-        if let Some(f) = &self.public_key_package {
-            s.push_str(&format!("\n  public key package fingerprint {f}"));
-        }
-        if let Some(w) = &self.stale_backups {
-            s.push_str(&format!("\n  {w}"));
-        }
-        s.push_str(&delivered_lines(self.sent, &self.packages));
-        s
-    }
-}
-
-/// Fingerprint of a public key package hash, in roster-fingerprint form.
-pub fn package_fingerprint(group: &Group) -> Result<String> {
-    let h = ceremony::public_package_hash(&group.public_key_package)?;
-    Ok(ceremony::roster::fingerprint(&h))
-}
-
-fn normalize_id(id: &str) -> Result<String> {
-    let id = id.trim().to_ascii_lowercase();
-    if id.len() != 32 || hex::decode(&id).is_err() {
-        return Err(Error::Invalid(format!(
-            "--refresh-id must be 32 hex characters (128 random bits, e.g. `openssl rand -hex \
-             16`), agreed by all members; got {id:?}"
-        )));
-    }
-    Ok(id)
-}
-
-fn state_rel(group: &Group, rid: &str, seat: MemberId) -> String {
-    format!("refresh/{}/{rid}.{seat}.json", group.id())
-}
-
-fn secret_name(group: &Group, rid: &str, seat: MemberId, what: &str) -> String {
-    format!("refresh/{}.{rid}.{seat}.{what}", group.id())
-}
-
-/// The group, this home's acting seat and its saved state (if any).
-fn open(
-    home: &Home,
-    group: &str,
-    rid: &str,
-    member: Option<&str>,
-) -> Result<(Group, MemberId, Option<RefreshState>)> {
-    let group = home.find_group(group)?;
-    let seats = home.active_seats(&group)?;
-    let seat = pick_seat(&group.roster, &seats, member, "with a share of this group")?;
-    let st: Option<RefreshState> = home.read_state(&state_rel(&group, rid, seat))?;
-    if let Some(st) = &st {
-        if st.seat != seat || st.group.npub != group.npub {
-            return Err(Error::Rejected(format!(
-                "the saved state of refresh {rid} does not belong to this seat and group"
-            )));
-        }
-    }
-    Ok((group, seat, st))
-}
-
-/// A later step given `--without` must name the leavers round 1 was started with.
-fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> {
-    if without.is_empty() || leaving_seats(&st.group, without)? == st.leaving {
-        return Ok(());
-    }
-    Err(Error::Invalid(format!(
-        "this refresh was started without {}; a later step cannot change who leaves",
-        if st.leaving.is_empty() {
-            "anyone leaving".to_owned()
-        } else {
-            st.leaving
-                .iter()
-                .map(|&s| st.group.roster.name(s))
-                .collect::<Vec<_>>()
-                .join(",")
-        }
-    )))
-}
-
-fn require_state(st: Option<RefreshState>, group: &Group, seat: MemberId) -> Result<RefreshState> {
-    st.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{} has not started this refresh; run `passport refresh round1` first",
-            group.roster.name(seat)
-        ))
-    })
-}
-
-fn report(
-    step: &'static str,
-    st: &RefreshState,
-    packages: Vec<String>,
-    already_done: bool,
-    sent: bool,
-) -> Result<LifecycleReport> {
-    let fingerprint = match &st.new_group {
-        Some(g) => Some(package_fingerprint(g)?),
-        None => None,
-    };
-    Ok(LifecycleReport {
-        step,
-        member: st.roster.name(st.seat),
-        group: st.group.npub.clone(),
-        ceremony: st.roster.ceremony_id.clone(),
-        packages,
-        sent,
-        already_done,
-        public_key_package: fingerprint,
-        // A refresh replaces every share: backups made before it restore a share that
-        // no longer signs with the others.
-        stale_backups: (step == "refresh finish").then(|| {
-            format!(
-                "every backup of {}'s share made before this refresh is stale now (it holds the old share, which no longer signs with the others): make a new one with `passport backup create --group {}`",
-                st.roster.name(st.seat),
-                st.group.npub
-            )
-        }),
-    })
-}
+use report::report;
+pub use report::{package_fingerprint, LifecycleReport};
+pub use state::{leaving_seats, RefreshState, RoundTwoPayload, Stage};
+use state::{normalize_id, open, require_state, same_leavers, secret_name, state_rel};
 
 /// Round 1: commit to a random zero-constant polynomial and broadcast the commitment.
 pub fn round1(

@@ -1,0 +1,155 @@
+//! A refresh's saved, public progress per seat, and how a step finds it.
+
+use std::collections::BTreeMap;
+
+use nostr::Event;
+use serde::{Deserialize, Serialize};
+
+use crate::ceremony::frost::keys::dkg::round2;
+use crate::ceremony::{refresh, MemberId, Roster};
+use crate::error::{Error, Result};
+use crate::group::Group;
+use crate::home::Home;
+use crate::ops::pick_seat;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Round1,
+    Round2,
+    /// The new share is computed and sealed; replacing share and group file is under way.
+    Finishing,
+    Finished,
+}
+
+/// Per-seat progress, public data only (secrets are in the keystore).
+#[derive(Serialize, Deserialize)]
+pub struct RefreshState {
+    /// The refresh roster packages are bound to.
+    pub roster: Roster,
+    /// The group as it was when this refresh started.
+    pub group: Group,
+    pub seat: MemberId,
+    pub stage: Stage,
+    pub round1_sent: Event,
+    #[serde(default)]
+    pub round1_received: BTreeMap<MemberId, Event>,
+    /// Hash of the n round-1 package ids used in round 2.
+    #[serde(default)]
+    pub view: Option<String>,
+    #[serde(default)]
+    pub round2_sent: Vec<(String, Event)>,
+    #[serde(default)]
+    pub new_group: Option<Group>,
+    /// Seats leaving at this refresh (`--without`): they take no part and get no share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaving: Vec<MemberId>,
+}
+
+impl RefreshState {
+    /// The seats that take part in this refresh.
+    pub(super) fn participants(&self) -> Result<Vec<MemberId>> {
+        refresh::participants(
+            &self.group.roster,
+            &self.group.public_key_package,
+            &self.leaving,
+        )
+        .map_err(|e| Error::Invalid(e.to_string()))
+    }
+}
+
+/// `--without` names to seats; a member of several seats leaves with all of them only
+/// when each is named.
+pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
+    let mut seats = vec![];
+    for n in names {
+        let s = group.roster.id_by_name(n).ok_or_else(|| {
+            Error::Invalid(format!("{n:?} is not a member of group {}", group.npub))
+        })?;
+        if !seats.contains(&s) {
+            seats.push(s);
+        }
+    }
+    seats.sort_unstable();
+    Ok(seats)
+}
+
+/// The confidential payload of a refresh round-2 package.
+#[derive(Serialize, Deserialize)]
+pub struct RoundTwoPayload {
+    /// Hash of the set of round-1 packages the sender used.
+    pub view: String,
+    pub package: round2::Package,
+}
+
+pub(super) fn normalize_id(id: &str) -> Result<String> {
+    let id = id.trim().to_ascii_lowercase();
+    if id.len() != 32 || hex::decode(&id).is_err() {
+        return Err(Error::Invalid(format!(
+            "--refresh-id must be 32 hex characters (128 random bits, e.g. `openssl rand -hex \
+             16`), agreed by all members; got {id:?}"
+        )));
+    }
+    Ok(id)
+}
+
+pub(super) fn state_rel(group: &Group, rid: &str, seat: MemberId) -> String {
+    format!("refresh/{}/{rid}.{seat}.json", group.id())
+}
+
+pub(super) fn secret_name(group: &Group, rid: &str, seat: MemberId, what: &str) -> String {
+    format!("refresh/{}.{rid}.{seat}.{what}", group.id())
+}
+
+/// The group, this home's acting seat and its saved state (if any).
+pub(super) fn open(
+    home: &Home,
+    group: &str,
+    rid: &str,
+    member: Option<&str>,
+) -> Result<(Group, MemberId, Option<RefreshState>)> {
+    let group = home.find_group(group)?;
+    let seats = home.active_seats(&group)?;
+    let seat = pick_seat(&group.roster, &seats, member, "with a share of this group")?;
+    let st: Option<RefreshState> = home.read_state(&state_rel(&group, rid, seat))?;
+    if let Some(st) = &st {
+        if st.seat != seat || st.group.npub != group.npub {
+            return Err(Error::Rejected(format!(
+                "the saved state of refresh {rid} does not belong to this seat and group"
+            )));
+        }
+    }
+    Ok((group, seat, st))
+}
+
+/// A later step given `--without` must name the leavers round 1 was started with.
+pub(super) fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> {
+    if without.is_empty() || leaving_seats(&st.group, without)? == st.leaving {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "this refresh was started without {}; a later step cannot change who leaves",
+        if st.leaving.is_empty() {
+            "anyone leaving".to_owned()
+        } else {
+            st.leaving
+                .iter()
+                .map(|&s| st.group.roster.name(s))
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    )))
+}
+
+pub(super) fn require_state(
+    st: Option<RefreshState>,
+    group: &Group,
+    seat: MemberId,
+) -> Result<RefreshState> {
+    st.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{} has not started this refresh; run `passport refresh round1` first",
+            group.roster.name(seat)
+        ))
+    })
+}
