@@ -1,0 +1,294 @@
+//! `sign share`: a member checks a request, asks, and answers with its signature share.
+
+use super::*;
+
+/// A checked signing request.
+pub struct Request {
+    pub group: Group,
+    pub event: Event,
+    pub payload: RequestPayload,
+    pub coordinator: String,
+    pub signers: Vec<MemberId>,
+}
+
+/// Reads and checks a signing request against the group known to this home (or the
+/// given group file): signature, binding, that the message really is what the package
+/// signs, and that the signers are members.
+pub fn load_request(
+    home: Option<&Home>,
+    group_file: Option<&Path>,
+    path: &Path,
+) -> Result<Request> {
+    check_request(home, group_file, &read_package(path, None)?)
+}
+
+/// Checks a signing request already read (from a file or a transport).
+pub fn check_request(
+    home: Option<&Home>,
+    group_file: Option<&Path>,
+    input: &Input,
+) -> Result<Request> {
+    let r = rejected(&input.path);
+    // The group is named inside the (public) payload; look it up, then check everything.
+    let peek: RequestPayload = serde_json::from_str(&input.event.content)
+        .map_err(|e| Error::Rejected(format!("{}: not a signing request: {e}", input.path)))?;
+    let group = match (group_file, home) {
+        (Some(f), _) => crate::home::read_group_file(f)?,
+        (None, Some(h)) => h.find_group(&peek.group)?,
+        (None, None) => {
+            return Err(Error::Invalid(
+                "give --group-file or a home that knows the group".into(),
+            ))
+        }
+    };
+    if group.npub != peek.group {
+        return Err(Error::Rejected(format!(
+            "{}: the request is for {}, not {}",
+            input.path, peek.group, group.npub
+        )));
+    }
+    let c = envelope::check(
+        &group.roster,
+        input.event.clone(),
+        input.meta.clone(),
+        Round::SignRequest,
+        Sender::Anyone,
+    )
+    .map_err(&r)?;
+    let payload: RequestPayload = c.payload(None).map_err(&r)?;
+    if let Message::Event { event } = &payload.message {
+        if event.pubkey != group.public_key() {
+            return Err(Error::Rejected(format!(
+                "{}: the event to sign is not authored by the group key",
+                input.path
+            )));
+        }
+    }
+    if payload.signing_package.message().as_slice() != payload.message.bytes().as_slice() {
+        return Err(Error::Rejected(format!(
+            "{}: the signing package signs something other than the event shown; refusing (coordinator {})",
+            input.path, c.sender
+        )));
+    }
+    let mut signers = vec![];
+    for ident in payload.signing_package.signing_commitments().keys() {
+        let id = group.roster.id_of_identifier(ident).ok_or_else(|| {
+            Error::Rejected(format!(
+                "{}: the request names a signer outside the roster",
+                input.path
+            ))
+        })?;
+        if !payload.commitment_ids.contains_key(&id) {
+            return Err(Error::Rejected(format!(
+                "{}: no commitment id for {}",
+                input.path,
+                group.roster.name(id)
+            )));
+        }
+        if group.has_left(id) {
+            return Err(Error::Rejected(format!(
+                "{}: the request names {} as a signer, who left the group at a refresh",
+                input.path,
+                group.roster.name(id)
+            )));
+        }
+        signers.push(id);
+    }
+    if signers.len() != group.roster.threshold as usize {
+        return Err(Error::Rejected(format!(
+            "{}: a request needs exactly {} signers",
+            input.path, group.roster.threshold
+        )));
+    }
+    Ok(Request {
+        group,
+        event: c.event,
+        payload,
+        coordinator: c.sender,
+        signers,
+    })
+}
+
+pub(super) fn summary(req: &Request, seat: MemberId) -> Summary {
+    summary_of(
+        &req.group,
+        &req.payload.message,
+        (&req.coordinator, Some(&req.event.pubkey)),
+        &req.signers,
+        seat,
+    )
+}
+
+pub(super) fn summary_of(
+    group: &Group,
+    message: &Message,
+    (coordinator, key): (&str, Option<&nostr::PublicKey>),
+    signers: &[MemberId],
+    seat: MemberId,
+) -> Summary {
+    let roster = &group.roster;
+    let coordinator_seats = key
+        .map(|k| {
+            roster
+                .ids_of(k)
+                .into_iter()
+                .map(|i| roster.name(i))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (kind, content, tags, created_at) = match message {
+        Message::Event { event } => (
+            Some(event.kind.as_u16()),
+            Some(event.content.clone()),
+            event.tags.iter().map(|t| t.as_slice().to_vec()).collect(),
+            Some(event.created_at.as_secs()),
+        ),
+        Message::Raw { .. } => (None, None, vec![], None),
+    };
+    Summary {
+        group: group.npub.clone(),
+        member: roster.name(seat),
+        coordinator: coordinator.to_owned(),
+        coordinator_npub: key.map(|k| nostr::ToBech32::to_bech32(k).expect("bech32")),
+        coordinator_seats,
+        signers: signers.iter().map(|&i| roster.name(i)).collect(),
+        kind,
+        content,
+        tags,
+        created_at,
+        message: hex::encode(message.bytes()),
+    }
+}
+
+#[derive(Serialize)]
+pub struct ShareReport {
+    pub group: String,
+    pub member: String,
+    pub request: String,
+    pub package: String,
+    #[serde(skip)]
+    pub sent: bool,
+}
+
+impl Report for ShareReport {
+    fn human(&self) -> String {
+        format!(
+            "{} signed request {}{}",
+            self.member,
+            &self.request[..12],
+            delivered_lines(self.sent, std::slice::from_ref(&self.package))
+        )
+    }
+}
+
+/// Round 2 for one seat: check the request, ask consent, consume the nonce durably,
+/// then write the signature share.
+pub fn share(
+    home: &Home,
+    request: &Input,
+    member: Option<&str>,
+    consent: Consent<'_>,
+    ex: &mut dyn Exchange,
+) -> Result<ShareReport> {
+    let req = check_request(Some(home), None, request)?;
+    let group = &req.group;
+    let mine: Vec<MemberId> = home
+        .active_seats(group)?
+        .into_iter()
+        .filter(|s| req.signers.contains(s))
+        .collect();
+    let seat = pick_seat(&group.roster, &mine, member, "among this request's signers")?;
+    let share = make_share(home, &req, seat, consent)?;
+    let keys = home.identity()?;
+    let payload = SharePayload {
+        request: req.event.id.to_hex(),
+        share,
+    };
+    let ev = envelope::seal(
+        keys,
+        Draft {
+            binding: &Binding::of(&group.roster),
+            round: Round::SignShare,
+            from: Some(seat),
+            to: None,
+            reference: Some(req.event.id.to_hex()),
+            payload: &payload,
+        },
+    )?;
+    let mname = group.roster.name(seat);
+    let path = ex.deliver(
+        &format!("sign-share-{mname}-{}.json", &req.event.id.to_hex()[..8]),
+        &ev,
+    )?;
+    Ok(ShareReport {
+        group: group.npub.clone(),
+        member: mname,
+        request: req.event.id.to_hex(),
+        package: path,
+        sent: ex.sent(),
+    })
+}
+
+/// Round 2 for `seat` of a checked request: checks that the commitment is this home's,
+/// asks consent, burns the nonce durably, then computes the signature share. Nothing is
+/// sent; the caller seals and delivers it.
+pub fn make_share(
+    home: &Home,
+    req: &Request,
+    seat: MemberId,
+    consent: Consent<'_>,
+) -> Result<SignatureShare> {
+    let group = &req.group;
+    let commit_id = req.payload.commitment_ids.get(&seat).ok_or_else(|| {
+        Error::Rejected(format!(
+            "the request names no commitment for {}",
+            group.roster.name(seat)
+        ))
+    })?;
+    let name = nonce_name(group, seat, commit_id);
+    let mname = group.roster.name(seat);
+    // Keystore errors name internal paths (nonces/<group>.<seat>/<id>); say what the
+    // operator knows instead: whose commitment, which id, which group.
+    let what = || format!("{mname}'s commitment {commit_id} for {}", group.npub);
+    let once = home.keystore().get_once(&name).map_err(|e| match e {
+        crate::keystore::Error::NonceConsumed(_) => Error::Refused(format!(
+            "{} was already used; a commitment is never used twice. Ask for fresh commitments (`passport sign commit`)",
+            what()
+        )),
+        crate::keystore::Error::Missing(_) => Error::NotFound(format!(
+            "this home holds no {}: it was made by another home, or discarded (`sign commit --discard-all`)",
+            what()
+        )),
+        crate::keystore::Error::OnceGone(_) => Error::Refused(format!(
+            "{} was already used or discarded by another copy of this home (a restored snapshot or a copied directory): its one-time object on the token is gone. Nothing was signed; ask for fresh commitments (`passport sign commit`)",
+            what()
+        )),
+        other => other.into(),
+    })?;
+    let record = nonce::Record::decode(&name, &once)?;
+    let expected = req
+        .payload
+        .signing_package
+        .signing_commitments()
+        .get(&Roster::identifier(seat));
+    if expected != Some(record.nonces.commitments()) {
+        return Err(Error::Rejected(format!(
+            "the request's commitment for {mname} is not the one this home made under id {commit_id}; refusing"
+        )));
+    }
+    if let Err(e) = record.check_fresh(commit_id, &mname, crate::clock::now()) {
+        // Expired for good: burn it so it is not kept around.
+        let _ = home.keystore().consume(&name);
+        return Err(e);
+    }
+    let key = home.share(group, seat)?;
+    if !consent(&summary(req, seat)) {
+        return Err(Error::Refused("signing declined; no nonce was used".into()));
+    }
+    // Durably burn the nonce (and, on a token, destroy its one-time object) before any
+    // share exists.
+    home.keystore().consume(&name)?;
+    let share = signing::sign(&req.payload.signing_package, &record.nonces, &key)?;
+    drop(record);
+    Ok(share)
+}
