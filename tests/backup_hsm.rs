@@ -189,28 +189,19 @@ fn a_lost_token_is_replaced_from_the_identity_and_share_backups() {
     let (bob, carol) = (make_member(root, "bob"), make_member(root, "carol"));
     let roster = write_roster(root, "roster.json", 2, &[&alice, &bob, &carol], None);
     // The DKG through files, alice's steps with her token.
-    let dkg = root.join("dkg");
-    let mut group = String::new();
-    for step in ["round1", "round2", "finish", "confirm"] {
-        for m in [&alice, &bob, &carol] {
-            let mut c = if m.name == "alice" {
-                hsm(&m.home)
-            } else {
-                passport(&m.home)
-            };
-            c.args(["dkg", step, "--roster"]).arg(&roster);
-            if step != "round1" {
-                c.arg("--in").arg(&dkg);
-            }
-            if step != "confirm" {
-                c.arg("--out").arg(&dkg);
-            }
-            let v = json_ok(c);
-            if step == "confirm" {
-                group = v["group"].as_str().unwrap().to_owned();
-            }
+    let with_token = |m: &Member| {
+        if m.name == "alice" {
+            hsm(&m.home)
+        } else {
+            passport(&m.home)
         }
-    }
+    };
+    let group = dkg_files_with(
+        &[&alice, &bob, &carol],
+        &roster,
+        &root.join("dkg"),
+        &with_token,
+    );
     // What alice keeps away from the token: identity and share backups, and their key.
     let id = age::x25519::Identity::generate();
     let offline = root.join("offline.agekey");
@@ -301,50 +292,10 @@ fn a_lost_token_is_replaced_from_the_identity_and_share_backups() {
     assert_eq!(blob["v"], 2);
 
     // Alice (through the new token) and bob sign; libsecp256k1 checks the event.
-    let s = root.join("s");
-    std::fs::create_dir_all(&s).unwrap();
-    let mut c = hsm(&new_home);
-    c.args(["sign", "commit", "--group", &group, "--out"])
-        .arg(&s);
-    json_ok(c);
-    let mut c = passport(&bob.home);
-    c.args(["sign", "commit", "--group", &group, "--out"])
-        .arg(&s);
-    json_ok(c);
-    let tpl = root.join("note.json");
-    std::fs::write(&tpl, r#"{"kind":1,"content":"a new token","tags":[]}"#).unwrap();
-    let mut c = passport(&bob.home);
-    c.args([
-        "sign",
-        "request",
-        "--group",
-        &group,
-        "--signers",
-        "alice,bob",
-        "--event",
-    ])
-    .arg(&tpl)
-    .arg("--in")
-    .arg(&s)
-    .arg("--out")
-    .arg(&s);
-    let req = json_ok(c)["package"].as_str().unwrap().to_owned();
-    for (m, token) in [(&new_home, true), (&bob.home, false)] {
-        let mut c = if token { hsm(m) } else { passport(m) };
-        c.args(["sign", "share", "--yes", "--request", &req, "--out"])
-            .arg(&s);
-        json_ok(c);
-    }
-    let mut c = passport(&bob.home);
-    c.args(["sign", "aggregate", "--request", &req, "--in"])
-        .arg(&s);
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(event["pubkey"], npub_hex(&group));
-    verify_event_independently(&event);
+    let rebuilt = Member {
+        name: "alice".into(),
+        home: new_home,
+        npub,
+    };
+    sign_files_with(&[&rebuilt, &bob], &group, &root.join("s"), &with_token);
 }

@@ -522,10 +522,20 @@ pub fn pkgs(dir: &Path, stem: &str) -> Vec<PathBuf> {
 /// A full DKG through files (round1, round2, finish, confirm) among `ms`, each member in
 /// its own home; returns the group npub.
 pub fn dkg_files(ms: &[&Member], roster: &Path, dir: &Path) -> String {
+    dkg_files_with(ms, roster, dir, &|m| passport(&m.home))
+}
+
+/// [`dkg_files`] with each member's command made by `cmd` (e.g. a token's environment).
+pub fn dkg_files_with(
+    ms: &[&Member],
+    roster: &Path,
+    dir: &Path,
+    cmd: &dyn Fn(&Member) -> Command,
+) -> String {
     let mut group = String::new();
     for step in ["round1", "round2", "finish", "confirm"] {
         for m in ms {
-            let mut c = passport(&m.home);
+            let mut c = cmd(m);
             c.args(["dkg", step, "--roster"]).arg(roster);
             if step != "round1" {
                 c.arg("--in").arg(dir);
@@ -545,9 +555,19 @@ pub fn dkg_files(ms: &[&Member], roster: &Path, dir: &Path) -> String {
 /// Commit, request, share, aggregate among `signers`; the event is checked with
 /// libsecp256k1.
 pub fn sign_files(signers: &[&Member], group: &str, dir: &Path) {
+    sign_files_with(signers, group, dir, &|m| passport(&m.home))
+}
+
+/// [`sign_files`] with each member's command made by `cmd`.
+pub fn sign_files_with(
+    signers: &[&Member],
+    group: &str,
+    dir: &Path,
+    cmd: &dyn Fn(&Member) -> Command,
+) {
     std::fs::create_dir_all(dir).unwrap();
     for m in signers {
-        let mut c = passport(&m.home);
+        let mut c = cmd(m);
         c.args(["sign", "commit", "--group", group, "--out"])
             .arg(dir);
         json_ok(c);
@@ -555,7 +575,7 @@ pub fn sign_files(signers: &[&Member], group: &str, dir: &Path) {
     let tpl = dir.join("note.json");
     std::fs::write(&tpl, r#"{"kind":1,"content":"rebuilt","tags":[]}"#).unwrap();
     let names: Vec<&str> = signers.iter().map(|m| m.name.as_str()).collect();
-    let mut c = passport(&signers[0].home);
+    let mut c = cmd(signers[0]);
     c.args([
         "sign",
         "request",
@@ -572,12 +592,12 @@ pub fn sign_files(signers: &[&Member], group: &str, dir: &Path) {
     .arg(dir);
     let req = json_ok(c)["package"].as_str().unwrap().to_owned();
     for m in signers {
-        let mut c = passport(&m.home);
+        let mut c = cmd(m);
         c.args(["sign", "share", "--yes", "--request", &req, "--out"])
             .arg(dir);
         json_ok(c);
     }
-    let mut c = passport(&signers[0].home);
+    let mut c = cmd(signers[0]);
     c.args(["sign", "aggregate", "--request", &req, "--in"])
         .arg(dir);
     let out = c.output().unwrap();

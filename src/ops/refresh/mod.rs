@@ -35,7 +35,7 @@ use crate::home::{read_group_file, Home};
 use report::report;
 pub use report::{package_fingerprint, LifecycleReport};
 pub use state::{leaving_seats, RefreshState, RoundTwoPayload, Stage};
-use state::{normalize_id, open, require_state, same_leavers, secret_name, state_rel};
+use state::{normalize_id, open, resume, same_leavers, secret_name, state_rel};
 
 /// Round 1: commit to a random zero-constant polynomial and broadcast the commitment.
 pub fn round1(
@@ -56,20 +56,7 @@ pub fn round1(
         )));
     }
     if let Some(st) = &st {
-        if st.leaving != leaving {
-            return Err(Error::Invalid(format!(
-                "refresh {rid} was started here without {}; give the same --without",
-                if st.leaving.is_empty() {
-                    "anyone leaving".to_owned()
-                } else {
-                    st.leaving
-                        .iter()
-                        .map(|&s| group.roster.name(s))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }
-            )));
-        }
+        same_leavers(st, without)?;
     }
     let name = group.roster.name(seat);
     let file = format!("refresh-1-{name}-{}.json", super::short_id(&rid));
@@ -202,10 +189,7 @@ pub fn round2(
     without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let rid = normalize_id(refresh_id)?;
-    let (group, seat, st) = open(home, group, &rid, member)?;
-    let mut st = require_state(st, &group, seat)?;
-    same_leavers(&st, without)?;
+    let (rid, group, seat, mut st) = resume(home, group, refresh_id, member, without)?;
     ex.bind(&st.roster)?;
     if st.stage >= Stage::Round2 {
         let mut paths = vec![];
@@ -278,10 +262,7 @@ pub fn finish(
     without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let rid = normalize_id(refresh_id)?;
-    let (current, seat, st) = open(home, group, &rid, member)?;
-    let mut st = require_state(st, &current, seat)?;
-    same_leavers(&st, without)?;
+    let (rid, current, seat, mut st) = resume(home, group, refresh_id, member, without)?;
     match st.stage {
         Stage::Finished => return report("refresh finish", &st, vec![], true, ex.sent()),
         Stage::Round1 => {

@@ -141,6 +141,21 @@ pub(super) fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> 
     )))
 }
 
+/// A later step: the refresh id, the group, this home's seat and the state round 1 saved.
+pub(super) fn resume(
+    home: &Home,
+    group: &str,
+    refresh_id: &str,
+    member: Option<&str>,
+    without: &[String],
+) -> Result<(String, Group, MemberId, RefreshState)> {
+    let rid = normalize_id(refresh_id)?;
+    let (group, seat, st) = open(home, group, &rid, member)?;
+    let st = require_state(st, &group, seat)?;
+    same_leavers(&st, without)?;
+    Ok((rid, group, seat, st))
+}
+
 pub(super) fn require_state(
     st: Option<RefreshState>,
     group: &Group,
