@@ -235,7 +235,10 @@ pub fn open_key(
 }
 
 fn key(a: &OpenArgs) -> Result<Option<Key>> {
-    match (&a.identity, a.passphrase || a.backup_passphrase_file.is_some()) {
+    match (
+        &a.identity,
+        a.passphrase || a.backup_passphrase_file.is_some(),
+    ) {
         (Some(_), true) => Err(Error::Invalid(
             "pass either --identity or --backup-passphrase, not both".into(),
         )),
@@ -297,7 +300,12 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
             out.report(&ops::verify(home.as_ref(), inputs(&a.open)?)?)
         }
         BackupCmd::Identity(a) => {
-            stream_checks(&a.output, a.manifest.as_deref(), out.json, "identity backup")?;
+            stream_checks(
+                &a.output,
+                a.manifest.as_deref(),
+                out.json,
+                "identity backup",
+            )?;
             let to = protection(&a.protect)?;
             let home = cli.open_home()?;
             let mut stdout = std::io::stdout().lock();

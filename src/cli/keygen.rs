@@ -53,9 +53,8 @@ pub struct ImportArgs {
 pub(super) fn read_nsec(path: &std::path::Path) -> Result<Zeroizing<String>> {
     let bytes = crate::fsutil::read_bounded(path, 1024)
         .map_err(|e| Error::io(crate::fsutil::display(path), e))?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
-        Error::Invalid(format!("{}: not text", crate::fsutil::display(path)))
-    })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::Invalid(format!("{}: not text", crate::fsutil::display(path))))?;
     Ok(Zeroizing::new(text.to_owned()))
 }
 

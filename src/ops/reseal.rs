@@ -138,4 +138,3 @@ fn copy_tombstones(base: &Path, dir: &Path, to: &Path, n: &mut usize) -> Result<
     }
     Ok(())
 }
-
