@@ -35,20 +35,26 @@ fn softhsm(root: &Path, label: &str) -> Option<(PathBuf, PathBuf)> {
     ok.then_some((conf, module))
 }
 
+/// [`softhsm`], which the tests require.
+fn softhsm_token(root: &Path, label: &str) -> (PathBuf, PathBuf) {
+    softhsm(root, label).expect("SoftHSM2 is required (scripts/test.sh installs softhsm2)")
+}
+
+/// `passport --home HOME` pointed at the SoftHSM2 token of `conf`, PIN in the environment.
+fn token_cmd(home: &Path, conf: &Path, module: &Path) -> assert_cmd::Command {
+    let mut c = passport(home);
+    c.env("SOFTHSM2_CONF", conf)
+        .env("PASSPORT_PKCS11_MODULE", module)
+        .env("PASSPORT_PKCS11_PIN", PIN);
+    c
+}
+
 #[test]
 fn backup_restores_into_a_token_sealed_home() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let Some((conf, module)) = softhsm(root, "ci-token") else {
-        panic!("SoftHSM2 is required (scripts/test.sh installs softhsm2)");
-    };
-    let hsm = |home: &Path| {
-        let mut c = passport(home);
-        c.env("SOFTHSM2_CONF", &conf)
-            .env("PASSPORT_PKCS11_MODULE", &module)
-            .env("PASSPORT_PKCS11_PIN", PIN);
-        c
-    };
+    let (conf, module) = softhsm_token(root, "ci-token");
+    let hsm = |home: &Path| token_cmd(home, &conf, &module);
     // The CI home seals everything in the token and holds two seats of a dealer group.
     let ci_home = root.join("ci");
     let mut c = hsm(&ci_home);
@@ -164,16 +170,8 @@ fn backup_restores_into_a_token_sealed_home() {
 fn a_lost_token_is_replaced_from_the_identity_and_share_backups() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    let Some((conf, module)) = softhsm(root, "alice-token") else {
-        panic!("SoftHSM2 is required (scripts/test.sh installs softhsm2)");
-    };
-    let hsm = |home: &Path| {
-        let mut c = passport(home);
-        c.env("SOFTHSM2_CONF", &conf)
-            .env("PASSPORT_PKCS11_MODULE", &module)
-            .env("PASSPORT_PKCS11_PIN", PIN);
-        c
-    };
+    let (conf, module) = softhsm_token(root, "alice-token");
+    let hsm = |home: &Path| token_cmd(home, &conf, &module);
     let old_home = root.join("alice");
     let mut c = hsm(&old_home);
     c.args(["hsm", "init", "--token", "pkcs11:token=alice-token"]);

@@ -231,6 +231,14 @@ pub trait Exchange {
     fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>>;
     /// Delivers one package named `name`; returns where it went, for the report.
     fn deliver(&mut self, name: &str, event: &Event) -> Result<String>;
+    /// Delivers saved packages again, one by one (a re-run of a step that already sent
+    /// them); returns where each went.
+    fn deliver_each(&mut self, items: &[(String, Event)]) -> Result<Vec<String>> {
+        items
+            .iter()
+            .map(|(name, ev)| self.deliver(name, ev))
+            .collect()
+    }
     /// Delivers several packages, all or (where the medium allows) none.
     fn deliver_all(&mut self, items: &[(String, &Event)]) -> Result<Vec<String>> {
         items.iter().map(|(n, e)| self.deliver(n, e)).collect()

@@ -165,10 +165,7 @@ pub fn step1(
     ex.bind(&p.roster)?;
     let seat = helper_seat(home, &p, member)?;
     if let Some(st) = home.read_state::<RepairState>(&state_rel(&p, seat))? {
-        let mut paths = vec![];
-        for (file, ev) in &st.deltas_sent {
-            paths.push(ex.deliver(file, ev)?);
-        }
+        let paths = ex.deliver_each(&st.deltas_sent)?;
         return Ok(report("repair step 1", &p, seat, (paths, ex.sent()), true));
     }
     let key = home.share(&p.group, seat)?;
@@ -209,10 +206,7 @@ pub fn step1(
         sigma_sent: None,
     };
     home.write_state(&state_rel(&p, seat), &st)?;
-    let mut paths = vec![];
-    for (file, ev) in &st.deltas_sent {
-        paths.push(ex.deliver(file, ev)?);
-    }
+    let paths = ex.deliver_each(&st.deltas_sent)?;
     Ok(report("repair step 1", &p, seat, (paths, ex.sent()), false))
 }
 

@@ -259,10 +259,7 @@ pub fn round2(
     let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage >= Stage::Round2 {
-        let mut paths = vec![];
-        for (file, ev) in &st.round2_sent {
-            paths.push(ex.deliver(file, ev)?);
-        }
+        let paths = ex.deliver_each(&st.round2_sent)?;
         return Ok(report("round 2", &st, (paths, ex.sent()), true, None));
     }
     let inputs = ex.inputs(&roster)?;
@@ -304,9 +301,6 @@ pub fn round2(
     st.stage = Stage::Round2;
     home.write_state(&state_rel(&roster, st.seat), &st)?;
     home.keystore().remove(&r1_name)?;
-    let mut paths = vec![];
-    for (file, ev) in &st.round2_sent {
-        paths.push(ex.deliver(file, ev)?);
-    }
+    let paths = ex.deliver_each(&st.round2_sent)?;
     Ok(report("round 2", &st, (paths, ex.sent()), false, None))
 }

@@ -192,10 +192,7 @@ pub fn round2(
     let (rid, group, seat, mut st) = resume(home, group, refresh_id, member, without)?;
     ex.bind(&st.roster)?;
     if st.stage >= Stage::Round2 {
-        let mut paths = vec![];
-        for (file, ev) in &st.round2_sent {
-            paths.push(ex.deliver(file, ev)?);
-        }
+        let paths = ex.deliver_each(&st.round2_sent)?;
         return report("refresh round 2", &st, paths, true, ex.sent());
     }
     let roster = st.roster.clone();
@@ -245,10 +242,7 @@ pub fn round2(
     st.stage = Stage::Round2;
     home.write_state(&state_rel(&group, &rid, seat), &st)?;
     home.keystore().remove(&r1_name)?;
-    let mut paths = vec![];
-    for (file, ev) in &st.round2_sent {
-        paths.push(ex.deliver(file, ev)?);
-    }
+    let paths = ex.deliver_each(&st.round2_sent)?;
     report("refresh round 2", &st, paths, false, ex.sent())
 }
 
