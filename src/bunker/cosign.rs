@@ -281,16 +281,17 @@ impl Cosigners {
     }
 
     /// Marks the members a culprit error names (comma-separated names) as cheaters.
-    fn blame(&self, named: &str, what: &str, excluded: &mut BTreeMap<MemberId, String>) -> bool {
-        let mut any = false;
-        for n in named.split(", ") {
-            if let Some(seat) = self.group.roster.id_by_name(n) {
-                excluded.insert(seat, format!("{n} {what}"));
-                self.suspect(seat);
-                any = true;
-            }
+    fn blame(
+        &self,
+        seats: &[MemberId],
+        what: &str,
+        excluded: &mut BTreeMap<MemberId, String>,
+    ) -> bool {
+        for &seat in seats {
+            excluded.insert(seat, format!("{} {what}", self.group.roster.name(seat)));
+            self.suspect(seat);
         }
-        any
+        !seats.is_empty()
     }
 
     fn give_up(&self, what: &str, excluded: &BTreeMap<MemberId, String>, left: usize) -> String {
@@ -382,8 +383,8 @@ impl Cosigners {
                         .event
                         .ok_or_else(|| "internal error: no event was signed".to_owned());
                 }
-                Err(crate::ceremony::Error::Culprit { member, .. })
-                    if self.blame(&member, "sent an invalid signature share", &mut excluded) =>
+                Err(crate::ceremony::Error::Culprit { seats, .. })
+                    if self.blame(&seats, "sent an invalid signature share", &mut excluded) =>
                 {
                     self.log("sign_event", &excluded, &chosen);
                 }
@@ -481,9 +482,9 @@ impl Cosigners {
                 &shares,
             ) {
                 Ok(x) => return Ok(x),
-                Err(crate::ceremony::Error::Culprit { member, .. })
+                Err(crate::ceremony::Error::Culprit { seats, .. })
                     if self.blame(
-                        &member,
+                        &seats,
                         "sent an invalid ECDH share (its DLEQ proof does not verify)",
                         &mut excluded,
                     ) =>

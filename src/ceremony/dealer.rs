@@ -52,6 +52,7 @@ pub fn accept_share(
 ) -> Result<KeyPackage> {
     let name = roster.name(member);
     let culprit = |problem: String| Error::Culprit {
+        seats: vec![],
         member: "dealer".into(),
         problem,
     };

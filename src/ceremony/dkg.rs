@@ -61,13 +61,14 @@ pub fn part1(
 pub fn check_round1(roster: &Roster, from: MemberId, package: &round1::Package) -> Result<()> {
     let t = package.commitment().coefficients().len();
     if t != roster.threshold as usize {
-        return Err(Error::Culprit {
-            member: roster.name(from),
-            problem: format!(
+        return Err(Error::culprit(
+            roster,
+            from,
+            format!(
                 "round-1 package was made for threshold {t}, the roster says {}",
                 roster.threshold
             ),
-        });
+        ));
     }
     Ok(())
 }
@@ -129,19 +130,19 @@ pub fn check_agreement(
             missing,
         });
     }
-    let differing: Vec<String> = reported
+    let differing: Vec<MemberId> = reported
         .iter()
         .filter(|(_, h)| *h != mine)
-        .map(|(&i, _)| roster.name(i))
+        .map(|(&i, _)| i)
         .collect();
     if differing.is_empty() {
         Ok(())
     } else {
-        Err(Error::Culprit {
-            member: differing.join(", "),
-            problem: "computed a different public key package; the DKG failed and must be rerun \
-                      with a new roster"
-                .into(),
-        })
+        Err(Error::culprits(
+            roster,
+            differing,
+            "computed a different public key package; the DKG failed and must be rerun with a \
+             new roster",
+        ))
     }
 }

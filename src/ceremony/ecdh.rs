@@ -223,10 +223,7 @@ pub fn verify_share(
     let (p, p_bytes) = lift_peer(peer)?;
     check(public, roster, member, &p, &p_bytes, context, share)
         .map(|_| ())
-        .map_err(|problem| Error::Culprit {
-            member: roster.name(member),
-            problem,
-        })
+        .map_err(|problem| Error::culprit(roster, member, problem))
 }
 
 /// Combines ECDH shares into the shared x-coordinate.
@@ -247,13 +244,13 @@ pub fn combine(
     require_threshold(roster, &held, "ECDH share")?;
     let (p, p_bytes) = lift_peer(peer)?;
     let mut points = BTreeMap::new();
-    let mut culprits: Vec<(String, String)> = Vec::new();
+    let mut culprits: Vec<(MemberId, String)> = Vec::new();
     for (&id, share) in shares {
         match check(public, roster, id, &p, &p_bytes, context, share) {
             Ok(z) => {
                 points.insert(id, z);
             }
-            Err(problem) => culprits.push((roster.name(id), problem)),
+            Err(problem) => culprits.push((id, problem)),
         }
     }
     if !culprits.is_empty() {
@@ -263,14 +260,12 @@ pub fn combine(
                 problems.push(p);
             }
         }
-        return Err(Error::Culprit {
-            member: culprits
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            problem: problems.join("; "),
-        });
+        let problem = problems.join("; ");
+        return Err(Error::culprits(
+            roster,
+            culprits.iter().map(|(s, _)| *s).collect(),
+            problem,
+        ));
     }
     interpolate_x(&points, roster.threshold as usize)
 }

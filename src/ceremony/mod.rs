@@ -20,8 +20,14 @@ pub use roster::{Member, MemberId, Roster};
 pub enum Error {
     #[error("invalid roster: {0}")]
     InvalidRoster(String),
+    /// `seats` are the members at fault (empty when the dealer is); `member` is their
+    /// names as the operator reads them.
     #[error("{member}: {problem}")]
-    Culprit { member: String, problem: String },
+    Culprit {
+        seats: Vec<MemberId>,
+        member: String,
+        problem: String,
+    },
     #[error("waiting for {what} from {}; try again when they have arrived", .missing.join(", "))]
     Incomplete { what: String, missing: Vec<String> },
     #[error("{0}")]
@@ -36,23 +42,42 @@ impl Error {
     pub(crate) fn frost(e: frost::Error) -> Self {
         Error::Frost(e.to_string())
     }
+
+    /// Blames `seats` of `roster`, named in the message.
+    pub(crate) fn culprits(
+        roster: &Roster,
+        seats: Vec<MemberId>,
+        problem: impl Into<String>,
+    ) -> Self {
+        let member = seats
+            .iter()
+            .map(|&s| roster.name(s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Error::Culprit {
+            seats,
+            member,
+            problem: problem.into(),
+        }
+    }
+
+    /// Blames one seat.
+    pub(crate) fn culprit(roster: &Roster, seat: MemberId, problem: impl Into<String>) -> Self {
+        Self::culprits(roster, vec![seat], problem)
+    }
 }
 
 /// Turns a FROST error that blames identifiers into one that names roster members.
 pub(crate) fn name_culprits(roster: &Roster, e: frost::Error, problem: &str) -> Error {
-    let culprits: Vec<String> = e
+    let seats: Vec<MemberId> = e
         .culprits()
         .iter()
         .filter_map(|c| roster.id_of_identifier(c))
-        .map(|i| roster.name(i))
         .collect();
-    if culprits.is_empty() {
+    if seats.is_empty() {
         Error::frost(e)
     } else {
-        Error::Culprit {
-            member: culprits.join(", "),
-            problem: format!("{problem} ({e})"),
-        }
+        Error::culprits(roster, seats, format!("{problem} ({e})"))
     }
 }
 

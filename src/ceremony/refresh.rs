@@ -127,14 +127,15 @@ pub fn check_round1(roster: &Roster, from: MemberId, package: &round1::Package) 
     let got = package.commitment().coefficients().len();
     let want = roster.threshold as usize - 1;
     if got != want {
-        return Err(Error::Culprit {
-            member: roster.name(from),
-            problem: format!(
+        return Err(Error::culprit(
+            roster,
+            from,
+            format!(
                 "refresh round-1 package commits to {got} coefficients, threshold {} needs {want} \
                  (a key-generation package, or made for another threshold)",
                 roster.threshold
             ),
-        });
+        ));
     }
     Ok(())
 }
@@ -175,10 +176,11 @@ fn not_from_leavers<T>(
     got: &BTreeMap<MemberId, T>,
 ) -> Result<()> {
     match got.keys().find(|s| !participants.contains(s)) {
-        Some(&s) => Err(Error::Culprit {
-            member: roster.name(s),
-            problem: "sent a refresh package but is not taking part in this refresh".into(),
-        }),
+        Some(&s) => Err(Error::culprit(
+            roster,
+            s,
+            "sent a refresh package but is not taking part in this refresh",
+        )),
         None => Ok(()),
     }
 }
@@ -200,10 +202,7 @@ pub fn verify_round2(
     commitment: &round1::Package,
     share: &round2::Package,
 ) -> Result<()> {
-    let culprit = |problem: &str| Error::Culprit {
-        member: roster.name(from),
-        problem: problem.into(),
-    };
+    let culprit = |problem: &str| Error::culprit(roster, from, problem);
     let f: [u8; 32] = share
         .signing_share()
         .serialize()
@@ -255,9 +254,12 @@ pub fn part3(
     )?;
     not_from_leavers(roster, participants, round2)?;
     for (&from, share) in round2 {
-        let commitment = round1.get(&from).ok_or_else(|| Error::Culprit {
-            member: roster.name(from),
-            problem: "sent a round-2 package without a round-1 package".into(),
+        let commitment = round1.get(&from).ok_or_else(|| {
+            Error::culprit(
+                roster,
+                from,
+                "sent a round-2 package without a round-1 package",
+            )
         })?;
         verify_round2(roster, me, from, commitment, share)?;
     }
