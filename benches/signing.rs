@@ -20,9 +20,9 @@ use rand::RngCore;
 
 use passport::ceremony::frost::{self, keys::KeyPackage, keys::PublicKeyPackage};
 use passport::ceremony::{self, dealer, signing, Member, MemberId, Roster};
+use passport::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use passport::envelope::{self, Binding, Draft, Round, Sender};
 use passport::events::{self, Message};
-use passport::ops::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 
 /// The 32-byte message every benchmark signs.
 const MESSAGE: [u8; 32] = *b"passport bench: 32-byte message!";
@@ -123,7 +123,7 @@ impl Fixture {
                     id: id.clone(),
                     commitments: c,
                 }],
-                valid_for: Some(passport::ops::nonce::DEFAULT_VALID_FOR),
+                valid_for: Some(passport::envelope::payload::sign::DEFAULT_VALID_FOR),
             };
             let ev = envelope::seal(
                 self.identity(s),

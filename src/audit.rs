@@ -46,8 +46,6 @@ use sha2::{Digest, Sha256};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::error::Error;
-
 /// Domain separator prepended to the canonical JSON before hashing.
 pub const HASH_DOMAIN: &[u8] = b"passport audit v1\0";
 
@@ -132,7 +130,7 @@ pub struct VerifyReport {
     pub head: String,
 }
 
-/// Why the log failed verification. Every message names the line (1-based).
+/// Errors of the audit log. Why the log failed verification names the line (1-based).
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("could not read the audit log {path}: {source}")]
@@ -173,13 +171,39 @@ pub enum AuditError {
         "audit log entry {seq} (line {line}) does not follow the entry before it: its prev hash does not match, so an entry was removed or replaced"
     )]
     PrevMismatch { seq: u64, line: u64 },
+    /// An append to a log that does not verify.
+    #[error(
+        "refusing to append to the audit log {} because it failed verification ({source}); run `passport audit verify` and restore the log before recording more operations",
+        .path.display()
+    )]
+    Unverified {
+        path: PathBuf,
+        source: Box<AuditError>,
+    },
+    #[error(
+        "{FAKE_TIME_ENV} is set to {0:?}, which is not an RFC 3339 time like 2025-01-02T03:04:05Z"
+    )]
+    FakeTime(String),
+    #[error("the time {0} cannot be written as RFC 3339 in UTC")]
+    Unwritable(OffsetDateTime),
 }
+
+fn io(path: &std::path::Path, source: std::io::Error) -> AuditError {
+    AuditError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The audit layer's error under its short name.
+pub type Error = AuditError;
 
 impl AuditError {
     /// The 1-based line the problem was found on, if any.
     pub fn line(&self) -> Option<u64> {
         match self {
-            AuditError::Io { .. } => None,
+            AuditError::Io { .. } | AuditError::FakeTime(_) | AuditError::Unwritable(_) => None,
+            AuditError::Unverified { source, .. } => source.line(),
             AuditError::Truncated { line }
             | AuditError::Garbled { line, .. }
             | AuditError::Edited { line, .. }
@@ -187,15 +211,6 @@ impl AuditError {
             | AuditError::Removed { line, .. }
             | AuditError::Reordered { line, .. }
             | AuditError::PrevMismatch { line, .. } => Some(*line),
-        }
-    }
-}
-
-impl From<AuditError> for Error {
-    fn from(e: AuditError) -> Self {
-        match e {
-            AuditError::Io { path, source } => Error::io(path, source),
-            other => Error::Rejected(other.to_string()),
         }
     }
 }
@@ -218,18 +233,18 @@ impl AuditLog {
     ///
     /// Creates the file (mode 0600) if it does not exist. Refuses to extend a log that
     /// fails verification.
-    pub fn append(&self, op: &str, details: serde_json::Value) -> crate::Result<Entry> {
+    pub fn append(&self, op: &str, details: serde_json::Value) -> Result<Entry, AuditError> {
         let path = &self.path;
         let time = now()?;
         let mut opts = OpenOptions::new();
         opts.read(true).append(true).create(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut file = opts.open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = opts.open(path).map_err(|e| io(path, e))?;
         // Held until `file` is dropped at the end of this function.
-        file.lock().map_err(|e| Error::io(path, e))?;
+        file.lock().map_err(|e| io(path, e))?;
 
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let len = file.metadata().map_err(|e| io(path, e))?.len();
         let known = self
             .verified
             .lock()
@@ -241,16 +256,13 @@ impl AuditLog {
             None => (0, 1, GENESIS_PREV.to_owned()),
         };
         file.seek(std::io::SeekFrom::Start(start))
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| io(path, e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| Error::io(path, e))?;
+        file.read_to_end(&mut bytes).map_err(|e| io(path, e))?;
         let created = len == 0;
-        let report = verify_from(&bytes, first, head).map_err(|e| {
-            Error::Rejected(format!(
-                "refusing to append to the audit log {} because it failed verification ({e}); run `passport audit verify` and restore the log before recording more operations",
-                path.display()
-            ))
+        let report = verify_from(&bytes, first, head).map_err(|e| AuditError::Unverified {
+            path: path.clone(),
+            source: Box::new(e),
         })?;
 
         let mut entry = Entry {
@@ -264,9 +276,8 @@ impl AuditLog {
         entry.hash = entry.compute_hash();
         let mut line = entry.to_line();
         line.push('\n');
-        file.write_all(line.as_bytes())
-            .map_err(|e| Error::io(path, e))?;
-        file.sync_all().map_err(|e| Error::io(path, e))?;
+        file.write_all(line.as_bytes()).map_err(|e| io(path, e))?;
+        file.sync_all().map_err(|e| io(path, e))?;
         *self.verified.lock().expect("audit cache") = Some((
             len + line.len() as u64,
             VerifyReport {
@@ -277,7 +288,11 @@ impl AuditLog {
         drop(file);
         if created {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                crate::fsutil::sync_dir(dir)?;
+                // The new file's directory entry made durable (as `fsutil::sync_dir`).
+                #[cfg(unix)]
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| io(dir, e))?;
             }
         }
         Ok(entry)
@@ -307,11 +322,11 @@ impl AuditLog {
 
     /// Reads all entries without verifying them (lines that do not parse are skipped).
     /// Use [`AuditLog::verify`] first if the answer matters.
-    pub fn entries(&self) -> crate::Result<Vec<Entry>> {
+    pub fn entries(&self) -> Result<Vec<Entry>, AuditError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.path, e)),
+            Err(e) => return Err(io(&self.path, e)),
         };
         Ok(bytes
             .split(|&b| b == b'\n')
@@ -416,17 +431,12 @@ fn canonical(v: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The current UTC time as RFC 3339, or `PASSPORT_FAKE_TIME` if set.
-pub fn now() -> crate::Result<String> {
+pub fn now() -> Result<String, AuditError> {
     let t = match std::env::var(FAKE_TIME_ENV) {
-        Ok(s) => parse_rfc3339(&s).ok_or_else(|| {
-            Error::Invalid(format!(
-                "{FAKE_TIME_ENV} is set to {s:?}, which is not an RFC 3339 time like 2025-01-02T03:04:05Z"
-            ))
-        })?,
+        Ok(s) => parse_rfc3339(&s).ok_or(AuditError::FakeTime(s))?,
         Err(_) => OffsetDateTime::now_utc(),
     };
-    format_utc(t)
-        .ok_or_else(|| Error::Invalid(format!("the time {t} cannot be written as RFC 3339 in UTC")))
+    format_utc(t).ok_or(AuditError::Unwritable(t))
 }
 
 fn format_utc(t: OffsetDateTime) -> Option<String> {

@@ -35,6 +35,8 @@ pub enum Error {
     Hsm(#[from] crate::hsm::Error),
     #[error(transparent)]
     Serve(#[from] crate::serve::Error),
+    #[error(transparent)]
+    Audit(crate::audit::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -74,6 +76,30 @@ pub enum Error {
     NotFound(String),
 }
 
+impl From<crate::fsutil::Error> for Error {
+    fn from(e: crate::fsutil::Error) -> Self {
+        use crate::fsutil::Error as F;
+        match e {
+            F::Io { path, source } => Error::Io { path, source },
+            F::Refused { path, detail } => Error::Malformed {
+                path,
+                what: "input",
+                detail,
+            },
+        }
+    }
+}
+
+impl From<crate::audit::Error> for Error {
+    fn from(e: crate::audit::Error) -> Self {
+        match e {
+            // Named like every other file error.
+            crate::audit::Error::Io { path, source } => Error::Io { path, source },
+            e => Error::Audit(e),
+        }
+    }
+}
+
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
@@ -97,8 +123,15 @@ impl Error {
             | Error::Refused(_)
             | Error::HomeExists(_) => exit::REFUSED,
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
-            Error::Keystore(K::Hsm(h)) | Error::Hsm(h) => h.exit_code(),
-            Error::Invalid(_) => exit::USAGE,
+            Error::Keystore(k) if crate::hsm::Error::of(k).is_some() => {
+                hsm_exit(crate::hsm::Error::of(k).expect("just checked"))
+            }
+            Error::Hsm(h) => hsm_exit(h),
+            Error::Invalid(_)
+            | Error::Audit(crate::audit::Error::FakeTime(_) | crate::audit::Error::Unwritable(_)) => {
+                exit::USAGE
+            }
+            Error::Audit(_) => exit::REJECTED,
             Error::Serve(e) if e.is_usage() => exit::USAGE,
             _ => exit::FAILURE,
         }
@@ -114,6 +147,19 @@ impl Error {
             exit::USAGE => "usage",
             _ => "failure",
         }
+    }
+}
+
+/// A token's errors in the exit-code groups.
+fn hsm_exit(e: &crate::hsm::Error) -> i32 {
+    use crate::hsm::Error as H;
+    match e {
+        H::WrongPin { .. } | H::PinLocked { .. } | H::NoPin { .. } => exit::LOCKED,
+        H::UnsafeKey { .. } | H::WrongToken { .. } | H::Tampered { .. } => exit::REJECTED,
+        H::NotThisToken { .. } | H::V1Refused { .. } | H::BadStatement(_) => exit::REJECTED,
+        H::BadUri { .. } | H::NoMechanism { .. } => exit::USAGE,
+        H::KeysExist { .. } => exit::REFUSED,
+        _ => exit::FAILURE,
     }
 }
 

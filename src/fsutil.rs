@@ -3,9 +3,33 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+/// Errors of file access: which path, and what went wrong there.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file refused by its content before parsing (too large, or not readable as
+    /// the input it must be); `path` is as the user named it (`<stdin>` for `-`).
+    #[error("{path}: not valid input: {detail}")]
+    Refused { path: String, detail: String },
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(unix)]
 fn private(file: &fs::File) -> std::io::Result<()> {
@@ -129,9 +153,8 @@ pub fn read_public_source(path: &Path, limit: u64) -> Result<Vec<u8>> {
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     match read_bounded(path, limit) {
         Ok(mut buf) => Ok(std::mem::take(&mut *buf)),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Malformed {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::Refused {
             path: display(path),
-            what: "input",
             detail: e.to_string(),
         }),
         Err(e) => Err(Error::io(display(path), e)),

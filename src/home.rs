@@ -242,7 +242,7 @@ impl Home {
 
     pub fn write_state<T: Serialize>(&self, rel: &str, value: &T) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(value).expect("state serializes");
-        fsutil::write_atomic(&self.state_path(rel), &bytes, true)
+        Ok(fsutil::write_atomic(&self.state_path(rel), &bytes, true)?)
     }
 }
 

@@ -6,9 +6,9 @@
 use libfuzzer_sys::fuzz_target;
 use passport::ceremony::frost::keys::dkg::{round1, round2};
 use passport::ceremony::{dealer, dkg};
-use passport::ops::dkg::Agreement;
-use passport::ops::keygen::DealerShare;
-use passport::ops::sign::{CommitPayload, RequestPayload, SharePayload};
+use passport::envelope::payload::dkg::Agreement;
+use passport::envelope::payload::keygen::DealerShare;
+use passport::envelope::payload::sign::{CommitPayload, RequestPayload, SharePayload};
 
 fuzz_target!(|data: &[u8]| {
     let fx = passport_fuzz::fixture();
@@ -37,7 +37,13 @@ fuzz_target!(|data: &[u8]| {
         if group.roster.validate().is_ok() {
             let xonly = group.xonly();
             for seat in group.roster.ids() {
-                let _ = dealer::accept_share(&group.roster, seat, p.share.clone(), &group.public_key_package, &xonly);
+                let _ = dealer::accept_share(
+                    &group.roster,
+                    seat,
+                    p.share.clone(),
+                    &group.public_key_package,
+                    &xonly,
+                );
             }
         }
         let _ = serde_json::to_string(&p.share);

@@ -8,12 +8,13 @@ use std::path::Path;
 use nostr::{EventBuilder, JsonUtil, Keys, Kind, Timestamp};
 use passport::ceremony::frost::keys::KeyPackage;
 use passport::ceremony::{self, dealer, dkg, signing, Roster};
+use passport::envelope::payload::dkg::Agreement;
+use passport::envelope::payload::keygen::DealerShare;
+use passport::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use passport::envelope::{self, Binding, Draft, Round, Sender};
 use passport::events::{self, Message};
 use passport::group::{Group, Origin};
-use passport::ops::dkg::Agreement;
-use passport::ops::keygen::DealerShare;
-use passport::ops::sign::{CommitEntry, CommitPayload, RawSignature, RequestPayload, SharePayload};
+use passport::ops::sign::RawSignature;
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -51,7 +52,11 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
     dkg_roster.ceremony_id = "ffeeddccbbaa99887766554433221100".into();
     let mut hex_roster = serde_json::to_value(roster).expect("roster");
     hex_roster["members"][0]["npub"] = fx.alice.public_key().to_hex().into();
-    for (name, r) in [("dealer", roster.to_json_pretty()), ("dkg", json(&dkg_roster)), ("hex-npub", hex_roster.to_string())] {
+    for (name, r) in [
+        ("dealer", roster.to_json_pretty()),
+        ("dkg", json(&dkg_roster)),
+        ("hex-npub", hex_roster.to_string()),
+    ] {
         Roster::from_json(r.as_bytes()).expect("roster seed parses");
         out.put("roster_json", name, &r)?;
         out.put("inspect", &format!("roster-{name}"), &r)?;
@@ -65,7 +70,12 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
     let key_packages: BTreeMap<u16, KeyPackage> = dealt
         .shares
         .iter()
-        .map(|(&seat, s)| (seat, KeyPackage::try_from(s.clone()).expect("dealt share verifies")))
+        .map(|(&seat, s)| {
+            (
+                seat,
+                KeyPackage::try_from(s.clone()).expect("dealt share verifies"),
+            )
+        })
         .collect();
 
     // A DKG group (round-1 and round-2 packages for payload seeds).
@@ -79,14 +89,33 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
     let mut r2_secrets = BTreeMap::new();
     let mut r2_out = BTreeMap::new();
     for seat in dkg_roster.ids() {
-        let others = r1.iter().filter(|(&k, _)| k != seat).map(|(&k, v)| (k, v.clone())).collect();
-        let (s, pkgs) = dkg::part2(&dkg_roster, seat, secrets.remove(&seat).expect("secret"), &others).expect("dkg part2");
+        let others = r1
+            .iter()
+            .filter(|(&k, _)| k != seat)
+            .map(|(&k, v)| (k, v.clone()))
+            .collect();
+        let (s, pkgs) = dkg::part2(
+            &dkg_roster,
+            seat,
+            secrets.remove(&seat).expect("secret"),
+            &others,
+        )
+        .expect("dkg part2");
         r2_secrets.insert(seat, s);
         r2_out.insert(seat, pkgs);
     }
-    let r2_for_1: BTreeMap<_, _> = r2_out.iter().filter(|(&k, _)| k != 1).map(|(&k, m)| (k, m[&1].clone())).collect();
-    let r1_others: BTreeMap<_, _> = r1.iter().filter(|(&k, _)| k != 1).map(|(&k, v)| (k, v.clone())).collect();
-    let (_, dkg_public) = dkg::part3(&dkg_roster, 1, &r2_secrets[&1], &r1_others, &r2_for_1).expect("dkg part3");
+    let r2_for_1: BTreeMap<_, _> = r2_out
+        .iter()
+        .filter(|(&k, _)| k != 1)
+        .map(|(&k, m)| (k, m[&1].clone()))
+        .collect();
+    let r1_others: BTreeMap<_, _> = r1
+        .iter()
+        .filter(|(&k, _)| k != 1)
+        .map(|(&k, v)| (k, v.clone()))
+        .collect();
+    let (_, dkg_public) =
+        dkg::part3(&dkg_roster, 1, &r2_secrets[&1], &r1_others, &r2_for_1).expect("dkg part3");
     let dkg_group = Group::new(dkg_roster.clone(), dkg_public.clone(), Origin::Dkg);
     out.put("group_json", "dkg", dkg_group.to_json_pretty())?;
     for g in [&group, &dkg_group] {
@@ -95,14 +124,29 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
 
     // Messages and signing.
     let template = br#"{"kind":1,"content":"hello from the group","tags":[["t","fuzz"],["p","0000000000000000000000000000000000000000000000000000000000000001"]],"created_at":1700000000}"#;
-    let event = events::from_template(template, &group.public_key(), Timestamp::from(1_700_000_000)).expect("template");
+    let event = events::from_template(
+        template,
+        &group.public_key(),
+        Timestamp::from(1_700_000_000),
+    )
+    .expect("template");
     let msg = Message::Event { event };
     let raw_hex = "ab".repeat(32);
     for (name, t) in [
         ("full", template.as_slice()),
         ("minimal", br#"{"kind":1}"#.as_slice()),
-        ("with-pubkey", format!(r#"{{"kind":30023,"content":"x","tags":[["d","a"]],"pubkey":"{}"}}"#, fx.group_key.to_hex()).as_bytes()),
-        ("resign", br#"{"kind":1,"content":"","tags":[],"created_at":1,"id":"00","sig":"00"}"#.as_slice()),
+        (
+            "with-pubkey",
+            format!(
+                r#"{{"kind":30023,"content":"x","tags":[["d","a"]],"pubkey":"{}"}}"#,
+                fx.group_key.to_hex()
+            )
+            .as_bytes(),
+        ),
+        (
+            "resign",
+            br#"{"kind":1,"content":"","tags":[],"created_at":1,"id":"00","sig":"00"}"#.as_slice(),
+        ),
         ("raw", raw_hex.as_bytes()),
         ("raw-ws", format!(" {raw_hex}\n").as_bytes()),
     ] {
@@ -115,7 +159,13 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
     for (&seat, kp) in &key_packages {
         let (n, c) = signing::commit(kp, &mut rng);
         let id = format!("{:032x}", seat);
-        entries.insert(seat, CommitEntry { id: id.clone(), commitments: c });
+        entries.insert(
+            seat,
+            CommitEntry {
+                id: id.clone(),
+                commitments: c,
+            },
+        );
         nonces.insert(seat, n);
         commitments.insert(seat, c);
     }
@@ -140,12 +190,20 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
         signing_package: signing::signing_package(roster, &chosen, &[0xab; 32]).expect("package"),
         commitment_ids: request.commitment_ids.clone(),
     };
-    let share_payload = SharePayload { request: "11".repeat(32), share };
+    let share_payload = SharePayload {
+        request: "11".repeat(32),
+        share,
+    };
     let agreement = Agreement {
         group: dkg_group.npub.clone(),
-        public_key_package_hash: hex::encode(ceremony::public_package_hash(&dkg_public).expect("hash")),
+        public_key_package_hash: hex::encode(
+            ceremony::public_package_hash(&dkg_public).expect("hash"),
+        ),
     };
-    let dealer_share = DealerShare { group: group.clone(), share: dealt.shares[&2].clone() };
+    let dealer_share = DealerShare {
+        group: group.clone(),
+        share: dealt.shares[&2].clone(),
+    };
     let r2_pkg = r2_out[&2][&1].clone();
 
     let payloads: Vec<(&str, Round, String)> = vec![
@@ -172,13 +230,26 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
             _ => (&fx.alice, Some(1), None),
         };
         let reference = (*round == Round::SignShare).then(|| "22".repeat(32));
-        let ev = envelope::seal(keys, Draft { binding: &binding, round: *round, from, to, reference, payload: &value })
-            .expect("seal");
+        let ev = envelope::seal(
+            keys,
+            Draft {
+                binding: &binding,
+                round: *round,
+                from,
+                to,
+                reference,
+                payload: &value,
+            },
+        )
+        .expect("seal");
         let plain = round.confidential().then_some(payload.as_str());
         let structured = Structured::of_event(fx, &ev, plain);
         // Seeds that stop at the first check would be worth little: make sure both forms
         // get through parse and check and decrypt for the recipient.
-        for json in [ev.as_json().into_bytes(), structured.seal_json(fx).expect("structured seals")] {
+        for json in [
+            ev.as_json().into_bytes(),
+            structured.seal_json(fx).expect("structured seals"),
+        ] {
             let (e, meta) = envelope::parse(&json).expect("seed parses");
             let sender = match round {
                 Round::DealerShare => Sender::Key(&dealer_pk, "the dealer"),
@@ -186,27 +257,56 @@ pub fn write_all(root: &Path) -> std::io::Result<usize> {
                 _ => Sender::Member,
             };
             let c = envelope::check(roster, e, meta, *round, sender).expect("seed passes check");
-            let _: serde_json::Value = c.payload(Some(&fx.bob)).expect("seed payload decrypts and parses");
+            let _: serde_json::Value = c
+                .payload(Some(&fx.bob))
+                .expect("seed payload decrypts and parses");
         }
         out.put("envelope_parse", name, ev.as_json())?;
         out.put("inspect", &format!("package-{name}"), ev.as_json())?;
-        out.put("envelope_parse", &format!("{name}-structured"), structured.encode())?;
+        out.put(
+            "envelope_parse",
+            &format!("{name}-structured"),
+            structured.encode(),
+        )?;
     }
     // A package for another roster, and one signed by a non-member.
-    let other = Binding { ceremony: CEREMONY_OTHER.into(), roster_hash: "33".repeat(32) };
-    let ev = envelope::seal(&fx.outsider, Draft { binding: &other, round: Round::Dkg1, from: Some(9), to: None, reference: None, payload: &serde_json::json!({}) })
-        .expect("seal");
+    let other = Binding {
+        ceremony: CEREMONY_OTHER.into(),
+        roster_hash: "33".repeat(32),
+    };
+    let ev = envelope::seal(
+        &fx.outsider,
+        Draft {
+            binding: &other,
+            round: Round::Dkg1,
+            from: Some(9),
+            to: None,
+            reference: None,
+            payload: &serde_json::json!({}),
+        },
+    )
+    .expect("seal");
     out.put("envelope_parse", "foreign", ev.as_json())?;
-    out.put("envelope_parse", "foreign-structured", Structured::of_event(fx, &ev, None).encode())?;
+    out.put(
+        "envelope_parse",
+        "foreign-structured",
+        Structured::of_event(fx, &ev, None).encode(),
+    )?;
 
     // Other files inspect/verify read.
-    let kind1 = EventBuilder::new(Kind::TextNote, "hello").sign_with_keys(&fx.alice).expect("sign");
+    let kind1 = EventBuilder::new(Kind::TextNote, "hello")
+        .sign_with_keys(&fx.alice)
+        .expect("sign");
     out.put("inspect", "event", kind1.as_json())?;
     let sig = nostr::secp256k1::SECP256K1.sign_schnorr_no_aux_rand(
         &nostr::secp256k1::Message::from_digest([0xab; 32]),
         &fx.alice.secret_key().keypair(nostr::secp256k1::SECP256K1),
     );
-    let raw = RawSignature { pubkey: fx.alice.public_key().to_hex(), message: raw_hex.clone(), signature: hex::encode(sig.serialize()) };
+    let raw = RawSignature {
+        pubkey: fx.alice.public_key().to_hex(),
+        message: raw_hex.clone(),
+        signature: hex::encode(sig.serialize()),
+    };
     out.put("inspect", "raw-signature", json(&raw))?;
     out.put(
         "inspect",
@@ -226,7 +326,10 @@ pub fn main_from_env() {
     let code = match std::env::var_os("PASSPORT_FUZZ_SEEDS") {
         Some(root) => match write_all(Path::new(&root)) {
             Ok(n) => {
-                eprintln!("gen_seeds: wrote {n} seed files under {}", root.to_string_lossy());
+                eprintln!(
+                    "gen_seeds: wrote {n} seed files under {}",
+                    root.to_string_lossy()
+                );
                 0
             }
             Err(e) => {

@@ -16,7 +16,6 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::VERSION;
 use super::{socket_path, Error, Request, Response, Result, MAX_REQUEST, MAX_RESPONSE, MAX_SECS};
-use crate::home::{Config, KeystoreConfig};
 
 /// Connections served at once; more wait in the listen backlog's place (dropped).
 const MAX_CLIENTS: usize = 16;
@@ -32,20 +31,12 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The keystore recipient recorded in the home's config, for a passphrase home.
-pub fn home_recipient(root: &Path) -> Result<String> {
-    let config: Config = crate::home::read_json(&root.join("config.json"), "home config")
-        .map_err(|e| Error::Refused(e.to_string()))?;
-    match config.keystore {
-        KeystoreConfig::Passphrase { recipient } => Ok(recipient),
-        _ => Err(Error::Refused(
-            "this home's keystore is not protected by a passphrase".into(),
-        )),
-    }
-}
+/// Reads the keystore recipient the home records now (its config may change while the
+/// agent runs); `Err` says why there is none.
+pub type Recorded = Box<dyn Fn() -> std::result::Result<String, String> + Send + Sync>;
 
 struct State {
-    root: PathBuf,
+    recorded: Recorded,
     socket: PathBuf,
     recipient: String,
     identity: Mutex<Zeroizing<String>>,
@@ -97,7 +88,7 @@ impl State {
             "key" => {
                 // The key given out must still be the home's (not a home re-created at
                 // the same path since): otherwise lock rather than hand it out.
-                if home_recipient(&self.root).ok().as_deref() != Some(self.recipient.as_str()) {
+                if (self.recorded)().ok().as_deref() != Some(self.recipient.as_str()) {
                     self.shut();
                     self.stop.notify_one();
                     return refusal("the home's recorded keystore key is not the one this agent holds; the agent locked itself");
@@ -167,7 +158,12 @@ fn harden() {
 
 /// Runs the agent for the home at `root` (absolute) holding `identity` for `secs`:
 /// returns once it locked (deadline, `lock`, signal, socket gone).
-pub fn serve(root: &Path, secs: u64, mut identity: Zeroizing<String>) -> Result<()> {
+pub fn serve(
+    root: &Path,
+    secs: u64,
+    mut identity: Zeroizing<String>,
+    recorded: Recorded,
+) -> Result<()> {
     harden();
     // In place (no copy): the line ends with a newline.
     while identity.ends_with(char::is_whitespace) {
@@ -180,17 +176,23 @@ pub fn serve(root: &Path, secs: u64, mut identity: Zeroizing<String>) -> Result<
         .map_err(|_| Error::Start("what it was given is not an age identity".into()))?
         .to_public()
         .to_string();
-    if home_recipient(root)? != recipient {
+    if recorded().map_err(Error::Refused)? != recipient {
         return Err(Error::WrongKey);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Start(e.to_string()))?;
-    rt.block_on(run(root, secs, recipient, identity))
+    rt.block_on(run(root, secs, recipient, identity, recorded))
 }
 
-async fn run(root: &Path, secs: u64, recipient: String, identity: Zeroizing<String>) -> Result<()> {
+async fn run(
+    root: &Path,
+    secs: u64,
+    recipient: String,
+    identity: Zeroizing<String>,
+    recorded: Recorded,
+) -> Result<()> {
     let socket = socket_path(root);
     let pid = std::process::id();
     let io = |path: &Path| {
@@ -206,7 +208,7 @@ async fn run(root: &Path, secs: u64, recipient: String, identity: Zeroizing<Stri
     std::fs::rename(&tmp, &socket).map_err(io(&socket))?;
     let m = std::fs::symlink_metadata(&socket).map_err(io(&socket))?;
     let state = Arc::new(State {
-        root: root.into(),
+        recorded,
         socket,
         recipient,
         identity: Mutex::new(identity),

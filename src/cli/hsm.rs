@@ -151,8 +151,10 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
                 a.expect_member.as_deref(),
             )
             .map_err(|e| match e {
-                Error::Rejected(m) => Error::Rejected(format!("{}: {m}", a.file.display())),
-                other => other,
+                crate::hsm::Error::BadStatement(m) => {
+                    Error::Rejected(format!("{}: {m}", a.file.display()))
+                }
+                other => other.into(),
             })?;
             out.report(&v)
         }

@@ -302,7 +302,11 @@ pub fn agent(cli: &Cli, a: &AgentArgs) -> Result<()> {
     }
     let mut line = Zeroizing::new(String::with_capacity(256));
     let _ = std::io::stdin().lock().take(255).read_line(&mut line);
-    let result = agent::server::serve(&cli.home_path(), a.secs, line);
+    let root = cli.home_path();
+    let at = root.clone();
+    let recorded =
+        Box::new(move || crate::home::passphrase_recipient(&at).map_err(|e| e.to_string()));
+    let result = agent::server::serve(&root, a.secs, line, recorded);
     if let Err(e) = &result {
         let _ = writeln!(std::io::stdout(), "{e}");
     }

@@ -245,10 +245,12 @@ fn emit(out: &Output, signed: &sign::Signed, file: Option<&PathBuf>, force: bool
         Some(path) if path.as_os_str() != "-" => {
             let data = signed.stdout().unwrap_or_default() + "\n";
             crate::fsutil::write_atomic(path, data.as_bytes(), force).map_err(|e| match e {
-                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                crate::fsutil::Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
                     would_replace(path)
                 }
-                e => e,
+                e => e.into(),
             })?;
             if out.json {
                 out.report(signed)

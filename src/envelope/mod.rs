@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::ceremony::{MemberId, Roster};
 
-pub mod handover;
+pub mod payload;
 
 pub const PACKAGE_KIND: u16 = 7707;
 pub const FORMAT_VERSION: &str = "1";
@@ -41,7 +41,7 @@ pub enum Round {
     /// request's author (payload `{request, share}`).
     EcdhShare,
     /// A member's own share, NIP-44 encrypted to the member who will reconstruct the key
-    /// with `recover-nsec` (payload [`handover::Payload`]).
+    /// with `recover-nsec` (payload [`payload::handover::Payload`]).
     ShareHandover,
 }
 

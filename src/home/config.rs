@@ -81,13 +81,18 @@ pub fn open_sealer(
             let how = match unlock.identity_file {
                 Some(p) => Unlock::IdentityFile(p),
                 // A session agent (`passport unlock`) spares the scrypt; else as ever.
-                None => Unlock::Agent {
-                    socket: crate::agent::socket_path(root),
-                    then: Box::new(Unlock::Passphrase {
-                        master: root.join("keystore/master.age"),
-                        passphrase: unlock.passphrase,
-                    }),
-                },
+                None => {
+                    let socket = crate::agent::socket_path(root);
+                    Unlock::Ask {
+                        ask: Box::new(move |r: &x25519::Recipient| {
+                            crate::agent::client::identity(&socket, r).map_err(|e| e.to_string())
+                        }),
+                        then: Box::new(Unlock::Passphrase {
+                            master: root.join("keystore/master.age"),
+                            passphrase: unlock.passphrase,
+                        }),
+                    }
+                }
             };
             Box::new(AgeSealer::new(recipient_of(recipient)?, how))
         }
@@ -110,4 +115,16 @@ pub fn open_sealer(
             )
         }
     })
+}
+
+/// The keystore recipient recorded in the home's config at `root`, for a passphrase home
+/// (what a session agent checks the key it holds against).
+pub fn passphrase_recipient(root: &Path) -> Result<String> {
+    let config: Config = read_json(&root.join("config.json"), "home config")?;
+    match config.keystore {
+        KeystoreConfig::Passphrase { recipient } => Ok(recipient),
+        _ => Err(Error::Refused(
+            "this home's keystore is not protected by a passphrase".into(),
+        )),
+    }
 }

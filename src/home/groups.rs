@@ -93,7 +93,11 @@ impl Home {
             return Ok(());
         }
         let path = self.group_dir(&group.id()).join("group.json");
-        fsutil::write_atomic(&path, group.to_json_pretty().as_bytes(), false)
+        Ok(fsutil::write_atomic(
+            &path,
+            group.to_json_pretty().as_bytes(),
+            false,
+        )?)
     }
 
     /// Refuses a group this home holds in another form (same key, other roster or
@@ -123,11 +127,11 @@ impl Home {
 
     pub fn save_group_state(&self, group: &Group, state: &GroupState) -> Result<()> {
         let path = self.group_dir(&group.id()).join("state.json");
-        fsutil::write_atomic(
+        Ok(fsutil::write_atomic(
             &path,
             &serde_json::to_vec_pretty(state).expect("state"),
             true,
-        )
+        )?)
     }
 
     pub fn share_name(group: &Group, seat: MemberId) -> String {

@@ -14,7 +14,6 @@ use super::report::{self, KeyReport};
 use super::seal::Ready;
 use super::token::{library_info, LibraryInfo, TokenInfo};
 use super::Result;
-use crate::error::Error as TopError;
 
 pub const STATEMENT_TYPE: &str = "passport-hsm-attestation";
 
@@ -185,8 +184,8 @@ pub fn verify(
     challenge: &str,
     expect_group: Option<&str>,
     expect_member: Option<&str>,
-) -> std::result::Result<Verified, TopError> {
-    let rej = |m: String| TopError::Rejected(m);
+) -> std::result::Result<Verified, super::Error> {
+    let rej = super::Error::BadStatement;
     let signed: SignedStatement = serde_json::from_slice(bytes)
         .map_err(|e| rej(format!("not an attestation statement: {e}")))?;
     let s = &signed.statement;

@@ -82,7 +82,7 @@ pub fn open(
     blob: &Blob,
 ) -> keystore::Result<Zeroizing<Vec<u8>>> {
     let tampered = || {
-        keystore::Error::Hsm(Error::Tampered {
+        keystore::Error::from(Error::Tampered {
             label: label.to_owned(),
         })
     };

@@ -22,6 +22,9 @@ pub use uri::TokenUri;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An attestation statement that does not verify (what is wrong with it).
+    #[error("{0}")]
+    BadStatement(String),
     #[error("no PKCS#11 module: pass --pkcs11-module, set PASSPORT_PKCS11_MODULE, or add ?module-path= to the token URI")]
     NoModule,
     #[error("cannot load PKCS#11 module {path}: {detail}")]
@@ -95,21 +98,21 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Maps to the process exit code groups of [`crate::error::exit`].
-    pub fn exit_code(&self) -> i32 {
-        use crate::error::exit;
-        match self {
-            Error::WrongPin { .. } | Error::PinLocked { .. } | Error::NoPin { .. } => exit::LOCKED,
-            Error::UnsafeKey { .. } | Error::WrongToken { .. } | Error::Tampered { .. } => {
-                exit::REJECTED
-            }
-            Error::NotThisToken { .. } | Error::V1Refused { .. } => exit::REJECTED,
-            Error::BadUri { .. } | Error::NoMechanism { .. } => exit::USAGE,
-            Error::KeysExist { .. } => exit::REFUSED,
-            _ => exit::FAILURE,
-        }
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A token's error seen through the keystore trait; [`Error::of`] gets it back.
+impl From<Error> for crate::keystore::Error {
+    fn from(e: Error) -> Self {
+        crate::keystore::Error::Backend(Box::new(e))
     }
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
+impl Error {
+    /// The token error inside a keystore error, if that is what it is.
+    pub fn of(e: &crate::keystore::Error) -> Option<&Error> {
+        match e {
+            crate::keystore::Error::Backend(b) => b.downcast_ref(),
+            _ => None,
+        }
+    }
+}

@@ -201,7 +201,7 @@ impl Pkcs11Sealer {
         bytes: &[u8],
     ) -> keystore::Result<Zeroizing<Vec<u8>>> {
         let tampered = || {
-            keystore::Error::Hsm(Error::Tampered {
+            keystore::Error::from(Error::Tampered {
                 label: label.to_owned(),
             })
         };
@@ -269,7 +269,7 @@ impl Sealer for Pkcs11Sealer {
         bytes: &[u8],
     ) -> keystore::Result<Zeroizing<Vec<u8>>> {
         let blob = AnyBlob::parse(bytes).ok_or_else(|| {
-            keystore::Error::Hsm(Error::Tampered {
+            keystore::Error::from(Error::Tampered {
                 label: label.to_owned(),
             })
         })?;
@@ -303,7 +303,7 @@ impl Sealer for Pkcs11Sealer {
         bytes: &[u8],
     ) -> keystore::Result<Zeroizing<Vec<u8>>> {
         let tampered = || {
-            keystore::Error::Hsm(Error::Tampered {
+            keystore::Error::from(Error::Tampered {
                 label: label.to_owned(),
             })
         };
@@ -354,7 +354,7 @@ impl Sealer for Pkcs11Sealer {
         self.spec.uri.text.clone()
     }
 
-    fn pkcs11(&self) -> Option<&Pkcs11Sealer> {
-        Some(self)
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -19,6 +19,11 @@ use super::{frame, unframe, Error, Result, Sealer};
 pub type PassphraseSource =
     Box<dyn Fn() -> std::result::Result<SecretString, String> + Send + Sync>;
 
+/// Asks someone who may hold the identity for `recipient` (the session agent).
+pub type Ask = Box<
+    dyn FnOnce(&x25519::Recipient) -> std::result::Result<Option<x25519::Identity>, String> + Send,
+>;
+
 pub enum Unlock {
     /// An age identity file (`AGE-SECRET-KEY-1…`), as written by `age-keygen`.
     IdentityFile(PathBuf),
@@ -27,8 +32,9 @@ pub enum Unlock {
         master: PathBuf,
         passphrase: PassphraseSource,
     },
-    /// Ask the home's session agent (`passport unlock`) first; when none answers, `then`.
-    Agent { socket: PathBuf, then: Box<Unlock> },
+    /// Ask first (the home's session agent, `passport unlock`); when it has no key
+    /// (`Ok(None)`), `then`.
+    Ask { ask: Ask, then: Box<Unlock> },
 }
 
 pub struct AgeSealer {
@@ -86,17 +92,10 @@ pub fn open_identity(unlock: Unlock, recipient: &x25519::Recipient) -> Result<x2
             let text = decrypt_with_passphrase(&blob, pass)?;
             parse_identity(&text)?
         }
-        #[cfg(unix)]
-        Unlock::Agent { socket, then } => {
-            match crate::agent::client::identity(&socket, recipient)
-                .map_err(|e| Error::Locked(e.to_string()))?
-            {
-                Some(id) => id,
-                None => return open_identity(*then, recipient),
-            }
-        }
-        #[cfg(not(unix))]
-        Unlock::Agent { then, .. } => return open_identity(*then, recipient),
+        Unlock::Ask { ask, then } => match ask(recipient).map_err(Error::Locked)? {
+            Some(id) => id,
+            None => return open_identity(*then, recipient),
+        },
     };
     if id.to_public().to_string() != recipient.to_string() {
         return Err(Error::Locked(
@@ -125,6 +124,9 @@ impl Sealer for AgeSealer {
 
     fn describe(&self) -> String {
         "age".into()
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

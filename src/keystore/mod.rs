@@ -35,8 +35,9 @@ pub enum Error {
     Tampered(String),
     #[error("{what} {name} already exists in this keystore; refusing to overwrite it")]
     Exists { what: &'static str, name: String },
+    /// A sealer backend's own error (a PKCS#11 token's), kept whole for the exit code.
     #[error(transparent)]
-    Hsm(#[from] crate::hsm::Error),
+    Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
     #[error("token operation refused because it cannot be audited: {0}")]
     Audit(String),
     #[error("{} is open to other users (mode {mode:04o}); a keystore must be private to its owner. If the home was copied without `cp -p`, run `chmod -R go-rwx` on it and consider who else could have read it", .path.display())]
@@ -58,10 +59,8 @@ pub trait Sealer: Send + Sync {
     fn unseal(&self, label: &str, context: &str, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
     /// A short description for messages and attestation ("age", "pkcs11:token=…").
     fn describe(&self) -> String;
-    /// The token behind this sealer, for attestation.
-    fn pkcs11(&self) -> Option<&crate::hsm::seal::Pkcs11Sealer> {
-        None
-    }
+    /// The concrete sealer, for a backend that offers more (a token's attestation).
+    fn as_any(&self) -> &dyn std::any::Any;
     /// Seals a single-use secret. A sealer with a ledger makes the blob depend on a
     /// one-time object that [`Sealer::destroy_once`] removes, in every copy of the home at
     /// once; without one (age files) this is plain sealing.
@@ -126,12 +125,12 @@ pub struct Keystore {
     sealer: Box<dyn Sealer>,
 }
 
-fn from_top(e: crate::Error) -> Error {
+fn from_top(e: fsutil::Error) -> Error {
     match e {
-        crate::Error::Io { path, source } => Error::Io { path, source },
-        other => Error::Io {
-            path: PathBuf::new(),
-            source: std::io::Error::other(other.to_string()),
+        fsutil::Error::Io { path, source } => Error::Io { path, source },
+        fsutil::Error::Refused { path, detail } => Error::Io {
+            path: path.into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, detail),
         },
     }
 }

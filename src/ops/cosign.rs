@@ -15,10 +15,12 @@ use nostr::nips::nip44;
 use nostr::{Event, Keys, PublicKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::sign::{self, CommitPayload, Consent, SharePayload, Summary};
+use super::sign::{self, Consent, Summary};
 use super::{input_of, pick_seat};
 use crate::ceremony::frost::round2::SignatureShare;
 use crate::ceremony::{ecdh, MemberId};
+use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload, RefusalPayload};
+use crate::envelope::payload::sign::{CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{self, Binding, Draft, Round, Sender};
 use crate::error::{Error, Result};
 use crate::events::Message;
@@ -42,34 +44,6 @@ pub const METHODS: [&str; 5] = [
     "nip04_encrypt",
     "nip04_decrypt",
 ];
-
-/// Payload of a `sign-refusal`: which request, and why (shown to the NIP-46 client).
-#[derive(Serialize, Deserialize)]
-pub struct RefusalPayload {
-    pub request: String,
-    pub reason: String,
-}
-
-/// Payload of an `ecdh-request` (public: the peer key is not secret).
-#[derive(Serialize, Deserialize)]
-pub struct EcdhRequestPayload {
-    pub group: String,
-    /// The peer's x-only key, hex.
-    pub peer: String,
-    /// Binds the DLEQ proofs to this request (random, hex).
-    pub context: String,
-    pub signers: Vec<MemberId>,
-    /// The NIP-46 method that needs the ECDH (co-signer policy decides on it).
-    pub method: String,
-}
-
-/// Payload of an `ecdh-share`: the [`ecdh::EcdhShare`] JSON, NIP-44 encrypted by the
-/// member to the request's author, so neither serve nor other members see s_i·P.
-#[derive(Serialize, Deserialize)]
-pub struct EcdhSharePayload {
-    pub request: String,
-    pub share: String,
-}
 
 /// What the operator is asked before an ECDH contribution.
 #[derive(Clone, Debug, Serialize)]
@@ -473,7 +447,7 @@ impl Agent<'_> {
             Err(e) => {
                 // A bad request that names one of our open commitments: burn it (the
                 // coordinator counts it as used) and say why, instead of going silent.
-                let mine = serde_json::from_str::<sign::RequestPayload>(&ev.content)
+                let mine = serde_json::from_str::<RequestPayload>(&ev.content)
                     .ok()
                     .and_then(|p| p.commitment_ids.get(&self.seat).cloned())
                     .filter(|c| self.home.keystore().exists(&self.nonce(c)));

@@ -15,7 +15,8 @@ use zeroize::Zeroizing;
 
 use super::{read_inputs, short_id, Report};
 use crate::ceremony::{roster::parse_npub, share, MemberId, Roster};
-use crate::envelope::{self, handover::Payload, Binding, Draft, Round, Sender};
+use crate::envelope::payload::handover::Payload;
+use crate::envelope::{self, Binding, Draft, Round, Sender};
 use crate::error::{Error, Result};
 use crate::group::Group;
 use crate::home::{self, Home};

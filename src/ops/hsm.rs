@@ -201,7 +201,7 @@ pub fn init(
 }
 
 fn token_sealer(home: &Home) -> Result<&Pkcs11Sealer> {
-    home.keystore().sealer().pkcs11().ok_or_else(|| {
+    home.keystore().sealer().as_any().downcast_ref::<crate::hsm::seal::Pkcs11Sealer>().ok_or_else(|| {
         Error::Invalid("this home's keystore is not in a token; run `passport hsm migrate --to pkcs11:…` first".into())
     })
 }

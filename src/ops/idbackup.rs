@@ -78,7 +78,7 @@ pub fn create(home: &Home, to: &Protection, target: Target<'_>) -> Result<Identi
             fsutil::write_atomic(p, &armored, false)?;
             if let Err(e) = fsutil::write_atomic(&manifest, json.as_bytes(), false) {
                 let _ = std::fs::remove_file(p);
-                return Err(e);
+                return Err(e.into());
             }
         }
         Target::Stream(w, _) => {

@@ -3,24 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use nostr::{SecretKey, ToBech32};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::{delivered_lines, load_roster, Exchange, Input, Report};
-use crate::ceremony::frost::keys::SecretShare;
 use crate::ceremony::frost::SigningKey;
 use crate::ceremony::{dealer, MemberId};
+use crate::envelope::payload::keygen::DealerShare;
 use crate::envelope::{self, Binding, Draft, Round, Sender};
 use crate::error::{Error, Result};
 use crate::group::{Group, Origin};
 use crate::home::{GroupState, Home, Status};
-
-/// The confidential payload of a dealer share package.
-#[derive(Serialize, Deserialize)]
-pub struct DealerShare {
-    pub group: Group,
-    pub share: SecretShare,
-}
 
 #[derive(Serialize)]
 pub struct DealReport {

@@ -58,7 +58,7 @@ const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
 
 /// Reads bytes from a path, or stdin for `-`.
 pub fn read_source(path: &Path) -> Result<Vec<u8>> {
-    fsutil::read_public_source(path, MAX_INPUT)
+    Ok(fsutil::read_public_source(path, MAX_INPUT)?)
 }
 
 fn display(path: &Path) -> String {

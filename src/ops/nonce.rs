@@ -24,11 +24,9 @@ use crate::group::Group;
 use crate::home::Home;
 use crate::keystore;
 
-/// How long a commitment may be used unless `sign commit --valid-for` says otherwise.
-pub const DEFAULT_VALID_FOR: u64 = 24 * 3600;
-pub const MIN_VALID_FOR: u64 = 60;
-/// Coordinators cap a package's stated lifetime at this.
-pub const MAX_VALID_FOR: u64 = 30 * 86_400;
+pub use crate::envelope::payload::sign::{
+    package_expires, DEFAULT_VALID_FOR, MAX_VALID_FOR, MIN_VALID_FOR,
+};
 
 /// Format of a sealed nonce: magic, created_at and expires_at (u64 big-endian, unix
 /// seconds), then the FROST signing nonces.
@@ -110,13 +108,6 @@ pub fn parse_valid_for(s: &str) -> Result<u64> {
     Ok(secs)
 }
 
-/// When a commitment package stops being usable, as a coordinator sees it: the package
-/// event's (signed) `created_at` plus the lifetime it states (the default when it states
-/// none, capped at [`MAX_VALID_FOR`]).
-pub fn package_expires(created_at: u64, valid_for: Option<u64>) -> u64 {
-    created_at.saturating_add(valid_for.unwrap_or(DEFAULT_VALID_FOR).min(MAX_VALID_FOR))
-}
-
 /// Said by `backup` and `hsm migrate`: why a restored copy of a home is dangerous.
 pub const SNAPSHOT_WARNING: &str = "never restore a home from a snapshot or an old copy and sign with it: its preprocessed nonces may already be used, and two signature shares from one nonce reveal the share. After any restore run `passport sign commit --discard-all` (see README, \"Nonces and snapshots\")";
 
@@ -156,14 +147,16 @@ pub fn claim(home: &Home, group: &Group, seat: MemberId, id: &str, request: &str
     let path = home.state_path(&claim_rel(group, seat, id));
     let record = serde_json::json!({ "seat": seat, "commitment": id, "request": request });
     match crate::fsutil::write_atomic(&path, record.to_string().as_bytes(), false) {
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+        Err(crate::fsutil::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
             Err(Error::Refused(format!(
                 "{}'s commitment {} was already handed out by this coordinator (another request took it just now); a commitment is never used twice",
                 group.roster.name(seat),
                 short(id)
             )))
         }
-        r => r,
+        r => Ok(r?),
     }
 }
 

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::refresh::{package_fingerprint, LifecycleReport};
 use super::{collect, pick_seat, Exchange, Want};
-use crate::ceremony::frost::keys::repairable::{Delta, Sigma};
 use crate::ceremony::{repair, MemberId, Roster};
+use crate::envelope::payload::repair::{DeltaPayload, SigmaPayload};
 use crate::envelope::{self, Binding, Checked, Draft, Round};
 use crate::error::{Error, Result};
 use crate::group::Group;
@@ -40,18 +40,6 @@ pub struct RepairState {
     pub deltas_sent: Vec<(String, Event)>,
     #[serde(default)]
     pub sigma_sent: Option<(String, Event)>,
-}
-
-/// The confidential payload of a delta package.
-#[derive(Serialize, Deserialize)]
-pub struct DeltaPayload {
-    pub delta: Delta,
-}
-
-/// The confidential payload of a sigma package.
-#[derive(Serialize, Deserialize)]
-pub struct SigmaPayload {
-    pub sigma: Sigma,
 }
 
 /// A repair as every party states it: group, lost seat, helpers, binding roster.

@@ -12,9 +12,10 @@ use nostr::Event;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::sign::{self, CommitPayload, Consent, Signed, ToSign};
+use super::sign::{self, Consent, Signed, ToSign};
 use super::{until_complete, Exchange, Input, Progress, Report};
 use crate::ceremony::{self, MemberId};
+use crate::envelope::payload::sign::CommitPayload;
 use crate::envelope::Round;
 use crate::error::{Error, Result};
 use crate::group::Group;

@@ -223,7 +223,7 @@ pub fn create(
             fsutil::write_atomic(p, &armored, false)?;
             if let Err(e) = fsutil::write_atomic(&manifest_path, event_json.as_bytes(), false) {
                 let _ = std::fs::remove_file(p);
-                return Err(e);
+                return Err(e.into());
             }
         }
         Target::Stream(w, _) => {

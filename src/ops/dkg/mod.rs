@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{collect, delivered_lines, load_roster, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
+use crate::envelope::payload::dkg::Agreement;
 use crate::envelope::{self, Binding, Draft, Round};
 use crate::error::{Error, Result};
 use crate::group::{Group, Origin};
@@ -46,13 +47,6 @@ pub struct DkgState {
     pub agreement: Option<Event>,
     #[serde(default)]
     pub group: Option<String>,
-}
-
-/// The public payload of an agreement package.
-#[derive(Serialize, Deserialize)]
-pub struct Agreement {
-    pub group: String,
-    pub public_key_package_hash: String,
 }
 
 #[derive(Serialize)]

@@ -32,9 +32,10 @@ use crate::fsutil;
 use crate::group::Group;
 use crate::home::{read_group_file, Home};
 
+use crate::envelope::payload::refresh::RoundTwoPayload;
 use report::report;
 pub use report::{package_fingerprint, LifecycleReport};
-pub use state::{leaving_seats, RefreshState, RoundTwoPayload, Stage};
+pub use state::{leaving_seats, RefreshState, Stage};
 use state::{normalize_id, open, resume, same_leavers, secret_name, state_rel};
 
 /// Round 1: commit to a random zero-constant polynomial and broadcast the commitment.

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
-use crate::ceremony::frost::keys::dkg::round2;
 use crate::ceremony::{refresh, MemberId, Roster};
 use crate::error::{Error, Result};
 use crate::group::Group;
@@ -72,14 +71,6 @@ pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
     }
     seats.sort_unstable();
     Ok(seats)
-}
-
-/// The confidential payload of a refresh round-2 package.
-#[derive(Serialize, Deserialize)]
-pub struct RoundTwoPayload {
-    /// Hash of the set of round-1 packages the sender used.
-    pub view: String,
-    pub package: round2::Package,
 }
 
 pub(super) fn normalize_id(id: &str) -> Result<String> {

@@ -10,56 +10,14 @@ use super::{
     collect, delivered_lines, nonce, pick_seat, read_package, read_source, Exchange, Input, Report,
     Want,
 };
-use crate::ceremony::frost::round1::SigningCommitments;
 use crate::ceremony::frost::round2::SignatureShare;
-use crate::ceremony::frost::SigningPackage;
 use crate::ceremony::{signing, MemberId, Roster};
+use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{self, Binding, Draft, Round, Sender};
 use crate::error::{Error, Result};
 use crate::events::{self, Message};
 use crate::group::Group;
 use crate::home::Home;
-
-#[derive(Serialize, Deserialize)]
-pub struct CommitEntry {
-    pub id: String,
-    pub commitments: SigningCommitments,
-}
-
-/// Public payload of a commitment package: one or more preprocessed commitments.
-#[derive(Serialize, Deserialize)]
-pub struct CommitPayload {
-    pub group: String,
-    pub commitments: Vec<CommitEntry>,
-    /// How long after the package's `created_at` its commitments may be used (seconds;
-    /// absent in packages of older versions: [`nonce::DEFAULT_VALID_FOR`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub valid_for: Option<u64>,
-}
-
-impl CommitPayload {
-    /// When this package's commitments expire (see [`nonce::package_expires`]).
-    pub fn expires_at(&self, ev: &Event) -> u64 {
-        nonce::package_expires(ev.created_at.as_secs(), self.valid_for)
-    }
-}
-
-/// Public payload of a signing request.
-#[derive(Serialize, Deserialize)]
-pub struct RequestPayload {
-    pub group: String,
-    pub message: Message,
-    pub signing_package: SigningPackage,
-    /// Which preprocessed commitment each signer must use, by seat.
-    pub commitment_ids: BTreeMap<MemberId, String>,
-}
-
-/// Public payload of a signature share package.
-#[derive(Serialize, Deserialize)]
-pub struct SharePayload {
-    pub request: String,
-    pub share: SignatureShare,
-}
 
 /// What a member is asked to consent to before producing a signature share.
 #[derive(Clone, Debug, Serialize)]
