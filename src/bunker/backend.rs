@@ -41,15 +41,14 @@ pub struct Local {
 
 impl Local {
     /// Fails unless the home holds at least t active shares of `group`.
-    pub fn new(home: Home, group: Group) -> crate::Result<Local> {
-        let seats = home.active_seats(&group)?;
+    pub fn new(home: Home, group: Group) -> super::Result<Local> {
+        let seats = home.active_seats(&group).map_err(super::Error::home)?;
         if seats.len() < group.roster.threshold as usize {
-            return Err(crate::Error::Invalid(format!(
-                "this home holds {} share(s) of {}; answering alone needs {} (or use co-signers)",
-                seats.len(),
-                group.npub,
-                group.roster.threshold
-            )));
+            return Err(super::Error::TooFewShares {
+                held: seats.len(),
+                group: group.npub.clone(),
+                needed: group.roster.threshold,
+            });
         }
         Ok(Local {
             home: Arc::new(Mutex::new(home)),

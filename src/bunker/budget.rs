@@ -14,34 +14,12 @@ use std::time::Instant;
 
 use nostr::PublicKey;
 
-use crate::serve::limits::Limiter;
+use crate::serve::door::Limiter;
 
-/// Token buckets for replies to unknown keys (rates per second).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// All unknown keys together.
-    pub rate: f64,
-    pub burst: u32,
-    /// Each unknown key.
-    pub rate_per_key: f64,
-    pub burst_per_key: u32,
-}
-
-/// Defaults: a stranger may learn it is not allowed a few times, and all strangers
-/// together cost about one reply a second, far below what public relays let one key
-/// publish.
-pub const DEFAULT_LIMITS: Limits = Limits {
-    rate: 1.0,
-    burst: 10,
-    rate_per_key: 0.1,
-    burst_per_key: 3,
-};
-
-impl Default for Limits {
-    fn default() -> Self {
-        DEFAULT_LIMITS
-    }
-}
+/// Token buckets for replies to unknown keys (rates per second): read from serve's
+/// config, whose file and flags carry the `bunker_unknown_*` keys.
+pub use crate::serve::config::UnknownBudget as Limits;
+pub use crate::serve::config::DEFAULT_UNKNOWN_BUDGET as DEFAULT_LIMITS;
 
 pub struct Budget {
     per_key: Limiter,

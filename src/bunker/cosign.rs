@@ -18,14 +18,15 @@ use nostr::nips::nip44;
 use nostr::{Event, JsonUtil, Keys, PublicKey};
 
 use super::backend::{Backend, BoxFut};
+use super::store;
 use crate::ceremony::ecdh::{self, EcdhShare, SharedX};
 use crate::ceremony::{signing, MemberId};
+use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload, RefusalPayload};
+use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{self, Binding, Checked, Draft, Round, Sender};
 use crate::group::Group;
-use crate::ops::cosign::{EcdhRequestPayload, EcdhSharePayload, RefusalPayload};
-use crate::ops::sign::{self, CommitPayload, RequestPayload, SharePayload, ToSign};
-use crate::serve::store::{self, Ceremony};
-use crate::serve::AppState;
+use crate::ops::sign::{self, ToSign};
+use crate::serve::door::{self, Ceremony, Door};
 
 /// Default time one co-signer has to answer one request.
 pub const DEFAULT_COSIGNER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +41,7 @@ const COMMIT_WINDOW: usize = 1000;
 const MARGIN: Duration = Duration::from_millis(1500);
 
 pub struct Cosigners {
-    state: AppState,
+    door: Door,
     transport: Keys,
     group: Group,
     ceremony: Ceremony,
@@ -60,15 +61,18 @@ struct Answers {
 impl Cosigners {
     /// Finds (or registers) the group roster's ceremony in serve's store.
     pub async fn new(
-        state: AppState,
+        door: Door,
         transport: Keys,
         group: Group,
         per_attempt: Duration,
         request_timeout: Duration,
     ) -> Result<Cosigners, String> {
-        let ceremony = state.ceremony_for(&group.roster).await?;
+        let ceremony = door
+            .ceremony_for(&group.roster)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(Cosigners {
-            state,
+            door,
             transport,
             group,
             ceremony,
@@ -93,14 +97,14 @@ impl Cosigners {
     async fn rank(&self, seats: Vec<MemberId>) -> Result<Vec<MemberId>, String> {
         let cid = self.ceremony.id.clone();
         let posted: HashMap<MemberId, i64> = self
-            .state
+            .door
             .db()
-            .call(move |c| store::last_posted(c, &cid))
+            .call(move |c| door::last_posted(c, &cid))
             .await
             .map_err(|e| format!("internal error: {e}"))?
             .into_iter()
             .collect();
-        let presence = self.state.presence(&self.ceremony.id);
+        let presence = self.door.presence(&self.ceremony.id);
         let now_unix = super::unix_now() as i64;
         let suspects = self
             .suspects
@@ -133,14 +137,14 @@ impl Cosigners {
     }
 
     /// The newest unused commitment of each seat.
-    async fn available(&self) -> Result<BTreeMap<MemberId, sign::CommitEntry>, String> {
+    async fn available(&self) -> Result<BTreeMap<MemberId, CommitEntry>, String> {
         let cid = self.ceremony.id.clone();
         let npub = self.group.npub.clone();
-        self.state
+        self.door
             .db()
             .call(move |c| {
-                let rows = store::recent_of_round(c, &cid, Round::SignCommit, COMMIT_WINDOW)?;
-                let mut entries: Vec<(MemberId, sign::CommitEntry)> = vec![];
+                let rows = door::recent_of_round(c, &cid, Round::SignCommit, COMMIT_WINDOW)?;
+                let mut entries: Vec<(MemberId, CommitEntry)> = vec![];
                 let now = crate::clock::now();
                 for (seat, _, json) in rows {
                     // Serve checked these packages when it stored them.
@@ -195,16 +199,20 @@ impl Cosigners {
         answer: Round,
         until: Instant,
     ) -> Result<Answers, String> {
-        let mut news = self.state.subscribe(&self.ceremony.id);
-        let mut since = self.state.insert_own(&self.ceremony, request).await?;
+        let mut news = self.door.subscribe(&self.ceremony.id);
+        let mut since = self
+            .door
+            .insert_own(&self.ceremony, request)
+            .await
+            .map_err(|e| e.to_string())?;
         let rid = request.id.to_hex();
         let mut got = Answers::default();
         loop {
             let (cid, r) = (self.ceremony.id.clone(), rid.clone());
             let rows = self
-                .state
+                .door
                 .db()
-                .call(move |c| store::replies(c, &cid, &r, since))
+                .call(move |c| door::replies(c, &cid, &r, since))
                 .await
                 .map_err(|e| format!("internal error: {e}"))?;
             for (seq, json) in rows {
@@ -335,7 +343,7 @@ impl Cosigners {
             let (cid, rid) = (self.ceremony.id.clone(), request.id.to_hex());
             let used: Vec<(u16, String)> = ids.into_iter().collect();
             let fresh = self
-                .state
+                .door
                 .db()
                 .call(move |c| store::mark_used(c, &cid, &used, &rid, super::unix_now()))
                 .await
@@ -397,13 +405,13 @@ impl Cosigners {
     async fn online(&self) -> Result<Vec<MemberId>, String> {
         let cid = self.ceremony.id.clone();
         let posted = self
-            .state
+            .door
             .db()
-            .call(move |c| store::last_posted(c, &cid))
+            .call(move |c| door::last_posted(c, &cid))
             .await
             .map_err(|e| format!("internal error: {e}"))?;
         let now = super::unix_now() as i64;
-        let presence = self.state.presence(&self.ceremony.id);
+        let presence = self.door.presence(&self.ceremony.id);
         let seats: Vec<MemberId> = self
             .group
             .roster

@@ -3,15 +3,19 @@
 //!
 //! The bunker talks to clients with its own *transport key*, an ordinary Nostr key kept
 //! in the home's keystore; `get_public_key` answers the group key. Requests are checked
-//! against per-client grants in serve's SQLite; signing and ECDH go to a [`Backend`]:
+//! against per-client grants in the bunker's tables (in serve's SQLite, reached through
+//! `serve::door`, the bunker's one way into serve); signing and ECDH go to a [`Backend`]:
 //! this home's own shares, or co-signers.
 
+pub mod attach;
 pub mod backend;
 pub mod budget;
 pub mod cosign;
+mod error;
 pub mod policy;
 pub mod rpc;
 pub mod service;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,10 +26,11 @@ use std::time::Duration;
 use nostr::{Keys, PublicKey, SecretKey, ToBech32};
 use url::Url;
 
+pub use attach::{parse_relays, prepare, serve, Options, Prepared};
 pub use backend::Backend;
+pub use error::{Error, Result};
 pub use service::Bunker;
 
-use crate::error::{Error, Result};
 use crate::home::Home;
 
 /// Keystore name of the bunker's transport secret key.
@@ -87,8 +92,7 @@ pub fn new_secret() -> String {
 
 /// A terminal QR code of `text` (two rows per character line).
 pub fn qr(text: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(text.as_bytes())
-        .map_err(|e| Error::Invalid(format!("cannot draw a QR code: {e}")))?;
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| Error::Qr(e.to_string()))?;
     Ok(code
         .render::<qrcode::render::unicode::Dense1x2>()
         .quiet_zone(true)

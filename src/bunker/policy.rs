@@ -1,5 +1,5 @@
 //! Who may use the bunker, for what: per-client grants (methods, event kinds, expiry,
-//! uses, rate) and single-use connect secrets, persisted in serve's SQLite.
+//! uses, rate) and single-use connect secrets, persisted in the bunker's tables in serve's SQLite.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -197,7 +197,7 @@ pub fn connect(
     secret: Option<&str>,
     now: u64,
 ) -> rusqlite::Result<Result<(), Refusal>> {
-    let tx = crate::serve::db::Db::write_tx(conn)?;
+    let tx = crate::serve::door::Db::write_tx(conn)?;
     let known: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM bunker_clients WHERE pubkey = ?1",
@@ -324,9 +324,8 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.sqlite");
-        drop(crate::serve::db::Db::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
+        let mut conn = Connection::open(dir.path().join("s.sqlite")).unwrap();
+        super::super::store::create_tables(&mut conn).unwrap();
         (dir, conn)
     }
 

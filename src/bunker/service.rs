@@ -22,7 +22,7 @@ use super::policy::{self, Refusal};
 use super::rpc::{self, Request};
 use crate::conversation;
 use crate::group::Group;
-use crate::serve::db::Db;
+use crate::serve::door::Db;
 
 /// How long a request id is remembered to answer duplicates once.
 const DEDUPE_FOR: Duration = Duration::from_secs(600);
@@ -79,7 +79,7 @@ impl Bunker {
             stats: Arc::new(super::Stats::default()),
             rate: policy::RateWindow::default(),
             answered: Mutex::new(HashMap::new()),
-            budget: Budget::new(budget::Limits::default()),
+            budget: Budget::new(budget::DEFAULT_LIMITS),
         }
     }
 
@@ -343,13 +343,16 @@ impl Bunker {
     pub async fn start(
         self: Arc<Self>,
         shutdown: watch::Receiver<bool>,
-    ) -> Result<crate::serve::Task, String> {
+    ) -> Result<crate::serve::door::Task, super::Error> {
         let client = Client::new(self.transport.clone());
         for r in &self.relays {
             client
                 .add_relay(r.as_str())
                 .await
-                .map_err(|e| format!("relay {r}: {e}"))?;
+                .map_err(|e| super::Error::Relay {
+                    relay: r.to_string(),
+                    detail: e.to_string(),
+                })?;
         }
         // Wait for the relays (a subscription sent before a relay is up would be lost);
         // ones still down keep reconnecting in the background and get the subscription
@@ -369,7 +372,7 @@ impl Bunker {
         let sub = client
             .subscribe(filter, None)
             .await
-            .map_err(|e| format!("cannot subscribe: {e}"))?;
+            .map_err(|e| super::Error::Subscribe(e.to_string()))?;
         // Sent is not registered: a relay handles each connection on its own, so a
         // client's first request can overtake our REQ and find no subscriber (seen under
         // load). A relay answers a REQ with EOSE once the subscription is live; wait for
@@ -403,7 +406,7 @@ impl Bunker {
         client: Client,
         mut news: broadcast::Receiver<RelayPoolNotification>,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::serve::door::BoxError> {
         let mut reload = tokio::time::interval(RELOAD_KNOWN);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

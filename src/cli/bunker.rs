@@ -1,5 +1,5 @@
 //! `passport bunker clients list|allow|revoke`, `bunker invite`, `bunker connect`: the
-//! NIP-46 bunker's clients, kept in serve's database (the running server sees changes
+//! NIP-46 bunker's clients, kept in the bunker's tables of serve's database (the running server sees changes
 //! at once).
 
 use std::path::PathBuf;
@@ -14,7 +14,6 @@ use super::{Cli, Output};
 use crate::bunker::{self, policy};
 use crate::error::{Error, Result};
 use crate::ops::Report;
-use crate::serve::db::Db;
 
 #[derive(Debug, Subcommand)]
 pub enum BunkerCmd {
@@ -114,8 +113,10 @@ fn with_db<T: Send + 'static>(
     a: &DbArg,
     f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T> {
-    let db = Db::open(&db_path(cli, a))?;
-    Ok(runtime()?.block_on(db.call(f))?)
+    let path = db_path(cli, a);
+    let rt = runtime()?;
+    let db = rt.block_on(bunker::store::open(&path))?;
+    Ok(rt.block_on(db.call(f))?)
 }
 
 fn parse_client(s: &str) -> Result<PublicKey> {
@@ -233,7 +234,7 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
             })
         }
         BunkerCmd::Invite(a) => {
-            let relays = parse_relays(&a.relays)?;
+            let relays = bunker::parse_relays(&a.relays)?;
             let grant = a.grant.grant()?;
             let valid = match &a.valid_for {
                 Some(d) => Some(
@@ -256,18 +257,6 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
         }
         BunkerCmd::Connect(a) => connect(cli, a, out, now),
     }
-}
-
-fn parse_relays(relays: &[String]) -> Result<Vec<url::Url>> {
-    relays
-        .iter()
-        .map(|r| match url::Url::parse(r) {
-            Ok(u) if matches!(u.scheme(), "ws" | "wss") => Ok(u),
-            _ => Err(Error::Invalid(format!(
-                "--relay {r:?} is not a ws:// or wss:// URL"
-            ))),
-        })
-        .collect()
 }
 
 fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {

@@ -3,13 +3,15 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
 
 use super::{Cli, Output};
+use crate::bunker;
 use crate::error::{Error, Result};
-use crate::serve::{self, Config, Settings};
+use crate::serve::{Config, Settings};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
@@ -174,16 +176,16 @@ pub struct GrantArgs {
 }
 
 impl GrantArgs {
-    pub fn grant(&self) -> Result<crate::bunker::policy::Grant> {
+    pub fn grant(&self) -> Result<bunker::policy::Grant> {
         let expires_at = match &self.expires {
             Some(d) => Some(
-                crate::bunker::unix_now()
-                    + crate::bunker::policy::parse_duration(d)
+                bunker::unix_now()
+                    + bunker::policy::parse_duration(d)
                         .map_err(|e| Error::Invalid(format!("--expires: {e}")))?,
             ),
             None => None,
         };
-        let g = crate::bunker::policy::Grant {
+        let g = bunker::policy::Grant {
             methods: self.methods.clone(),
             kinds: self.kinds.clone(),
             expires_at,
@@ -221,16 +223,35 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
     };
     let mut config = Config::resolve(&cli.home_path(), a.config.as_deref(), overrides)?;
     config.log_requests = a.verbose;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = runtime()?;
+    let b = &a.bunker;
+    let prepared = match b.relays.is_empty() {
+        true => None,
+        false => {
+            let relays = parse_relays(&b.relays)?;
+            let home = cli.open_home()?;
+            let group = match &b.group {
+                Some(g) => home.find_group(g)?,
+                None => home.only_group()?,
+            };
+            let options = bunker::Options {
+                relays,
+                request_timeout: Duration::from_secs(b.request_timeout),
+                grant: b.grant.grant()?,
+                per_attempt: Duration::from_secs(b.cosigner_timeout.max(1)),
+                force_cosigners: b.cosigners,
+            };
+            Some(runtime.block_on(bunker::prepare(home, group, &config, options))?)
+        }
+    };
+    runtime.block_on(serve_until_stopped(config, prepared, b.qr, out.json, false))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))?;
-    let bunker = match a.bunker.relays.is_empty() {
-        true => None,
-        false => Some(runtime.block_on(prepare_bunker(cli, &a.bunker, &config))?),
-    };
-    let qr = a.bunker.qr;
-    runtime.block_on(serve_until_stopped(config, bunker, qr, out.json, false))
+        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))
 }
 
 /// Serves (and, when given, answers NIP-46 as a bunker) until SIGINT/SIGTERM. Prints
@@ -238,205 +259,88 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
 /// is the first line and the address goes to stderr).
 pub async fn serve_until_stopped(
     config: Config,
-    bunker: Option<Prepared>,
+    prepared: Option<bunker::Prepared>,
     qr: bool,
     json: bool,
     uri_first: bool,
 ) -> Result<()> {
     let announce = config.clone();
-    let unknown = config.bunker_unknown;
-    let uri = bunker.as_ref().map(|b| b.uri.clone());
+    let uri = prepared.as_ref().map(|b| b.uri.clone());
     let qr = match (&uri, qr) {
-        (Some(u), true) => Some(crate::bunker::qr(u)?),
+        (Some(u), true) => Some(bunker::qr(u)?),
         _ => None,
     };
-    let sidecar = bunker.map(|b| {
-        let f: serve::Sidecar = Box::new(move |state: &serve::AppState| {
-            let stats = std::sync::Arc::new(crate::bunker::Stats::default());
-            state.attach_bunker_stats(stats.clone());
-            let state = state.clone();
-            Box::pin(async move {
-                let backend: std::sync::Arc<dyn crate::bunker::Backend> = match b.backend {
-                    Choice::Ready(backend) => backend,
-                    Choice::Cosigners(per_attempt) => std::sync::Arc::new(
-                        crate::bunker::cosign::Cosigners::new(
-                            state.clone(),
-                            b.transport.clone(),
-                            b.group.clone(),
-                            per_attempt,
-                            b.timeout,
-                        )
-                        .await?,
-                    ),
-                };
-                eprintln!("passport serve: bunker answers with {}", backend.describe());
-                let bunker = std::sync::Arc::new(
-                    crate::bunker::Bunker::new(
-                        b.transport,
-                        b.relays,
-                        b.group,
-                        backend,
-                        state.db().clone(),
-                        b.timeout,
-                    )
-                    .with_stats(stats)
-                    .with_unknown_limits(unknown),
-                );
-                bunker.start(state.shutdown_signal()).await
-            })
-        });
-        f
-    });
-    serve::run_with(
-        config,
-        move |addr| {
-            let listening = format!("http://{addr}");
-            let mut lines = vec![];
-            if json {
-                lines.push(
-                    json!({
-                        "listening": listening,
-                        "public_url": announce.public_url_for(addr),
-                        "db": announce.db,
-                        "bunker": uri,
-                    })
-                    .to_string(),
-                );
-            } else if uri_first {
-                lines.extend(uri);
-                eprintln!("listening on {listening}");
-            } else {
-                lines.push(format!("listening on {listening}"));
-                lines.extend(uri);
-            }
-            // Flushed at once: scripts and tests read the address from these lines.
-            let mut o = std::io::stdout().lock();
-            for l in lines {
-                let _ = writeln!(o, "{l}");
-            }
-            let _ = o.flush();
-            if let Some(q) = qr {
-                eprintln!("{q}");
-            }
-        },
-        sidecar,
-    )
-    .await?;
+    let ready = move |addr| {
+        let listening = format!("http://{addr}");
+        let mut lines = vec![];
+        if json {
+            lines.push(
+                json!({
+                    "listening": listening,
+                    "public_url": announce.public_url_for(addr),
+                    "db": announce.db,
+                    "bunker": uri,
+                })
+                .to_string(),
+            );
+        } else if uri_first {
+            lines.extend(uri);
+            eprintln!("listening on {listening}");
+        } else {
+            lines.push(format!("listening on {listening}"));
+            lines.extend(uri);
+        }
+        // Flushed at once: scripts and tests read the address from these lines.
+        let mut o = std::io::stdout().lock();
+        for l in lines {
+            let _ = writeln!(o, "{l}");
+        }
+        let _ = o.flush();
+        if let Some(q) = qr {
+            eprintln!("{q}");
+        }
+    };
+    bunker::serve(config, prepared, ready).await?;
     Ok(())
 }
 
-/// What the bunker needs, prepared before the server starts: transport key, group,
-/// backend, and a fresh single-use secret (stored) for the URI printed at startup.
-pub struct Prepared {
-    transport: nostr::Keys,
-    relays: Vec<url::Url>,
-    group: crate::group::Group,
-    backend: Choice,
-    timeout: std::time::Duration,
-    pub uri: String,
-}
-
-/// Who answers: ready now (this home's shares), or co-signers, whose backend needs the
-/// running server's store.
-enum Choice {
-    Ready(std::sync::Arc<dyn crate::bunker::Backend>),
-    /// With this per-attempt timeout.
-    Cosigners(std::time::Duration),
-}
-
-async fn prepare_bunker(cli: &Cli, a: &BunkerArgs, config: &Config) -> Result<Prepared> {
-    let relays = parse_relays(&a.relays)?;
-    let home = cli.open_home()?;
-    let group = match &a.group {
-        Some(g) => home.find_group(g)?,
-        None => home.only_group()?,
-    };
-    let cosigners = std::time::Duration::from_secs(a.cosigner_timeout.max(1));
-    prepare_with(
-        home,
-        group,
-        relays,
-        std::time::Duration::from_secs(a.request_timeout),
-        &a.grant.grant()?,
-        config,
-        cosigners,
-        a.cosigners,
-    )
-    .await
-}
-
 pub fn parse_relays(relays: &[String]) -> Result<Vec<url::Url>> {
-    relays
-        .iter()
-        .map(|r| match url::Url::parse(r) {
-            Ok(u) if matches!(u.scheme(), "ws" | "wss") => Ok(u),
-            _ => Err(Error::Invalid(format!(
-                "--relay {r:?} is not a ws:// or wss:// URL"
-            ))),
-        })
-        .collect()
+    Ok(bunker::parse_relays(relays)?)
 }
 
 /// The bunker for `group` answered from `home`'s own shares (or, when it holds fewer
-/// than t, from co-signers), with a fresh single-use secret (stored in serve's
-/// database) in its URI.
+/// than t, from co-signers), for `demo bunker`.
 pub async fn prepare(
     home: crate::home::Home,
     group: crate::group::Group,
     relays: Vec<url::Url>,
-    timeout: std::time::Duration,
-    grant: &crate::bunker::policy::Grant,
+    timeout: Duration,
+    grant: &bunker::policy::Grant,
     config: &Config,
-) -> Result<Prepared> {
-    let per_attempt = crate::bunker::cosign::DEFAULT_COSIGNER_TIMEOUT;
-    prepare_with(
-        home,
-        group,
+) -> Result<bunker::Prepared> {
+    let options = bunker::Options {
         relays,
-        timeout,
-        grant,
-        config,
-        per_attempt,
-        false,
-    )
-    .await
+        request_timeout: timeout,
+        grant: grant.clone(),
+        per_attempt: bunker::cosign::DEFAULT_COSIGNER_TIMEOUT,
+        force_cosigners: false,
+    };
+    Ok(bunker::prepare(home, group, config, options).await?)
 }
 
-/// [`prepare`], choosing the backend: co-signers (each given `per_attempt` to answer)
-/// when the home holds fewer than t shares or `force_cosigners`.
-#[allow(clippy::too_many_arguments)]
-pub async fn prepare_with(
-    home: crate::home::Home,
-    group: crate::group::Group,
-    relays: Vec<url::Url>,
-    timeout: std::time::Duration,
-    grant: &crate::bunker::policy::Grant,
-    config: &Config,
-    per_attempt: std::time::Duration,
-    force_cosigners: bool,
-) -> Result<Prepared> {
-    let transport = crate::bunker::transport_keys(&home)?;
-    let secret = crate::bunker::new_secret();
-    let db = serve::db::Db::open(&config.db)?;
-    let (s, g, now) = (secret.clone(), grant.clone(), crate::bunker::unix_now());
-    db.call(move |c| crate::bunker::policy::add_secret(c, &s, &g, now, None))
-        .await?;
-    let uri = crate::bunker::bunker_uri(&transport.public_key(), &relays, Some(&secret));
-    let enough = home.active_seats(&group)?.len() >= group.roster.threshold as usize;
-    let backend = if force_cosigners || !enough {
-        Choice::Cosigners(per_attempt)
-    } else {
-        Choice::Ready(std::sync::Arc::new(crate::bunker::backend::Local::new(
-            home,
-            group.clone(),
-        )?))
-    };
-    Ok(Prepared {
-        transport,
-        relays,
-        group,
-        backend,
-        timeout,
-        uri,
-    })
+impl From<bunker::Error> for Error {
+    /// The bunker's errors keep their exit codes: a home's error as it was, the
+    /// operator's mistakes as usage errors.
+    fn from(e: bunker::Error) -> Error {
+        match e {
+            bunker::Error::Serve(e) => Error::Serve(e),
+            bunker::Error::Keystore(e) => Error::Keystore(e),
+            bunker::Error::Home(b) => match b.downcast::<Error>() {
+                Ok(e) => *e,
+                Err(b) => Error::Invalid(b.to_string()),
+            },
+            e if e.is_usage() => Error::Invalid(e.to_string()),
+            e => Error::Transport(e.to_string()),
+        }
+    }
 }

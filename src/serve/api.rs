@@ -56,9 +56,7 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
         ceremonies: by_state.into_iter().collect(),
         packages: by_round.into_iter().collect(),
     });
-    if let Some(b) = st.bunker_metrics() {
-        text.push_str(&b);
-    }
+    text.push_str(&st.extra_metrics());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -43,36 +43,9 @@ CREATE TABLE auth_seen (
 CREATE INDEX auth_seen_by_expiry ON auth_seen (expires_at);
 ";
 
-/// Version 2: the NIP-46 bunker's authorized clients and single-use connect secrets
-/// (stored as SHA-256, so reading the database does not yield a usable secret).
-const SCHEMA_V2: &str = "
-CREATE TABLE bunker_clients (
-    pubkey     TEXT PRIMARY KEY,
-    grant_json TEXT NOT NULL,
-    uses       INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL,
-    label      TEXT
-);
-CREATE TABLE bunker_secrets (
-    secret_hash TEXT PRIMARY KEY,
-    grant_json  TEXT NOT NULL,
-    created_at  INTEGER NOT NULL,
-    expires_at  INTEGER
-);
-";
-
-/// Version 3: signing commitments the in-process bunker has put into a request (so no
-/// commitment is ever offered twice, across restarts).
-const SCHEMA_V3: &str = "
-CREATE TABLE cosign_used (
-    ceremony_id   TEXT NOT NULL,
-    seat          INTEGER NOT NULL,
-    commitment_id TEXT NOT NULL,
-    request_id    TEXT NOT NULL,
-    used_at       INTEGER NOT NULL,
-    PRIMARY KEY (ceremony_id, seat, commitment_id)
-);
-";
+// Versions 2 and 3 created the NIP-46 bunker's tables (clients, connect secrets, used
+// commitments). The bunker owns them now and creates them itself (`bunker::store`), so
+// those steps do nothing here; the version numbers stay what databases already carry.
 
 /// Version 4: ceremonies are keyed by ceremony id *and* roster hash. The ceremony id is
 /// public, so with it alone unique, whoever registered it first (with a roster of its
@@ -189,15 +162,8 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
     if version == 0 {
         conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))?;
     }
-    if version < 2 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
-        ))?;
-    }
     if version < 3 {
-        conn.execute_batch(&format!(
-            "BEGIN; {SCHEMA_V3} PRAGMA user_version = 3; COMMIT;"
-        ))?;
+        conn.pragma_update(None, "user_version", 3)?;
     }
     if version < 4 {
         conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -272,43 +238,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn migrates_a_version_2_database() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let path = tmp.path().join("db.sqlite");
-        {
-            let conn = Connection::open(&path).expect("raw open");
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT; \
-                 BEGIN; {SCHEMA_V2} PRAGMA user_version = 2; COMMIT;"
-            ))
-            .expect("v2 schema");
-        }
-        let db = Db::open(&path).expect("open");
-        let (version, tables) = db
-            .call(|c| {
-                Ok((
-                    c.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?,
-                    c.query_row(
-                        "SELECT count(*) FROM sqlite_master WHERE name = 'cosign_used'",
-                        [],
-                        |r| r.get::<_, i64>(0),
-                    )?,
-                ))
-            })
-            .await
-            .expect("query");
-        assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(tables, 1);
-    }
-
-    #[tokio::test]
     async fn version_4_keeps_ceremonies_and_packages_and_keys_by_roster() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let path = tmp.path().join("db.sqlite");
         {
             let conn = Connection::open(&path).expect("raw open");
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} {SCHEMA_V2} {SCHEMA_V3} PRAGMA user_version = 3; COMMIT; \
+                "BEGIN; {SCHEMA} PRAGMA user_version = 3; COMMIT; \
                  INSERT INTO ceremonies VALUES ('s1', 'c1', 'h1', '{{}}', 'agreed', 5); \
                  INSERT INTO packages (ceremony_id, event_id, round, sender, seat, to_seat, \
                  reference, event, received_at) VALUES ('s1', 'e1', 'dkg-1', 'p', 1, 0, '', \

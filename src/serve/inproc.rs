@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use nostr::{Event, JsonUtil, PublicKey};
 use rand::RngCore;
-use tokio::sync::watch;
 
+use super::door::Error;
 use super::store::{self, Ceremony, Inserted};
 use super::{now, rules, AppState};
 use crate::ceremony::Roster;
@@ -76,7 +76,7 @@ impl Drop for Polling<'_> {
 
 impl AppState {
     /// The server's ceremony for exactly `roster`, registered now if no member has yet.
-    pub(crate) async fn ceremony_for(&self, roster: &Roster) -> Result<Ceremony, String> {
+    pub(crate) async fn ceremony_for(&self, roster: &Roster) -> Result<Ceremony, Error> {
         let mut raw = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let new_id = hex::encode(raw);
@@ -85,20 +85,19 @@ impl AppState {
             .0
             .db
             .call(move |c| store::create(c, &stored, &new_id, now()))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(created.ceremony)
     }
 
     /// Stores a package the server itself made (the bunker's requests) and wakes
     /// waiters. Returns its seq.
-    pub(crate) async fn insert_own(&self, c: &Ceremony, event: &Event) -> Result<i64, String> {
+    pub(crate) async fn insert_own(&self, c: &Ceremony, event: &Event) -> Result<i64, Error> {
         let roster = c.roster.clone();
         let body = event.as_json().into_bytes();
         let judged = tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, true))
             .await
-            .map_err(|e| format!("internal error: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .map_err(|e| Error::Refused(e.to_string()))?;
         let stored = c.clone();
         let outcome = self
             .0
@@ -113,29 +112,16 @@ impl AppState {
                     now(),
                 )
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         match outcome {
             Inserted::Accepted(seq) => {
                 self.0.waiters.notify(&c.id, seq);
                 Ok(seq)
             }
             Inserted::Duplicate(seq) => Ok(seq),
-            Inserted::Conflict { existing } => Err(format!(
-                "the store already holds a different package in this slot ({existing})"
-            )),
-            Inserted::Missing => Err("the package's prerequisite is not in the store".into()),
+            Inserted::Conflict { existing } => Err(Error::Conflict { existing }),
+            Inserted::Missing => Err(Error::Missing),
         }
-    }
-
-    /// A receiver that changes whenever `ceremony` accepts a package.
-    pub(crate) fn subscribe(&self, ceremony: &str) -> watch::Receiver<i64> {
-        self.0.waiters.subscribe(ceremony)
-    }
-
-    /// Which keys are fetching `ceremony`'s packages, and when they last did.
-    pub(crate) fn presence(&self, ceremony: &str) -> Vec<(PublicKey, Seen)> {
-        self.0.presence.of(ceremony)
     }
 }
 

@@ -9,6 +9,7 @@ mod api;
 pub mod auth;
 pub mod config;
 pub(crate) mod db;
+pub mod door;
 mod error;
 pub(crate) mod inproc;
 pub(crate) mod limits;
@@ -18,6 +19,7 @@ mod middleware;
 mod openapi;
 mod packages;
 mod rules;
+mod settings;
 mod slots;
 pub(crate) mod store;
 mod waiters;
@@ -58,8 +60,12 @@ pub enum Error {
     Db(String),
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
-    #[error("the bunker stopped: {0}")]
-    Sidecar(String),
+    #[error("the {name} stopped: {source}")]
+    Sidecar {
+        name: &'static str,
+        #[source]
+        source: door::BoxError,
+    },
 }
 
 impl Error {
@@ -88,8 +94,8 @@ struct Shared {
     presence: inproc::Presence,
     /// Flips to true on shutdown so long polls answer at once.
     shutdown: watch::Sender<bool>,
-    /// The NIP-46 bunker's counters, when one runs beside the API.
-    bunker_stats: std::sync::OnceLock<Arc<crate::bunker::Stats>>,
+    /// Lines a sidecar adds to `/metrics`.
+    extra_metrics: std::sync::Mutex<Vec<door::MetricsSource>>,
 }
 
 impl AppState {
@@ -112,13 +118,8 @@ impl AppState {
             db,
             config,
             shutdown: watch::channel(false).0,
-            bunker_stats: std::sync::OnceLock::new(),
+            extra_metrics: std::sync::Mutex::new(Vec::new()),
         })))
-    }
-
-    /// The database, for the bunker running in the same process.
-    pub(crate) fn db(&self) -> &db::Db {
-        &self.0.db
     }
 
     /// Resolves when the server shuts down.
@@ -174,18 +175,6 @@ pub fn router(state: AppState) -> Router {
     middleware::wrap(routes, state.clone()).with_state(state)
 }
 
-/// A future that runs until shutdown.
-pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
-
-/// What a [`Sidecar`] returns: a future that gets it ready, yielding its [`Task`].
-pub type Starting =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Task, String>> + Send>>;
-
-/// Something that runs beside the HTTP API until shutdown (the NIP-46 bunker), built
-/// once the database is open. It gets ready (connected, subscribed) before the ready
-/// line is printed; its task then runs until shutdown.
-pub type Sidecar = Box<dyn FnOnce(&AppState) -> Starting + Send>;
-
 /// Binds, calls `ready` with the bound address, and serves until SIGINT or SIGTERM.
 pub async fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), Error> {
     run_with(config, ready, None).await
@@ -195,7 +184,7 @@ pub async fn run(config: Config, ready: impl FnOnce(SocketAddr)) -> Result<(), E
 pub async fn run_with(
     mut config: Config,
     ready: impl FnOnce(SocketAddr),
-    sidecar: Option<Sidecar>,
+    sidecar: Option<door::Sidecar>,
 ) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -213,7 +202,11 @@ pub async fn run_with(
     let app = router(state.clone());
     let signal = shutdown_signal()?;
     let side = match sidecar {
-        Some(f) => Some(tokio::spawn(f(&state).await.map_err(Error::Sidecar)?)),
+        Some(door::Sidecar { name, start }) => {
+            let stopped = |source| Error::Sidecar { name, source };
+            let task = start(door::Door(state.clone())).await.map_err(stopped)?;
+            Some((name, tokio::spawn(task)))
+        }
         None => None,
     };
     ready(bound);
@@ -225,10 +218,15 @@ pub async fn run_with(
     .await
     .map_err(Error::Serve);
     state.shut_down();
-    if let Some(h) = side {
+    if let Some((name, h)) = side {
         match h.await {
-            Ok(Err(e)) => return Err(Error::Sidecar(e)),
-            Err(e) => return Err(Error::Sidecar(e.to_string())),
+            Ok(Err(source)) => return Err(Error::Sidecar { name, source }),
+            Err(e) => {
+                return Err(Error::Sidecar {
+                    name,
+                    source: e.into(),
+                })
+            }
             Ok(Ok(())) => {}
         }
     }
@@ -236,13 +234,14 @@ pub async fn run_with(
 }
 
 impl AppState {
-    /// Makes `/metrics` include the bunker's counters.
-    pub fn attach_bunker_stats(&self, stats: Arc<crate::bunker::Stats>) {
-        let _ = self.0.bunker_stats.set(stats);
-    }
-
-    pub(crate) fn bunker_metrics(&self) -> Option<String> {
-        self.0.bunker_stats.get().map(|s| s.render())
+    /// What sidecars add to `/metrics`.
+    pub(crate) fn extra_metrics(&self) -> String {
+        let sources = self
+            .0
+            .extra_metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        sources.iter().map(|f| f()).collect()
     }
 }
 

@@ -303,26 +303,5 @@ mod tests {
             .expect("query");
         assert_eq!(replies.len(), 2);
         assert_eq!(posted, vec![(1, 5), (2, 5)]);
-
-        // Used commitments: all or none, never twice.
-        let cid = c.id.clone();
-        let (first, second, used) = db
-            .call(move |conn| {
-                let a = vec![(1, "c1".to_owned()), (2, "c2".to_owned())];
-                let b = vec![(1, "c3".to_owned()), (2, "c2".to_owned())];
-                let first = store::mark_used(conn, &cid, &a, "r1", 9)?;
-                let second = store::mark_used(conn, &cid, &b, "r2", 9)?;
-                let probe = vec![(1, "c1".to_owned()), (1, "c3".to_owned())];
-                Ok((first, second, store::used_commitments(conn, &cid, &probe)?))
-            })
-            .await
-            .expect("mark");
-        assert!(first);
-        assert!(!second, "c2 was used by r1");
-        assert!(used.contains(&(1, "c1".to_owned())));
-        assert!(
-            !used.contains(&(1, "c3".to_owned())),
-            "nothing of r2 was recorded"
-        );
     }
 }

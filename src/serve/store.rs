@@ -381,52 +381,6 @@ pub fn recent_of_round(
     rows.collect()
 }
 
-/// Which of `(seat, commitment id)` the in-process coordinator has already used.
-pub fn used_commitments(
-    conn: &mut Connection,
-    ceremony: &str,
-    candidates: &[(u16, String)],
-) -> rusqlite::Result<std::collections::HashSet<(u16, String)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT 1 FROM cosign_used WHERE ceremony_id = ?1 AND seat = ?2 AND commitment_id = ?3",
-    )?;
-    let mut out = std::collections::HashSet::new();
-    for (seat, id) in candidates {
-        if stmt
-            .query_row(params![ceremony, seat, id], |_| Ok(()))
-            .optional()?
-            .is_some()
-        {
-            out.insert((*seat, id.clone()));
-        }
-    }
-    Ok(out)
-}
-
-/// Records commitments as used by `request`, all or none: false (nothing recorded) when
-/// any of them was used before.
-pub fn mark_used(
-    conn: &mut Connection,
-    ceremony: &str,
-    used: &[(u16, String)],
-    request: &str,
-    now: u64,
-) -> rusqlite::Result<bool> {
-    let tx = Db::write_tx(conn)?;
-    for (seat, id) in used {
-        let n = tx.execute(
-            "INSERT OR IGNORE INTO cosign_used (ceremony_id, seat, commitment_id, request_id, \
-             used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![ceremony, seat, id, request, now as i64],
-        )?;
-        if n == 0 {
-            return Ok(false);
-        }
-    }
-    tx.commit()?;
-    Ok(true)
-}
-
 /// Packages after `since` that reference `reference` (answers to a request), in seq order.
 pub fn replies(
     conn: &mut Connection,

@@ -1,0 +1,169 @@
+//! The bunker's tables in serve's database, created by the bunker itself through the
+//! door's database handle: authorized clients, single-use connect secrets (stored as
+//! SHA-256, so reading the database does not yield a usable secret), and the signing
+//! commitments the co-signer backend has put into a request (so no commitment is ever
+//! offered twice, across restarts).
+//!
+//! Databases made before the bunker owned these tables got them as serve's schema
+//! versions 2 and 3; the statements are the same, so both kinds look alike.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::serve::door::Db;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS bunker_clients (
+    pubkey     TEXT PRIMARY KEY,
+    grant_json TEXT NOT NULL,
+    uses       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    label      TEXT
+);
+CREATE TABLE IF NOT EXISTS bunker_secrets (
+    secret_hash TEXT PRIMARY KEY,
+    grant_json  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER
+);
+CREATE TABLE IF NOT EXISTS cosign_used (
+    ceremony_id   TEXT NOT NULL,
+    seat          INTEGER NOT NULL,
+    commitment_id TEXT NOT NULL,
+    request_id    TEXT NOT NULL,
+    used_at       INTEGER NOT NULL,
+    PRIMARY KEY (ceremony_id, seat, commitment_id)
+);
+";
+
+/// Creates the bunker's tables where missing (one transaction).
+pub fn create_tables(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = Db::write_tx(conn)?;
+    tx.execute_batch(TABLES)?;
+    tx.commit()
+}
+
+/// Opens serve's database at `path` with the bunker's tables in it.
+pub async fn open(path: &Path) -> Result<Db, crate::serve::Error> {
+    let db = Db::open(path)?;
+    db.call(create_tables).await?;
+    Ok(db)
+}
+
+/// Which of `(seat, commitment id)` the in-process coordinator has already used.
+pub fn used_commitments(
+    conn: &mut Connection,
+    ceremony: &str,
+    candidates: &[(u16, String)],
+) -> rusqlite::Result<HashSet<(u16, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM cosign_used WHERE ceremony_id = ?1 AND seat = ?2 AND commitment_id = ?3",
+    )?;
+    let mut out = HashSet::new();
+    for (seat, id) in candidates {
+        if stmt
+            .query_row(params![ceremony, seat, id], |_| Ok(()))
+            .optional()?
+            .is_some()
+        {
+            out.insert((*seat, id.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Records commitments as used by `request`, all or none: false (nothing recorded) when
+/// any of them was used before.
+pub fn mark_used(
+    conn: &mut Connection,
+    ceremony: &str,
+    used: &[(u16, String)],
+    request: &str,
+    now: u64,
+) -> rusqlite::Result<bool> {
+    let tx = Db::write_tx(conn)?;
+    for (seat, id) in used {
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO cosign_used (ceremony_id, seat, commitment_id, request_id, \
+             used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ceremony, seat, id, request, now as i64],
+        )?;
+        if n == 0 {
+            return Ok(false);
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tables_come_to_new_and_old_databases_alike() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("db.sqlite");
+        let db = open(&path).await.expect("open");
+        let count = |db: Db| async move {
+            db.call(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name IN \
+                     ('bunker_clients', 'bunker_secrets', 'cosign_used')",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .await
+            .expect("query")
+        };
+        assert_eq!(count(db.clone()).await, 3);
+        // Opening again (tables present, rows kept) changes nothing.
+        db.call(|c| {
+            c.execute(
+                "INSERT INTO bunker_clients (pubkey, grant_json, created_at) VALUES ('a', '{}', 1)",
+                [],
+            )
+        })
+        .await
+        .expect("insert");
+        drop(db);
+        let db = open(&path).await.expect("reopen");
+        assert_eq!(count(db.clone()).await, 3);
+        let n = db
+            .call(|c| {
+                c.query_row("SELECT count(*) FROM bunker_clients", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .await
+            .expect("rows");
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn commitments_are_used_all_or_none_and_never_twice() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = open(&tmp.path().join("db.sqlite")).await.expect("open");
+        let (first, second, used) = db
+            .call(move |conn| {
+                let a = vec![(1, "c1".to_owned()), (2, "c2".to_owned())];
+                let b = vec![(1, "c3".to_owned()), (2, "c2".to_owned())];
+                let first = mark_used(conn, "cid", &a, "r1", 9)?;
+                let second = mark_used(conn, "cid", &b, "r2", 9)?;
+                let probe = vec![(1, "c1".to_owned()), (1, "c3".to_owned())];
+                Ok((first, second, used_commitments(conn, "cid", &probe)?))
+            })
+            .await
+            .expect("mark");
+        assert!(first);
+        assert!(!second, "c2 was used by r1");
+        assert!(used.contains(&(1, "c1".to_owned())));
+        assert!(
+            !used.contains(&(1, "c3".to_owned())),
+            "nothing of r2 was recorded"
+        );
+    }
+}
