@@ -76,6 +76,53 @@ pub enum Error {
     NotFound(String),
 }
 
+/// The transport's typed errors, in the exit-code groups they always had.
+impl From<crate::transport::Error> for Error {
+    fn from(e: crate::transport::Error) -> Self {
+        use crate::transport::{Error as T, ViaError};
+        match e {
+            T::Net(ViaError::Refused { status, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                Error::Rejected(e.to_string())
+            }
+            T::File(f) => f.into(),
+            T::Net(_) | T::Runtime(_) | T::OutageTimeout { .. } => Error::Transport(e.to_string()),
+            T::Package { .. } | T::OtherRequest { .. } | T::Equivocation { .. } => {
+                Error::Rejected(e.to_string())
+            }
+            T::Exists(_) => Error::Refused(e.to_string()),
+            T::Timeout { .. } => Error::Incomplete(e.to_string()),
+            T::NotAUrl { .. }
+            | T::Scheme { .. }
+            | T::NoUrl
+            | T::Mixed
+            | T::OtherCeremony { .. }
+            | T::Unbound => Error::Invalid(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::transport::ViaError> for Error {
+    fn from(e: crate::transport::ViaError) -> Self {
+        crate::transport::Error::Net(e).into()
+    }
+}
+
+/// How a `run` command's wait reads a step's error.
+impl crate::transport::Retryable for Error {
+    fn retry(&self) -> crate::transport::Retry {
+        use crate::transport::Retry;
+        match self {
+            Error::Ceremony(crate::ceremony::Error::Incomplete { missing, .. }) => {
+                Retry::Missing(missing.clone())
+            }
+            Error::Transport(e) => Retry::Outage(e.clone()),
+            _ => Retry::Stop,
+        }
+    }
+}
+
 impl From<crate::fsutil::Error> for Error {
     fn from(e: crate::fsutil::Error) -> Self {
         use crate::fsutil::Error as F;

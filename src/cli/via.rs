@@ -37,7 +37,7 @@ impl ViaArgs {
         if self.via.is_empty() {
             Ok(None)
         } else {
-            Endpoint::parse(&self.via).map(Some)
+            Ok(Some(Endpoint::parse(&self.via)?))
         }
     }
 

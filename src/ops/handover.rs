@@ -143,7 +143,7 @@ pub fn send(home: &Home, plan: &Plan, out_dir: &Path, force: bool) -> Result<Sen
 }
 
 fn write(out_dir: &Path, name: &str, event: &Event, force: bool) -> Result<PathBuf> {
-    super::write_package(out_dir, name, event, force)
+    Ok(super::write_package(out_dir, name, event, force)?)
 }
 
 /// A share another member handed over, checked and ready to use.

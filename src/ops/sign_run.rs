@@ -293,21 +293,28 @@ pub fn serve_one(
         .as_ref()
         .map(|e| e.created_at.as_secs())
         .unwrap_or(0);
-    let waited = until_complete(via, deadline, "a signing request", 1, progress, |v| {
-        let inputs = Exchange::inputs(v, &group.roster)?;
-        if let Some(done) = completed_without(home, &group, seat, since, &inputs) {
-            return Ok(Waited::Without(done));
-        }
-        pending_request(home, &group, inputs)?
-            .map(|r| Waited::Request(Box::new(r)))
-            .ok_or_else(|| {
-                ceremony::Error::Incomplete {
-                    what: "a signing request".into(),
-                    missing: vec!["a coordinator's request".into()],
-                }
-                .into()
-            })
-    })?;
+    let waited = until_complete(
+        via,
+        deadline,
+        "a signing request",
+        1,
+        progress,
+        |v| -> Result<_> {
+            let inputs = Exchange::inputs(v, &group.roster)?;
+            if let Some(done) = completed_without(home, &group, seat, since, &inputs) {
+                return Ok(Waited::Without(done));
+            }
+            pending_request(home, &group, inputs)?
+                .map(|r| Waited::Request(Box::new(r)))
+                .ok_or_else(|| {
+                    ceremony::Error::Incomplete {
+                        what: "a signing request".into(),
+                        missing: vec!["a coordinator's request".into()],
+                    }
+                    .into()
+                })
+        },
+    )?;
     let request = match waited {
         Waited::Request(r) => *r,
         Waited::Without((id, signers)) => {

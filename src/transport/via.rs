@@ -1,0 +1,423 @@
+//! The network backends behind one connection: `passport serve` over HTTP (NIP-98) or
+//! Nostr relays, with the ceremony's packages sorted into a view as they arrive.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use nostr::{Event, EventId, JsonUtil, Keys, PublicKey};
+
+use super::{http, relays, Bounds, Endpoint, Error, Exchange, Input, Result, ViaError, Waits};
+use crate::ceremony::Roster;
+use crate::envelope;
+
+/// One delivered package.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: EventId,
+    /// The server had it already (a re-run of a finished step).
+    pub duplicate: bool,
+    /// Relays that did not take the package (url, why), when others did.
+    pub missed: Vec<(String, String)>,
+}
+
+enum Backend {
+    Serve(Box<http::Client>),
+    Relays(Box<relays::Client>),
+}
+
+/// The transport's view of the ceremony: every package seen so far, by id, parsed
+/// (signature checked) once on arrival. Fetched events are sorted into it page by page,
+/// so what a server or relay sends is not kept beyond what the roster's members signed.
+struct View {
+    seen: BTreeMap<EventId, (Event, envelope::Meta)>,
+    /// Events dropped because they are not packages of this roster (relays carry anyone's).
+    ignored: usize,
+    allowed: Vec<PublicKey>,
+    /// Also keep signing and ECDH requests signed by keys outside the roster (a bunker's
+    /// transport key); serve has already checked them.
+    any_requester: bool,
+    /// Events that arrived since [`Via::take_fresh`] was last called.
+    fresh: Vec<Event>,
+}
+
+impl View {
+    /// Sorts fetched events in; returns how many were new packages of the roster.
+    fn take(&mut self, events: Vec<Event>) -> usize {
+        let mut new = 0;
+        for ev in events {
+            if self.seen.contains_key(&ev.id) {
+                continue;
+            }
+            // Relays carry anyone's events: drop what no roster member signed rather than
+            // letting a stranger abort the ceremony. Members' packages are checked later.
+            let allowed =
+                self.allowed.contains(&ev.pubkey) || (self.any_requester && is_request(&ev));
+            // `parse` checks the id and signature; what fails is dropped like a stranger's.
+            let parsed = match allowed {
+                true => envelope::parse(ev.as_json().as_bytes()).ok(),
+                false => None,
+            };
+            let Some(parsed) = parsed else {
+                self.ignored += 1;
+                continue;
+            };
+            self.fresh.push(ev.clone());
+            self.seen.insert(ev.id, parsed);
+            new += 1;
+        }
+        new
+    }
+}
+
+/// A connection to one ceremony's packages, for one member.
+pub struct Via {
+    rt: tokio::runtime::Runtime,
+    backend: Backend,
+    endpoint: Endpoint,
+    bounds: Bounds,
+    view: View,
+    ceremony: String,
+}
+
+/// Runs `op` on `rt`, giving up after `limit` with an error naming `url` and `what`.
+fn bounded<T>(
+    rt: &tokio::runtime::Runtime,
+    limit: Duration,
+    url: &str,
+    what: &str,
+    op: impl std::future::Future<Output = std::result::Result<T, ViaError>>,
+) -> Result<T> {
+    match rt.block_on(async { tokio::time::timeout(limit, op).await }) {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ViaError::Deadline {
+            url: url.to_owned(),
+            what: what.to_owned(),
+            secs: limit.as_secs(),
+        }
+        .into()),
+    }
+}
+
+impl Via {
+    /// Connects for `roster`, acting as `keys` (used for NIP-98 auth on serve, NIP-42 on
+    /// relays that ask), with the default [`Bounds`].
+    pub fn connect(endpoint: &Endpoint, keys: &Keys, roster: &Roster) -> Result<Via> {
+        Via::connect_bounded(endpoint, keys, roster, Bounds::default())
+    }
+
+    /// [`Via::connect`] with explicit bounds.
+    pub fn connect_bounded(
+        endpoint: &Endpoint,
+        keys: &Keys,
+        roster: &Roster,
+        bounds: Bounds,
+    ) -> Result<Via> {
+        // Several crates enable rustls providers; pick one explicitly so TLS never panics.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
+        allowed.extend(roster.dealer);
+        let place = endpoint.describe();
+        let backend = match endpoint {
+            Endpoint::Serve(url) => Backend::Serve(Box::new(bounded(
+                &rt,
+                bounds.deadline,
+                &place,
+                "roster registration",
+                http::Client::open(url, keys, roster),
+            )?)),
+            Endpoint::Relays(urls) => Backend::Relays(Box::new(bounded(
+                &rt,
+                bounds.deadline,
+                &place,
+                "connection",
+                relays::Client::open(urls, keys, roster, &allowed, bounds),
+            )?)),
+        };
+        Ok(Via {
+            rt,
+            backend,
+            endpoint: endpoint.clone(),
+            bounds,
+            view: View {
+                seen: BTreeMap::new(),
+                ignored: 0,
+                allowed,
+                any_requester: false,
+                fresh: Vec::new(),
+            },
+            ceremony: roster.ceremony_id.clone(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Relays that could not be reached when connecting (url, why); the others are used.
+    pub fn unreachable(&self) -> Vec<(String, String)> {
+        match &self.backend {
+            Backend::Relays(c) => c.unreachable().to_vec(),
+            Backend::Serve(_) => vec![],
+        }
+    }
+
+    /// Events dropped so far because no roster member signed them.
+    pub fn ignored(&self) -> usize {
+        self.view.ignored
+    }
+
+    /// Sends one package; sending the same package again is harmless.
+    pub fn publish(&mut self, event: &Event) -> Result<Delivery> {
+        let (place, limit) = (self.endpoint.describe(), self.bounds.deadline);
+        let d = match &mut self.backend {
+            Backend::Serve(c) => bounded(&self.rt, limit, &place, "package upload", c.post(event))?,
+            Backend::Relays(c) => {
+                bounded(&self.rt, limit, &place, "package upload", c.publish(event))?
+            }
+        };
+        if let Ok(parsed) = envelope::parse(event.as_json().as_bytes()) {
+            self.view.seen.insert(event.id, parsed);
+        }
+        Ok(d)
+    }
+
+    /// Fetches whatever is new without waiting.
+    pub fn refresh(&mut self) -> Result<usize> {
+        self.pull(Duration::ZERO)
+    }
+
+    /// Waits up to `max` for at least one new package. Returns how many arrived.
+    pub fn wait(&mut self, max: Duration) -> Result<usize> {
+        let deadline = Instant::now() + max;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let n = self.pull(left)?;
+            if n > 0 || left.is_zero() {
+                return Ok(n);
+            }
+        }
+    }
+
+    fn pull(&mut self, wait: Duration) -> Result<usize> {
+        let place = self.endpoint.describe();
+        let Via {
+            rt,
+            backend,
+            view,
+            bounds,
+            ..
+        } = self;
+        let mut new = 0;
+        let mut sink = |events: Vec<Event>| new += view.take(events);
+        // The deadline comes on top of the long poll (serve's is capped at MAX_POLL).
+        match backend {
+            Backend::Serve(c) => {
+                let limit = wait.min(http::MAX_POLL) + bounds.deadline;
+                bounded(rt, limit, &place, "fetch", c.fetch(wait, &mut sink))?
+            }
+            Backend::Relays(c) => {
+                let limit = wait + bounds.deadline;
+                bounded(rt, limit, &place, "fetch", c.fetch(wait, &mut sink))?
+            }
+        }
+        Ok(new)
+    }
+
+    /// Keeps signing and ECDH requests from signers outside the roster (a coordinator
+    /// such as the bunker inside serve). Only for serve, which checks what it stores.
+    pub fn accept_requests_from_anyone(&mut self) {
+        self.view.any_requester = matches!(self.endpoint, Endpoint::Serve(_));
+    }
+
+    /// The events that arrived since the last call, in arrival order.
+    pub fn take_fresh(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.view.fresh)
+    }
+
+    /// Forgets events seen so far (a long-running agent keeps only its own view).
+    pub fn forget_seen(&mut self) {
+        self.view.seen.clear();
+    }
+
+    /// Everything seen so far, as inputs for the round functions.
+    pub fn inputs(&self) -> Vec<Input> {
+        let place = self.endpoint.describe();
+        let mut out: Vec<Input> = self
+            .view
+            .seen
+            .values()
+            .map(|(event, meta)| Input {
+                path: format!("package {} from {place}", &event.id.to_hex()[..12]),
+                explicit: false,
+                event: event.clone(),
+                meta: meta.clone(),
+            })
+            .collect();
+        out.sort_by_key(|i| (i.event.created_at, i.event.id));
+        out
+    }
+
+    /// Closes connections politely (bounded: a relay that does not answer is left).
+    pub fn close(self) {
+        if let Backend::Relays(c) = self.backend {
+            let _ = self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(5), c.close()).await });
+        }
+    }
+}
+
+/// True for events tagged as a signing or ECDH request.
+fn is_request(ev: &Event) -> bool {
+    ev.tags.iter().any(|t| {
+        let s = t.as_slice();
+        s.len() >= 2
+            && s[0] == "round"
+            && (s[1] == envelope::Round::SignRequest.as_str()
+                || s[1] == envelope::Round::EcdhRequest.as_str())
+    })
+}
+
+impl Exchange for Via {
+    fn bind(&mut self, roster: &Roster) -> Result<()> {
+        if roster.ceremony_id != self.ceremony {
+            return Err(Error::OtherCeremony {
+                carries: self.ceremony.clone(),
+                asked: roster.ceremony_id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn inputs(&mut self, _roster: &Roster) -> Result<Vec<Input>> {
+        self.refresh()?;
+        Ok(Via::inputs(self))
+    }
+
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
+        let d = self.publish(event)?;
+        // Name only where it went: a relay that did not take it is said so.
+        let to = match &self.endpoint {
+            Endpoint::Relays(urls) if !d.missed.is_empty() => urls
+                .iter()
+                .map(|u| u.to_string())
+                .filter(|u| !d.missed.iter().any(|(m, _)| same_relay(m, u)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => self.endpoint.describe(),
+        };
+        let missed = d
+            .missed
+            .iter()
+            .map(|(u, why)| format!(", NOT to {u} ({why})"))
+            .collect::<String>();
+        Ok(format!(
+            "{name} ({}) to {to}{}{missed}",
+            &d.id.to_hex()[..12],
+            if d.duplicate { ", already there" } else { "" }
+        ))
+    }
+
+    fn sent(&self) -> bool {
+        true
+    }
+}
+
+/// Relay URLs compare without a trailing slash (the SDK normalizes them).
+fn same_relay(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// A transport that connects when a round names its roster (refresh and repair bind
+/// their packages to rosters derived inside the round).
+pub struct Lazy {
+    endpoint: Endpoint,
+    keys: Keys,
+    bounds: Bounds,
+    via: Option<Via>,
+    on_connect: Option<OnConnect>,
+}
+
+/// What a [`Lazy`] transport does once it has connected.
+type OnConnect = Box<dyn Fn(&Via)>;
+
+impl Lazy {
+    pub fn new(endpoint: Endpoint, keys: Keys, bounds: Bounds) -> Self {
+        Lazy {
+            endpoint,
+            keys,
+            bounds,
+            via: None,
+            on_connect: None,
+        }
+    }
+
+    /// Called once the transport has connected (the caller warns about dead relays).
+    pub fn on_connect(mut self, f: impl Fn(&Via) + 'static) -> Self {
+        self.on_connect = Some(Box::new(f));
+        self
+    }
+
+    fn get(&mut self) -> Result<&mut Via> {
+        self.via.as_mut().ok_or(Error::Unbound)
+    }
+
+    pub fn close(self) {
+        if let Some(v) = self.via {
+            v.close();
+        }
+    }
+}
+
+impl Exchange for Lazy {
+    fn bind(&mut self, roster: &Roster) -> Result<()> {
+        match &mut self.via {
+            Some(v) => v.bind(roster),
+            None => {
+                let via = Via::connect_bounded(&self.endpoint, &self.keys, roster, self.bounds)?;
+                if let Some(f) = &self.on_connect {
+                    f(&via);
+                }
+                self.via = Some(via);
+                Ok(())
+            }
+        }
+    }
+
+    fn inputs(&mut self, roster: &Roster) -> Result<Vec<Input>> {
+        self.bind(roster)?;
+        Exchange::inputs(self.get()?, roster)
+    }
+
+    fn deliver(&mut self, name: &str, event: &Event) -> Result<String> {
+        self.get()?.deliver(name, event)
+    }
+
+    fn sent(&self) -> bool {
+        true
+    }
+}
+
+impl Waits for Via {
+    fn wait_news(&mut self, max: Duration) -> Result<usize> {
+        self.wait(max)
+    }
+}
+
+impl Waits for Lazy {
+    fn wait_news(&mut self, max: Duration) -> Result<usize> {
+        self.get()?.wait(max)
+    }
+}
+
+impl Lazy {
+    /// Where the packages go, for reports.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
