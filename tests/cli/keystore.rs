@@ -1,7 +1,7 @@
 //! Keystore properties: single-use consumption under races, blobs bound to their name,
 //! passphrase locking, the session agent (`passport unlock` / `passport lock`).
 
-mod util;
+use crate::util;
 
 use std::sync::Arc;
 

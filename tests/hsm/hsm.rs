@@ -11,11 +11,10 @@
 //! affected home (and, where it matters, the token's key objects) byte-for-byte
 //! unchanged by the failing command.
 
-mod util;
+use crate::util;
 
 /// The same scenario on every token kind (SoftHSM2 direct, through p11-kit over a
 /// socket, a pipe and ssh, and a software TPM 2.0).
-#[path = "hsm/kinds.rs"]
 mod kinds;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,7 +1,7 @@
 //! The `passport serve` binary: prints its address, answers over real TCP, takes its
 //! settings from flags > environment > config file, and stops cleanly on SIGTERM.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

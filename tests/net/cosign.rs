@@ -3,7 +3,7 @@
 //! with its own home and share. Driven by the `nostr-connect` client through a loopback
 //! relay; every signature is checked with libsecp256k1.
 
-mod util;
+use crate::util;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};

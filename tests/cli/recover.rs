@@ -1,6 +1,6 @@
 //! `passport recover-nsec`: the guarded exit from threshold custody.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 

@@ -23,7 +23,7 @@ use tempfile::TempDir;
 
 // --- commands -------------------------------------------------------------------------
 
-mod util;
+use crate::util;
 use util::{bare, json_ok, passport, snapshot};
 
 /// Runs a command that must fail with `code`, without touching any of `homes`.

@@ -1,7 +1,7 @@
 //! End-to-end ceremonies through the `passport` binary, one home per member, packages
 //! exchanged as files. Every signature is checked by libsecp256k1 independently.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 

@@ -184,8 +184,7 @@ fn confidential_package_round_trips_only_for_its_recipient() {
 // Each file is made by the real binary, then inspected twice: human output (rows in a fixed
 // order, member names, dates, no JSON) and `--json` (stable keys).
 
-#[path = "util/mod.rs"]
-mod util;
+use crate::util;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! every page carries the sections clap cannot write (EXAMPLES, EXIT STATUS, ENVIRONMENT,
 //! SEE ALSO) with examples that the real CLI parses, and every help string is there once.
 
-mod util;
+use crate::util;
 
 #[test]
 fn man_pages_match_the_cli() {

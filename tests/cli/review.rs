@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-mod util;
+use crate::util;
 use util::tmux::{sh_quote, Tmux};
 use util::{json_ok, make_member, passport, write_roster};
 

@@ -3,7 +3,7 @@
 //! answer at all. The binary must stop by itself with one line naming the server, leave
 //! the home as it was, and read no more than its cap.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

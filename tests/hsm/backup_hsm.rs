@@ -1,7 +1,7 @@
 //! A backup restored into a home whose keystore is a PKCS#11 token (SoftHSM2): the share
 //! is sealed by the token again, and the home signs with it.
 
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Std;

@@ -4,7 +4,7 @@
 //! non-member's package, a package of another refresh or repair, missing packages)
 //! fails with a one-line error, the right exit code, and nothing stored or written.
 
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //! - `sign commit --discard-all` burns every outstanding nonce;
 //! - a crash between the burn rename and the tombstone is cleaned up on the next open.
 
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,7 +1,7 @@
 //! Rounds carried over `--via`: a real relay on loopback (nostr-relay-builder) and
 //! `passport serve`, each member a separate process with its own home.
 
-mod util;
+use crate::util;
 
 use util::*;
 

@@ -3,7 +3,7 @@
 //! `testdata/backups/` that later versions must still verify and decrypt
 //! (`PASSPORT_BLESS=1 cargo test --test backup` regenerates them).
 
-mod util;
+use crate::util;
 
 use std::path::{Path, PathBuf};
 use std::process::Command as Proc;

@@ -3,7 +3,7 @@
 //! files whose shares do not interpolate, and homes whose permissions were loosened.
 //! Everything runs through the `passport` binary with separate homes.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 use std::time::Duration;

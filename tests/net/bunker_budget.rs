@@ -4,7 +4,7 @@
 //! silence; a relay that refuses a reply is logged and another relay carries it.
 //! Real relays on loopback (nostr-relay-builder), the `nostr-connect` client.
 
-mod util;
+use crate::util;
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! (the `nostr-connect` crate) through a real relay on loopback. Every signature is
 //! checked with libsecp256k1; NIP-44/NIP-04 round trips use a third party's own key.
 
-mod util;
+use crate::util;
 
 use std::time::Duration;
 

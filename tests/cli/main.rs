@@ -1,0 +1,31 @@
+//! The `passport` binary (and the library under it) end to end, without network; one test
+//! binary for the area, each former `tests/NAME.rs` a module (`cargo test --test cli NAME::`).
+
+/// The shared helpers of tests/util/ that this binary uses (each binary names only its own).
+#[path = "../util"]
+mod util {
+    mod base;
+    mod dkg;
+    mod group;
+    mod spawn;
+    pub mod tmux;
+    mod token;
+    pub use base::*;
+    pub use dkg::*;
+    pub use group::*;
+    pub use spawn::*;
+    pub use token::*;
+}
+
+mod audit;
+mod backup;
+mod bad_input;
+mod cli_flows;
+mod ecdh;
+mod formats;
+mod hardening;
+mod keystore;
+mod lifecycle;
+mod man_pages;
+mod recover;
+mod review;

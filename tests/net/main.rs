@@ -1,0 +1,24 @@
+//! Relays, `passport serve` and the bunker on loopback; one test binary for the area, each
+//! former `tests/NAME.rs` a module (`cargo test --test net NAME::`).
+
+/// The shared helpers of tests/util/ that this binary uses (each binary names only its own).
+#[path = "../util"]
+mod util {
+    mod base;
+    mod group;
+    mod net;
+    mod spawn;
+    pub use base::*;
+    pub use group::*;
+    pub use net::*;
+    pub use spawn::*;
+}
+
+mod bunker;
+mod bunker_budget;
+mod cosign;
+mod serve_api;
+mod serve_cli;
+mod serve_limits;
+mod via;
+mod via_hostile;
