@@ -76,6 +76,28 @@ pub enum Error {
     NotFound(String),
 }
 
+/// A home's errors, in the exit-code groups they always had.
+impl From<crate::home::Error> for Error {
+    fn from(e: crate::home::Error) -> Self {
+        use crate::home::Error as H;
+        match e {
+            H::NoHome(p) => Error::NoHome(p),
+            H::HomeExists(p) => Error::HomeExists(p),
+            H::File(f) => f.into(),
+            H::Keystore(k) => Error::Keystore(k),
+            H::Ceremony(c) => Error::Ceremony(c),
+            H::Audit(a) => a.into(),
+            H::Hsm(h) => Error::Hsm(h),
+            H::Malformed { path, what, detail } => Error::Malformed { path, what, detail },
+            H::Busy(m) => Error::Busy(m),
+            H::NotFound(m) => Error::NotFound(m),
+            H::Ambiguous(m) => Error::Invalid(m),
+            H::Refused(m) => Error::Refused(m),
+            H::Rejected(m) => Error::Rejected(m),
+        }
+    }
+}
+
 /// The transport's typed errors, in the exit-code groups they always had.
 impl From<crate::transport::Error> for Error {
     fn from(e: crate::transport::Error) -> Self {

@@ -21,7 +21,6 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::audit::AuditLog;
 use crate::ceremony::frost::keys::KeyPackage;
 use crate::ceremony::MemberId;
-use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::Group;
 use crate::hsm::seal::Pkcs11Sealer;
@@ -30,9 +29,11 @@ use crate::keystore::file::{self, AgeSealer, PassphraseSource, Unlock};
 use crate::keystore::{self, Keystore, Sealer};
 
 mod config;
+mod error;
 mod groups;
 mod lock;
 mod perms;
+pub use error::{Error, Result};
 pub use lock::HomeLock;
 
 /// Takes the exclusive lock of the home at `root` for a command that changes it,

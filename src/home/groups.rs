@@ -41,7 +41,7 @@ impl Home {
                         )))
                     }
                     _ => {
-                        return Err(Error::Invalid(format!(
+                        return Err(Error::Ambiguous(format!(
                             "{query:?} matches several groups; give more of it"
                         )))
                     }
@@ -78,10 +78,10 @@ impl Home {
         let ids = self.group_ids()?;
         match ids.as_slice() {
             [one] => self.find_group(one),
-            [] => Err(Error::Invalid(
+            [] => Err(Error::Ambiguous(
                 "this home holds no group yet; create one (keygen or dkg) first".into(),
             )),
-            many => Err(Error::Invalid(format!(
+            many => Err(Error::Ambiguous(format!(
                 "this home holds {} groups; choose one with --group",
                 many.len()
             ))),

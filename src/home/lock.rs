@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 /// How long a second process waits for the lock before giving up (override:
 /// `PASSPORT_LOCK_WAIT`, in seconds).

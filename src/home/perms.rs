@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::Result;
+use super::Result;
 use crate::keystore;
 
 /// A home copied without `cp -p` comes out 0755/0644. The keystore must be private

@@ -123,7 +123,7 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
             .iter()
             .zip(specs)
             .map(|(n, spec)| Home::init(&root.join(n), InitUnlock::Pkcs11(spec, demo_pin())))
-            .collect::<Result<_>>()?
+            .collect::<Result<_, crate::home::Error>>()?
     } else {
         step("creating three operator homes (alice, bob, carol), each with its own age-sealed keystore");
         NAMES
@@ -134,7 +134,7 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
                     InitUnlock::IdentityFile(root.join(format!("{n}.agekey"))),
                 )
             })
-            .collect::<Result<_>>()?
+            .collect::<Result<_, crate::home::Error>>()?
     };
 
     step("writing a 2-of-3 DKG roster and comparing its fingerprint");

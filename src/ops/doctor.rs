@@ -114,7 +114,7 @@ fn check_home(root: &Path, open: OpenUnlock, unlock: Unlock, out: &mut Vec<Check
     }
     let home = match Home::open(root, open) {
         Ok(h) => h,
-        Err(crate::Error::Keystore(e @ crate::keystore::Error::Exposed { .. })) => {
+        Err(crate::home::Error::Keystore(e @ crate::keystore::Error::Exposed { .. })) => {
             out.push(Check::new("permissions", Status::Fail, e.to_string()));
             return;
         }

@@ -177,11 +177,11 @@ fn role_of(
         // Only the lost member comes with a group file (its home lost its own).
         (Some(f), _) => read_group_file(f)?,
         (None, Some(q)) => home.find_group(q).map_err(|e| match e {
-            Error::NotFound(m) => Error::NotFound(format!(
+            crate::home::Error::NotFound(m) => Error::NotFound(format!(
                 "{m}; a lost member whose home lost the group file too gives --group-file FILE \
                  (any member's copy)"
             )),
-            e => e,
+            e => e.into(),
         })?,
         (None, None) => {
             return Err(Error::Invalid(

@@ -160,7 +160,7 @@ pub fn recover(home: &Home, shares: Shares, out: Output, sink: Sink<'_>) -> Resu
         .iter()
         .take(t)
         .map(|&s| home.share(&group, s))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, crate::home::Error>>()?;
     keys.extend(handed.into_iter().map(|h| h.key).take(t - keys.len()));
     let signing_key = reconstruct(&keys).map_err(crate::ceremony::Error::frost)?;
     let bytes = Zeroizing::new(signing_key.serialize());
