@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # ssh-keygen (ssh-ed25519 backup recipients), sshd (a remote token over
 # `|ssh … p11-kit remote`), a software TPM 2.0 token (swtpm, tpm2-abrmd on a private
 # D-Bus, tpm2-pkcs11 and tpm2_ptool; scripts/swtpm.sh), tmux (a real terminal emulator
-# for the signing-review test, tests/review.rs).
+# for the signing-review test, tests/cli/review.rs).
 NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client openssh-server tmux
   swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
   libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon)

@@ -432,10 +432,14 @@ fn concurrent_appends_never_fork_the_chain() {
 
 #[test]
 fn fake_time_pins_the_clock_in_utc() {
-    // Other tests in this binary may pick this up too; none of them check the time.
+    // The variable is the whole process's (every test of tests/cli, and the `passport`
+    // processes they start, would see it): set only around the one append. A test that
+    // reads the clock meanwhile gets the pinned time; none of them checks the time.
     std::env::set_var(FAKE_TIME_ENV, "2024-02-29T23:30:00-01:00");
     let (_dir, path) = fresh();
-    let e = AuditLog::new(path).append("init", json!({})).unwrap();
+    let e = AuditLog::new(path).append("init", json!({}));
+    std::env::remove_var(FAKE_TIME_ENV);
+    let e = e.unwrap();
     assert_eq!(e.time, "2024-03-01T00:30:00Z");
 }
 

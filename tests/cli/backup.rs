@@ -1,7 +1,7 @@
 //! `passport backup create|verify|restore` through the binary: round trips for every
 //! recipient type, every rejected input (with state snapshots), and golden backups in
 //! `testdata/backups/` that later versions must still verify and decrypt
-//! (`PASSPORT_BLESS=1 cargo test --test backup` regenerates them).
+//! (`PASSPORT_BLESS=1 cargo test --test cli backup::` regenerates them).
 
 use crate::util;
 

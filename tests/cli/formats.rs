@@ -1,6 +1,6 @@
 //! Serialized formats pinned over fixed-seed data in `testdata/`. A change to any of
 //! these bytes is a format change: bump the version and regenerate deliberately with
-//! `PASSPORT_BLESS=1 cargo test --test formats`.
+//! `PASSPORT_BLESS=1 cargo test --test cli formats::`.
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! process explicitly, so the tests run in parallel and never touch the caller's
 //! environment or tokens.
 //!
-//! Failure cases follow `tests/bad_input.rs`: the exact exit code, no panic, exactly one
+//! Failure cases follow `tests/cli/bad_input.rs`: the exact exit code, no panic, exactly one
 //! `passport: error: …` line on stderr naming the problem, nothing on stdout, and every
 //! affected home (and, where it matters, the token's key objects) byte-for-byte
 //! unchanged by the failing command.

@@ -738,7 +738,7 @@ fn verifying_shares(m: &Member, group: &str) -> serde_json::Value {
     g["public_key_package"]["verifying_shares"].clone()
 }
 
-/// The lost share of tests/lifecycle.rs: carol's share file and seat are gone, her
+/// The lost share of tests/cli/lifecycle.rs: carol's share file and seat are gone, her
 /// identity and group file stay.
 fn lose_carols_share(carol: &Member, group: &str) {
     let gid = npub_hex(group);

@@ -3,7 +3,12 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+/// Numbers each server of this process: the tests of several files share one test
+/// binary (one pid), so the pid and a test's name alone could name two servers alike.
+static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A private tmux server (its own socket) running one command in a wide pane; the
 /// server is killed when this is dropped, even after a failed assertion.
@@ -21,7 +26,8 @@ fn tmux(socket: &str) -> Command {
 
 impl Tmux {
     pub fn start(name: &str, shell_cmd: &str) -> Tmux {
-        let socket = format!("passport-tmux-{}-{name}", std::process::id());
+        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
+        let socket = format!("passport-tmux-{}-{n}-{name}", std::process::id());
         let status = tmux(&socket)
             .args(["new-session", "-d", "-x", "200", "-y", "50", shell_cmd])
             .status()
