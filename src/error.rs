@@ -76,6 +76,20 @@ pub enum Error {
     NotFound(String),
 }
 
+/// A backup's errors, in the exit-code groups they always had.
+impl From<crate::backup::Error> for Error {
+    fn from(e: crate::backup::Error) -> Self {
+        use crate::backup::Error as B;
+        match e {
+            B::File(f) => f.into(),
+            B::Usage(m) => Error::Invalid(m),
+            B::Rejected(m) => Error::Rejected(m),
+            B::Locked(m) => Error::BackupLocked(m),
+            B::Malformed { path, what, detail } => Error::Malformed { path, what, detail },
+        }
+    }
+}
+
 /// A home's errors, in the exit-code groups they always had.
 impl From<crate::home::Error> for Error {
     fn from(e: crate::home::Error) -> Self {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{decrypt_armored, encrypt_armored, sha256_hex, Key, Protection};
-use crate::error::{Error, Result};
+use super::{Error, Result};
 
 pub const IDENTITY_VERSION: u8 = 1;
 /// The Nostr kind of a signed identity-backup manifest (share manifests are 7709).
@@ -71,7 +71,7 @@ pub fn create(keys: &Keys, to: &Protection) -> Result<(Vec<u8>, Event, IdentityM
     )
     .custom_created_at(Timestamp::from(manifest.created_at))
     .sign_with_keys(keys)
-    .map_err(|e| Error::Invalid(format!("cannot sign the manifest: {e}")))?;
+    .map_err(|e| Error::Usage(format!("cannot sign the manifest: {e}")))?;
     Ok((armored, event, manifest))
 }
 

@@ -21,8 +21,9 @@ use zeroize::{Zeroize, Zeroizing};
 pub mod identity;
 
 use crate::ceremony::MemberId;
-use crate::error::{Error, Result};
+mod error;
 use crate::group::Group;
+pub use error::{Error, Result};
 
 /// Version of both the payload and the manifest.
 pub const BACKUP_VERSION: u8 = 1;
@@ -93,7 +94,7 @@ impl BackupRecipient {
         let s = s.trim();
         if s.starts_with("age1") {
             let r = age::x25519::Recipient::from_str(s).map_err(|e| {
-                Error::Invalid(format!(
+                Error::Usage(format!(
                     "recipient {s:?} is not a valid age X25519 key: {e}"
                 ))
             })?;
@@ -104,7 +105,7 @@ impl BackupRecipient {
         }
         if s.starts_with("ssh-ed25519 ") {
             let r = age::ssh::Recipient::from_str(s).map_err(|e| {
-                Error::Invalid(format!(
+                Error::Usage(format!(
                     "recipient {:?} is not a valid ssh-ed25519 public key ({e:?})",
                     short(s)
                 ))
@@ -114,7 +115,7 @@ impl BackupRecipient {
                 recipient: Box::new(r),
             });
         }
-        Err(Error::Invalid(format!(
+        Err(Error::Usage(format!(
             "recipient {:?} is neither an age X25519 key (age1…) nor an ssh-ed25519 public key",
             short(s)
         )))
@@ -144,11 +145,11 @@ pub fn parse_recipients_file(path: &Path) -> Result<Vec<BackupRecipient>> {
         }
         out.push(
             BackupRecipient::parse(line)
-                .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?,
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?,
         );
     }
     if out.is_empty() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Usage(format!(
             "{}: no recipients in the file",
             path.display()
         )));
@@ -174,12 +175,12 @@ impl Protection {
 
 /// Encrypts `plaintext` into an ASCII-armored age file.
 pub fn encrypt_armored(plaintext: &[u8], to: &Protection) -> Result<Vec<u8>> {
-    let failed = |e: &dyn std::fmt::Display| Error::Invalid(format!("age encryption failed: {e}"));
+    let failed = |e: &dyn std::fmt::Display| Error::Usage(format!("age encryption failed: {e}"));
     let enc = match to {
         Protection::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
         Protection::Recipients(rs) => {
             if rs.is_empty() {
-                return Err(Error::Invalid("no recipients".into()));
+                return Err(Error::Usage("no recipients".into()));
             }
             age::Encryptor::with_recipients(
                 rs.iter()
@@ -257,7 +258,7 @@ pub fn read_identity(path: &Path) -> Result<Key> {
 
 /// Not "cannot unlock the keystore": the keystore is not involved.
 fn locked(msg: String) -> Error {
-    Error::BackupLocked(msg)
+    Error::Locked(msg)
 }
 
 /// Parses the age header of an armored file without decrypting; returns whether it is
@@ -327,7 +328,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn manifest_for(file: &Path, manifest: Option<&Path>) -> Result<PathBuf> {
     match manifest {
         Some(m) => Ok(m.to_path_buf()),
-        None if crate::fsutil::is_stdin(file) => Err(Error::Invalid(
+        None if crate::fsutil::is_stdin(file) => Err(Error::Usage(
             "a backup read from stdin (`-`) has no manifest beside it; name it with --manifest FILE"
                 .into(),
         )),
@@ -347,7 +348,7 @@ pub fn sign_manifest(keys: &Keys, manifest: &Manifest) -> Result<Event> {
     EventBuilder::new(Kind::from(MANIFEST_KIND), content)
         .custom_created_at(Timestamp::from(manifest.created_at))
         .sign_with_keys(keys)
-        .map_err(|e| Error::Invalid(format!("cannot sign the manifest: {e}")))
+        .map_err(|e| Error::Usage(format!("cannot sign the manifest: {e}")))
 }
 
 /// Parses a manifest file and verifies its event id and signature (libsecp256k1).

@@ -208,7 +208,7 @@ fn protection(a: &ProtectArgs) -> Result<Protection> {
         .recipient
         .iter()
         .map(|r| BackupRecipient::parse(r))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, backup::Error>>()?;
     if let Some(f) = &a.recipients_file {
         rs.extend(backup::parse_recipients_file(f)?);
     }
