@@ -7,28 +7,49 @@ use std::sync::{Arc, Mutex};
 
 use nostr::{Event, PublicKey};
 
+use super::method::Method;
 use crate::ceremony::ecdh::{self, SharedX};
 use crate::group::Group;
 use crate::home::Home;
-use crate::ops::sign::{self, ToSign};
 
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Signs events and computes ECDH with the group key. Errors are sentences for the
-/// client's error reply (no secrets in them).
+/// Why a backend could not sign or compute ECDH. Each is a sentence for the client's
+/// error reply (no secrets in them), made into text only when the reply is built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// What this home's signer said (a locked keystore, a share that does not open).
+    #[error(transparent)]
+    Signer(BoxError),
+    #[error(transparent)]
+    Ceremony(#[from] crate::ceremony::Error),
+    /// The co-signers were asked until none were left or time ran out.
+    #[error("the co-signers could not {what}: {}", reasons.join("; "))]
+    GaveUp { what: String, reasons: Vec<String> },
+    #[error(transparent)]
+    Store(#[from] crate::serve::door::Error),
+    #[error("internal error: {0}")]
+    Db(#[from] crate::serve::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    pub fn signer(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Signer(Box::new(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Signs events and computes ECDH with the group key.
 pub trait Backend: Send + Sync {
     /// Signs an event template (JSON: kind, content, tags, created_at) as the group.
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event, String>>;
-    fn ecdh(&self, peer: PublicKey) -> BoxFut<'_, Result<SharedX, String>>;
-    /// ECDH for a named NIP-46 method (co-signers apply their policy to it).
-    fn ecdh_for<'a>(
-        &'a self,
-        peer: PublicKey,
-        method: &'a str,
-    ) -> BoxFut<'a, Result<SharedX, String>> {
-        let _ = method;
-        self.ecdh(peer)
-    }
+    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>>;
+    /// ECDH with `peer` for a NIP-46 method (co-signers apply their policy to it).
+    fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>>;
     /// For logs and the startup line.
     fn describe(&self) -> String;
 }
@@ -58,8 +79,8 @@ impl Local {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Home, &Group) -> Result<T, String> + Send + 'static,
-    ) -> Result<T, String> {
+        f: impl FnOnce(&Home, &Group) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let home = Arc::clone(&self.home);
         let group = self.group.clone();
         tokio::task::spawn_blocking(move || {
@@ -67,33 +88,44 @@ impl Local {
             f(&h, &group)
         })
         .await
-        .map_err(|e| format!("internal error: {e}"))?
+        .map_err(|e| Error::Internal(e.to_string()))?
     }
 }
 
 impl Backend for Local {
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event, String>> {
+    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>> {
         Box::pin(self.blocking(move |home, group| {
-            let signed =
-                sign::sign_local(home, &group.npub, ToSign::Template(template), &mut |_| true)
-                    .map_err(|e| e.to_string())?;
-            signed
-                .event
-                .ok_or_else(|| "internal error: no event was signed".to_owned())
+            let unsigned = crate::events::from_template(
+                &template,
+                &group.public_key(),
+                nostr::Timestamp::now(),
+            )
+            .map_err(Error::signer)?;
+            let message = crate::events::Message::Event {
+                event: unsigned.clone(),
+            };
+            let (sig, _) = home
+                .sign_alone(group, || Ok::<_, crate::home::Error>(message.bytes()), |_| true)
+                .map_err(Error::signer)?;
+            crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer)
         }))
     }
 
-    fn ecdh(&self, peer: PublicKey) -> BoxFut<'_, Result<SharedX, String>> {
+    fn ecdh(&self, peer: PublicKey, _: Method) -> BoxFut<'_, Result<SharedX>> {
         Box::pin(self.blocking(move |home, group| {
-            let seats = home.active_seats(group).map_err(|e| e.to_string())?;
+            let seats = home.active_seats(group).map_err(Error::signer)?;
             let keys = seats
                 .iter()
                 .take(group.roster.threshold as usize)
-                .map(|&s| home.share(group, s).map_err(|e| e.to_string()))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|&s| home.share(group, s).map_err(Error::signer))
+                .collect::<Result<Vec<_>>>()?;
             let refs: Vec<_> = keys.iter().collect();
-            ecdh::local(&refs, &group.public_key_package, &group.roster, &peer)
-                .map_err(|e| e.to_string())
+            Ok(ecdh::local(
+                &refs,
+                &group.public_key_package,
+                &group.roster,
+                &peer,
+            )?)
         }))
     }
 

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use nostr::nips::nip44;
 use nostr::{Event, JsonUtil, Keys, PublicKey};
 
-use super::backend::{Backend, BoxFut};
+use super::backend::{Backend, BoxFut, Error, Result};
+use super::method::Method;
 use super::store;
 use crate::ceremony::ecdh::{self, EcdhShare, SharedX};
 use crate::ceremony::{signing, MemberId};
@@ -25,7 +26,6 @@ use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload, Ref
 use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{self, Binding, Checked, Draft, Round, Sender};
 use crate::group::Group;
-use crate::ops::sign::{self, ToSign};
 use crate::serve::door::{self, Ceremony, Door};
 
 /// Default time one co-signer has to answer one request.
@@ -66,11 +66,8 @@ impl Cosigners {
         group: Group,
         per_attempt: Duration,
         request_timeout: Duration,
-    ) -> Result<Cosigners, String> {
-        let ceremony = door
-            .ceremony_for(&group.roster)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<Cosigners> {
+        let ceremony = door.ceremony_for(&group.roster).await?;
         Ok(Cosigners {
             door,
             transport,
@@ -94,14 +91,13 @@ impl Cosigners {
     }
 
     /// `seats` ordered best first: not recently failed, polling now, most recently active.
-    async fn rank(&self, seats: Vec<MemberId>) -> Result<Vec<MemberId>, String> {
+    async fn rank(&self, seats: Vec<MemberId>) -> Result<Vec<MemberId>> {
         let cid = self.ceremony.id.clone();
         let posted: HashMap<MemberId, i64> = self
             .door
             .db()
             .call(move |c| door::last_posted(c, &cid))
-            .await
-            .map_err(|e| format!("internal error: {e}"))?
+            .await?
             .into_iter()
             .collect();
         let presence = self.door.presence(&self.ceremony.id);
@@ -137,7 +133,7 @@ impl Cosigners {
     }
 
     /// The newest unused commitment of each seat.
-    async fn available(&self) -> Result<BTreeMap<MemberId, CommitEntry>, String> {
+    async fn available(&self) -> Result<BTreeMap<MemberId, CommitEntry>> {
         let cid = self.ceremony.id.clone();
         let npub = self.group.npub.clone();
         self.door
@@ -172,10 +168,10 @@ impl Cosigners {
                 Ok(out)
             })
             .await
-            .map_err(|e| format!("internal error: {e}"))
+            .map_err(Error::from)
     }
 
-    fn seal<T: serde::Serialize>(&self, round: Round, payload: &T) -> Result<Event, String> {
+    fn seal<T: serde::Serialize>(&self, round: Round, payload: &T) -> Result<Event> {
         envelope::seal(
             &self.transport,
             Draft {
@@ -187,7 +183,7 @@ impl Cosigners {
                 payload,
             },
         )
-        .map_err(|e| format!("internal error: {e}"))
+        .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Inserts `request` and collects answers from `chosen` until all answered, one
@@ -198,13 +194,9 @@ impl Cosigners {
         chosen: &[MemberId],
         answer: Round,
         until: Instant,
-    ) -> Result<Answers, String> {
+    ) -> Result<Answers> {
         let mut news = self.door.subscribe(&self.ceremony.id);
-        let mut since = self
-            .door
-            .insert_own(&self.ceremony, request)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut since = self.door.insert_own(&self.ceremony, request).await?;
         let rid = request.id.to_hex();
         let mut got = Answers::default();
         loop {
@@ -213,8 +205,7 @@ impl Cosigners {
                 .door
                 .db()
                 .call(move |c| door::replies(c, &cid, &r, since))
-                .await
-                .map_err(|e| format!("internal error: {e}"))?;
+                .await?;
             for (seq, json) in rows {
                 since = since.max(seq);
                 let Ok((ev, meta)) = envelope::parse(json.as_bytes()) else {
@@ -302,23 +293,33 @@ impl Cosigners {
         !seats.is_empty()
     }
 
-    fn give_up(&self, what: &str, excluded: &BTreeMap<MemberId, String>, left: usize) -> String {
+    fn give_up(&self, what: &str, excluded: &BTreeMap<MemberId, String>, left: usize) -> Error {
         let t = self.group.roster.threshold as usize;
-        let mut why: Vec<String> = excluded.values().cloned().collect();
-        why.push(format!(
+        let mut reasons: Vec<String> = excluded.values().cloned().collect();
+        reasons.push(format!(
             "{t} co-signers are needed and only {left} other{} available",
             if left == 1 { " is" } else { "s are" }
         ));
-        format!("the co-signers could not {what}: {}", why.join("; "))
+        Error::GaveUp {
+            what: what.to_owned(),
+            reasons,
+        }
     }
 
-    async fn sign_event(&self, template: Vec<u8>) -> Result<Event, String> {
+    async fn sign_event(&self, template: Vec<u8>) -> Result<Event> {
         let deadline = Instant::now() + self.budget;
         let group = &self.group;
         let roster = &group.roster;
         let t = roster.threshold as usize;
-        let message =
-            sign::build_message(group, ToSign::Template(template)).map_err(|e| e.to_string())?;
+        let unsigned = crate::events::from_template(
+            &template,
+            &group.public_key(),
+            nostr::Timestamp::now(),
+        )
+        .map_err(Error::signer)?;
+        let message = crate::events::Message::Event {
+            event: unsigned.clone(),
+        };
         let mut excluded: BTreeMap<MemberId, String> = BTreeMap::new();
         loop {
             let mut avail = self.available().await?;
@@ -331,8 +332,7 @@ impl Cosigners {
             let commitments = chosen.iter().map(|s| (*s, avail[s].commitments)).collect();
             let ids: BTreeMap<MemberId, String> =
                 chosen.iter().map(|s| (*s, avail[s].id.clone())).collect();
-            let package = signing::signing_package(roster, &commitments, &message.bytes())
-                .map_err(|e| e.to_string())?;
+            let package = signing::signing_package(roster, &commitments, &message.bytes())?;
             let payload = RequestPayload {
                 group: group.npub.clone(),
                 message: message.clone(),
@@ -346,8 +346,7 @@ impl Cosigners {
                 .door
                 .db()
                 .call(move |c| store::mark_used(c, &cid, &used, &rid, super::unix_now()))
-                .await
-                .map_err(|e| format!("internal error: {e}"))?;
+                .await?;
             if !fresh {
                 // Another request took one of these commitments first: pick again.
                 continue;
@@ -380,36 +379,26 @@ impl Cosigners {
             match signing::aggregate(roster, &package, &shares, &group.public_key_package) {
                 Ok(sig) => {
                     // events::finish checks the signature with libsecp256k1.
-                    let signed = sign::finalize(
-                        group,
-                        &message,
-                        &sig,
-                        chosen.iter().map(|&s| self.name(s)).collect(),
-                    )
-                    .map_err(|e| e.to_string())?;
-                    return signed
-                        .event
-                        .ok_or_else(|| "internal error: no event was signed".to_owned());
+                    return crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer);
                 }
                 Err(crate::ceremony::Error::Culprit { seats, .. })
                     if self.blame(&seats, "sent an invalid signature share", &mut excluded) =>
                 {
                     self.log("sign_event", &excluded, &chosen);
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
     }
 
     /// Seats that fetched or posted recently, best first.
-    async fn online(&self) -> Result<Vec<MemberId>, String> {
+    async fn online(&self) -> Result<Vec<MemberId>> {
         let cid = self.ceremony.id.clone();
         let posted = self
             .door
             .db()
             .call(move |c| door::last_posted(c, &cid))
-            .await
-            .map_err(|e| format!("internal error: {e}"))?;
+            .await?;
         let now = super::unix_now() as i64;
         let presence = self.door.presence(&self.ceremony.id);
         let seats: Vec<MemberId> = self
@@ -431,7 +420,7 @@ impl Cosigners {
         self.rank(seats).await
     }
 
-    async fn ecdh_with(&self, peer: PublicKey, method: &str) -> Result<SharedX, String> {
+    async fn ecdh_with(&self, peer: PublicKey, method: Method) -> Result<SharedX> {
         let deadline = Instant::now() + self.budget;
         let roster = &self.group.roster;
         let t = roster.threshold as usize;
@@ -453,7 +442,7 @@ impl Cosigners {
                 peer: peer.to_hex(),
                 context: hex::encode(context),
                 signers: chosen.clone(),
-                method: method.to_owned(),
+                method: method.as_str().to_owned(),
             };
             let request = self.seal(Round::EcdhRequest, &payload)?;
             let started = Instant::now();
@@ -461,7 +450,7 @@ impl Cosigners {
             let got = self.ask(&request, &chosen, Round::EcdhShare, until).await?;
             if !got.refusals.is_empty() || got.replies.len() < t {
                 self.note_failures(&got, &chosen, started.elapsed(), &mut excluded);
-                self.log(method, &excluded, &chosen);
+                self.log(method.as_str(), &excluded, &chosen);
                 continue;
             }
             let mut shares = BTreeMap::new();
@@ -497,9 +486,9 @@ impl Cosigners {
                         &mut excluded,
                     ) =>
                 {
-                    self.log(method, &excluded, &chosen);
+                    self.log(method.as_str(), &excluded, &chosen);
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -524,19 +513,11 @@ fn clip(s: &str) -> String {
 }
 
 impl Backend for Cosigners {
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event, String>> {
+    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>> {
         Box::pin(self.sign_event(template))
     }
 
-    fn ecdh(&self, peer: PublicKey) -> BoxFut<'_, Result<SharedX, String>> {
-        Box::pin(self.ecdh_with(peer, "nip44_encrypt"))
-    }
-
-    fn ecdh_for<'a>(
-        &'a self,
-        peer: PublicKey,
-        method: &'a str,
-    ) -> BoxFut<'a, Result<SharedX, String>> {
+    fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>> {
         Box::pin(self.ecdh_with(peer, method))
     }
 

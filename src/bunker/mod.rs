@@ -7,11 +7,13 @@
 //! `serve::door`, the bunker's one way into serve); signing and ECDH go to a [`Backend`]:
 //! this home's own shares, or co-signers.
 
+pub mod answer;
 pub mod attach;
 pub mod backend;
 pub mod budget;
 pub mod cosign;
 mod error;
+pub mod method;
 pub mod policy;
 pub mod rpc;
 pub mod service;
@@ -118,9 +120,28 @@ struct Hist {
 
 /// Requests answered by method and outcome, and the bunker's own processing time
 /// (from receiving a request to having its reply ready), for `/metrics`.
+/// What a request is counted under on `/metrics`: a method the bunker answers, a
+/// duplicate, or anything else (so clients cannot grow the label set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    Method(method::Method),
+    Duplicate,
+    Other,
+}
+
+impl Label {
+    fn as_str(self) -> &'static str {
+        match self {
+            Label::Method(m) => m.as_str(),
+            Label::Duplicate => "duplicate",
+            Label::Other => "other",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Stats {
-    inner: Mutex<BTreeMap<(String, &'static str), Hist>>,
+    inner: Mutex<BTreeMap<(&'static str, &'static str), Hist>>,
     /// Requests from unknown keys past their budget: not answered.
     silenced: AtomicU64,
     /// Replies a relay refused (`OK false`) or did not take.
@@ -128,16 +149,10 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn record(&self, method: &str, ok: bool, took: Duration) {
+    pub fn record(&self, label: Label, ok: bool, took: Duration) {
         let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Unknown method names are folded so clients cannot grow the label set.
-        let method = if policy::METHODS.contains(&method) || method == "duplicate" {
-            method
-        } else {
-            "other"
-        };
         let h = m
-            .entry((method.to_owned(), if ok { "ok" } else { "error" }))
+            .entry((label.as_str(), if ok { "ok" } else { "error" }))
             .or_default();
         let s = took.as_secs_f64();
         for (i, le) in BUCKETS.iter().enumerate() {

@@ -9,29 +9,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Every method the bunker answers.
-pub const METHODS: [&str; 10] = [
-    "connect",
-    "get_public_key",
-    "sign_event",
-    "ping",
-    "nip44_encrypt",
-    "nip44_decrypt",
-    "nip04_encrypt",
-    "nip04_decrypt",
-    "switch_relays",
-    "logout",
-];
-
-/// Methods every authorized client may call whatever its grant says.
-const ALWAYS: [&str; 4] = ["connect", "ping", "switch_relays", "logout"];
+use super::method::Method;
 
 /// What one client may do.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// Allowed methods besides connect/ping/switch_relays/logout; `None`: all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub methods: Option<Vec<String>>,
+    pub methods: Option<Vec<Method>>,
     /// Event kinds `sign_event` may sign; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinds: Option<Vec<u16>>,
@@ -44,21 +29,6 @@ pub struct Grant {
     /// Counted requests per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_min: Option<u32>,
-}
-
-impl Grant {
-    /// Checks the method names against [`METHODS`].
-    pub fn validate(&self) -> Result<(), String> {
-        for m in self.methods.iter().flatten() {
-            if !METHODS.contains(&m.as_str()) {
-                return Err(format!(
-                    "unknown method {m:?}; known: {}",
-                    METHODS.join(", ")
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// An authorized client as stored.
@@ -84,7 +54,7 @@ pub enum Refusal {
     #[error("forbidden: this client's grant allowed {0} uses and they are spent")]
     UsedUp(u64),
     #[error("forbidden: method {0} is not allowed for this client")]
-    Method(String),
+    Method(Method),
     #[error("forbidden: event kind {0} is not allowed for this client")]
     Kind(u16),
     #[error("rate limited: at most {0} requests per minute for this client; retry later")]
@@ -240,7 +210,7 @@ pub fn connect(
 pub fn authorize(
     conn: &mut Connection,
     pubkey: &str,
-    method: &str,
+    method: Method,
     kind: Option<u16>,
     now: u64,
 ) -> rusqlite::Result<Result<Grant, Refusal>> {
@@ -251,12 +221,12 @@ pub fn authorize(
     if g.expires_at.is_some_and(|e| e < now) {
         return Ok(Err(Refusal::Expired));
     }
-    if ALWAYS.contains(&method) {
+    if method.always_allowed() {
         return Ok(Ok(g));
     }
     if let Some(ms) = &g.methods {
-        if !ms.iter().any(|m| m == method) {
-            return Ok(Err(Refusal::Method(method.to_owned())));
+        if !ms.contains(&method) {
+            return Ok(Err(Refusal::Method(method)));
         }
     }
     if let (Some(k), Some(kinds)) = (kind, &g.kinds) {
@@ -300,22 +270,38 @@ impl RateWindow {
     }
 }
 
+/// A duration the operator wrote that is not one.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadDuration {
+    #[error("{0:?} is not a duration like 90s, 15m, 12h or 30d")]
+    NotADuration(String),
+    #[error("{given:?}: unknown unit {unit:?} (use s, m, h or d)")]
+    Unit { given: String, unit: String },
+    #[error("{0:?} is too long")]
+    TooLong(String),
+}
+
 /// Parses a duration like `90s`, `15m`, `12h`, `30d` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<u64, String> {
+pub fn parse_duration(s: &str) -> Result<u64, BadDuration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 12h or 30d"))?;
+        .map_err(|_| BadDuration::NotADuration(s.to_owned()))?;
     let mult = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+        _ => {
+            return Err(BadDuration::Unit {
+                given: s.to_owned(),
+                unit: unit.to_owned(),
+            })
+        }
     };
     n.checked_mul(mult)
-        .ok_or_else(|| format!("{s:?} is too long"))
+        .ok_or_else(|| BadDuration::TooLong(s.to_owned()))
 }
 
 #[cfg(test)]
@@ -353,11 +339,11 @@ mod tests {
         );
         assert_eq!(connect(&mut c, "aa", None, 101).unwrap(), Ok(()));
         assert_eq!(
-            authorize(&mut c, "aa", "sign_event", Some(1), 101).unwrap(),
+            authorize(&mut c, "aa", Method::SignEvent, Some(1), 101).unwrap(),
             Ok(g.clone())
         );
         assert_eq!(
-            authorize(&mut c, "aa", "sign_event", Some(7), 101).unwrap(),
+            authorize(&mut c, "aa", Method::SignEvent, Some(7), 101).unwrap(),
             Err(Refusal::Kind(7))
         );
     }
@@ -371,36 +357,38 @@ mod tests {
             Err(Refusal::BadSecret)
         );
         let g = Grant {
-            methods: Some(vec!["get_public_key".into()]),
+            methods: Some(vec![Method::GetPublicKey]),
             expires_at: Some(300),
             max_uses: Some(2),
             ..Grant::default()
         };
         allow(&mut c, "aa", &g, 100, Some("laptop")).unwrap();
-        assert!(authorize(&mut c, "aa", "get_public_key", None, 200)
+        assert!(authorize(&mut c, "aa", Method::GetPublicKey, None, 200)
             .unwrap()
             .is_ok());
         assert_eq!(
-            authorize(&mut c, "aa", "nip44_encrypt", None, 200).unwrap(),
-            Err(Refusal::Method("nip44_encrypt".into()))
+            authorize(&mut c, "aa", Method::Nip44Encrypt, None, 200).unwrap(),
+            Err(Refusal::Method(Method::Nip44Encrypt))
         );
-        assert!(authorize(&mut c, "aa", "get_public_key", None, 200)
+        assert!(authorize(&mut c, "aa", Method::GetPublicKey, None, 200)
             .unwrap()
             .is_ok());
         assert_eq!(
-            authorize(&mut c, "aa", "get_public_key", None, 200).unwrap(),
+            authorize(&mut c, "aa", Method::GetPublicKey, None, 200).unwrap(),
             Err(Refusal::UsedUp(2))
         );
         // ping is always allowed while the grant lives, and not counted.
-        assert!(authorize(&mut c, "aa", "ping", None, 200).unwrap().is_ok());
+        assert!(authorize(&mut c, "aa", Method::Ping, None, 200)
+            .unwrap()
+            .is_ok());
         assert_eq!(
-            authorize(&mut c, "aa", "ping", None, 301).unwrap(),
+            authorize(&mut c, "aa", Method::Ping, None, 301).unwrap(),
             Err(Refusal::Expired)
         );
         assert_eq!(list(&mut c).unwrap()[0].uses, 2);
         assert!(revoke(&mut c, "aa").unwrap());
         assert_eq!(
-            authorize(&mut c, "aa", "ping", None, 200).unwrap(),
+            authorize(&mut c, "aa", Method::Ping, None, 200).unwrap(),
             Err(Refusal::Unknown)
         );
     }

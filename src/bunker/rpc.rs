@@ -55,6 +55,17 @@ pub enum RpcError {
     },
 }
 
+/// Why a reply event could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error(transparent)]
+    Nip44(#[from] nip44::Error),
+    #[error(transparent)]
+    Nip04(#[from] nip04::Error),
+    #[error(transparent)]
+    Sign(#[from] nostr::event::builder::Error),
+}
+
 /// Decrypts and parses a request event addressed to `transport`.
 pub fn open(transport: &Keys, ev: &Event) -> Result<(Scheme, Request), RpcError> {
     let from = ev.pubkey.to_hex();
@@ -117,7 +128,7 @@ pub fn reply(
     scheme: Scheme,
     id: &str,
     outcome: &Result<String, String>,
-) -> Result<Event, String> {
+) -> Result<Event, ReplyError> {
     let body = match outcome {
         Ok(r) => Response {
             id,
@@ -133,17 +144,13 @@ pub fn reply(
     let json = serde_json::to_string(&body).expect("responses serialize");
     let content = match scheme {
         Scheme::Nip44 => {
-            nip44::encrypt(transport.secret_key(), to, json, nip44::Version::default())
-                .map_err(|e| e.to_string())?
+            nip44::encrypt(transport.secret_key(), to, json, nip44::Version::default())?
         }
-        Scheme::Nip04 => {
-            nip04::encrypt(transport.secret_key(), to, json).map_err(|e| e.to_string())?
-        }
+        Scheme::Nip04 => nip04::encrypt(transport.secret_key(), to, json)?,
     };
-    EventBuilder::new(Kind::NostrConnect, content)
+    Ok(EventBuilder::new(Kind::NostrConnect, content)
         .tag(Tag::public_key(*to))
-        .sign_with_keys(transport)
-        .map_err(|e| e.to_string())
+        .sign_with_keys(transport)?)
 }
 
 /// The `connect` response that answers a `nostrconnect://` URI: sent unasked, carrying
@@ -152,7 +159,7 @@ pub fn connect_response(
     transport: &Keys,
     client: &PublicKey,
     secret: Option<&str>,
-) -> Result<Event, String> {
+) -> Result<Event, ReplyError> {
     let id = hex::encode(rand::random::<[u8; 8]>());
     reply(
         transport,

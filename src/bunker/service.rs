@@ -10,17 +10,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nostr::{Event, Filter, JsonUtil, Keys, Kind, PublicKey, RelayMessage, RelayUrl, Timestamp};
+use nostr::{Event, Filter, Keys, Kind, PublicKey, RelayMessage, RelayUrl, Timestamp};
 use nostr_sdk::{Client, RelayPoolNotification};
-use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 use url::Url;
 
+use super::answer::Failure;
 use super::backend::Backend;
 use super::budget::{self, Budget};
-use super::policy::{self, Refusal};
-use super::rpc::{self, Request};
-use crate::conversation;
+use super::method::Method;
+use super::policy;
+use super::rpc;
+use super::Label;
 use crate::group::Group;
 use crate::serve::door::Db;
 
@@ -38,26 +39,9 @@ pub struct Bunker {
     pub db: Db,
     pub request_timeout: Duration,
     pub stats: Arc<super::Stats>,
-    rate: policy::RateWindow,
+    pub(super) rate: policy::RateWindow,
     answered: Mutex<HashMap<(PublicKey, String), Instant>>,
-    budget: Budget,
-}
-
-/// A NIP-46 `sign_event` parameter: the event to sign (its pubkey, when given, must be
-/// the group's).
-#[derive(Deserialize)]
-struct Unsigned {
-    kind: u16,
-    #[serde(default)]
-    content: String,
-    #[serde(default)]
-    tags: Vec<Vec<String>>,
-    created_at: Option<u64>,
-    pubkey: Option<String>,
-}
-
-fn now() -> u64 {
-    super::unix_now()
+    pub(super) budget: Budget,
 }
 
 impl Bunker {
@@ -111,141 +95,6 @@ impl Bunker {
         }
     }
 
-    async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
-        self.db
-            .call(f)
-            .await
-            .map_err(|e| format!("internal error: {e}"))
-    }
-
-    /// One request → the reply's result or error message.
-    pub async fn answer(&self, from: PublicKey, req: &Request) -> Result<String, String> {
-        let client = from.to_hex();
-        if req.method == "connect" {
-            // The first parameter names the signer; some clients send it empty.
-            if let Some(pk) = req.param(0).filter(|p| !p.is_empty()) {
-                if pk != self.transport.public_key().to_hex() {
-                    return Err(format!(
-                        "this bunker is {}, not {pk}",
-                        self.transport.public_key().to_hex()
-                    ));
-                }
-            }
-            let secret = req.param(1);
-            let at = now();
-            return match self
-                .db(move |c| policy::connect(c, &client, secret.as_deref(), at))
-                .await?
-            {
-                Ok(()) => {
-                    self.budget.learn(from);
-                    Ok("ack".into())
-                }
-                Err(r) => Err(r.to_string()),
-            };
-        }
-        if !policy::METHODS.contains(&req.method.as_str()) {
-            return Err(format!(
-                "unsupported method {:?}; this bunker answers {}",
-                req.method,
-                policy::METHODS.join(", ")
-            ));
-        }
-        let unsigned = if req.method == "sign_event" {
-            let p = req
-                .param(0)
-                .ok_or("sign_event needs the event as its first parameter")?;
-            let u: Unsigned =
-                serde_json::from_str(&p).map_err(|e| format!("sign_event: not an event: {e}"))?;
-            Some(u)
-        } else {
-            None
-        };
-        let (method, kind, at) = (req.method.clone(), unsigned.as_ref().map(|u| u.kind), now());
-        let grant = match self
-            .db(move |c| policy::authorize(c, &client, &method, kind, at))
-            .await?
-        {
-            Ok(g) => {
-                self.budget.learn(from);
-                g
-            }
-            Err(r) => {
-                if r == Refusal::Unknown {
-                    self.budget.forget(&from);
-                }
-                return Err(r.to_string());
-            }
-        };
-        if let Some(per_min) = grant.rate_per_min {
-            if !["ping", "switch_relays", "logout"].contains(&req.method.as_str()) {
-                self.rate
-                    .take(&from.to_hex(), per_min, Instant::now())
-                    .map_err(|r| r.to_string())?;
-            }
-        }
-        let peer = |i: usize| -> Result<PublicKey, String> {
-            let p = req
-                .param(i)
-                .ok_or_else(|| format!("{} needs a public key parameter", req.method))?;
-            PublicKey::parse(&p).map_err(|e| format!("{}: bad public key {p:?}: {e}", req.method))
-        };
-        let text = |i: usize| -> Result<String, String> {
-            req.param(i)
-                .ok_or_else(|| format!("{} needs {} parameters", req.method, i + 1))
-        };
-        match req.method.as_str() {
-            "ping" => Ok("pong".into()),
-            "get_public_key" => Ok(self.group.public_key().to_hex()),
-            "switch_relays" => Ok(serde_json::to_string(
-                &self.relays.iter().map(Url::as_str).collect::<Vec<_>>(),
-            )
-            .expect("strings serialize")),
-            "logout" => {
-                let c = from.to_hex();
-                self.db(move |conn| policy::revoke(conn, &c)).await?;
-                self.budget.forget(&from);
-                Ok("ack".into())
-            }
-            "sign_event" => {
-                let u = unsigned.expect("parsed above");
-                if let Some(pk) = &u.pubkey {
-                    if !pk.is_empty() && *pk != self.group.public_key().to_hex() {
-                        return Err(format!(
-                            "the event's pubkey {pk} is not this bunker's user key {}",
-                            self.group.public_key().to_hex()
-                        ));
-                    }
-                }
-                let tpl = serde_json::json!({
-                    "kind": u.kind,
-                    "content": u.content,
-                    "tags": u.tags,
-                    "created_at": u.created_at.unwrap_or_else(now),
-                })
-                .to_string()
-                .into_bytes();
-                let ev: Event = self.backend.sign(tpl).await?;
-                Ok(ev.as_json())
-            }
-            "nip44_encrypt" | "nip44_decrypt" | "nip04_encrypt" | "nip04_decrypt" => {
-                let (pk, data) = (peer(0)?, text(1)?);
-                let shared = self.backend.ecdh_for(pk, &req.method).await?;
-                let r = match req.method.as_str() {
-                    "nip44_encrypt" => conversation::nip44_encrypt(&shared, &data),
-                    "nip44_decrypt" => conversation::nip44_decrypt(&shared, &data),
-                    "nip04_encrypt" => conversation::nip04_encrypt(&shared, &data),
-                    _ => conversation::nip04_decrypt(&shared, &data),
-                };
-                r.map_err(|e| format!("{}: {e}", req.method))
-            }
-            other => Err(format!("unsupported method {other:?}")),
-        }
-    }
-
     /// Handles one incoming event: decrypt, answer (bounded by the timeout), reply.
     async fn handle(self: Arc<Self>, client: Client, via: RelayUrl, ev: Event) {
         let started = Instant::now();
@@ -255,9 +104,9 @@ impl Bunker {
                 scheme, id, detail, ..
             }) => {
                 // Malformed but with an id: the client hears why, like any refusal.
-                self.stats.record("malformed", false, started.elapsed());
+                self.stats.record(Label::Other, false, started.elapsed());
                 if self.first_time(ev.pubkey, &id) {
-                    let outcome = Err(format!("malformed request: {detail}"));
+                    let outcome = Err(Failure::Malformed(detail));
                     self.reply(&client, &via, &ev.pubkey, scheme, &id, &outcome)
                         .await;
                 }
@@ -265,25 +114,22 @@ impl Bunker {
             }
             Err(e) => {
                 // Not readable: nothing to reply to (no id), so it is only counted.
-                self.stats.record("unreadable", false, started.elapsed());
+                self.stats.record(Label::Other, false, started.elapsed());
                 tracing_note(&e.to_string());
                 return;
             }
         };
         if !self.first_time(ev.pubkey, &req.id) {
-            self.stats.record("duplicate", true, started.elapsed());
+            self.stats.record(Label::Duplicate, true, started.elapsed());
             return;
         }
+        let label = Method::parse(&req.method).map_or(Label::Other, Label::Method);
         let outcome =
             match tokio::time::timeout(self.request_timeout, self.answer(ev.pubkey, &req)).await {
                 Ok(r) => r,
-                Err(_) => Err(format!(
-                    "timed out after {} s; the signers did not answer in time",
-                    self.request_timeout.as_secs()
-                )),
+                Err(_) => Err(Failure::Timeout(self.request_timeout.as_secs())),
             };
-        self.stats
-            .record(&req.method, outcome.is_ok(), started.elapsed());
+        self.stats.record(label, outcome.is_ok(), started.elapsed());
         self.reply(&client, &via, &ev.pubkey, scheme, &req.id, &outcome)
             .await;
     }
@@ -297,9 +143,14 @@ impl Bunker {
         to: &PublicKey,
         scheme: rpc::Scheme,
         id: &str,
-        outcome: &Result<String, String>,
+        outcome: &Result<String, Failure>,
     ) {
-        let reply = match rpc::reply(&self.transport, to, scheme, id, outcome) {
+        // The one place a failure becomes the client's text.
+        let outcome = match outcome {
+            Ok(r) => Ok(r.clone()),
+            Err(e) => Err(e.to_string()),
+        };
+        let reply = match rpc::reply(&self.transport, to, scheme, id, &outcome) {
             Ok(r) => r,
             Err(e) => return tracing_note(&format!("cannot build the reply: {e}")),
         };
@@ -329,11 +180,11 @@ impl Bunker {
 
     /// Re-reads which keys hold a grant.
     async fn reload_known(&self) {
-        match self.db(policy::client_keys).await {
+        match self.db.call(policy::client_keys).await {
             Ok(keys) => self
                 .budget
                 .reset_known(keys.iter().filter_map(|k| PublicKey::from_hex(k).ok())),
-            Err(e) => tracing_note(&format!("cannot read the clients: {e}")),
+            Err(e) => tracing_note(&format!("cannot read the clients: internal error: {e}")),
         }
     }
 

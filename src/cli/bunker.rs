@@ -145,10 +145,11 @@ impl Report for ClientList {
                     .as_deref()
                     .map(|l| format!(" ({l})"))
                     .unwrap_or_default(),
-                c.grant
-                    .methods
-                    .as_ref()
-                    .map_or("all".into(), |m| m.join(",")),
+                c.grant.methods.as_ref().map_or("all".into(), |m| m
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")),
                 c.grant.kinds.as_ref().map_or("any".into(), |k| k
                     .iter()
                     .map(u16::to_string)
@@ -287,7 +288,7 @@ fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
         policy::allow(c, &hex, &g, now, label.as_deref())
     })?;
     let reply = bunker::rpc::connect_response(&transport, public_key, secret.as_deref())
-        .map_err(Error::Transport)?;
+        .map_err(|e| Error::Transport(e.to_string()))?;
     let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
     runtime()?.block_on(async {
         let client = nostr_sdk::Client::new(transport.clone());

@@ -185,16 +185,22 @@ impl GrantArgs {
             ),
             None => None,
         };
-        let g = bunker::policy::Grant {
-            methods: self.methods.clone(),
+        let methods = match &self.methods {
+            Some(ms) => Some(
+                ms.iter()
+                    .map(|m| m.parse::<bunker::method::Method>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| Error::Invalid(format!("--methods: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(bunker::policy::Grant {
+            methods,
             kinds: self.kinds.clone(),
             expires_at,
             max_uses: self.max_uses,
             rate_per_min: self.rate,
-        };
-        g.validate()
-            .map_err(|e| Error::Invalid(format!("--methods: {e}")))?;
-        Ok(g)
+        })
     }
 }
 

@@ -1,0 +1,173 @@
+//! One NIP-46 request answered: parsed once into a [`Call`], checked against the
+//! client's grant, handed to the backend. Every way it can fail is a [`Failure`], made
+//! into the reply's error text only when the reply is built.
+
+use std::time::Instant;
+
+use nostr::{Event, JsonUtil, PublicKey};
+use url::Url;
+
+use super::backend;
+use super::method::{Call, CallError, Method};
+use super::policy::{self, Refusal};
+use super::rpc::Request;
+use super::service::Bunker;
+use crate::conversation;
+
+/// Why a request gets an error reply.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Call(#[from] CallError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error("internal error: {0}")]
+    Db(#[from] crate::serve::Error),
+    #[error("this bunker is {me}, not {named}")]
+    NotThisBunker { me: String, named: String },
+    #[error("the event's pubkey {given} is not this bunker's user key {ours}")]
+    WrongPubkey { given: String, ours: String },
+    #[error("{method}: {detail}")]
+    Crypt { method: Method, detail: String },
+    #[error("timed out after {0} s; the signers did not answer in time")]
+    Timeout(u64),
+    #[error("malformed request: {0}")]
+    Malformed(String),
+}
+
+fn now() -> u64 {
+    super::unix_now()
+}
+
+impl Bunker {
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        Ok(self.db.call(f).await?)
+    }
+
+    /// One request → the reply's result, or why not.
+    pub async fn answer(&self, from: PublicKey, req: &Request) -> Result<String, Failure> {
+        let call = Call::parse(req);
+        if let Ok(Call::Connect { signer, secret }) = call {
+            return self.connect(from, signer, secret).await;
+        }
+        // Parameter errors of a method are told only to clients allowed to call it.
+        let (call, method) = match call {
+            Ok(c) => {
+                let m = c.method();
+                (Ok(c), m)
+            }
+            Err(e) => match e.after_grant() {
+                Some(m) => (Err(e), m),
+                None => return Err(e.into()),
+            },
+        };
+        let kind = match &call {
+            Ok(Call::SignEvent(u)) => Some(u.kind),
+            _ => None,
+        };
+        let (client, at) = (from.to_hex(), now());
+        let grant = match self
+            .db(move |c| policy::authorize(c, &client, method, kind, at))
+            .await?
+        {
+            Ok(g) => {
+                self.budget.learn(from);
+                g
+            }
+            Err(r) => {
+                if r == Refusal::Unknown {
+                    self.budget.forget(&from);
+                }
+                return Err(r.into());
+            }
+        };
+        if let Some(per_min) = grant.rate_per_min {
+            if !method.rate_exempt() {
+                self.rate.take(&from.to_hex(), per_min, Instant::now())?;
+            }
+        }
+        match call? {
+            Call::Connect { signer, secret } => self.connect(from, signer, secret).await,
+            Call::Ping => Ok("pong".into()),
+            Call::GetPublicKey => Ok(self.group.public_key().to_hex()),
+            Call::SwitchRelays => Ok(serde_json::to_string(
+                &self.relays.iter().map(Url::as_str).collect::<Vec<_>>(),
+            )
+            .expect("strings serialize")),
+            Call::Logout => {
+                let c = from.to_hex();
+                self.db(move |conn| policy::revoke(conn, &c)).await?;
+                self.budget.forget(&from);
+                Ok("ack".into())
+            }
+            Call::SignEvent(u) => {
+                let ours = self.group.public_key().to_hex();
+                if let Some(given) = u.pubkey.as_ref().filter(|p| !p.is_empty()) {
+                    if *given != ours {
+                        return Err(Failure::WrongPubkey {
+                            given: given.clone(),
+                            ours,
+                        });
+                    }
+                }
+                let ev: Event = self.backend.sign(u.template(now())).await?;
+                Ok(ev.as_json())
+            }
+            Call::Nip44Encrypt { peer, text } => {
+                let shared = self.backend.ecdh(peer, method).await?;
+                crypt(method, conversation::nip44_encrypt(&shared, &text))
+            }
+            Call::Nip44Decrypt { peer, text } => {
+                let shared = self.backend.ecdh(peer, method).await?;
+                crypt(method, conversation::nip44_decrypt(&shared, &text))
+            }
+            Call::Nip04Encrypt { peer, text } => {
+                let shared = self.backend.ecdh(peer, method).await?;
+                crypt(method, conversation::nip04_encrypt(&shared, &text))
+            }
+            Call::Nip04Decrypt { peer, text } => {
+                let shared = self.backend.ecdh(peer, method).await?;
+                crypt(method, conversation::nip04_decrypt(&shared, &text))
+            }
+        }
+    }
+
+    /// `connect`: the first parameter names the signer (some clients send it empty);
+    /// a known client is acknowledged, a new one needs a valid secret.
+    async fn connect(
+        &self,
+        from: PublicKey,
+        signer: Option<String>,
+        secret: Option<String>,
+    ) -> Result<String, Failure> {
+        let me = self.transport.public_key().to_hex();
+        if let Some(named) = signer.filter(|p| !p.is_empty()) {
+            if named != me {
+                return Err(Failure::NotThisBunker { me, named });
+            }
+        }
+        let (client, at) = (from.to_hex(), now());
+        match self
+            .db(move |c| policy::connect(c, &client, secret.as_deref(), at))
+            .await?
+        {
+            Ok(()) => {
+                self.budget.learn(from);
+                Ok("ack".into())
+            }
+            Err(r) => Err(r.into()),
+        }
+    }
+}
+
+fn crypt<E: std::fmt::Display>(method: Method, r: Result<String, E>) -> Result<String, Failure> {
+    r.map_err(|e| Failure::Crypt {
+        method,
+        detail: e.to_string(),
+    })
+}
