@@ -22,6 +22,9 @@ pub enum Error {
     WrongPubkey(String),
     #[error("raw message must be 32 bytes of hex (64 characters), got {0} bytes")]
     RawLength(usize),
+    /// An aggregate signature libsecp256k1 does not accept (a bad share slipped through).
+    #[error("aggregate signature failed libsecp256k1 verification: {0}")]
+    Unverified(String),
 }
 
 #[derive(Deserialize)]
@@ -101,6 +104,11 @@ pub fn finish(unsigned: UnsignedEvent, sig: &[u8; 64]) -> Result<Event, String> 
     let event = unsigned.add_signature(sig).map_err(|e| e.to_string())?;
     event.verify().map_err(|e| e.to_string())?;
     Ok(event)
+}
+
+/// [`finish`] for a threshold signature: its failure is an [`Error::Unverified`].
+pub fn finish_aggregate(unsigned: UnsignedEvent, sig: &[u8; 64]) -> Result<Event, Error> {
+    finish(unsigned, sig).map_err(Error::Unverified)
 }
 
 /// Verifies a BIP-340 signature over a 32-byte message with libsecp256k1.

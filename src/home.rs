@@ -33,6 +33,7 @@ mod error;
 mod groups;
 mod lock;
 mod perms;
+mod sign;
 pub use error::{Error, Result};
 pub use lock::HomeLock;
 

@@ -19,6 +19,8 @@ pub mod events;
 pub mod group;
 pub mod home;
 pub mod hsm;
+#[cfg(test)]
+mod layers;
 pub mod ops;
 pub mod serve;
 pub mod transport;

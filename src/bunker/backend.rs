@@ -105,7 +105,11 @@ impl Backend for Local {
                 event: unsigned.clone(),
             };
             let (sig, _) = home
-                .sign_alone(group, || Ok::<_, crate::home::Error>(message.bytes()), |_| true)
+                .sign_alone(
+                    group,
+                    || Ok::<_, crate::home::Error>(message.bytes()),
+                    |_| true,
+                )
                 .map_err(Error::signer)?;
             crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer)
         }))

@@ -142,42 +142,29 @@ pub fn aggregate(
 pub fn sign_local(home: &Home, group: &str, what: ToSign, consent: Consent<'_>) -> Result<Signed> {
     let group = home.find_group(group)?;
     let roster = &group.roster;
-    let seats = home.active_seats(&group)?;
-    if seats.len() < roster.threshold as usize {
-        return Err(Error::Invalid(format!(
-            "this home holds {} share(s) of {}; signing alone needs {} (use the sign commit/request/share/aggregate rounds)",
-            seats.len(),
-            group.npub,
-            roster.threshold
-        )));
-    }
-    let message = build_message(&group, what)?;
-    let chosen: Vec<MemberId> = seats.into_iter().take(roster.threshold as usize).collect();
-    let mut keys = BTreeMap::new();
-    let mut nonces = BTreeMap::new();
-    let mut commitments = BTreeMap::new();
-    for &s in &chosen {
-        let key = home.share(&group, s)?;
-        let (n, c) = signing::commit(&key, &mut rand::rngs::OsRng);
-        keys.insert(s, key);
-        nonces.insert(s, n);
-        commitments.insert(s, c);
-    }
-    let package = signing::signing_package(roster, &commitments, &message.bytes())?;
-    if !consent(&summary_of(
+    // Built inside the home's call (after its share count check), used after it.
+    let built = std::cell::RefCell::new(None);
+    let (sig, chosen) = home.sign_alone(
         &group,
-        &message,
-        ("this home", None),
-        &chosen,
-        chosen[0],
-    )) {
-        return Err(Error::Refused("signing declined".into()));
-    }
-    let mut shares = BTreeMap::new();
-    for s in &chosen {
-        shares.insert(*s, signing::sign(&package, &nonces[s], &keys[s])?);
-    }
-    let sig = signing::aggregate(roster, &package, &shares, &group.public_key_package)?;
+        || -> Result<Vec<u8>> {
+            let m = build_message(&group, what)?;
+            let bytes = m.bytes();
+            *built.borrow_mut() = Some(m);
+            Ok(bytes)
+        },
+        |chosen| {
+            let message = built.borrow();
+            let message = message.as_ref().expect("built before consent");
+            consent(&summary_of(
+                &group,
+                message,
+                ("this home", None),
+                chosen,
+                chosen[0],
+            ))
+        },
+    )?;
+    let message = built.into_inner().expect("built before signing");
     finalize(
         &group,
         &message,
