@@ -94,24 +94,24 @@ pub fn run(cli: &Cli, cmd: &DkgCmd, out: &Output) -> Result<()> {
             let roster = load_roster(&c.roster)?;
             out.warn_shared_seats(&roster);
             let mut ex = c.via.exchange(&home, &roster, &[], &c.out)?;
-            dkg::round1(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+            dkg::round1(&home, &roster, c.member.as_deref(), ex.as_mut())?
         }
         DkgCmd::Round2(w) => {
             let c = &w.common;
             let roster = load_roster(&c.roster)?;
             let mut ex = c.via.exchange(&home, &roster, &w.inputs, &c.out)?;
-            dkg::round2(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+            dkg::round2(&home, &roster, c.member.as_deref(), ex.as_mut())?
         }
         DkgCmd::Finish(w) => {
             let c = &w.common;
             let roster = load_roster(&c.roster)?;
             let mut ex = c.via.exchange(&home, &roster, &w.inputs, &c.out)?;
-            dkg::finish(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+            dkg::finish(&home, &roster, c.member.as_deref(), ex.as_mut())?
         }
         DkgCmd::Confirm(c) => {
             let roster = load_roster(&c.roster)?;
             let mut ex = c.via.exchange(&home, &roster, &c.inputs, Path::new("."))?;
-            dkg::confirm(&home, &c.roster, c.member.as_deref(), ex.as_mut())?
+            dkg::confirm(&home, &roster, c.member.as_deref(), ex.as_mut())?
         }
         DkgCmd::Run(a) => return run_all(&home, a, out),
     };
@@ -129,7 +129,7 @@ fn run_all(home: &Home, a: &DkgRunArgs, out: &Output) -> Result<()> {
     let mut bar = progress(out.json);
     let r = dkg::run(
         home,
-        &a.roster,
+        &roster,
         a.member.as_deref(),
         &mut via,
         a.run.timeout(),

@@ -66,7 +66,7 @@ pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
             let roster = load_roster(&a.roster)?;
             out.warn_shared_seats(&roster);
             let mut ex = a.via.exchange(&home, &roster, &[], &a.out)?;
-            out.report(&keygen::deal(&home, &a.roster, nsec, &a.out, ex.as_mut())?)
+            out.report(&keygen::deal(&home, &roster, nsec, &a.out, ex.as_mut())?)
         }
         KeygenCmd::Import(a) => {
             let roster = load_roster(&a.roster)?;
@@ -75,14 +75,14 @@ pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
                 (_, Some(mut via)) => {
                     let inputs = Exchange::inputs(&mut via, &roster)?;
                     via.close();
-                    keygen::find_dealt(&home, &a.roster, a.member.as_deref(), inputs)?
+                    keygen::find_dealt(&home, &roster, a.member.as_deref(), inputs)?
                 }
                 (Some(p), None) => read_package(p, Some(&roster))?,
                 (None, None) => {
                     return Err(Error::Invalid("give the package file or --via URL".into()))
                 }
             };
-            out.report(&keygen::import(&home, &a.roster, &input)?)
+            out.report(&keygen::import(&home, &roster, &input)?)
         }
     }
 }

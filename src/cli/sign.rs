@@ -346,15 +346,17 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
                         .ok_or_else(|| Error::Invalid("--via needs a URL".into()))?;
                     let inputs = Exchange::inputs(&mut via, &group.roster)?;
                     let request = sign_run::find_request(inputs, &a.request)?;
+                    let group_file = group_file(a.group_file.as_deref())?;
                     let signed =
-                        sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut via);
+                        sign::aggregate(home.as_ref(), group_file.as_ref(), &request, &mut via);
                     via.close();
                     signed?
                 }
                 _ => {
                     let request = read_package(Path::new(&a.request), None)?;
                     let mut files = Files::new(&a.inputs, Path::new("."));
-                    sign::aggregate(home.as_ref(), a.group_file.as_deref(), &request, &mut files)?
+                    let group_file = group_file(a.group_file.as_deref())?;
+                    sign::aggregate(home.as_ref(), group_file.as_ref(), &request, &mut files)?
                 }
             };
             emit(out, &signed, a.output.as_ref(), a.via.force)
@@ -423,4 +425,9 @@ fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
         (Some(signed), Some(path)) => emit(out, signed, Some(path), a.run.via.force),
         _ => out.report(&r),
     }
+}
+
+/// The group a `--group-file` names, parsed once here.
+fn group_file(path: Option<&Path>) -> Result<Option<crate::group::Group>> {
+    Ok(path.map(crate::home::read_group_file).transpose()?)
 }

@@ -153,20 +153,20 @@ fn run_in(root: &Path, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
 
     step("DKG round 1: each member commits to a secret polynomial");
     for h in &homes {
-        dkg::round1(h, &roster_path, None, &mut files)?;
+        dkg::round1(h, &roster, None, &mut files)?;
     }
     step("DKG round 2: each member checks the others' proofs and sends encrypted shares");
     for h in &homes {
-        dkg::round2(h, &roster_path, None, &mut files)?;
+        dkg::round2(h, &roster, None, &mut files)?;
     }
     step("DKG finish: each member derives its share and signs the group key it computed");
     for h in &homes {
-        dkg::finish(h, &roster_path, None, &mut files)?;
+        dkg::finish(h, &roster, None, &mut files)?;
     }
     step("DKG confirm: all three agreement packages match, the group is active");
     let mut group = String::new();
     for h in &homes {
-        group = dkg::confirm(h, &roster_path, None, &mut files)?
+        group = dkg::confirm(h, &roster, None, &mut files)?
             .group
             .unwrap_or_default();
     }
@@ -275,7 +275,7 @@ pub fn bunker_group(
     crate::fsutil::write_atomic(&roster_path, roster.to_json_pretty().as_bytes(), false)?;
     let dealt = root.join("dealt");
     let mut files = super::Files::out(&dealt);
-    let r = super::keygen::deal(&bunker, &roster_path, None, &dealt, &mut files)?;
+    let r = super::keygen::deal(&bunker, &roster, None, &dealt, &mut files)?;
     for (home, seat) in [
         (&bunker, "bunker-a"),
         (&bunker, "bunker-b"),
@@ -288,7 +288,7 @@ pub fn bunker_group(
             )),
             Some(&roster),
         )?;
-        super::keygen::import(home, &roster_path, &input)?;
+        super::keygen::import(home, &roster, &input)?;
     }
     let group = bunker.find_group(&r.group)?;
     Ok((bunker, group))

@@ -6,9 +6,9 @@ use nostr::{SecretKey, ToBech32};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{delivered_lines, load_roster, Exchange, Input, Report};
+use super::{delivered_lines, Exchange, Input, Report};
 use crate::ceremony::frost::SigningKey;
-use crate::ceremony::{dealer, MemberId};
+use crate::ceremony::{dealer, MemberId, Roster};
 use crate::envelope::payload::keygen::DealerShare;
 use crate::envelope::{self, Binding, Draft, Round, Sender};
 use crate::error::{Error, Result};
@@ -47,12 +47,11 @@ impl Report for DealReport {
 /// Deals shares to every roster member. `nsec` (bech32 or hex), if given, is split.
 pub fn deal(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     nsec: Option<Zeroizing<String>>,
     out: &Path,
     ex: &mut dyn Exchange,
 ) -> Result<DealReport> {
-    let roster = load_roster(roster_path)?;
     let me = home.public_key();
     match roster.dealer {
         Some(d) if d == me => {}
@@ -195,8 +194,7 @@ impl Report for ImportReport {
 }
 
 /// Checks and imports a dealer share package addressed to this home.
-pub fn import(home: &Home, roster_path: &Path, input: &Input) -> Result<ImportReport> {
-    let roster = load_roster(roster_path)?;
+pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportReport> {
     let dealer_pk = roster.dealer.ok_or_else(|| {
         Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into())
     })?;
@@ -219,7 +217,7 @@ pub fn import(home: &Home, roster_path: &Path, input: &Input) -> Result<ImportRe
         )));
     }
     let payload: DealerShare = checked.payload(Some(keys)).map_err(rejected)?;
-    if payload.group.roster != roster {
+    if payload.group.roster != *roster {
         return Err(Error::Rejected(format!(
             "{}: the dealer's group file carries a different roster",
             input.path
@@ -254,11 +252,10 @@ pub fn import(home: &Home, roster_path: &Path, input: &Input) -> Result<ImportRe
 /// With `--via`: the dealer share package addressed to this home (and `--member`).
 pub fn find_dealt(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     inputs: Vec<Input>,
 ) -> Result<Input> {
-    let roster = load_roster(roster_path)?;
     let me = home.public_key();
     let mine: Vec<MemberId> = roster.ids_of(&me);
     let seat = super::pick_seat(&roster, &mine, member, "in this roster")?;

@@ -6,11 +6,10 @@ use super::*;
 /// Finish: derive this seat's share and the group key, then sign the agreement package.
 pub fn finish(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     let file = format!(
         "dkg-agree-{}-{}.json",
@@ -120,11 +119,10 @@ pub fn finish(
 /// Confirm: all n agreement packages present and equal → the group becomes active.
 pub fn confirm(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage < Stage::Finished {
         return Err(Error::Invalid(

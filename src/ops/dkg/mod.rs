@@ -4,12 +4,11 @@
 //! saved state instead of computing new ones (new ones would be equivocation).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
-use super::{collect, delivered_lines, load_roster, pick_seat, Exchange, Report, Want};
+use super::{collect, delivered_lines, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
 use crate::envelope::payload::dkg::Agreement;
@@ -145,11 +144,10 @@ fn report(
 /// Round 1: commit to a secret polynomial and broadcast the commitment.
 pub fn round1(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let roster = load_roster(roster_path)?;
     if roster.dealer.is_some() {
         return Err(Error::Invalid(
             "this roster names a dealer; use `passport keygen` for it".into(),
@@ -181,7 +179,7 @@ pub fn round1(
     home.keystore()
         .put_json_step(&secret_name(&roster, seat, 1), &secret)?;
     let st = DkgState {
-        roster,
+        roster: roster.clone(),
         seat,
         stage: Stage::Round1,
         round1_sent: event,
@@ -246,11 +244,10 @@ fn round1_packages(
 /// Round 2: verify everyone's round-1 package, send each member its secret share.
 pub fn round2(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let roster = load_roster(roster_path)?;
     let mut st = load_state(home, &roster, member)?;
     if st.stage >= Stage::Round2 {
         let paths = ex.deliver_each(&st.round2_sent)?;

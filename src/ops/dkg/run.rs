@@ -38,13 +38,12 @@ impl Report for RunReport {
 /// what it already sent and carries on.
 pub fn run(
     home: &Home,
-    roster_path: &Path,
+    roster: &Roster,
     member: Option<&str>,
     via: &mut crate::transport::Via,
     timeout: std::time::Duration,
     progress: crate::ops::Progress<'_>,
 ) -> Result<RunReport> {
-    let roster = load_roster(roster_path)?;
     let deadline = std::time::Instant::now() + timeout;
     let others = roster.members.len() - 1;
     let mut steps = vec![];
@@ -53,25 +52,25 @@ pub fn run(
             steps.push(r.step.to_owned());
         }
     };
-    let r = round1(home, roster_path, member, via)?;
+    let r = round1(home, roster, member, via)?;
     note(&r, &mut steps);
     let member = Some(r.member.clone());
     let member = member.as_deref();
     let r = crate::ops::until_complete(via, deadline, "round-1 packages", others, progress, |v| {
-        round2(home, roster_path, member, v)
+        round2(home, roster, member, v)
     })?;
     note(&r, &mut steps);
     let r = crate::ops::until_complete(via, deadline, "round-2 packages", others, progress, |v| {
-        finish(home, roster_path, member, v)
+        finish(home, roster, member, v)
     })?;
     note(&r, &mut steps);
     let r = crate::ops::until_complete(via, deadline, "agreements", others, progress, |v| {
-        confirm(home, roster_path, member, v)
+        confirm(home, roster, member, v)
     })?;
     note(&r, &mut steps);
     Ok(RunReport {
         member: r.member,
-        ceremony: roster.ceremony_id,
+        ceremony: roster.ceremony_id.clone(),
         group: r.group.unwrap_or_default(),
         via: via.endpoint().describe(),
         steps,

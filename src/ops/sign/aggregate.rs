@@ -86,11 +86,11 @@ pub(crate) fn finalize(
 /// Coordinator: verify every share, aggregate, verify the result with libsecp256k1.
 pub fn aggregate(
     home: Option<&Home>,
-    group_file: Option<&Path>,
+    group: Option<&Group>,
     request: &Input,
     ex: &mut dyn Exchange,
 ) -> Result<Signed> {
-    let req = check_request(home, group_file, request)?;
+    let req = check_request(home, group, request)?;
     let roster = &req.group.roster;
     let inputs = ex.inputs(roster)?;
     let rid = req.event.id.to_hex();

@@ -7,8 +7,7 @@ use nostr::{Event, JsonUtil, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    collect, delivered_lines, nonce, pick_seat, read_package, read_source, Exchange, Input, Report,
-    Want,
+    collect, delivered_lines, nonce, pick_seat, read_source, Exchange, Input, Report, Want,
 };
 use crate::ceremony::frost::round2::SignatureShare;
 use crate::ceremony::{signing, MemberId, Roster};

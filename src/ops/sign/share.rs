@@ -11,29 +11,16 @@ pub struct Request {
     pub signers: Vec<MemberId>,
 }
 
-/// Reads and checks a signing request against the group known to this home (or the
-/// given group file): signature, binding, that the message really is what the package
-/// signs, and that the signers are members.
-pub fn load_request(
-    home: Option<&Home>,
-    group_file: Option<&Path>,
-    path: &Path,
-) -> Result<Request> {
-    check_request(home, group_file, &read_package(path, None)?)
-}
-
-/// Checks a signing request already read (from a file or a transport).
-pub fn check_request(
-    home: Option<&Home>,
-    group_file: Option<&Path>,
-    input: &Input,
-) -> Result<Request> {
+/// Checks a signing request already read (from a file or a transport) against the
+/// group known to this home (or the given group, from a group file): signature, binding,
+/// that the message really is what the package signs, and that the signers are members.
+pub fn check_request(home: Option<&Home>, group: Option<&Group>, input: &Input) -> Result<Request> {
     let r = rejected(&input.path);
     // The group is named inside the (public) payload; look it up, then check everything.
     let peek: RequestPayload = serde_json::from_str(&input.event.content)
         .map_err(|e| Error::Rejected(format!("{}: not a signing request: {e}", input.path)))?;
-    let group = match (group_file, home) {
-        (Some(f), _) => crate::home::read_group_file(f)?,
+    let group = match (group, home) {
+        (Some(g), _) => g.clone(),
         (None, Some(h)) => h.find_group(&peek.group)?,
         (None, None) => {
             return Err(Error::Invalid(
