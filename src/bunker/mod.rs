@@ -13,6 +13,7 @@ pub mod backend;
 pub mod budget;
 pub mod cosign;
 mod error;
+pub mod limits;
 pub mod method;
 pub mod policy;
 pub mod rpc;

@@ -18,6 +18,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod packages;
+mod queries;
 mod rules;
 mod settings;
 mod slots;
