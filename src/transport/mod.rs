@@ -14,6 +14,7 @@ mod collect;
 mod error;
 mod files;
 mod http;
+mod lazy;
 mod relays;
 mod via;
 mod wait;
@@ -28,7 +29,8 @@ use crate::ceremony::Roster;
 pub use collect::{collect, Want};
 pub use error::{Error, Result, ViaError};
 pub use files::{input_of, read_inputs, read_package, refuse_clobber, write_package, Files, Input};
-pub use via::{Delivery, Lazy, Via};
+pub use lazy::Lazy;
+pub use via::{Delivery, Via};
 pub use wait::{until_complete, Progress, Retry, Retryable, Waiting, Waits};
 
 /// Where packages go: one serve URL, or one or more relays.
