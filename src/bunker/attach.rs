@@ -113,7 +113,7 @@ impl Prepared {
                         .map_err(BoxError::from)?,
                     ),
                 };
-                eprintln!("passport serve: bunker answers with {}", backend.describe());
+                tracing::info!("passport serve: bunker answers with {}", backend.describe());
                 let bunker = Arc::new(
                     Bunker::new(
                         self.transport,

@@ -294,7 +294,7 @@ impl Bunker {
 
 fn tracing_note(msg: &str) {
     // Messages quote clients and relays: one line, controls escaped.
-    eprintln!(
+    tracing::warn!(
         "passport serve: bunker: {}",
         crate::untrusted::one_line(msg)
     );

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Cli, Output};
 use crate::bunker;
 use crate::error::{Error, Result};
-use crate::serve::{Config, Settings};
+use crate::serve::{self, Config, Settings};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
@@ -97,8 +97,17 @@ pub struct ServeArgs {
     /// Log one line per request to stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// How stderr logs are written: text lines, or one JSON object per line.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     bunker: BunkerArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// The NIP-46 bunker beside the HTTP API.
@@ -229,6 +238,10 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
     };
     let mut config = Config::resolve(&cli.home_path(), a.config.as_deref(), overrides)?;
     config.log_requests = a.verbose;
+    serve::logging::init(match a.log_format {
+        LogFormat::Text => serve::logging::LogFormat::Text,
+        LogFormat::Json => serve::logging::LogFormat::Json,
+    });
     let runtime = runtime()?;
     let b = &a.bunker;
     let prepared = match b.relays.is_empty() {
@@ -270,6 +283,8 @@ pub async fn serve_until_stopped(
     json: bool,
     uri_first: bool,
 ) -> Result<()> {
+    // Text unless `run` chose already.
+    serve::logging::init(serve::logging::LogFormat::Text);
     let announce = config.clone();
     let uri = prepared.as_ref().map(|b| b.uri.clone());
     let qr = match (&uri, qr) {

@@ -24,7 +24,7 @@ use crate::envelope::{short_npub, Round};
 
 pub async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     st.0.db.call(db::ping).await.map_err(|e| {
-        eprintln!("passport serve: health check failed: {e}");
+        tracing::error!("passport serve: health check failed: {e}");
         ApiError::Unavailable
     })?;
     Ok(Json(json!({ "status": "ok" })))

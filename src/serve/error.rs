@@ -144,7 +144,7 @@ impl ApiError {
 impl From<super::Error> for ApiError {
     /// Storage failures: the detail goes to the server log, not to the client.
     fn from(e: super::Error) -> Self {
-        eprintln!(
+        tracing::error!(
             "passport serve: {}",
             crate::untrusted::one_line(&e.to_string())
         );

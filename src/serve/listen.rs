@@ -71,7 +71,7 @@ impl Limits {
                 });
             }
             if (max_connections as u64) > room {
-                eprintln!(
+                tracing::warn!(
                     "passport serve: max_connections lowered from {max_connections} to {room}: \
                      the open-file limit is {limit} (raise it with ulimit -n)"
                 );
@@ -143,7 +143,7 @@ pub async fn serve(
                 // open files too): say so now and then, and let some close.
                 if matches!(e.raw_os_error(), Some(23 | 24)) {
                     if complained.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        eprintln!("passport serve: cannot accept connections: {e}");
+                        tracing::error!("passport serve: cannot accept connections: {e}");
                         complained = Some(Instant::now());
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -37,7 +37,7 @@ async fn no_method(method: Method) -> ApiError {
 }
 
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    eprintln!("passport serve: a request handler panicked; the request got a 500");
+    tracing::error!("passport serve: a request handler panicked; the request got a 500");
     ApiError::Internal.into_response()
 }
 
@@ -96,10 +96,17 @@ async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response
         st.0.metrics.error(k);
     }
     if let Some(path) = path {
-        eprintln!(
-            "{ip} {method} {} {status} {:.1}ms{}",
-            crate::untrusted::one_line(&path),
-            secs * 1000.0,
+        let path = crate::untrusted::one_line(&path);
+        let ms = secs * 1000.0;
+        tracing::info!(
+            target: "passport::serve::request",
+            %ip,
+            method,
+            path = %path,
+            status,
+            ms,
+            kind,
+            "{ip} {method} {path} {status} {ms:.1}ms{}",
             kind.map(|k| format!(" {k}")).unwrap_or_default()
         );
     }

@@ -14,6 +14,7 @@ mod error;
 pub(crate) mod inproc;
 pub(crate) mod limits;
 mod listen;
+pub mod logging;
 mod metrics;
 mod middleware;
 mod openapi;

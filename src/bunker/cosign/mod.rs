@@ -205,7 +205,7 @@ impl Cosigners {
         for s in seats {
             if let Some(why) = excluded.get(s) {
                 // `why` may quote a co-signer's refusal: escaped, one line.
-                eprintln!(
+                tracing::warn!(
                     "passport serve: bunker: {what}: {}; asking another co-signer",
                     crate::untrusted::one_line(why)
                 );
