@@ -6,11 +6,12 @@ use nostr::{SecretKey, ToBech32};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::Addressed;
 use super::{delivered_lines, Exchange, Input, Report};
 use crate::ceremony::frost::SigningKey;
 use crate::ceremony::{dealer, MemberId, Roster};
 use crate::envelope::payload::keygen::DealerShare;
-use crate::envelope::{self, Binding, Draft, Round, Sender};
+use crate::envelope::{self, Round, Sender};
 use crate::error::{Error, Result};
 use crate::group::{Group, Origin};
 use crate::home::{GroupState, Home, Status};
@@ -113,35 +114,24 @@ pub fn deal(
     // Checked before anything is written: a split of a key this home already holds
     // under another roster would otherwise be refused after the shares were out.
     home.check_group(&group)?;
-    let binding = Binding::of(&roster);
-    let mut events = vec![];
-    for (seat, share) in dealt.shares {
-        let m = roster.member(seat).expect("dealt to roster seats");
-        let payload = DealerShare {
-            group: group.clone(),
-            share,
-        };
-        let ev = envelope::seal(
-            keys,
-            Draft {
-                binding: &binding,
-                round: Round::DealerShare,
-                from: None,
-                to: Some((m.npub, seat)),
-                reference: None,
-                payload: &payload,
-            },
-        )?;
-        events.push((m.name.clone(), ev));
+    let events = Addressed {
+        keys,
+        roster,
+        round: Round::DealerShare,
+        from: None,
+        prefix: "dealer-share",
+        id: &roster.ceremony_id,
     }
+    .seal(dealt.shares.into_iter().map(|(seat, share)| {
+        let group = group.clone();
+        (seat, DealerShare { group, share })
+    }))?;
     // Every package is built; stage them all and publish together (files), then record
     // the group and the deal. A failure before publishing leaves nothing behind.
     let cid = super::short_id(&roster.ceremony_id);
     let group_file = out.join(format!("group-{cid}.json"));
-    let named: Vec<(String, &nostr::Event)> = events
-        .iter()
-        .map(|(name, ev)| (format!("dealer-share-{name}-{cid}.json"), ev))
-        .collect();
+    let named: Vec<(String, &nostr::Event)> =
+        events.iter().map(|(name, ev)| (name.clone(), ev)).collect();
     super::refuse_clobber(&group_file, group.to_json_pretty().as_bytes(), ex.force())?;
     let packages = ex.deliver_all(&named)?;
     crate::fsutil::write_atomic(&group_file, group.to_json_pretty().as_bytes(), true)?;

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod keygen;
 pub mod lifecycle_run;
 pub mod nonce;
+mod outbox;
 pub mod passwd;
 pub mod recover;
 pub mod refresh;
@@ -38,6 +39,8 @@ pub use crate::transport::{
     collect, input_of, read_inputs, read_package, refuse_clobber, until_complete, write_package,
     Exchange, Files, Input, Progress, Waiting, Waits, Want,
 };
+
+pub(crate) use outbox::Addressed;
 
 const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
 

@@ -21,6 +21,7 @@ use nostr::Event;
 use serde::{Deserialize, Serialize};
 
 use super::refresh::{package_fingerprint, LifecycleReport};
+use super::Addressed;
 use super::{collect, pick_seat, Exchange, Want};
 use crate::ceremony::{repair, MemberId, Roster};
 use crate::envelope::payload::repair::{DeltaPayload, SigmaPayload};
@@ -159,31 +160,19 @@ pub fn step1(
     let key = home.share(&p.group, seat)?;
     let keys = home.identity()?;
     let deltas = repair::part1(&p.helpers, &key, lost, &mut rand::rngs::OsRng)?;
-    let binding = Binding::of(&p.roster);
-    let me = p.roster.name(seat);
-    let mut sent = vec![];
-    for (to, delta) in deltas {
-        let m = p.roster.member(to).expect("roster seat");
-        let ev = envelope::seal(
-            keys,
-            Draft {
-                binding: &binding,
-                round: Round::RepairDelta,
-                from: Some(seat),
-                to: Some((m.npub, to)),
-                reference: None,
-                payload: &DeltaPayload { delta },
-            },
-        )?;
-        sent.push((
-            format!(
-                "repair-delta-{me}-to-{}-{}.json",
-                m.name,
-                super::short_id(&p.roster.ceremony_id)
-            ),
-            ev,
-        ));
+    let sent = Addressed {
+        keys,
+        roster: &p.roster,
+        round: Round::RepairDelta,
+        from: Some(seat),
+        prefix: "repair-delta",
+        id: &p.roster.ceremony_id,
     }
+    .seal(
+        deltas
+            .into_iter()
+            .map(|(to, delta)| (to, DeltaPayload { delta })),
+    )?;
     let st = RepairState {
         roster: p.roster.clone(),
         group: p.group.npub.clone(),

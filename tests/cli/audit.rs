@@ -364,9 +364,12 @@ fn append_refuses_on_a_broken_log() {
     write_lines(&path, &ls);
     let before = fs::read(&path).unwrap();
 
-    let err = AuditLog::new(path.clone())
-        .append("seal", json!({}))
-        .unwrap_err();
+    // Seen as the binary sees it: the crate's error, with its exit-code kind.
+    let err = passport::Error::from(
+        AuditLog::new(path.clone())
+            .append("seal", json!({}))
+            .unwrap_err(),
+    );
     let msg = err.to_string();
     assert!(msg.contains("passport audit verify"), "{msg}");
     assert!(msg.contains("entry 2 is missing"), "{msg}");

@@ -86,10 +86,12 @@ fn passphrase_home_unlocks_only_with_the_right_passphrase() {
     };
     let wrong = open("wrong");
     assert_eq!(wrong.public_key(), npub, "public data needs no unlock");
-    let err = wrong
-        .identity()
-        .map(|_| ())
-        .expect_err("wrong passphrase fails");
+    let err = passport::Error::from(
+        wrong
+            .identity()
+            .map(|_| ())
+            .expect_err("wrong passphrase fails"),
+    );
     assert_eq!(err.exit_code(), passport::error::exit::LOCKED);
     assert!(err.to_string().contains("wrong passphrase"), "{err}");
     assert_eq!(open("correct horse").identity().unwrap().public_key(), npub);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
+use super::Addressed;
 use super::{collect, delivered_lines, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
@@ -260,31 +261,15 @@ pub fn round2(
     let r1_name = secret_name(&roster, st.seat, 1);
     let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
     let (secret2, outgoing) = dkg::part2(&roster, st.seat, secret, &packages)?;
-    let binding = Binding::of(&roster);
-    let mut sent = vec![];
-    for (to, pkg) in &outgoing {
-        let m = roster.member(*to).expect("roster seat");
-        let ev = envelope::seal(
-            keys,
-            Draft {
-                binding: &binding,
-                round: Round::Dkg2,
-                from: Some(st.seat),
-                to: Some((m.npub, *to)),
-                reference: None,
-                payload: pkg,
-            },
-        )?;
-        sent.push((
-            format!(
-                "dkg-2-{}-to-{}-{}.json",
-                roster.name(st.seat),
-                m.name,
-                crate::ops::short_id(&roster.ceremony_id)
-            ),
-            ev,
-        ));
+    let sent = Addressed {
+        keys,
+        roster,
+        round: Round::Dkg2,
+        from: Some(st.seat),
+        prefix: "dkg-2",
+        id: &roster.ceremony_id,
     }
+    .seal(outgoing)?;
     home.keystore()
         .put_json_step(&secret_name(&roster, st.seat, 2), &secret2)?;
     st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();

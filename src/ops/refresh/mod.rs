@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use nostr::{Event, JsonUtil};
 use sha2::{Digest, Sha256};
 
+use super::Addressed;
 use super::{collect, Exchange, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::frost::keys::KeyPackage;
@@ -207,34 +208,18 @@ pub fn round2(
     let (secret2, outgoing) =
         refresh::part2(&roster, seat, &st.participants()?, secret, &packages)?;
     let view = view_hash(&st.round1_sent, seat, &events);
-    let binding = Binding::of(&roster);
-    let mut sent = vec![];
-    for (to, pkg) in outgoing {
-        let m = roster.member(to).expect("roster seat");
-        let ev = envelope::seal(
-            keys,
-            Draft {
-                binding: &binding,
-                round: Round::RefreshTwo,
-                from: Some(seat),
-                to: Some((m.npub, to)),
-                reference: None,
-                payload: &RoundTwoPayload {
-                    view: view.clone(),
-                    package: pkg,
-                },
-            },
-        )?;
-        sent.push((
-            format!(
-                "refresh-2-{}-to-{}-{}.json",
-                roster.name(seat),
-                m.name,
-                super::short_id(&rid)
-            ),
-            ev,
-        ));
+    let sent = Addressed {
+        keys,
+        roster: &roster,
+        round: Round::RefreshTwo,
+        from: Some(seat),
+        prefix: "refresh-2",
+        id: &rid,
     }
+    .seal(outgoing.into_iter().map(|(to, package)| {
+        let view = view.clone();
+        (to, RoundTwoPayload { view, package })
+    }))?;
     home.keystore()
         .put_json_step(&secret_name(&group, &rid, seat, "r2"), &secret2)?;
     st.round1_received = events;
