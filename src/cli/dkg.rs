@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::via::{progress, RunArgs, ViaArgs};
+use super::via::{progress, PackagesIn, PackagesOut, RunArgs, ViaArgs};
 use super::{Cli, Output};
 use crate::error::{Error, Result};
 use crate::home::Home;
@@ -32,9 +32,8 @@ pub struct Common {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: PackagesOut,
     #[command(flatten)]
     via: ViaArgs,
 }
@@ -43,15 +42,8 @@ pub struct Common {
 pub struct WithInput {
     #[command(flatten)]
     common: Common,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
 }
 
 #[derive(Debug, Args)]
@@ -62,15 +54,8 @@ pub struct ConfirmArgs {
     /// Which of this home's seats acts (when it holds several).
     #[arg(long)]
     member: Option<String>,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
     #[command(flatten)]
     via: ViaArgs,
 }

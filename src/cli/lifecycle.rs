@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::via::{progress, RunArgs, ViaArgs};
+use super::via::{progress, PackagesIn, PackagesOut, RunArgs, ViaArgs};
 use super::{Cli, Output};
 use crate::error::{Error, Result};
 use crate::home::Home;
@@ -68,42 +68,26 @@ pub struct RefreshCommon {
 pub struct RefreshOut {
     #[command(flatten)]
     common: RefreshCommon,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: PackagesOut,
 }
 
 #[derive(Debug, Args)]
 pub struct RefreshInOut {
     #[command(flatten)]
     common: RefreshCommon,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    inputs: PackagesIn,
+    #[command(flatten)]
+    out: PackagesOut,
 }
 
 #[derive(Debug, Args)]
 pub struct RefreshIn {
     #[command(flatten)]
     common: RefreshCommon,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,27 +149,18 @@ pub struct RepairPlan {
 pub struct RepairOut {
     #[command(flatten)]
     plan: RepairPlan,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: PackagesOut,
 }
 
 #[derive(Debug, Args)]
 pub struct RepairInOut {
     #[command(flatten)]
     plan: RepairPlan,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    inputs: PackagesIn,
+    #[command(flatten)]
+    out: PackagesOut,
 }
 
 #[derive(Debug, Args)]
@@ -204,15 +179,8 @@ pub struct RepairFinish {
     member: Option<String>,
     #[command(flatten)]
     via: ViaArgs,
-    /// Package files or directories to read (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
 }
 
 pub fn refresh(cli: &Cli, cmd: &RefreshCmd, out: &Output) -> Result<()> {

@@ -15,6 +15,43 @@ use crate::home::Home;
 use crate::ops::{Exchange, Files, Waiting};
 use crate::transport::{Bounds, Endpoint, Via};
 
+/// `--in`: the package files and directories a step reads (files flow only).
+#[derive(Debug, Args, Clone)]
+pub struct PackagesIn {
+    /// Package files or directories to read (repeatable).
+    #[arg(
+        long = "in",
+        short = 'i',
+        value_name = "PATH",
+        default_value = ".",
+        conflicts_with = "via"
+    )]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `--out`: the directory a step writes its packages into (files flow only).
+#[derive(Debug, Args, Clone)]
+pub struct PackagesOut {
+    /// Directory to write packages into.
+    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
+    pub out: PathBuf,
+}
+
+// Read where a path list or a directory is wanted, like the fields they replace.
+impl std::ops::Deref for PackagesIn {
+    type Target = Vec<PathBuf>;
+    fn deref(&self) -> &Vec<PathBuf> {
+        &self.inputs
+    }
+}
+
+impl std::ops::Deref for PackagesOut {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.out
+    }
+}
+
 #[derive(Debug, Args, Clone, Default)]
 pub struct ViaArgs {
     /// Send and fetch packages through `passport serve` (http[s]://HOST[:PORT]) or Nostr

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::via::{progress, RunArgs, ViaArgs};
+use super::via::{progress, PackagesOut, RunArgs, ViaArgs};
 use super::{prompt, Cli, Output};
 use crate::error::{Error, Result};
 use crate::ops::sign::{self, ToSign};
@@ -100,9 +100,8 @@ pub struct RequestArgs {
         conflicts_with = "via"
     )]
     inputs: Vec<PathBuf>,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: PackagesOut,
     #[command(flatten)]
     via: ViaArgs,
 }
@@ -122,9 +121,8 @@ pub struct ShareArgs {
     /// Sign without asking (the request is still fully checked).
     #[arg(long)]
     yes: bool,
-    /// Directory to write packages into.
-    #[arg(long, short = 'o', default_value = ".", conflicts_with = "via")]
-    out: PathBuf,
+    #[command(flatten)]
+    out: PackagesOut,
     #[command(flatten)]
     via: ViaArgs,
 }
