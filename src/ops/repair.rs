@@ -139,6 +139,23 @@ fn only_helpers(p: &Plan, got: &BTreeMap<MemberId, Checked>) -> Result<()> {
     Ok(())
 }
 
+/// The repair as this helper states it, its seat, and the exchange bound to its roster.
+fn helper_of(
+    home: &Home,
+    group: &str,
+    lost: &str,
+    helpers: &str,
+    member: Option<&str>,
+    ex: &mut dyn Exchange,
+) -> Result<(Plan, MemberId)> {
+    let group = home.find_group(group)?;
+    let lost = lost_seat(&group, lost)?;
+    let p = plan(group, lost, helpers)?;
+    ex.bind(&p.roster)?;
+    let seat = helper_seat(home, &p, member)?;
+    Ok((p, seat))
+}
+
 /// Step 1 (each helper): split this helper's contribution into one delta per helper.
 pub fn step1(
     home: &Home,
@@ -148,11 +165,8 @@ pub fn step1(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let group = home.find_group(group)?;
-    let lost = lost_seat(&group, lost)?;
-    let p = plan(group, lost, helpers)?;
-    ex.bind(&p.roster)?;
-    let seat = helper_seat(home, &p, member)?;
+    let (p, seat) = helper_of(home, group, lost, helpers, member, ex)?;
+    let lost = p.lost;
     if let Some(st) = home.read_state::<RepairState>(&state_rel(&p, seat))? {
         let paths = ex.deliver_each(&st.deltas_sent)?;
         return Ok(report("repair step 1", &p, seat, (paths, ex.sent()), true));
@@ -197,11 +211,7 @@ pub fn step2(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let group = home.find_group(group)?;
-    let lost = lost_seat(&group, lost)?;
-    let p = plan(group, lost, helpers)?;
-    ex.bind(&p.roster)?;
-    let seat = helper_seat(home, &p, member)?;
+    let (p, seat) = helper_of(home, group, lost, helpers, member, ex)?;
     let rel = state_rel(&p, seat);
     let mut st = home.read_state::<RepairState>(&rel)?.ok_or_else(|| {
         Error::Invalid(format!(
