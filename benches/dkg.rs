@@ -6,6 +6,9 @@
 //! O(n^2 t) scalar multiplications; n = 50 takes seconds per iteration and runs in flat
 //! sampling mode (one DKG per sample, 10 samples).
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

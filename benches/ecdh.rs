@@ -10,6 +10,9 @@
 //!
 //! Keys are dealt once outside the timing loop; no files, no network.
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;

@@ -9,6 +9,9 @@
 //! softhsm_v1, p11kit_socket, tpm2. A kind whose parts are not installed is skipped with
 //! a message. Every process the bench starts is stopped when it ends.
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,9 @@
 //! Everything runs in one process: no files, no keystore, no network. Keys are dealt once
 //! outside the timing loop; every iteration uses fresh nonces.
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;

@@ -83,7 +83,7 @@ pub fn deal(
         None => None,
     };
     let dealt = dealer::deal(
-        &roster,
+        roster,
         existing.as_ref().map(|(k, _)| k),
         &mut rand::rngs::OsRng,
     )?;
@@ -190,7 +190,7 @@ pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportRepor
     })?;
     let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
     let checked = envelope::check(
-        &roster,
+        roster,
         input.event.clone(),
         input.meta.clone(),
         Round::DealerShare,
@@ -199,7 +199,7 @@ pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportRepor
     .map_err(rejected)?;
     let keys = home.identity()?;
     let seat: MemberId = checked.meta.to.map(|(_, s)| s).unwrap_or(0);
-    checked.require_for(&roster, keys, seat).map_err(rejected)?;
+    checked.require_for(roster, keys, seat).map_err(rejected)?;
     if roster.member(seat).map(|m| m.npub) != Some(keys.public_key()) {
         return Err(Error::Rejected(format!(
             "{}: the package is addressed to a seat you do not hold",
@@ -215,7 +215,7 @@ pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportRepor
     }
     let group = payload.group;
     let key = dealer::accept_share(
-        &roster,
+        roster,
         seat,
         payload.share,
         &group.public_key_package,
@@ -248,7 +248,7 @@ pub fn find_dealt(
 ) -> Result<Input> {
     let me = home.public_key();
     let mine: Vec<MemberId> = roster.ids_of(&me);
-    let seat = super::pick_seat(&roster, &mine, member, "in this roster")?;
+    let seat = super::pick_seat(roster, &mine, member, "in this roster")?;
     inputs
         .into_iter()
         .filter(|i| i.meta.round == Round::DealerShare && i.meta.to == Some((me, seat)))

@@ -1,6 +1,9 @@
 //! The `passport` binary (and the library under it) end to end, without network; one test
 //! binary for the area, each former `tests/NAME.rs` a module (`cargo test --test cli NAME::`).
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 /// The shared helpers of tests/util/ that this binary uses (each binary names only its own).
 #[path = "../util"]
 mod util {

@@ -1,6 +1,9 @@
 //! Relays, `passport serve` and the bunker on loopback; one test binary for the area, each
 //! former `tests/NAME.rs` a module (`cargo test --test net NAME::`).
 
+// Test and bench harness code: an unwrap that fails is a failed run.
+#![allow(clippy::unwrap_used)]
+
 /// The shared helpers of tests/util/ that this binary uses (each binary names only its own).
 #[path = "../util"]
 mod util {

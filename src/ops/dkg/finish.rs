@@ -10,7 +10,7 @@ pub fn finish(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, &roster, member)?;
+    let mut st = load_state(home, roster, member)?;
     let file = format!(
         "dkg-agree-{}-{}.json",
         roster.name(st.seat),
@@ -39,11 +39,11 @@ pub fn finish(
             "run `passport dkg round2` before finish".into(),
         ));
     }
-    let inputs = ex.inputs(&roster)?;
+    let inputs = ex.inputs(roster)?;
     received_round1(&st, &inputs)?; // equivocation check on anything present
     let keys = home.identity()?;
     let got2 = collect(
-        &roster,
+        roster,
         &inputs,
         Want {
             round: Round::Dkg2,
@@ -72,9 +72,9 @@ pub fn finish(
             c.payload(None).map(|p| (k, p))
         })
         .collect::<std::result::Result<_, envelope::Error>>()?;
-    let r2_name = secret_name(&roster, st.seat, 2);
+    let r2_name = secret_name(roster, st.seat, 2);
     let secret: round2::SecretPackage = home.keystore().get_json(&r2_name)?;
-    let (key, public) = dkg::part3(&roster, st.seat, &secret, &r1, &r2)?;
+    let (key, public) = dkg::part3(roster, st.seat, &secret, &r1, &r2)?;
     let group = Group::new(roster.clone(), public, Origin::Dkg);
     let hash = ceremony::public_package_hash(&group.public_key_package)?;
     let agreement = Agreement {
@@ -84,7 +84,7 @@ pub fn finish(
     let ev = envelope::seal(
         keys,
         Draft {
-            binding: &Binding::of(&roster),
+            binding: &Binding::of(roster),
             round: Round::DkgAgree,
             from: Some(st.seat),
             to: None,
@@ -104,7 +104,7 @@ pub fn finish(
     st.stage = Stage::Finished;
     st.agreement = Some(ev);
     st.group = Some(group.npub.clone());
-    home.write_state(&state_rel(&roster, st.seat), &st)?;
+    home.write_state(&state_rel(roster, st.seat), &st)?;
     home.keystore().remove(&r2_name)?;
     let p = ex.deliver(&file, st.agreement.as_ref().expect("set"))?;
     Ok(report(
@@ -123,7 +123,7 @@ pub fn confirm(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, &roster, member)?;
+    let mut st = load_state(home, roster, member)?;
     if st.stage < Stage::Finished {
         return Err(Error::Invalid(
             "run `passport dkg finish` before confirm".into(),
@@ -139,9 +139,9 @@ pub fn confirm(
             Some(Status::Active),
         ));
     }
-    let inputs = ex.inputs(&roster)?;
+    let inputs = ex.inputs(roster)?;
     let got = collect(
-        &roster,
+        roster,
         &inputs,
         Want {
             round: Round::DkgAgree,
@@ -169,12 +169,12 @@ pub fn confirm(
         }
         reported.insert(from, h);
     }
-    dkg::check_agreement(&roster, &mine, &reported)?;
+    dkg::check_agreement(roster, &mine, &reported)?;
     let mut gs = home.group_state(&group)?.expect("finish wrote state");
     gs.status = Status::Active;
     home.save_group_state(&group, &gs)?;
     st.stage = Stage::Confirmed;
-    home.write_state(&state_rel(&roster, st.seat), &st)?;
+    home.write_state(&state_rel(roster, st.seat), &st)?;
     Ok(report(
         "confirm",
         &st,

@@ -83,7 +83,10 @@ impl Report for StepReport {
         if let Some(st) = self.status {
             s.push_str(&format!(
                 " ({})",
-                serde_json::to_value(st).unwrap().as_str().unwrap()
+                serde_json::to_value(st)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .expect("a status serializes to its name")
             ));
         }
         s.push_str(&delivered_lines(self.sent, &self.packages));
@@ -154,22 +157,22 @@ pub fn round1(
             "this roster names a dealer; use `passport keygen` for it".into(),
         ));
     }
-    let seat = pick_seat(&roster, &my_seats(home, &roster), member, "in this roster")?;
+    let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
     let name = roster.name(seat);
     let file = format!(
         "dkg-1-{name}-{}.json",
         crate::ops::short_id(&roster.ceremony_id)
     );
-    if let Some(st) = home.read_state::<DkgState>(&state_rel(&roster, seat))? {
+    if let Some(st) = home.read_state::<DkgState>(&state_rel(roster, seat))? {
         let p = ex.deliver(&file, &st.round1_sent)?;
         return Ok(report("round 1", &st, (vec![p], ex.sent()), true, None));
     }
     let keys = home.identity()?;
-    let (secret, package) = dkg::part1(&roster, seat, &mut rand::rngs::OsRng)?;
+    let (secret, package) = dkg::part1(roster, seat, &mut rand::rngs::OsRng)?;
     let event = envelope::seal(
         keys,
         Draft {
-            binding: &Binding::of(&roster),
+            binding: &Binding::of(roster),
             round: Round::Dkg1,
             from: Some(seat),
             to: None,
@@ -178,7 +181,7 @@ pub fn round1(
         },
     )?;
     home.keystore()
-        .put_json_step(&secret_name(&roster, seat, 1), &secret)?;
+        .put_json_step(&secret_name(roster, seat, 1), &secret)?;
     let st = DkgState {
         roster: roster.clone(),
         seat,
@@ -249,18 +252,18 @@ pub fn round2(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, &roster, member)?;
+    let mut st = load_state(home, roster, member)?;
     if st.stage >= Stage::Round2 {
         let paths = ex.deliver_each(&st.round2_sent)?;
         return Ok(report("round 2", &st, (paths, ex.sent()), true, None));
     }
-    let inputs = ex.inputs(&roster)?;
+    let inputs = ex.inputs(roster)?;
     let got = received_round1(&st, &inputs)?;
-    let packages = round1_packages(&roster, &got)?;
+    let packages = round1_packages(roster, &got)?;
     let keys = home.identity()?;
-    let r1_name = secret_name(&roster, st.seat, 1);
+    let r1_name = secret_name(roster, st.seat, 1);
     let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
-    let (secret2, outgoing) = dkg::part2(&roster, st.seat, secret, &packages)?;
+    let (secret2, outgoing) = dkg::part2(roster, st.seat, secret, &packages)?;
     let sent = Addressed {
         keys,
         roster,
@@ -271,11 +274,11 @@ pub fn round2(
     }
     .seal(outgoing)?;
     home.keystore()
-        .put_json_step(&secret_name(&roster, st.seat, 2), &secret2)?;
+        .put_json_step(&secret_name(roster, st.seat, 2), &secret2)?;
     st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     st.round2_sent = sent;
     st.stage = Stage::Round2;
-    home.write_state(&state_rel(&roster, st.seat), &st)?;
+    home.write_state(&state_rel(roster, st.seat), &st)?;
     home.keystore().remove(&r1_name)?;
     let paths = ex.deliver_each(&st.round2_sent)?;
     Ok(report("round 2", &st, (paths, ex.sent()), false, None))
