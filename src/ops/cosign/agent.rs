@@ -1,0 +1,204 @@
+//! The agent loop: connect, keep the commitment pool full, wait for requests and hand
+//! each to its answer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nostr::Event;
+
+use super::{Agent, Approver, Finished, Note, Options, PoolState, EXPIRY_MARGIN};
+use crate::envelope::payload::sign::CommitPayload;
+use crate::envelope::{self, Round};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::ops::pick_seat;
+use crate::ops::sign;
+use crate::transport::{Endpoint, Via};
+
+/// Runs the agent until `stop` flips, the timeout passes or `max_requests` are handled.
+pub fn run(
+    home: &Home,
+    endpoint: &Endpoint,
+    opts: &Options<'_>,
+    approver: &mut dyn Approver,
+    stop: &AtomicBool,
+    note: &mut dyn FnMut(Note<'_>),
+) -> Result<Finished> {
+    if !matches!(endpoint, Endpoint::Serve(_)) {
+        return Err(Error::Invalid(
+            "cosign needs --via http(s)://… of the `passport serve` that runs the bunker".into(),
+        ));
+    }
+    if opts.pool == 0 || opts.pool > 100 {
+        return Err(Error::Invalid("--pool must be between 1 and 100".into()));
+    }
+    let group = home.find_group(opts.group)?;
+    let seat = pick_seat(
+        &group.roster,
+        &home.active_seats(&group)?,
+        opts.member,
+        "with a share of this group",
+    )?;
+    let name = group.roster.name(seat);
+    let keys = home.identity()?.clone();
+    let mut via = Via::connect(endpoint, &keys, &group.roster)?;
+    via.accept_requests_from_anyone();
+    let state_rel = format!("cosign/{}/{seat}.json", group.id());
+    let pool: PoolState = home.read_state(&state_rel)?.unwrap_or_default();
+    let mut a = Agent {
+        home,
+        group,
+        seat,
+        name,
+        keys,
+        opts,
+        state_rel,
+        pool,
+        recent: VecDeque::new(),
+        answered_ecdh: VecDeque::new(),
+    };
+    // A restart re-publishes the still-open commitments instead of making new ones.
+    a.prune();
+    for ev in &a.pool.commits {
+        via.publish(ev)?;
+    }
+    a.replenish(&mut via)?;
+    note(Note::Ready {
+        member: &a.name,
+        commitments: a.pool.commits.len(),
+    });
+    let started = Instant::now();
+    let mut done = Finished {
+        group: a.group.npub.clone(),
+        member: a.name.clone(),
+        answered: 0,
+        refused: 0,
+    };
+    let mut down = false;
+    loop {
+        if stop.load(Ordering::SeqCst)
+            || opts
+                .max_requests
+                .is_some_and(|m| done.answered + done.refused >= m)
+        {
+            break;
+        }
+        let left = match opts.timeout {
+            Some(t) => match t.checked_sub(started.elapsed()) {
+                Some(l) if !l.is_zero() => l,
+                _ => break,
+            },
+            None => Duration::from_secs(5),
+        };
+        if let Err(e) = via.wait(left.min(Duration::from_secs(5))) {
+            if !down {
+                note(Note::Problem(&format!("{e}; retrying")));
+                down = true;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        if down {
+            // Serve came back (perhaps restarted): make sure our commitments are there.
+            for ev in &a.pool.commits {
+                let _ = via.publish(ev);
+            }
+            down = false;
+        }
+        let fresh = via.take_fresh();
+        via.forget_seen();
+        for ev in fresh {
+            let handled = match envelope::parse(nostr::JsonUtil::as_json(&ev).as_bytes()) {
+                Ok((_, meta)) if meta.round == Round::SignRequest => {
+                    a.on_sign_request(&ev, approver, &mut via)
+                }
+                Ok((_, meta)) if meta.round == Round::EcdhRequest => {
+                    a.on_ecdh_request(&ev, approver, &mut via)
+                }
+                _ => Ok(None),
+            };
+            match handled {
+                Ok(Some(ans)) => {
+                    if ans.outcome == "answered" {
+                        done.answered += 1;
+                    } else {
+                        done.refused += 1;
+                    }
+                    note(Note::Answered(&ans));
+                }
+                Ok(None) => {}
+                Err(e) => note(Note::Problem(&format!(
+                    "request {}: {e}",
+                    &ev.id.to_hex()[..12]
+                ))),
+            }
+        }
+        if let Err(e) = a.replenish(&mut via) {
+            note(Note::Problem(&format!("cannot publish commitments: {e}")));
+        }
+    }
+    via.close();
+    Ok(done)
+}
+
+impl Agent<'_> {
+    pub(super) fn nonce(&self, id: &str) -> String {
+        sign::nonce_name(&self.group, self.seat, id)
+    }
+
+    pub(super) fn commit_ids(ev: &Event) -> Vec<String> {
+        serde_json::from_str::<CommitPayload>(&ev.content)
+            .map(|p| p.commitments.into_iter().map(|c| c.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops the pool's commitments whose nonces are gone, and burns those about to
+    /// expire (a coordinator refuses expired ones); true if any were dropped.
+    pub(super) fn prune(&mut self) -> bool {
+        let (home, group, seat) = (self.home, &self.group, self.seat);
+        let before = self.pool.commits.len();
+        let soon = crate::clock::now() + EXPIRY_MARGIN;
+        let mut stale = vec![];
+        self.pool.commits.retain(|ev| {
+            let ids = Self::commit_ids(ev);
+            let expiring = serde_json::from_str::<CommitPayload>(&ev.content)
+                .map_or(true, |p| p.expires_at(ev) <= soon);
+            if expiring {
+                stale.extend(ids);
+                return false;
+            }
+            ids.iter()
+                .any(|id| home.keystore().exists(&sign::nonce_name(group, seat, id)))
+        });
+        for id in stale {
+            let _ = self.discard(&id);
+        }
+        before != self.pool.commits.len()
+    }
+
+    /// Publishes new commitments until the pool holds `opts.pool` open ones.
+    pub(super) fn replenish(&mut self, via: &mut Via) -> Result<()> {
+        let mut changed = self.prune();
+        while self.pool.commits.len() < self.opts.pool {
+            let r = sign::commit(self.home, &self.group.npub, Some(&self.name), 1, &mut *via)?;
+            self.pool.commits.push(r.event);
+            changed = true;
+            // Saved after each one, so a crash never forgets a published commitment.
+            self.home.write_state(&self.state_rel, &self.pool)?;
+        }
+        if changed {
+            self.home.write_state(&self.state_rel, &self.pool)?;
+        }
+        Ok(())
+    }
+
+    /// Burns a commitment without signing (the coordinator counts it as used).
+    pub(super) fn discard(&self, id: &str) -> Result<()> {
+        match self.home.keystore().consume(&self.nonce(id)) {
+            Ok(()) | Err(crate::keystore::Error::NonceConsumed(_)) => Ok(()),
+            Err(crate::keystore::Error::Missing(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
