@@ -27,6 +27,9 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+# The library without its CLI (no clap, prompts, progress bars or QR codes) must build.
+echo "== cargo clippy --lib --no-default-features -- -D warnings"
+cargo clippy --lib --no-default-features --quiet -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -13,6 +13,7 @@ pub mod agent;
 pub mod audit;
 pub mod backup;
 pub mod bunker;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod events;

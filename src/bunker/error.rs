@@ -23,8 +23,6 @@ pub enum Error {
     },
     #[error("--relay {0:?} is not a ws:// or wss:// URL")]
     RelayUrl(String),
-    #[error("cannot draw a QR code: {0}")]
-    Qr(String),
     #[error("relay {relay}: {detail}")]
     Relay { relay: String, detail: String },
     #[error("cannot subscribe: {0}")]
@@ -39,10 +37,8 @@ impl Error {
 
     /// True for mistakes in what the operator asked for.
     pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::TooFewShares { .. } | Error::RelayUrl(_) | Error::Qr(_)
-        ) || matches!(self, Error::Serve(e) if e.is_usage())
+        matches!(self, Error::TooFewShares { .. } | Error::RelayUrl(_))
+            || matches!(self, Error::Serve(e) if e.is_usage())
     }
 }
 

@@ -93,15 +93,6 @@ pub fn new_secret() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// A terminal QR code of `text` (two rows per character line).
-pub fn qr(text: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| Error::Qr(e.to_string()))?;
-    Ok(code
-        .render::<qrcode::render::unicode::Dense1x2>()
-        .quiet_zone(true)
-        .build())
-}
-
 /// The npub of a hex or bech32 key, for display.
 pub fn npub(pk: &PublicKey) -> String {
     pk.to_bech32().unwrap_or_else(|_| pk.to_hex())
@@ -249,22 +240,5 @@ mod tests {
         assert_eq!(parsed.remote_signer_public_key(), Some(&pk));
         assert_eq!(parsed.relays().len(), 2);
         assert_eq!(parsed.secret(), Some("abc123"));
-    }
-
-    #[test]
-    fn qr_is_a_square_of_block_characters() {
-        let q = qr("bunker://0000000000000000000000000000000000000000000000000000000000000001?relay=ws%3A%2F%2F127.0.0.1%3A7777&secret=00112233445566778899aabbccddeeff").unwrap();
-        let lines: Vec<&str> = q.lines().collect();
-        let width = lines[0].chars().count();
-        // Two modules per character row, quiet zone included: about twice as wide as tall.
-        assert!(width > 40, "{width}");
-        assert!(lines.iter().all(|l| l.chars().count() == width));
-        assert!(
-            lines.len() * 2 >= width - 1 && lines.len() * 2 <= width + 1,
-            "{}x{}",
-            width,
-            lines.len()
-        );
-        assert!(q.chars().all(|c| " ▀▄█\n".contains(c)), "{q}");
     }
 }

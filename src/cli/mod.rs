@@ -15,6 +15,7 @@ mod man;
 mod misc;
 mod output;
 mod prompt;
+mod qr;
 mod recover;
 mod review;
 mod roster;

@@ -288,7 +288,7 @@ pub async fn serve_until_stopped(
     let announce = config.clone();
     let uri = prepared.as_ref().map(|b| b.uri.clone());
     let qr = match (&uri, qr) {
-        (Some(u), true) => Some(bunker::qr(u)?),
+        (Some(u), true) => Some(super::qr::qr(u)?),
         _ => None,
     };
     let ready = move |addr| {
