@@ -21,8 +21,10 @@ use crate::home::KeystoreConfig;
 use crate::keystore::file::{open_identity, Unlock};
 use crate::ops::Report;
 
-/// How long `unlock` waits for a new agent to answer on its socket.
-const START_WAIT: Duration = Duration::from_secs(10);
+/// How long `unlock` waits for a new agent to answer on its socket: it answers within
+/// milliseconds, but a machine busy compiling has been seen to take over 10 s to start
+/// a process.
+const START_WAIT: Duration = Duration::from_secs(30);
 /// How long `unlock`/`lock` wait for another `unlock`/`lock` of the same home.
 const SERIAL_WAIT: Duration = Duration::from_secs(10);
 
