@@ -25,6 +25,7 @@ mod backup;
 mod bad_input;
 mod cli_flows;
 mod ecdh;
+mod first_errors;
 mod formats;
 mod hardening;
 mod keystore;
