@@ -103,11 +103,21 @@ impl From<crate::home::Error> for Error {
             H::Audit(a) => a.into(),
             H::Hsm(h) => Error::Hsm(h),
             H::Malformed { path, what, detail } => Error::Malformed { path, what, detail },
-            H::Busy(m) => Error::Busy(m),
-            H::NotFound(m) => Error::NotFound(m),
-            H::Ambiguous(m) => Error::Invalid(m),
-            H::Refused(m) => Error::Refused(m),
-            H::Rejected(m) => Error::Rejected(m),
+            H::Busy { .. } => Error::Busy(e.to_string()),
+            H::NoSuchGroup { .. } | H::UnknownGroup { .. } | H::ShareGone { .. } => {
+                Error::NotFound(e.to_string())
+            }
+            H::SeveralGroups { .. }
+            | H::NoGroupYet
+            | H::ChooseGroup { .. }
+            | H::TooFewShares { .. } => Error::Invalid(e.to_string()),
+            H::OtherGroupFile { .. }
+            | H::ShareHeld { .. }
+            | H::Retired { .. }
+            | H::Pending { .. }
+            | H::Declined
+            | H::NotPassphrase => Error::Refused(e.to_string()),
+            H::ForeignShare { .. } => Error::Rejected(e.to_string()),
         }
     }
 }

@@ -123,8 +123,6 @@ pub fn passphrase_recipient(root: &Path) -> Result<String> {
     let config: Config = read_json(&root.join("config.json"), "home config")?;
     match config.keystore {
         KeystoreConfig::Passphrase { recipient } => Ok(recipient),
-        _ => Err(Error::Refused(
-            "this home's keystore is not protected by a passphrase".into(),
-        )),
+        _ => Err(Error::NotPassphrase),
     }
 }

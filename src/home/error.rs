@@ -27,20 +27,46 @@ pub enum Error {
         detail: String,
     },
     /// Another process holds this home's lock.
-    #[error("{0}")]
-    Busy(String),
-    /// A group (or seat) the user named is not in this home.
-    #[error("{0}")]
-    NotFound(String),
-    /// The user must say more (which group, which seat).
-    #[error("{0}")]
-    Ambiguous(String),
-    /// The home's state forbids it (a retired group, a share already held).
-    #[error("{0}")]
-    Refused(String),
-    /// What the home holds does not fit together (a share of another group).
-    #[error("{0}")]
-    Rejected(String),
+    #[error("{} is in use by {holder}; waited {secs:.0} s. Let it finish (or stop it), then run this again", .root.display())]
+    Busy {
+        root: PathBuf,
+        holder: String,
+        secs: f64,
+    },
+    #[error("no group {query:?} in this home; `passport group list` shows them")]
+    NoSuchGroup { query: String },
+    #[error("group {query} is not known to this home; import its group file with `passport group import`")]
+    UnknownGroup { query: String },
+    #[error("{query:?} matches several groups; give more of it")]
+    SeveralGroups { query: String },
+    #[error("this home holds no group yet; create one (keygen or dkg) first")]
+    NoGroupYet,
+    #[error("this home holds {count} groups; choose one with --group")]
+    ChooseGroup { count: usize },
+    #[error("this home already holds a different group file for {npub} (another roster or another deal of the same key); nothing was written")]
+    OtherGroupFile { npub: String },
+    #[error("this home already holds {member}'s share of {npub}")]
+    ShareHeld { member: String, npub: String },
+    #[error("this home has no share of {npub} for {member} (its sealed file is gone): restore it with `passport backup restore` or ask t members for a `passport repair`")]
+    ShareGone { npub: String, member: String },
+    #[error("the share held for {member} does not belong to group {npub}")]
+    ForeignShare { member: String, npub: String },
+    #[error(
+        "group {npub} is retired in this home: its shares were destroyed (`passport group retire`)"
+    )]
+    Retired { npub: String },
+    #[error("group {npub} is pending: its DKG has not been confirmed by every member (`passport dkg confirm`)")]
+    Pending { npub: String },
+    #[error("this home holds {held} share(s) of {npub}; signing alone needs {needed} (use the sign commit/request/share/aggregate rounds)")]
+    TooFewShares {
+        held: usize,
+        npub: String,
+        needed: u16,
+    },
+    #[error("signing declined")]
+    Declined,
+    #[error("this home's keystore is not protected by a passphrase")]
+    NotPassphrase,
 }
 
 impl Error {

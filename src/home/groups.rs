@@ -36,23 +36,23 @@ impl Home {
                 match hits.as_slice() {
                     [one] => (*one).clone(),
                     [] => {
-                        return Err(Error::NotFound(format!(
-                            "no group {query:?} in this home; `passport group list` shows them"
-                        )))
+                        return Err(Error::NoSuchGroup {
+                            query: query.to_owned(),
+                        })
                     }
                     _ => {
-                        return Err(Error::Ambiguous(format!(
-                            "{query:?} matches several groups; give more of it"
-                        )))
+                        return Err(Error::SeveralGroups {
+                            query: query.to_owned(),
+                        })
                     }
                 }
             }
         };
         let path = self.group_dir(&gid).join("group.json");
         if !path.exists() {
-            return Err(Error::NotFound(format!(
-                "group {query} is not known to this home; import its group file with `passport group import`"
-            )));
+            return Err(Error::UnknownGroup {
+                query: query.to_owned(),
+            });
         }
         read_group_file(&path)
     }
@@ -78,13 +78,8 @@ impl Home {
         let ids = self.group_ids()?;
         match ids.as_slice() {
             [one] => self.find_group(one),
-            [] => Err(Error::Ambiguous(
-                "this home holds no group yet; create one (keygen or dkg) first".into(),
-            )),
-            many => Err(Error::Ambiguous(format!(
-                "this home holds {} groups; choose one with --group",
-                many.len()
-            ))),
+            [] => Err(Error::NoGroupYet),
+            many => Err(Error::ChooseGroup { count: many.len() }),
         }
     }
 
@@ -109,10 +104,9 @@ impl Home {
         }
         let old = read_group_file(&path)?;
         if old.roster != group.roster || old.public_key_package != group.public_key_package {
-            return Err(Error::Refused(format!(
-                "this home already holds a different group file for {} (another roster or another deal of the same key); nothing was written",
-                group.npub
-            )));
+            return Err(Error::OtherGroupFile {
+                npub: group.npub.clone(),
+            });
         }
         Ok(true)
     }
@@ -176,11 +170,10 @@ impl Home {
         self.keystore
             .put_bound(&Self::share_name(group, seat), &ctx, &bytes, overwrite)
             .map_err(|e| match e {
-                keystore::Error::Exists { .. } => Error::Refused(format!(
-                    "this home already holds {}'s share of {}",
-                    group.roster.name(seat),
-                    group.npub
-                )),
+                keystore::Error::Exists { .. } => Error::ShareHeld {
+                    member: group.roster.name(seat),
+                    npub: group.npub.clone(),
+                },
                 other => other.into(),
             })
     }
@@ -192,12 +185,10 @@ impl Home {
             .get_bound(&name, &Self::share_context(group, seat))
             .map_err(|e| match e {
                 // Name what the operator knows, not the keystore's file name.
-                keystore::Error::Missing(_) => Error::NotFound(format!(
-                    "this home has no share of {} for {} (its sealed file is gone): restore it \
-                     with `passport backup restore` or ask t members for a `passport repair`",
-                    group.npub,
-                    group.roster.name(seat)
-                )),
+                keystore::Error::Missing(_) => Error::ShareGone {
+                    npub: group.npub.clone(),
+                    member: group.roster.name(seat),
+                },
                 other => other.into(),
             })?;
         let key = KeyPackage::deserialize(&bytes).map_err(|_| keystore::Error::Tampered(name))?;
@@ -205,11 +196,10 @@ impl Home {
         if key.verifying_key() != public.verifying_key()
             || public.verifying_shares().get(key.identifier()) != Some(key.verifying_share())
         {
-            return Err(Error::Rejected(format!(
-                "the share held for {} does not belong to group {}",
-                group.roster.name(seat),
-                group.npub
-            )));
+            return Err(Error::ForeignShare {
+                member: group.roster.name(seat),
+                npub: group.npub.clone(),
+            });
         }
         Ok(key)
     }
@@ -218,14 +208,12 @@ impl Home {
     pub fn active_seats(&self, group: &Group) -> Result<Vec<MemberId>> {
         match self.group_state(group)? {
             Some(s) if s.status == Status::Active => Ok(s.seats.into_iter().collect()),
-            Some(s) if s.status == Status::Retired => Err(Error::Refused(format!(
-                "group {} is retired in this home: its shares were destroyed (`passport group retire`)",
-                group.npub
-            ))),
-            Some(_) => Err(Error::Refused(format!(
-                "group {} is pending: its DKG has not been confirmed by every member (`passport dkg confirm`)",
-                group.npub
-            ))),
+            Some(s) if s.status == Status::Retired => Err(Error::Retired {
+                npub: group.npub.clone(),
+            }),
+            Some(_) => Err(Error::Pending {
+                npub: group.npub.clone(),
+            }),
             None => Ok(vec![]),
         }
     }

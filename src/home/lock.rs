@@ -71,12 +71,11 @@ pub fn acquire(root: &Path, command: &str, wait: Duration) -> Result<HomeLock> {
                 std::thread::sleep(Duration::from_millis(50));
             }
             Err(TryLockError::WouldBlock) => {
-                return Err(Error::Busy(format!(
-                    "{} is in use by {}; waited {:.0} s. Let it finish (or stop it), then run this again",
-                    root.display(),
-                    describe_holder(&mut file),
-                    wait.as_secs_f64()
-                )));
+                return Err(Error::Busy {
+                    root: root.to_owned(),
+                    holder: describe_holder(&mut file),
+                    secs: wait.as_secs_f64(),
+                });
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }

@@ -19,12 +19,11 @@ impl Home {
         let roster = &group.roster;
         let seats = self.active_seats(group)?;
         if seats.len() < roster.threshold as usize {
-            return Err(Error::Ambiguous(format!(
-                "this home holds {} share(s) of {}; signing alone needs {} (use the sign commit/request/share/aggregate rounds)",
-                seats.len(),
-                group.npub,
-                roster.threshold
-            ))
+            return Err(Error::TooFewShares {
+                held: seats.len(),
+                npub: group.npub.clone(),
+                needed: roster.threshold,
+            }
             .into());
         }
         let message = message()?;
@@ -42,7 +41,7 @@ impl Home {
         let package =
             signing::signing_package(roster, &commitments, &message).map_err(Error::from)?;
         if !consent(&chosen) {
-            return Err(Error::Refused("signing declined".into()).into());
+            return Err(Error::Declined.into());
         }
         let mut shares = BTreeMap::new();
         for s in &chosen {

@@ -177,8 +177,9 @@ fn role_of(
         // Only the lost member comes with a group file (its home lost its own).
         (Some(f), _) => read_group_file(f)?,
         (None, Some(q)) => home.find_group(q).map_err(|e| match e {
-            crate::home::Error::NotFound(m) => Error::NotFound(format!(
-                "{m}; a lost member whose home lost the group file too gives --group-file FILE \
+            e @ (crate::home::Error::NoSuchGroup { .. }
+            | crate::home::Error::UnknownGroup { .. }) => Error::NotFound(format!(
+                "{e}; a lost member whose home lost the group file too gives --group-file FILE \
                  (any member's copy)"
             )),
             e => e.into(),
