@@ -224,7 +224,7 @@ pub fn inspect_in(path: &Path, ctx: &Context) -> Result<Inspection> {
         }
     }
     let bytes = read_source(path)?;
-    let name = super::display(path);
+    let name = crate::fsutil::display(path);
     if let Some(i) = backup::binary(path, &name, &bytes)? {
         return Ok(i);
     }

@@ -30,7 +30,6 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::ceremony::{MemberId, Roster};
-use crate::envelope;
 use crate::error::{Error, Result};
 use crate::fsutil;
 
@@ -42,8 +41,6 @@ pub use crate::transport::{
 
 pub(crate) use outbox::Addressed;
 
-const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
-
 /// Something a command reports: JSON for `--json`, a human summary for stderr, and
 /// optionally data for stdout.
 pub trait Report: Serialize {
@@ -53,17 +50,9 @@ pub trait Report: Serialize {
     }
 }
 
-/// Reads bytes from a path, or stdin for `-`.
+/// Reads a public input file (at most a package's size), or stdin for `-`.
 pub fn read_source(path: &Path) -> Result<Vec<u8>> {
-    Ok(fsutil::read_public_source(path, MAX_INPUT)?)
-}
-
-fn display(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "<stdin>".into()
-    } else {
-        path.display().to_string()
-    }
+    Ok(crate::transport::read_source(path)?)
 }
 
 /// The first 8 hex digits of a ceremony (or refresh) id: package file names carry it,
@@ -116,7 +105,7 @@ pub fn pick_seat(
 pub fn load_roster(path: &Path) -> Result<Roster> {
     let bytes = read_source(path)?;
     Roster::from_json(&bytes).map_err(|e| Error::Malformed {
-        path: display(path),
+        path: fsutil::display(path),
         what: "roster",
         detail: e.to_string(),
     })

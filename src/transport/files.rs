@@ -21,11 +21,10 @@ pub struct Input {
 
 const MAX_INPUT: u64 = envelope::MAX_PACKAGE_BYTES as u64;
 
-fn display(path: &Path) -> String {
-    fsutil::display(path)
-}
+use fsutil::display;
 
-fn read_source(path: &Path) -> Result<Vec<u8>> {
+/// Reads a public input file (at most a package's size), or stdin for `-`.
+pub fn read_source(path: &Path) -> Result<Vec<u8>> {
     Ok(fsutil::read_public_source(path, MAX_INPUT)?)
 }
 

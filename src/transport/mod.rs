@@ -28,7 +28,9 @@ use crate::ceremony::Roster;
 
 pub use collect::{collect, Want};
 pub use error::{Error, Result, ViaError};
-pub use files::{input_of, read_inputs, read_package, refuse_clobber, write_package, Files, Input};
+pub use files::{
+    input_of, read_inputs, read_package, read_source, refuse_clobber, write_package, Files, Input,
+};
 pub use lazy::Lazy;
 pub use via::{Delivery, Via};
 pub use wait::{until_complete, Progress, Retry, Retryable, Waiting, Waits};
