@@ -6,6 +6,20 @@
 
 use std::path::PathBuf;
 
+mod backup;
+mod dkg;
+mod lifecycle;
+mod operator;
+mod sign;
+mod token;
+
+pub use backup::BackupError;
+pub use dkg::DkgError;
+pub use lifecycle::LifecycleError;
+pub use operator::OperatorError;
+pub use sign::SignError;
+pub use token::TokenError;
+
 /// Stable process exit codes (documented in `passport(1)`).
 pub mod exit {
     pub const OK: i32 = 0;
@@ -37,6 +51,27 @@ pub enum Error {
     Serve(#[from] crate::serve::Error),
     #[error(transparent)]
     Audit(crate::audit::Error),
+    /// A home's own errors (no such group, a share held or gone, busy, …).
+    #[error(transparent)]
+    Home(crate::home::Error),
+    /// A transport's errors that are not a file's (a server or relay, a timeout, …).
+    #[error(transparent)]
+    Net(crate::transport::Error),
+    /// A backup's own errors (a recipient, a damaged backup, a wrong key).
+    #[error(transparent)]
+    Backup(crate::backup::Error),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Dkg(#[from] DkgError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error(transparent)]
+    Backups(#[from] BackupError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Operator(#[from] OperatorError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -76,21 +111,19 @@ pub enum Error {
     NotFound(String),
 }
 
-/// A backup's errors, in the exit-code groups they always had.
+/// A backup's errors: files and malformed input read like everyone else's.
 impl From<crate::backup::Error> for Error {
     fn from(e: crate::backup::Error) -> Self {
         use crate::backup::Error as B;
         match e {
             B::File(f) => f.into(),
-            B::Usage(m) => Error::Invalid(m),
-            B::Rejected(m) => Error::Rejected(m),
-            B::Locked(m) => Error::BackupLocked(m),
             B::Malformed { path, what, detail } => Error::Malformed { path, what, detail },
+            e => Error::Backup(e),
         }
     }
 }
 
-/// A home's errors, in the exit-code groups they always had.
+/// A home's errors: the ones shared with other layers unwrap into theirs.
 impl From<crate::home::Error> for Error {
     fn from(e: crate::home::Error) -> Self {
         use crate::home::Error as H;
@@ -103,48 +136,17 @@ impl From<crate::home::Error> for Error {
             H::Audit(a) => a.into(),
             H::Hsm(h) => Error::Hsm(h),
             H::Malformed { path, what, detail } => Error::Malformed { path, what, detail },
-            H::Busy { .. } => Error::Busy(e.to_string()),
-            H::NoSuchGroup { .. } | H::UnknownGroup { .. } | H::ShareGone { .. } => {
-                Error::NotFound(e.to_string())
-            }
-            H::SeveralGroups { .. }
-            | H::NoGroupYet
-            | H::ChooseGroup { .. }
-            | H::TooFewShares { .. } => Error::Invalid(e.to_string()),
-            H::OtherGroupFile { .. }
-            | H::ShareHeld { .. }
-            | H::Retired { .. }
-            | H::Pending { .. }
-            | H::Declined
-            | H::NotPassphrase => Error::Refused(e.to_string()),
-            H::ForeignShare { .. } => Error::Rejected(e.to_string()),
+            e => Error::Home(e),
         }
     }
 }
 
-/// The transport's typed errors, in the exit-code groups they always had.
+/// The transport's errors: a file's read like every other file's.
 impl From<crate::transport::Error> for Error {
     fn from(e: crate::transport::Error) -> Self {
-        use crate::transport::{Error as T, ViaError};
         match e {
-            T::Net(ViaError::Refused { status, .. })
-                if (400..500).contains(&status) && status != 429 =>
-            {
-                Error::Rejected(e.to_string())
-            }
-            T::File(f) => f.into(),
-            T::Net(_) | T::Runtime(_) | T::OutageTimeout { .. } => Error::Transport(e.to_string()),
-            T::Package { .. } | T::OtherRequest { .. } | T::Equivocation { .. } => {
-                Error::Rejected(e.to_string())
-            }
-            T::Exists(_) => Error::Refused(e.to_string()),
-            T::Timeout { .. } => Error::Incomplete(e.to_string()),
-            T::NotAUrl { .. }
-            | T::Scheme { .. }
-            | T::NoUrl
-            | T::Mixed
-            | T::OtherCeremony { .. }
-            | T::Unbound => Error::Invalid(e.to_string()),
+            crate::transport::Error::File(f) => f.into(),
+            e => Error::Net(e),
         }
     }
 }
@@ -164,6 +166,7 @@ impl crate::transport::Retryable for Error {
                 Retry::Missing(missing.clone())
             }
             Error::Transport(e) => Retry::Outage(e.clone()),
+            Error::Net(e) if e.is_outage() => Retry::Outage(e.to_string()),
             _ => Retry::Stop,
         }
     }
@@ -226,6 +229,15 @@ impl Error {
             }
             Error::Audit(_) => exit::REJECTED,
             Error::Serve(e) if e.is_usage() => exit::USAGE,
+            Error::Home(e) => home_exit(e),
+            Error::Net(e) => transport_exit(e),
+            Error::Backup(e) => backup::backup_exit(e),
+            Error::Sign(e) => e.exit_code(),
+            Error::Dkg(e) => e.exit_code(),
+            Error::Lifecycle(e) => e.exit_code(),
+            Error::Backups(e) => e.exit_code(),
+            Error::Token(e) => e.exit_code(),
+            Error::Operator(e) => e.exit_code(),
             _ => exit::FAILURE,
         }
     }
@@ -240,6 +252,47 @@ impl Error {
             exit::USAGE => "usage",
             _ => "failure",
         }
+    }
+}
+
+/// A home's errors in the exit-code groups they always had.
+fn home_exit(e: &crate::home::Error) -> i32 {
+    use crate::home::Error as H;
+    match e {
+        H::SeveralGroups { .. }
+        | H::NoGroupYet
+        | H::ChooseGroup { .. }
+        | H::TooFewShares { .. } => exit::USAGE,
+        H::OtherGroupFile { .. }
+        | H::ShareHeld { .. }
+        | H::Retired { .. }
+        | H::Pending { .. }
+        | H::Declined
+        | H::NotPassphrase
+        | H::HomeExists(_) => exit::REFUSED,
+        H::ForeignShare { .. } | H::Malformed { .. } | H::Ceremony(_) => exit::REJECTED,
+        // Busy, no such group, a share gone: exit 1, like a missing home.
+        _ => exit::FAILURE,
+    }
+}
+
+/// The transport's errors in the exit-code groups they always had.
+fn transport_exit(e: &crate::transport::Error) -> i32 {
+    use crate::transport::Error as T;
+    match e {
+        _ if e.is_outage() => exit::FAILURE,
+        T::Net(_) | T::Package { .. } | T::OtherRequest { .. } | T::Equivocation { .. } => {
+            exit::REJECTED
+        }
+        T::Exists(_) => exit::REFUSED,
+        T::Timeout { .. } => exit::INCOMPLETE,
+        T::NotAUrl { .. }
+        | T::Scheme { .. }
+        | T::NoUrl
+        | T::Mixed
+        | T::OtherCeremony { .. }
+        | T::Unbound => exit::USAGE,
+        _ => exit::FAILURE,
     }
 }
 
