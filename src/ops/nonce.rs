@@ -18,8 +18,7 @@ use zeroize::Zeroizing;
 use super::Report;
 use crate::ceremony::frost::round1::SigningNonces;
 use crate::ceremony::MemberId;
-use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SignError};
 use crate::group::Group;
 use crate::home::Home;
 use crate::keystore;
@@ -56,9 +55,7 @@ impl Record {
 
     pub fn decode(name: &str, bytes: &[u8]) -> Result<Record> {
         let Some(rest) = bytes.strip_prefix(MAGIC) else {
-            return Err(Error::Refused(format!(
-                "nonce {name} was made by an older passport that did not record when, so it cannot be shown to be within its lifetime; it is not used. Burn it with `passport sign commit --discard-all` and commit again"
-            )));
+            return Err(SignError::NonceUndated { name: name.into() }.into());
         };
         let tampered = || Error::from(keystore::Error::Tampered(name.into()));
         if rest.len() < 16 {
@@ -80,13 +77,13 @@ impl Record {
         if now < self.expires_at {
             return Ok(());
         }
-        Err(Error::Refused(format!(
-            "{member}'s commitment {} expired at {} (made {}, valid for {}); an expired commitment is never used, so a restored copy of a home cannot reuse it. It was discarded; ask {member} for fresh commitments (`passport sign commit`)",
-            short(id),
-            clock::date(self.expires_at),
-            clock::date(self.created_at),
-            clock::span(self.expires_at.saturating_sub(self.created_at)),
-        )))
+        Err(SignError::CommitmentExpired {
+            member: member.into(),
+            id: short(id).into(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        }
+        .into())
     }
 }
 
@@ -96,14 +93,14 @@ fn short(id: &str) -> &str {
 
 /// Parses `--valid-for` (`90m`, `24h`, `7d`; bounded).
 pub fn parse_valid_for(s: &str) -> Result<u64> {
-    let secs = crate::bunker::policy::parse_duration(s)
-        .map_err(|e| Error::Invalid(format!("--valid-for: {e}")))?;
+    let secs = crate::bunker::policy::parse_duration(s).map_err(SignError::ValidFor)?;
     if !(MIN_VALID_FOR..=MAX_VALID_FOR).contains(&secs) {
-        return Err(Error::Invalid(format!(
-            "--valid-for must be between {} and {}, not {s}",
-            clock::span(MIN_VALID_FOR),
-            clock::span(MAX_VALID_FOR)
-        )));
+        return Err(SignError::ValidForRange {
+            given: s.into(),
+            min: MIN_VALID_FOR,
+            max: MAX_VALID_FOR,
+        }
+        .into());
     }
     Ok(secs)
 }
@@ -150,11 +147,11 @@ pub fn claim(home: &Home, group: &Group, seat: MemberId, id: &str, request: &str
         Err(crate::fsutil::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::AlreadyExists =>
         {
-            Err(Error::Refused(format!(
-                "{}'s commitment {} was already handed out by this coordinator (another request took it just now); a commitment is never used twice",
-                group.roster.name(seat),
-                short(id)
-            )))
+            Err(SignError::CommitmentTaken {
+                member: group.roster.name(seat),
+                id: short(id).into(),
+            }
+            .into())
         }
         r => Ok(r?),
     }
@@ -200,24 +197,25 @@ pub fn discard_all(
     group: Option<&str>,
     member: Option<&str>,
 ) -> Result<DiscardReport> {
-    let filter: Option<(String, Option<MemberId>)> = match (group, member) {
-        (None, Some(_)) => {
-            return Err(Error::Invalid(
-                "--member needs --group with --discard-all".into(),
-            ))
-        }
-        (None, None) => None,
-        (Some(g), m) => {
-            let group = home.find_group(g)?;
-            let seat = match m {
-                Some(m) => Some(group.roster.id_by_name(m).ok_or_else(|| {
-                    Error::Invalid(format!("{m:?} is not a member of group {}", group.npub))
-                })?),
-                None => None,
-            };
-            Some((group.id(), seat))
-        }
-    };
+    let filter: Option<(String, Option<MemberId>)> =
+        match (group, member) {
+            (None, Some(_)) => return Err(SignError::MemberNeedsGroup.into()),
+            (None, None) => None,
+            (Some(g), m) => {
+                let group = home.find_group(g)?;
+                let seat =
+                    match m {
+                        Some(m) => Some(group.roster.id_by_name(m).ok_or_else(|| {
+                            SignError::NotMemberOf {
+                                name: m.into(),
+                                npub: group.npub.clone(),
+                            }
+                        })?),
+                        None => None,
+                    };
+                Some((group.id(), seat))
+            }
+        };
     let ks = home.keystore();
     let mut names = vec![];
     let mut gids = BTreeSet::new();
@@ -239,11 +237,13 @@ pub fn discard_all(
         names.push(name);
     }
     let (burned, problem) = ks.burn_all(&names)?;
-    if let Some(e) = problem {
-        return Err(Error::Incomplete(format!(
-            "burned {} nonce(s) in this home, but {} one-time object(s) on the token could not be destroyed yet ({e}); they stay listed and are destroyed by the next `passport sign commit --discard-all` or signing with the token at hand",
-            burned.burned, burned.pending
-        )));
+    if let Some(source) = problem {
+        return Err(SignError::BurnPending {
+            burned: burned.burned,
+            pending: burned.pending,
+            source,
+        }
+        .into());
     }
     Ok(DiscardReport {
         discarded: burned.burned,

@@ -17,7 +17,7 @@ use super::{until_complete, Exchange, Input, Progress, Report};
 use crate::ceremony::{self, MemberId};
 use crate::envelope::payload::sign::CommitPayload;
 use crate::envelope::Round;
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::group::Group;
 use crate::home::Home;
 use crate::transport::Via;
@@ -26,22 +26,16 @@ use crate::transport::Via;
 pub fn find_request(inputs: Vec<Input>, id: &str) -> Result<Input> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() < 8 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(Error::Invalid(format!(
-            "--request {id:?}: with --via give the request's event id (at least 8 hex digits)"
-        )));
+        return Err(SignError::RequestId { id }.into());
     }
     let mut found: Vec<Input> = inputs
         .into_iter()
         .filter(|i| i.meta.round == Round::SignRequest && i.event.id.to_hex().starts_with(&id))
         .collect();
     match found.len() {
-        0 => Err(Error::Incomplete(format!(
-            "no signing request {id} has arrived yet; check the id or retry later"
-        ))),
+        0 => Err(SignError::RequestNotYet { id }.into()),
         1 => Ok(found.remove(0)),
-        n => Err(Error::Invalid(format!(
-            "{n} requests start with {id}; give more digits"
-        ))),
+        count => Err(SignError::RequestIdAmbiguous { count, id }.into()),
     }
 }
 

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::via::{progress, PackagesOut, RunArgs, ViaArgs};
 use super::{prompt, Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SignError};
 use crate::ops::sign::{self, ToSign};
 use crate::ops::{nonce, read_package, sign_run, Exchange, Files, Report};
 
@@ -76,7 +76,7 @@ impl What {
         match (&self.event, &self.message) {
             (Some(f), _) => sign::read_template(f),
             (_, Some(m)) => Ok(ToSign::Raw(m.clone())),
-            _ => Err(Error::Invalid("give --event FILE or --message HEX".into())),
+            _ => Err(SignError::NoMessage.into()),
         }
     }
 }

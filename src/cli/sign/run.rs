@@ -3,10 +3,7 @@
 use super::*;
 
 fn would_replace(path: &Path) -> Error {
-    Error::Refused(format!(
-        "{}: the file exists; pass --force to replace it",
-        path.display()
-    ))
+    SignError::WouldReplace { path: path.into() }.into()
 }
 
 /// `-o FILE` never replaces a file silently: checked before any work is done (so a
@@ -88,14 +85,8 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
                     let inputs = Exchange::inputs(&mut via, &group.roster)?;
                     let request = match &a.request {
                         Some(id) => sign_run::find_request(inputs, id)?,
-                        None => {
-                            sign_run::pending_request(&home, &group, inputs)?.ok_or_else(|| {
-                                Error::Incomplete(
-                                    "no signing request is waiting for this home yet; retry later"
-                                        .into(),
-                                )
-                            })?
-                        }
+                        None => sign_run::pending_request(&home, &group, inputs)?
+                            .ok_or(SignError::NoRequestYet)?,
                     };
                     sign::share(&home, &request, a.member.as_deref(), &mut consent, &mut via)?
                 }
@@ -122,8 +113,8 @@ pub fn run(cli: &Cli, cmd: &SignCmd, out: &Output) -> Result<()> {
             };
             let signed = match &home {
                 Some(h) if !a.via.via.is_empty() => {
-                    let (group, mut via) = via_group(h, &a.via, a.group.as_deref())?
-                        .ok_or_else(|| Error::Invalid("--via needs a URL".into()))?;
+                    let (group, mut via) =
+                        via_group(h, &a.via, a.group.as_deref())?.ok_or(SignError::ViaNeedsUrl)?;
                     let inputs = Exchange::inputs(&mut via, &group.roster)?;
                     let request = sign_run::find_request(inputs, &a.request)?;
                     let group_file = group_file(a.group_file.as_deref())?;
@@ -163,11 +154,7 @@ fn via_group(
     }
     let group = match group {
         Some(g) => home.find_group(g)?,
-        None => {
-            return Err(Error::Invalid(
-                "with --via, name the group with --group NPUB".into(),
-            ))
-        }
+        None => return Err(SignError::ViaNeedsGroup.into()),
     };
     Ok(via.connect(home, &group.roster)?.map(|v| (group, v)))
 }
@@ -177,9 +164,7 @@ fn run_all(cli: &Cli, a: &SignRunArgs, out: &Output) -> Result<()> {
     let home = cli.open_home()?;
     let group = home.find_group(&a.group)?;
     let Some(mut via) = a.run.via.connect(&home, &group.roster)? else {
-        return Err(Error::Invalid(
-            "`sign run` needs --via URL (a serve URL or relays)".into(),
-        ));
+        return Err(SignError::RunNeedsVia.into());
     };
     let mut consent = prompt::consent(a.yes)?;
     let mut bar = progress(out.json);

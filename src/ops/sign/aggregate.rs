@@ -45,11 +45,8 @@ pub(crate) fn finalize(
 ) -> Result<Signed> {
     match message {
         Message::Event { event } => {
-            let event = events::finish(event.clone(), sig).map_err(|e| {
-                Error::Rejected(format!(
-                    "aggregate signature failed libsecp256k1 verification: {e}"
-                ))
-            })?;
+            let event = events::finish(event.clone(), sig)
+                .map_err(|reason| SignError::Unverified { reason })?;
             Ok(Signed {
                 group: group.npub.clone(),
                 event: Some(event),
@@ -63,11 +60,7 @@ pub(crate) fn finalize(
                 &hex::decode(m).unwrap_or_default(),
                 sig,
             )
-            .map_err(|e| {
-                Error::Rejected(format!(
-                    "aggregate signature failed libsecp256k1 verification: {e}"
-                ))
-            })?;
+            .map_err(|reason| SignError::Unverified { reason })?;
             let raw = RawSignature {
                 pubkey: group.public_key().to_hex(),
                 message: m.clone(),
@@ -107,19 +100,17 @@ pub fn aggregate(
     let mut shares = BTreeMap::new();
     for (&from, c) in &got {
         if !req.signers.contains(&from) {
-            return Err(Error::Rejected(format!(
-                "{} sent a share but was not asked to sign this request",
-                c.sender
-            )));
+            return Err(SignError::ShareFromNonSigner {
+                sender: c.sender.clone(),
+            }
+            .into());
         }
-        let p: SharePayload = c
-            .payload(None)
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let p: SharePayload = c.payload(None)?;
         if p.request != rid {
-            return Err(Error::Rejected(format!(
-                "{}'s share names another request",
-                c.sender
-            )));
+            return Err(SignError::ShareForOtherRequest {
+                sender: c.sender.clone(),
+            }
+            .into());
         }
         shares.insert(from, p.share);
     }

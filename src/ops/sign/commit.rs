@@ -53,14 +53,14 @@ pub fn commit_for(
     ex: &mut dyn Exchange,
 ) -> Result<CommitReport> {
     if count == 0 || count > 10_000 {
-        return Err(Error::Invalid("--count must be between 1 and 10000".into()));
+        return Err(SignError::CountRange.into());
     }
     if !(nonce::MIN_VALID_FOR..=nonce::MAX_VALID_FOR).contains(&valid_for) {
-        return Err(Error::Invalid(format!(
-            "a commitment lifetime must be between {} and {}",
-            crate::clock::span(nonce::MIN_VALID_FOR),
-            crate::clock::span(nonce::MAX_VALID_FOR)
-        )));
+        return Err(SignError::LifetimeRange {
+            min: nonce::MIN_VALID_FOR,
+            max: nonce::MAX_VALID_FOR,
+        }
+        .into());
     }
     let group = home.find_group(group)?;
     let seat = pick_seat(

@@ -13,7 +13,7 @@ use crate::ceremony::frost::round2::SignatureShare;
 use crate::ceremony::{signing, MemberId, Roster};
 use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{self, Binding, Draft, Round, Sender};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SignError};
 use crate::events::{self, Message};
 use crate::group::Group;
 use crate::home::Home;
@@ -47,7 +47,13 @@ pub fn nonce_name(group: &Group, seat: MemberId, id: &str) -> String {
 }
 
 pub(super) fn rejected(path: &str) -> impl Fn(envelope::Error) -> Error + '_ {
-    move |e| Error::Rejected(format!("{path}: {e}"))
+    move |source| {
+        SignError::Package {
+            path: path.to_owned(),
+            source,
+        }
+        .into()
+    }
 }
 
 mod aggregate;

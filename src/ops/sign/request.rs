@@ -15,10 +15,10 @@ pub(crate) fn build_message(group: &Group, what: ToSign) -> Result<Message> {
     match what {
         ToSign::Template(bytes) => {
             let event = events::from_template(&bytes, &group.public_key(), Timestamp::now())
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+                .map_err(SignError::Message)?;
             Ok(Message::Event { event })
         }
-        ToSign::Raw(hex) => events::raw_message(&hex).map_err(|e| Error::Invalid(e.to_string())),
+        ToSign::Raw(hex) => Ok(events::raw_message(&hex).map_err(SignError::Message)?),
     }
 }
 
@@ -82,20 +82,22 @@ pub fn request(
         .map_err(rejected(&input.path))?;
         let p: CommitPayload = c.payload(None).map_err(rejected(&input.path))?;
         if p.group != group.npub {
-            return Err(Error::Rejected(format!(
-                "{}: commitments from {} are for another group",
-                input.path, c.sender
-            )));
+            return Err(SignError::CommitsForOtherGroup {
+                path: input.path.clone(),
+                sender: c.sender,
+            }
+            .into());
         }
         let from = c.from.expect("member");
         // A member who left at a refresh still has its old share, and its commitments
         // bind the same roster: they are no use to a signature of the group as it is.
         if group.has_left(from) {
             if input.explicit {
-                return Err(Error::Rejected(format!(
-                    "{}: {} left the group at a refresh and holds no share of it any more",
-                    input.path, c.sender
-                )));
+                return Err(SignError::CommitsFromLeaver {
+                    path: input.path.clone(),
+                    sender: c.sender,
+                }
+                .into());
             }
             continue;
         }
@@ -122,13 +124,11 @@ pub fn request(
         signers
             .iter()
             .map(|n| {
-                let id = roster.id_by_name(n).ok_or_else(|| {
-                    Error::Invalid(format!("{n:?} is not a member of this group"))
-                })?;
+                let id = roster
+                    .id_by_name(n)
+                    .ok_or_else(|| SignError::NotMember { name: n.clone() })?;
                 if group.has_left(id) {
-                    return Err(Error::Invalid(format!(
-                        "{n} left the group at a refresh and can no longer sign for it"
-                    )));
+                    return Err(SignError::SignerLeft { name: n.clone() }.into());
                 }
                 Ok(id)
             })
@@ -168,11 +168,7 @@ pub fn request(
         }
         if !reasons.is_empty() && !ex.sent() {
             // Files named by the operator: waiting will not help, the answer is no.
-            return Err(Error::Refused(format!(
-                "no usable commitments from {}: {}; ask for fresh ones (`passport sign commit`)",
-                missing.join(", "),
-                reasons.join("; ")
-            )));
+            return Err(SignError::NoUsableCommitments { missing, reasons }.into());
         }
         return Err(crate::ceremony::Error::Incomplete {
             what: if reasons.is_empty() {
@@ -185,10 +181,10 @@ pub fn request(
         .into());
     }
     if chosen.len() != roster.threshold as usize {
-        return Err(Error::Invalid(format!(
-            "choose exactly {} signers",
-            roster.threshold
-        )));
+        return Err(SignError::SignerCount {
+            threshold: roster.threshold,
+        }
+        .into());
     }
     let mut commitments = BTreeMap::new();
     let mut ids = BTreeMap::new();

@@ -17,22 +17,23 @@ pub struct Request {
 pub fn check_request(home: Option<&Home>, group: Option<&Group>, input: &Input) -> Result<Request> {
     let r = rejected(&input.path);
     // The group is named inside the (public) payload; look it up, then check everything.
-    let peek: RequestPayload = serde_json::from_str(&input.event.content)
-        .map_err(|e| Error::Rejected(format!("{}: not a signing request: {e}", input.path)))?;
+    let peek: RequestPayload =
+        serde_json::from_str(&input.event.content).map_err(|source| SignError::NotARequest {
+            path: input.path.clone(),
+            source,
+        })?;
     let group = match (group, home) {
         (Some(g), _) => g.clone(),
         (None, Some(h)) => h.find_group(&peek.group)?,
-        (None, None) => {
-            return Err(Error::Invalid(
-                "give --group-file or a home that knows the group".into(),
-            ))
-        }
+        (None, None) => return Err(SignError::NoGroupSource.into()),
     };
     if group.npub != peek.group {
-        return Err(Error::Rejected(format!(
-            "{}: the request is for {}, not {}",
-            input.path, peek.group, group.npub
-        )));
+        return Err(SignError::RequestForOtherGroup {
+            path: input.path.clone(),
+            requested: peek.group,
+            npub: group.npub,
+        }
+        .into());
     }
     let c = envelope::check(
         &group.roster,
@@ -45,47 +46,50 @@ pub fn check_request(home: Option<&Home>, group: Option<&Group>, input: &Input) 
     let payload: RequestPayload = c.payload(None).map_err(&r)?;
     if let Message::Event { event } = &payload.message {
         if event.pubkey != group.public_key() {
-            return Err(Error::Rejected(format!(
-                "{}: the event to sign is not authored by the group key",
-                input.path
-            )));
+            return Err(SignError::EventNotByGroup {
+                path: input.path.clone(),
+            }
+            .into());
         }
     }
     if payload.signing_package.message().as_slice() != payload.message.bytes().as_slice() {
-        return Err(Error::Rejected(format!(
-            "{}: the signing package signs something other than the event shown; refusing (coordinator {})",
-            input.path, c.sender
-        )));
+        return Err(SignError::PackageMismatch {
+            path: input.path.clone(),
+            coordinator: c.sender,
+        }
+        .into());
     }
     let mut signers = vec![];
     for ident in payload.signing_package.signing_commitments().keys() {
-        let id = group.roster.id_of_identifier(ident).ok_or_else(|| {
-            Error::Rejected(format!(
-                "{}: the request names a signer outside the roster",
-                input.path
-            ))
-        })?;
+        let id =
+            group
+                .roster
+                .id_of_identifier(ident)
+                .ok_or_else(|| SignError::SignerOutsideRoster {
+                    path: input.path.clone(),
+                })?;
         if !payload.commitment_ids.contains_key(&id) {
-            return Err(Error::Rejected(format!(
-                "{}: no commitment id for {}",
-                input.path,
-                group.roster.name(id)
-            )));
+            return Err(SignError::NoCommitmentId {
+                path: input.path.clone(),
+                member: group.roster.name(id),
+            }
+            .into());
         }
         if group.has_left(id) {
-            return Err(Error::Rejected(format!(
-                "{}: the request names {} as a signer, who left the group at a refresh",
-                input.path,
-                group.roster.name(id)
-            )));
+            return Err(SignError::RequestNamesLeaver {
+                path: input.path.clone(),
+                member: group.roster.name(id),
+            }
+            .into());
         }
         signers.push(id);
     }
     if signers.len() != group.roster.threshold as usize {
-        return Err(Error::Rejected(format!(
-            "{}: a request needs exactly {} signers",
-            input.path, group.roster.threshold
-        )));
+        return Err(SignError::RequestSignerCount {
+            path: input.path.clone(),
+            threshold: group.roster.threshold,
+        }
+        .into());
     }
     Ok(Request {
         group,
@@ -226,31 +230,29 @@ pub fn make_share(
     consent: Consent<'_>,
 ) -> Result<SignatureShare> {
     let group = &req.group;
-    let commit_id = req.payload.commitment_ids.get(&seat).ok_or_else(|| {
-        Error::Rejected(format!(
-            "the request names no commitment for {}",
-            group.roster.name(seat)
-        ))
-    })?;
+    let commit_id =
+        req.payload
+            .commitment_ids
+            .get(&seat)
+            .ok_or_else(|| SignError::NoCommitmentFor {
+                member: group.roster.name(seat),
+            })?;
     let name = nonce_name(group, seat, commit_id);
     let mname = group.roster.name(seat);
     // Keystore errors name internal paths (nonces/<group>.<seat>/<id>); say what the
     // operator knows instead: whose commitment, which id, which group.
-    let what = || format!("{mname}'s commitment {commit_id} for {}", group.npub);
+    let (member, id, npub) = (mname.clone(), commit_id.clone(), group.npub.clone());
     let once = home.keystore().get_once(&name).map_err(|e| match e {
-        crate::keystore::Error::NonceConsumed(_) => Error::Refused(format!(
-            "{} was already used; a commitment is never used twice. Ask for fresh commitments (`passport sign commit`)",
-            what()
-        )),
-        crate::keystore::Error::Missing(_) => Error::NotFound(format!(
-            "this home holds no {}: it was made by another home, or discarded (`sign commit --discard-all`)",
-            what()
-        )),
-        crate::keystore::Error::OnceGone(_) => Error::Refused(format!(
-            "{} was already used or discarded by another copy of this home (a restored snapshot or a copied directory): its one-time object on the token is gone. Nothing was signed; ask for fresh commitments (`passport sign commit`)",
-            what()
-        )),
-        other => other.into(),
+        crate::keystore::Error::NonceConsumed(_) => {
+            SignError::CommitmentUsed { member, id, npub }.into()
+        }
+        crate::keystore::Error::Missing(_) => {
+            SignError::CommitmentUnknown { member, id, npub }.into()
+        }
+        crate::keystore::Error::OnceGone(_) => {
+            SignError::CommitmentGone { member, id, npub }.into()
+        }
+        other => Error::from(other),
     })?;
     let record = nonce::Record::decode(&name, &once)?;
     let expected = req
@@ -259,9 +261,11 @@ pub fn make_share(
         .signing_commitments()
         .get(&Roster::identifier(seat));
     if expected != Some(record.nonces.commitments()) {
-        return Err(Error::Rejected(format!(
-            "the request's commitment for {mname} is not the one this home made under id {commit_id}; refusing"
-        )));
+        return Err(SignError::CommitmentMismatch {
+            member: mname,
+            id: commit_id.clone(),
+        }
+        .into());
     }
     if let Err(e) = record.check_fresh(commit_id, &mname, crate::clock::now()) {
         // Expired for good: burn it so it is not kept around.
@@ -270,7 +274,7 @@ pub fn make_share(
     }
     let key = home.share(group, seat)?;
     if !consent(&summary(req, seat)) {
-        return Err(Error::Refused("signing declined; no nonce was used".into()));
+        return Err(SignError::Declined.into());
     }
     // Durably burn the nonce (and, on a token, destroy its one-time object) before any
     // share exists.
