@@ -7,7 +7,7 @@ use nostr::{Event, JsonUtil, PublicKey, ToBech32};
 use serde::Serialize;
 
 use super::{read_source, sign::RawSignature, Report};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SignError};
 use crate::events;
 
 #[derive(Serialize)]
@@ -52,11 +52,12 @@ pub fn verify_bytes(name: &str, bytes: &[u8], expect: Option<&str>) -> Result<Ve
         .transpose()?;
     let check_signer = |pk: &PublicKey| -> Result<()> {
         match &expect {
-            Some(e) if e != pk => Err(Error::Rejected(format!(
-                "{name}: valid signature, but by {} and not the expected {}",
-                pk.to_bech32().expect("bech32"),
-                e.to_bech32().expect("bech32")
-            ))),
+            Some(e) if e != pk => Err(SignError::WrongSigner {
+                name: name.clone(),
+                signer: pk.to_bech32().expect("bech32"),
+                expected: e.to_bech32().expect("bech32"),
+            }
+            .into()),
             _ => Ok(()),
         }
     };
@@ -70,14 +71,10 @@ pub fn verify_bytes(name: &str, bytes: &[u8], expect: Option<&str>) -> Result<Ve
                 }
             })?;
         if !event.verify_id() {
-            return Err(Error::Rejected(format!(
-                "{name}: the event id does not match its content (tampered)"
-            )));
+            return Err(SignError::EventTampered { name }.into());
         }
         if !event.verify_signature() {
-            return Err(Error::Rejected(format!(
-                "{name}: the BIP-340 signature does not verify"
-            )));
+            return Err(SignError::BadSignature { name }.into());
         }
         check_signer(&event.pubkey)?;
         return Ok(VerifyReport {
@@ -103,7 +100,10 @@ pub fn verify_bytes(name: &str, bytes: &[u8], expect: Option<&str>) -> Result<Ve
         what: "raw signature",
         detail: e.to_string(),
     })?;
-    events::verify_raw(&pk, &msg, &sig).map_err(|e| Error::Rejected(format!("{name}: {e}")))?;
+    events::verify_raw(&pk, &msg, &sig).map_err(|reason| SignError::RawUnverified {
+        name: name.clone(),
+        reason,
+    })?;
     check_signer(&pk)?;
     Ok(VerifyReport {
         valid: true,

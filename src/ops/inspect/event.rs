@@ -10,7 +10,7 @@ use super::{names_for, strip, Context, Inspection};
 use crate::backup::identity::{IdentityManifest, IDENTITY_MANIFEST_KIND};
 use crate::backup::MANIFEST_KIND;
 use crate::envelope::{self, Round};
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::events::Message;
 use crate::untrusted;
 
@@ -32,16 +32,17 @@ pub(super) fn signed(
     if kind == Some(envelope::PACKAGE_KIND as u64) {
         return package(path, name, bytes, ctx);
     }
-    let bad = |why: String| Error::Rejected(format!("{name}: not a valid Nostr event: {why}"));
-    let text = std::str::from_utf8(bytes).map_err(|e| bad(e.to_string()))?;
-    let event = Event::from_json(text.trim()).map_err(|e| bad(e.to_string()))?;
+    let bad = |e: &dyn std::fmt::Display| SignError::NotAnEvent {
+        name: name.into(),
+        reason: e.to_string(),
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(&e))?;
+    let event = Event::from_json(text.trim()).map_err(|e| bad(&e))?;
     if !event.verify_id() {
-        return Err(bad(
-            "its id is not the hash of its content (tampered or miscomputed)".into(),
-        ));
+        return Err(SignError::EventIdNotHash { name: name.into() }.into());
     }
     if !event.verify_signature() {
-        return Err(bad("its BIP-340 signature does not verify".into()));
+        return Err(SignError::EventSignatureBad { name: name.into() }.into());
     }
     match event.kind.as_u16() {
         MANIFEST_KIND => super::backup::share_manifest(path, name, bytes),
@@ -83,8 +84,10 @@ fn nostr_event(name: &str, event: &Event) -> Inspection {
 }
 
 fn package(path: &Path, name: &str, bytes: &[u8], ctx: &Context) -> Result<Inspection> {
-    let (event, meta) =
-        envelope::parse(bytes).map_err(|e| Error::Rejected(format!("{name}: {e}")))?;
+    let (event, meta) = envelope::parse(bytes).map_err(|source| SignError::Package {
+        path: name.into(),
+        source,
+    })?;
     let mut i = Inspection::new(meta.round.describe(), name);
     let names = names_for(path, ctx, &meta, &event);
     let who = |seat: u16, pk: Option<&nostr::PublicKey>| match &names {
@@ -220,11 +223,11 @@ fn payload(
 }
 
 fn identity_manifest(path: &Path, name: &str, event: &Event) -> Result<Inspection> {
-    let m: IdentityManifest = serde_json::from_str(&event.content).map_err(|e| {
-        Error::Rejected(format!(
-            "{name}: identity-backup manifest content is not valid: {e}"
-        ))
-    })?;
+    let m: IdentityManifest =
+        serde_json::from_str(&event.content).map_err(|source| SignError::IdentityManifest {
+            name: name.into(),
+            source,
+        })?;
     let mut i = Inspection::new("identity backup manifest (signed, kind 7710)", name);
     i.field("npub", "identity", m.npub.as_str());
     let signed_by_it = crate::ceremony::roster::parse_npub(&m.npub).ok() == Some(event.pubkey);
@@ -251,10 +254,10 @@ fn identity_manifest(path: &Path, name: &str, event: &Event) -> Result<Inspectio
 /// A raw-message signature from `sign aggregate --message`.
 pub(super) fn raw_signature(name: &str, bytes: &[u8]) -> Result<Inspection> {
     let r = super::super::verify::verify_bytes(name, bytes, None).map_err(|e| {
-        Error::Rejected(format!(
-            "{name}: not a valid raw signature: {}",
-            strip(&e, name)
-        ))
+        SignError::NotARawSignature {
+            name: name.into(),
+            reason: strip(&e, name),
+        }
     })?;
     let v: Value = serde_json::from_slice(bytes).unwrap_or_default();
     let mut i = Inspection::new("raw signature (BIP-340)", name);

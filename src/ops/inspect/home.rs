@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::Inspection;
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::hsm::attest::SignedStatement;
 use crate::untrusted;
 
@@ -188,13 +188,15 @@ pub(super) fn json(path: &Path, name: &str, bytes: &[u8], v: &Value) -> Result<O
 }
 
 fn attestation(name: &str, bytes: &[u8]) -> Result<Inspection> {
-    let bad =
-        |d: String| Error::Rejected(format!("{name}: not a valid attestation statement: {d}"));
-    let signed: SignedStatement = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let bad = |e: &dyn std::fmt::Display| SignError::NotAStatement {
+        name: name.into(),
+        reason: e.to_string(),
+    };
+    let signed: SignedStatement = serde_json::from_slice(bytes).map_err(|e| bad(&e))?;
     let s = &signed.statement;
     // The signatures are checked against the statement's own challenge: that proves it is
     // intact and bound to the member, not that it is fresh.
-    crate::hsm::attest::verify(bytes, &s.challenge, None, None).map_err(|e| bad(e.to_string()))?;
+    crate::hsm::attest::verify(bytes, &s.challenge, None, None).map_err(|e| bad(&e))?;
     let mut i = Inspection::new("HSM attestation statement", name);
     i.field("member", "member", s.member.npub.as_str());
     i.field("assurance", "assurance", s.assurance.as_str());
