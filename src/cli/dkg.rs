@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::via::{progress, PackagesIn, PackagesOut, RunArgs, ViaArgs};
 use super::{Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{DkgError, Result};
 use crate::home::Home;
 use crate::ops::{dkg, load_roster};
 
@@ -107,9 +107,7 @@ fn run_all(home: &Home, a: &DkgRunArgs, out: &Output) -> Result<()> {
     let roster = load_roster(&a.roster)?;
     out.warn_shared_seats(&roster);
     let Some(mut via) = a.run.via.connect(home, &roster)? else {
-        return Err(Error::Invalid(
-            "`dkg run` needs --via URL (a serve URL or relays)".into(),
-        ));
+        return Err(DkgError::RunNeedsVia.into());
     };
     let mut bar = progress(out.json);
     let r = dkg::run(

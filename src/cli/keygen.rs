@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::via::ViaArgs;
 use super::{Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{DkgError, Error, Result};
 use crate::ops::{keygen, load_roster, read_package, Exchange};
 
 #[derive(Debug, Subcommand)]
@@ -53,8 +53,9 @@ pub struct ImportArgs {
 pub(super) fn read_nsec(path: &std::path::Path) -> Result<Zeroizing<String>> {
     let bytes = crate::fsutil::read_bounded(path, 1024)
         .map_err(|e| Error::io(crate::fsutil::display(path), e))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Error::Invalid(format!("{}: not text", crate::fsutil::display(path))))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| DkgError::NotText {
+        file: crate::fsutil::display(path),
+    })?;
     Ok(Zeroizing::new(text.to_owned()))
 }
 
@@ -78,9 +79,7 @@ pub fn run(cli: &Cli, cmd: &KeygenCmd, out: &Output) -> Result<()> {
                     keygen::find_dealt(&home, &roster, a.member.as_deref(), inputs)?
                 }
                 (Some(p), None) => read_package(p, Some(&roster))?,
-                (None, None) => {
-                    return Err(Error::Invalid("give the package file or --via URL".into()))
-                }
+                (None, None) => return Err(DkgError::NoPackage.into()),
             };
             out.report(&keygen::import(&home, &roster, &input)?)
         }

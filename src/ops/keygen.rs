@@ -12,7 +12,7 @@ use crate::ceremony::frost::SigningKey;
 use crate::ceremony::{dealer, MemberId, Roster};
 use crate::envelope::payload::keygen::DealerShare;
 use crate::envelope::{self, Round, Sender};
-use crate::error::{Error, Result};
+use crate::error::{DkgError, Result};
 use crate::group::{Group, Origin};
 use crate::home::{GroupState, Home, Status};
 
@@ -57,23 +57,18 @@ pub fn deal(
     match roster.dealer {
         Some(d) if d == me => {}
         Some(d) => {
-            return Err(Error::Invalid(format!(
-                "the roster names {} as dealer, not this home ({})",
-                envelope::short_npub(&d),
-                envelope::short_npub(&me)
-            )))
+            return Err(DkgError::NotTheDealer {
+                dealer: envelope::short_npub(&d),
+                me: envelope::short_npub(&me),
+            }
+            .into())
         }
-        None => return Err(Error::Invalid(
-            "this is a DKG roster (no dealer); use `passport dkg`, or write a roster with --dealer"
-                .into(),
-        )),
+        None => return Err(DkgError::NoDealer.into()),
     }
     let keys = home.identity()?;
     let existing = match &nsec {
         Some(text) => {
-            let sk = SecretKey::parse(text.trim()).map_err(|_| {
-                Error::Invalid("the key to split is not a valid nsec or 64-hex secret key".into())
-            })?;
+            let sk = SecretKey::parse(text.trim()).map_err(|_| DkgError::BadSecretKey)?;
             let bytes = Zeroizing::new(sk.secret_bytes());
             Some((
                 SigningKey::deserialize(bytes.as_slice()).map_err(crate::ceremony::Error::frost)?,
@@ -91,9 +86,7 @@ pub fn deal(
     if let Some((_, pk)) = &existing {
         // Splitting must never change the identity the world knows.
         if group.public_key() != *pk {
-            return Err(Error::Rejected(
-                "split produced a different npub; refusing to write shares".into(),
-            ));
+            return Err(DkgError::SplitChangedNpub.into());
         }
     }
     // A roster is dealt once: a second deal would be a second key under the same
@@ -104,12 +97,12 @@ pub fn deal(
         .join(format!("{}.json", roster.ceremony_id));
     if let Ok(bytes) = std::fs::read(&record) {
         let earlier: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        return Err(Error::Refused(format!(
-            "this home already dealt roster {} (ceremony {}) as group {}; dealing it again would make a second key under the same ceremony; write a new roster (`passport roster new`) to deal again",
-            roster.fingerprint(),
-            super::short_id(&roster.ceremony_id),
-            earlier["group"].as_str().unwrap_or("?")
-        )));
+        return Err(DkgError::AlreadyDealt {
+            fingerprint: roster.fingerprint(),
+            ceremony: super::short_id(&roster.ceremony_id).to_owned(),
+            group: earlier["group"].as_str().unwrap_or("?").to_owned(),
+        }
+        .into());
     }
     // Checked before anything is written: a split of a key this home already holds
     // under another roster would otherwise be refused after the shares were out.
@@ -185,10 +178,11 @@ impl Report for ImportReport {
 
 /// Checks and imports a dealer share package addressed to this home.
 pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportReport> {
-    let dealer_pk = roster.dealer.ok_or_else(|| {
-        Error::Invalid("this roster has no dealer; dealer packages cannot belong to it".into())
-    })?;
-    let rejected = |e: envelope::Error| Error::Rejected(format!("{}: {e}", input.path));
+    let dealer_pk = roster.dealer.ok_or(DkgError::NoDealerToImport)?;
+    let rejected = |source: envelope::Error| DkgError::DealerPackage {
+        file: input.path.clone(),
+        source,
+    };
     let checked = envelope::check(
         roster,
         input.event.clone(),
@@ -201,17 +195,17 @@ pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportRepor
     let seat: MemberId = checked.meta.to.map(|(_, s)| s).unwrap_or(0);
     checked.require_for(roster, keys, seat).map_err(rejected)?;
     if roster.member(seat).map(|m| m.npub) != Some(keys.public_key()) {
-        return Err(Error::Rejected(format!(
-            "{}: the package is addressed to a seat you do not hold",
-            input.path
-        )));
+        return Err(DkgError::NotYourSeat {
+            file: input.path.clone(),
+        }
+        .into());
     }
     let payload: DealerShare = checked.payload(Some(keys)).map_err(rejected)?;
     if payload.group.roster != *roster {
-        return Err(Error::Rejected(format!(
-            "{}: the dealer's group file carries a different roster",
-            input.path
-        )));
+        return Err(DkgError::DealerOtherRoster {
+            file: input.path.clone(),
+        }
+        .into());
     }
     let group = payload.group;
     let key = dealer::accept_share(
@@ -221,7 +215,10 @@ pub fn import(home: &Home, roster: &Roster, input: &Input) -> Result<ImportRepor
         &group.public_key_package,
         &group.xonly(),
     )
-    .map_err(|e| Error::Rejected(format!("{}: {e}", input.path)))?;
+    .map_err(|source| DkgError::DealtShare {
+        file: input.path.clone(),
+        source,
+    })?;
     home.save_group(&group)?;
     let mut state = home.group_state(&group)?.unwrap_or(GroupState {
         status: Status::Active,

@@ -35,9 +35,11 @@ pub fn finish(
         ));
     }
     if st.stage < Stage::Round2 {
-        return Err(Error::Invalid(
-            "run `passport dkg round2` before finish".into(),
-        ));
+        return Err(DkgError::OutOfOrder {
+            before: "round2",
+            step: "finish",
+        }
+        .into());
     }
     let inputs = ex.inputs(roster)?;
     received_round1(&st, &inputs)?; // equivocation check on anything present
@@ -54,9 +56,7 @@ pub fn finish(
     )?;
     let mut r2 = BTreeMap::new();
     for (&from, c) in &got2 {
-        let p: round2::Package = c
-            .payload(Some(keys))
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let p: round2::Package = c.payload(Some(keys))?;
         r2.insert(from, p);
     }
     let r1: BTreeMap<MemberId, round1::Package> = st
@@ -125,9 +125,11 @@ pub fn confirm(
 ) -> Result<StepReport> {
     let mut st = load_state(home, roster, member)?;
     if st.stage < Stage::Finished {
-        return Err(Error::Invalid(
-            "run `passport dkg finish` before confirm".into(),
-        ));
+        return Err(DkgError::OutOfOrder {
+            before: "finish",
+            step: "confirm",
+        }
+        .into());
     }
     let group = home.find_group(st.group.as_deref().expect("finished has group"))?;
     if st.stage == Stage::Confirmed {
@@ -154,17 +156,15 @@ pub fn confirm(
     let mut reported = BTreeMap::new();
     reported.insert(st.seat, mine);
     for (&from, c) in &got {
-        let a: Agreement = c
-            .payload(None)
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let a: Agreement = c.payload(None)?;
         let mut h = [0u8; 32];
         match hex::decode(&a.public_key_package_hash) {
             Ok(b) if b.len() == 32 => h.copy_from_slice(&b),
             _ => {
-                return Err(Error::Rejected(format!(
-                    "agreement package from {} carries no valid hash",
-                    c.sender
-                )))
+                return Err(DkgError::NoAgreementHash {
+                    sender: c.sender.clone(),
+                }
+                .into())
             }
         }
         reported.insert(from, h);

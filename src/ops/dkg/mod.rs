@@ -14,7 +14,7 @@ use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
 use crate::envelope::payload::dkg::Agreement;
 use crate::envelope::{self, Binding, Draft, Round};
-use crate::error::{Error, Result};
+use crate::error::{DkgError, Result};
 use crate::group::{Group, Origin};
 use crate::home::{GroupState, Home, Status};
 
@@ -110,16 +110,14 @@ fn load_state(home: &Home, roster: &Roster, member: Option<&str>) -> Result<DkgS
     let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
     home.read_state::<DkgState>(&state_rel(roster, seat))?
         .ok_or_else(|| {
-            Error::Invalid(format!(
-                "{} has not started this DKG; run `passport dkg round1` first",
-                roster.name(seat)
-            ))
+            DkgError::NotStarted {
+                member: roster.name(seat),
+            }
+            .into()
         })
         .and_then(|s| {
             if s.roster != *roster {
-                Err(Error::Rejected(
-                    "this roster differs from the one round 1 was run with".into(),
-                ))
+                Err(DkgError::OtherRoster.into())
             } else {
                 Ok(s)
             }
@@ -153,9 +151,7 @@ pub fn round1(
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
     if roster.dealer.is_some() {
-        return Err(Error::Invalid(
-            "this roster names a dealer; use `passport keygen` for it".into(),
-        ));
+        return Err(DkgError::DealerRoster.into());
     }
     let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
     let name = roster.name(seat);
@@ -216,14 +212,12 @@ fn received_round1(
     for (from, c) in &got {
         if let Some(prev) = st.round1_received.get(from) {
             if prev.id != c.event.id {
-                return Err(Error::Rejected(format!(
-                    "{} sent a different round-1 package ({}) from the one used in round 2 ({}); \
-                     {} equivocated or a package was forged: abort this ceremony",
-                    c.sender,
-                    &c.event.id.to_hex()[..12],
-                    &prev.id.to_hex()[..12],
-                    c.sender
-                )));
+                return Err(DkgError::Equivocated {
+                    sender: c.sender.clone(),
+                    got: c.event.id.to_hex()[..12].to_owned(),
+                    used: prev.id.to_hex()[..12].to_owned(),
+                }
+                .into());
             }
         }
     }
@@ -236,9 +230,7 @@ fn round1_packages(
 ) -> Result<BTreeMap<MemberId, round1::Package>> {
     got.iter()
         .map(|(&from, c)| {
-            let p: round1::Package = c
-                .payload(None)
-                .map_err(|e| Error::Rejected(e.to_string()))?;
+            let p: round1::Package = c.payload(None)?;
             dkg::check_round1(roster, from, &p)?;
             Ok((from, p))
         })
