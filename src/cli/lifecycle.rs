@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 
 use super::via::{progress, PackagesIn, PackagesOut, RunArgs, ViaArgs};
 use super::{Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::home::Home;
 use crate::ops::{lifecycle_run, refresh, repair};
 use crate::transport::Lazy;
@@ -250,9 +250,10 @@ fn lazy_via(home: &Home, a: &RunArgs, what: &str) -> Result<Lazy> {
     match a.via.endpoint()? {
         Some(e) => Ok(Lazy::new(e, home.identity()?.clone(), a.via.bounds()?)
             .on_connect(super::via::warn_unreachable)),
-        None => Err(Error::Invalid(format!(
-            "`{what}` needs --via URL (a serve URL or relays)"
-        ))),
+        None => Err(LifecycleError::NeedsVia {
+            command: what.to_owned(),
+        }
+        .into()),
     }
 }
 

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use super::{Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::ops::handover;
 use crate::ops::recover::{self, Output as KeyOut};
 
@@ -80,10 +80,11 @@ pub(super) fn consent(danger: bool, what: &[String], phrase: &str, flag: &str) -
         return Ok(());
     }
     if !interactive() {
-        return Err(Error::Refused(format!(
-            "this cannot be undone; confirm in a terminal or pass {flag} ({})",
-            what.first().map(String::as_str).unwrap_or("")
-        )));
+        return Err(LifecycleError::NotConfirmable {
+            flag: flag.to_owned(),
+            what: what.first().cloned().unwrap_or_default(),
+        }
+        .into());
     }
     for line in what {
         eprintln!("{line}");
@@ -92,9 +93,11 @@ pub(super) fn consent(danger: bool, what: &[String], phrase: &str, flag: &str) -
         .with_prompt(format!("Type \"{phrase}\" to continue"))
         .allow_empty(true)
         .interact_text()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(|e| LifecycleError::Prompt {
+            reason: e.to_string(),
+        })?;
     if typed.trim() != phrase {
-        return Err(Error::Refused("not confirmed; nothing was done".into()));
+        return Err(LifecycleError::NotConfirmed.into());
     }
     Ok(())
 }
@@ -103,17 +106,12 @@ pub(super) fn consent(danger: bool, what: &[String], phrase: &str, flag: &str) -
 pub(super) fn ncryptsec_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
     if let Ok(p) = std::env::var("PASSPORT_NCRYPTSEC_PASSPHRASE") {
         if p.is_empty() {
-            return Err(Error::Invalid(
-                "PASSPORT_NCRYPTSEC_PASSPHRASE is empty".into(),
-            ));
+            return Err(LifecycleError::EmptyPassphraseEnv.into());
         }
         return Ok(Zeroizing::new(p));
     }
     if !interactive() {
-        return Err(Error::Invalid(
-            "no ncryptsec passphrase: set PASSPORT_NCRYPTSEC_PASSPHRASE or run in a terminal"
-                .into(),
-        ));
+        return Err(LifecycleError::NoPassphrase.into());
     }
     let p = dialoguer::Password::new().with_prompt("ncryptsec passphrase");
     let p = if confirm {
@@ -121,9 +119,12 @@ pub(super) fn ncryptsec_passphrase(confirm: bool) -> Result<Zeroizing<String>> {
     } else {
         p
     };
-    p.interact()
-        .map(Zeroizing::new)
-        .map_err(|e| Error::Invalid(e.to_string()))
+    p.interact().map(Zeroizing::new).map_err(|e| {
+        LifecycleError::Prompt {
+            reason: e.to_string(),
+        }
+        .into()
+    })
 }
 
 pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
@@ -136,15 +137,10 @@ pub fn run(cli: &Cli, a: &RecoverArgs, out: &Output) -> Result<()> {
     let to_stdout = output.as_os_str() == "-";
     if to_stdout {
         if out.json {
-            return Err(Error::Invalid(
-                "-o - writes the key to stdout, which --json uses for its report; use one of them"
-                    .into(),
-            ));
+            return Err(LifecycleError::KeyToStdoutAndJson.into());
         }
         if std::io::stdout().is_terminal() {
-            return Err(Error::Refused(
-                "refusing to print the secret key to a terminal; pipe it (-o - | …) or name a new file with -o".into(),
-            ));
+            return Err(LifecycleError::KeyToTerminal.into());
         }
     }
     let home = cli.open_home()?;

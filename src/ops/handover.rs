@@ -17,7 +17,7 @@ use super::{read_inputs, short_id, Report};
 use crate::ceremony::{roster::parse_npub, share, MemberId, Roster};
 use crate::envelope::payload::handover::Payload;
 use crate::envelope::{self, Binding, Draft, Round, Sender};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::group::Group;
 use crate::home::{self, Home};
 
@@ -54,17 +54,14 @@ pub fn recipient(roster: &Roster, to: &str) -> Result<(PublicKey, MemberId)> {
     let seat = match roster.id_by_name(to) {
         Some(s) => s,
         None => {
-            let pk = parse_npub(to).map_err(|_| {
-                Error::Invalid(format!(
-                    "{to:?} is neither a member's name nor an npub of this roster"
-                ))
-            })?;
-            *roster.ids_of(&pk).first().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{} is not a member of this roster; a share is only handed to a member",
-                    envelope::short_npub(&pk)
-                ))
-            })?
+            let pk = parse_npub(to)
+                .map_err(|_| LifecycleError::NoSuchRecipient { to: to.to_owned() })?;
+            *roster
+                .ids_of(&pk)
+                .first()
+                .ok_or_else(|| LifecycleError::RecipientNotMember {
+                    npub: envelope::short_npub(&pk),
+                })?
         }
     };
     let m = roster.member(seat).expect("seat from the roster");
@@ -84,10 +81,10 @@ pub fn plan(home: &Home, group: &str, to: &str, member: Option<&str>) -> Result<
     let seat = super::pick_seat(&group.roster, &seats, member, "in this group")?;
     let to = recipient(&group.roster, to)?;
     if to.0 == home.public_key() {
-        return Err(Error::Invalid(format!(
-            "{} is this home's own identity: recover-nsec here uses this home's shares directly",
-            group.roster.name(to.1)
-        )));
+        return Err(LifecycleError::HandToSelf {
+            member: group.roster.name(to.1),
+        }
+        .into());
     }
     Ok(Plan { group, seat, to })
 }
@@ -166,7 +163,10 @@ pub fn receive(home: &Home, group: &Group, paths: &[PathBuf]) -> Result<Vec<Hand
             continue;
         }
         let file = input.path.clone();
-        let rejected = |e: String| Error::Rejected(format!("{file}: {e}"));
+        let package = |source| LifecycleError::HandoverPackage {
+            file: file.clone(),
+            source,
+        };
         let checked = envelope::check(
             roster,
             input.event,
@@ -174,39 +174,51 @@ pub fn receive(home: &Home, group: &Group, paths: &[PathBuf]) -> Result<Vec<Hand
             Round::ShareHandover,
             Sender::Member,
         )
-        .map_err(|e| rejected(e.to_string()))?;
+        .map_err(package)?;
         let sender = checked.sender.clone();
         let from = checked.from.expect("members have seats");
         match &checked.meta.to {
             Some((pk, s)) if *pk == me && roster.member(*s).is_some_and(|m| m.npub == me) => {}
             Some((_, s)) => {
-                return Err(rejected(format!(
-                    "{sender}'s share is handed to {}, not to this home",
-                    roster.name(*s)
-                )))
+                return Err(LifecycleError::HandedToOther {
+                    file,
+                    sender,
+                    to: roster.name(*s),
+                }
+                .into())
             }
-            None => return Err(rejected(format!("{sender}'s share names no recipient"))),
+            None => return Err(LifecycleError::NoRecipient { file, sender }.into()),
         }
-        let payload: Payload = checked
-            .payload(Some(home.identity()?))
-            .map_err(|e| rejected(e.to_string()))?;
+        let payload: Payload = checked.payload(Some(home.identity()?)).map_err(package)?;
         if payload.group != group.npub || payload.seat != from {
-            return Err(rejected(format!(
-                "{sender}'s package carries a share of {} seat {}, not {sender}'s share of {}",
-                payload.group, payload.seat, group.npub
-            )));
+            return Err(LifecycleError::OtherShare {
+                file,
+                sender,
+                group: payload.group.clone(),
+                seat: payload.seat,
+                npub: group.npub.clone(),
+            }
+            .into());
         }
-        let bytes = Zeroizing::new(
-            hex::decode(&payload.key_package)
-                .map_err(|_| rejected(format!("{sender}'s key package is not hex")))?,
-        );
-        let key = KeyPackage::deserialize(&bytes)
-            .map_err(|e| rejected(format!("{sender}'s key package does not parse: {e}")))?;
-        share::fits(&key, &group.public_key_package, roster.threshold, from).map_err(|m| {
-            rejected(format!(
-                "{sender}'s share does not belong to {}: {m} (a share from before a refresh is stale)",
-                group.npub
-            ))
+        let bytes = Zeroizing::new(hex::decode(&payload.key_package).map_err(|_| {
+            LifecycleError::KeyNotHex {
+                file: file.clone(),
+                sender: sender.clone(),
+            }
+        })?);
+        let key =
+            KeyPackage::deserialize(&bytes).map_err(|source| LifecycleError::KeyUnparsable {
+                file: file.clone(),
+                sender: sender.clone(),
+                source,
+            })?;
+        share::fits(&key, &group.public_key_package, roster.threshold, from).map_err(|misfit| {
+            LifecycleError::NotOfGroup {
+                file: file.clone(),
+                sender: sender.clone(),
+                npub: group.npub.clone(),
+                misfit,
+            }
         })?;
         if out.iter().any(|h| h.seat == from) {
             continue;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::refresh::{self, LifecycleReport};
 use super::{repair, until_complete, Exchange, Progress, Report};
 use crate::ceremony::{self, MemberId};
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, Result};
 use crate::group::Group;
 use crate::home::{read_group_file, Home};
 use crate::transport::Lazy;
@@ -178,31 +178,29 @@ fn role_of(
         (Some(f), _) => read_group_file(f)?,
         (None, Some(q)) => home.find_group(q).map_err(|e| match e {
             e @ (crate::home::Error::NoSuchGroup { .. }
-            | crate::home::Error::UnknownGroup { .. }) => Error::NotFound(format!(
-                "{e}; a lost member whose home lost the group file too gives --group-file FILE \
-                 (any member's copy)"
-            )),
+            | crate::home::Error::UnknownGroup { .. }) => {
+                Error::from(LifecycleError::GroupNotHere(e))
+            }
             e => e.into(),
         })?,
-        (None, None) => {
-            return Err(Error::Invalid(
-                "give --group (a group this home knows) or --group-file".into(),
-            ))
-        }
+        (None, None) => return Err(LifecycleError::NoGroup.into()),
     };
     let seat = g
         .roster
         .id_by_name(lost)
-        .ok_or_else(|| Error::Invalid(format!("{lost:?} is not a member of group {}", g.npub)))?;
-    let helper_ids = ceremony::repair::parse_helpers(&g.roster, seat, helpers)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .ok_or_else(|| LifecycleError::NotAMember {
+            name: lost.to_owned(),
+            npub: g.npub.clone(),
+        })?;
+    let helper_ids =
+        ceremony::repair::parse_helpers(&g.roster, seat, helpers).map_err(LifecycleError::Plan)?;
     let holds_lost = g.roster.ids_of(&home.public_key()).contains(&seat);
     if group_file.is_some() {
         if !holds_lost {
-            return Err(Error::Invalid(format!(
-                "--group-file is for the lost member's home, and this home is not {lost} (its \
-                 npub is not {lost}'s); a helper names the group with --group"
-            )));
+            return Err(LifecycleError::NotTheLost {
+                lost: lost.to_owned(),
+            }
+            .into());
         }
         return Ok((g, seat, helper_ids, Role::Lost));
     }
@@ -217,24 +215,19 @@ fn role_of(
         (true, true) => Role::Lost,
         (false, false) => Role::Helper,
         (true, false) => {
-            return Err(Error::Invalid(format!(
-                "this home holds {lost}'s seat and helper seats ({}); run the steps one at a \
-                 time: `repair step1|step2 --member NAME` as a helper, `repair finish --member \
-                 {lost}` for {lost}",
-                helping.join(", ")
-            )))
+            return Err(LifecycleError::LostAndHelper {
+                lost: lost.to_owned(),
+                helping,
+            }
+            .into())
         }
         (false, true) => {
-            return Err(Error::Invalid(format!(
-                "this home is neither one of this repair's helpers with a share of {} ({}) nor \
-                 the lost member {lost}",
-                g.npub,
-                helper_ids
-                    .iter()
-                    .map(|&s| g.roster.name(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            return Err(LifecycleError::NeitherRole {
+                npub: g.npub,
+                helpers: helper_ids.iter().map(|&s| g.roster.name(s)).collect(),
+                lost: lost.to_owned(),
+            }
+            .into())
         }
     };
     Ok((g, seat, helper_ids, role))

@@ -14,7 +14,7 @@ use super::handover::{self, Handed};
 use super::Report;
 use crate::ceremony::frost::keys::reconstruct;
 use crate::ceremony::MemberId;
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, Result};
 use crate::group::Group;
 use crate::home::{self, Home};
 
@@ -119,23 +119,15 @@ pub fn gather(home: &Home, group: &str, handed: &[PathBuf]) -> Result<Shares> {
             .first()
             .map(|&s| r.name(s))
             .unwrap_or_else(|| "this home's member".into());
-        return Err(Error::Incomplete(format!(
-            "{have} share(s) of {} at hand ({}); reconstruction needs {t}. {} more of {} must run \
-             `passport recover-nsec send-share --group {} --to {me}` and give you the file \
-             (then pass it with --share)",
-            group.npub,
-            if held.is_empty() {
-                "none".into()
-            } else {
-                held.iter()
-                    .map(|&s| r.name(s))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            t - have,
-            others.join(", "),
-            group.npub,
-        )));
+        return Err(LifecycleError::TooFewToRecover {
+            npub: group.npub.clone(),
+            have,
+            t,
+            held: held.iter().map(|&s| r.name(s)).collect(),
+            others,
+            me,
+        }
+        .into());
     }
     Ok(Shares { group, own, handed })
 }
@@ -151,10 +143,10 @@ pub fn recover(home: &Home, shares: Shares, out: Output, sink: Sink<'_>) -> Resu
         Sink::Stream(_) => Path::new("<stdout>"),
     };
     if matches!(sink, Sink::File(_)) && path.exists() {
-        return Err(Error::Refused(format!(
-            "{} exists; the key is only ever written to a new file",
-            path.display()
-        )));
+        return Err(LifecycleError::KeyFileExists {
+            file: path.display().to_string(),
+        }
+        .into());
     }
     let mut keys = own
         .iter()
@@ -164,20 +156,19 @@ pub fn recover(home: &Home, shares: Shares, out: Output, sink: Sink<'_>) -> Resu
     keys.extend(handed.into_iter().map(|h| h.key).take(t - keys.len()));
     let signing_key = reconstruct(&keys).map_err(crate::ceremony::Error::frost)?;
     let bytes = Zeroizing::new(signing_key.serialize());
-    let secret = SecretKey::from_slice(&bytes)
-        .map_err(|_| Error::Rejected("reconstruction produced an invalid key".into()))?;
+    let secret = SecretKey::from_slice(&bytes).map_err(|_| LifecycleError::InvalidKey)?;
     // Never write a key that is not the group's.
     if Keys::new(secret.clone()).public_key() != group.public_key() {
-        return Err(Error::Rejected(format!(
-            "the reconstructed key does not match {}; a share is wrong or stale (nothing was written)",
-            group.npub
-        )));
+        return Err(LifecycleError::WrongKey {
+            npub: group.npub.clone(),
+        }
+        .into());
     }
     let (text, format) = match out {
         Output::Nsec => (Zeroizing::new(secret.to_bech32().expect("bech32")), "nsec"),
         Output::Ncryptsec(pass) => {
             let enc = EncryptedSecretKey::new(&secret, &pass, NCRYPTSEC_LOG_N, KeySecurity::Medium)
-                .map_err(|e| Error::Invalid(format!("NIP-49 encryption failed: {e}")))?;
+                .map_err(LifecycleError::Ncryptsec)?;
             (
                 Zeroizing::new(enc.to_bech32().expect("bech32")),
                 "ncryptsec (NIP-49)",

@@ -26,7 +26,7 @@ use super::{collect, pick_seat, Exchange, Want};
 use crate::ceremony::{repair, MemberId, Roster};
 use crate::envelope::payload::repair::{DeltaPayload, SigmaPayload};
 use crate::envelope::{self, Binding, Checked, Draft, Round};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::group::Group;
 use crate::home::{GroupState, Home, Status};
 
@@ -52,19 +52,19 @@ struct Plan {
 }
 
 fn plan(group: Group, lost: MemberId, helpers: &str) -> Result<Plan> {
-    let helpers = repair::parse_helpers(&group.roster, lost, helpers)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let helpers =
+        repair::parse_helpers(&group.roster, lost, helpers).map_err(LifecycleError::Plan)?;
     // A seat that left at a refresh has no verifying share to repair towards, and none
     // to help with.
     if let Some(&s) = std::iter::once(&lost)
         .chain(&helpers)
         .find(|&&s| group.has_left(s))
     {
-        return Err(Error::Invalid(format!(
-            "{} left group {} at a refresh; it can neither be repaired nor help",
-            group.roster.name(s),
-            group.npub
-        )));
+        return Err(LifecycleError::LeftAtRefresh {
+            member: group.roster.name(s),
+            npub: group.npub,
+        }
+        .into());
     }
     let roster = repair::binding_roster(&group.roster, &group.public_key_package, lost, &helpers)?;
     Ok(Plan {
@@ -76,10 +76,13 @@ fn plan(group: Group, lost: MemberId, helpers: &str) -> Result<Plan> {
 }
 
 fn lost_seat(group: &Group, lost: &str) -> Result<MemberId> {
-    group
-        .roster
-        .id_by_name(lost)
-        .ok_or_else(|| Error::Invalid(format!("{lost:?} is not a member of group {}", group.npub)))
+    group.roster.id_by_name(lost).ok_or_else(|| {
+        LifecycleError::NotAMember {
+            name: lost.to_owned(),
+            npub: group.npub.clone(),
+        }
+        .into()
+    })
 }
 
 fn state_rel(p: &Plan, seat: MemberId) -> String {
@@ -129,11 +132,11 @@ fn report(
 fn only_helpers(p: &Plan, got: &BTreeMap<MemberId, Checked>) -> Result<()> {
     for (from, c) in got {
         if !p.helpers.contains(from) {
-            return Err(Error::Rejected(format!(
-                "{} sent a {} but is not a helper of this repair",
-                c.sender,
-                c.meta.round.describe()
-            )));
+            return Err(LifecycleError::NotAHelper {
+                sender: c.sender.clone(),
+                round: c.meta.round.describe(),
+            }
+            .into());
         }
     }
     Ok(())
@@ -213,12 +216,13 @@ pub fn step2(
 ) -> Result<LifecycleReport> {
     let (p, seat) = helper_of(home, group, lost, helpers, member, ex)?;
     let rel = state_rel(&p, seat);
-    let mut st = home.read_state::<RepairState>(&rel)?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{} has not started this repair; run `passport repair step1` first",
-            p.roster.name(seat)
-        ))
-    })?;
+    let mut st =
+        home.read_state::<RepairState>(&rel)?
+            .ok_or_else(|| LifecycleError::NotStarted {
+                member: p.roster.name(seat),
+                workflow: "repair",
+                first: "step1",
+            })?;
     if let Some((file, ev)) = &st.sigma_sent {
         let path = ex.deliver(file, ev)?;
         return Ok(report(
@@ -245,19 +249,16 @@ pub fn step2(
     if let Some(own) = got.get(&seat) {
         let sent = st.deltas_sent.iter().any(|(_, ev)| ev.id == own.event.id);
         if !sent {
-            return Err(Error::Rejected(format!(
-                "the delta from {} to itself ({}) is not the one this home made; it was forged \
-                 or made by another home",
-                own.sender,
-                &own.event.id.to_hex()[..12]
-            )));
+            return Err(LifecycleError::OwnDeltaForged {
+                sender: own.sender.clone(),
+                got: own.event.id.to_hex()[..12].to_owned(),
+            }
+            .into());
         }
     }
     let mut deltas = BTreeMap::new();
     for (&from, c) in &got {
-        let d: DeltaPayload = c
-            .payload(Some(keys))
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let d: DeltaPayload = c.payload(Some(keys))?;
         deltas.insert(from, d.delta);
     }
     let sigma = repair::part2(&p.roster, &p.helpers, &deltas)?;
@@ -305,33 +306,26 @@ pub fn finish(
         (Some(f), _) => {
             let g = crate::home::read_group_file(f)?;
             if let Some(q) = group {
-                let pk = crate::ceremony::roster::parse_npub(q)
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                let pk =
+                    crate::ceremony::roster::parse_npub(q).map_err(LifecycleError::GroupNpub)?;
                 if pk != g.public_key() {
-                    return Err(Error::Rejected(format!(
-                        "{} is the group file of {}, not of {q}",
-                        f.display(),
-                        g.npub
-                    )));
+                    return Err(LifecycleError::GroupFileOf {
+                        file: f.display().to_string(),
+                        npub: g.npub,
+                        query: q.to_owned(),
+                    }
+                    .into());
                 }
             }
             if let Ok(held) = home.find_group(&g.npub) {
                 if held.public_key_package != g.public_key_package || held.roster != g.roster {
-                    return Err(Error::Refused(format!(
-                        "this home already holds a different group file for {}; repair with \
-                         `--group {}` or remove the stale one first",
-                        g.npub, g.npub
-                    )));
+                    return Err(LifecycleError::StaleGroupFile { npub: g.npub }.into());
                 }
             }
             g
         }
         (None, Some(q)) => home.find_group(q)?,
-        (None, None) => {
-            return Err(Error::Invalid(
-                "give --group (a group this home knows) or --group-file".into(),
-            ))
-        }
+        (None, None) => return Err(LifecycleError::NoGroup.into()),
     };
     let mine = group.roster.ids_of(&home.public_key());
     let seat = pick_seat(&group.roster, &mine, member, "in this group")?;
@@ -360,9 +354,7 @@ pub fn finish(
     only_helpers(&p, &got)?;
     let mut sigmas = BTreeMap::new();
     for (&from, c) in &got {
-        let s: SigmaPayload = c
-            .payload(Some(keys))
-            .map_err(|e| Error::Rejected(e.to_string()))?;
+        let s: SigmaPayload = c.payload(Some(keys))?;
         sigmas.insert(from, s.sigma);
     }
     let key = repair::part3(

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::Report;
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::home::{self, GroupState, Home, Status};
 
 #[derive(Serialize)]
@@ -38,10 +38,7 @@ pub fn retire(home: &Home, group: &str) -> Result<RetireReport> {
     let group = home.find_group(group)?;
     let state = home.group_state(&group)?;
     if state.as_ref().is_some_and(|s| s.status == Status::Retired) {
-        return Err(Error::Refused(format!(
-            "group {} is already retired in this home",
-            group.npub
-        )));
+        return Err(LifecycleError::AlreadyRetired { npub: group.npub }.into());
     }
     let seats: Vec<_> = state
         .map(|s| s.seats.into_iter().collect())

@@ -28,7 +28,7 @@ use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::frost::keys::KeyPackage;
 use crate::ceremony::{self, refresh, MemberId, Roster};
 use crate::envelope::{self, Binding, Checked, Draft, Round};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::fsutil;
 use crate::group::Group;
 use crate::home::{read_group_file, Home};
@@ -52,10 +52,10 @@ pub fn round1(
     let (group, seat, st) = open(home, group, &rid, member)?;
     let leaving = leaving_seats(&group, without)?;
     if leaving.contains(&seat) {
-        return Err(Error::Invalid(format!(
-            "{} is leaving at this refresh, so it takes no part in it; the others run it",
-            group.roster.name(seat)
-        )));
+        return Err(LifecycleError::LeaverRuns {
+            member: group.roster.name(seat),
+        }
+        .into());
     }
     if let Some(st) = &st {
         same_leavers(st, without)?;
@@ -68,9 +68,9 @@ pub fn round1(
         return report("refresh round 1", &st, vec![p], true, ex.sent());
     }
     let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid, &leaving)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(LifecycleError::Plan)?;
     let participants = refresh::participants(&group.roster, &group.public_key_package, &leaving)
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+        .map_err(LifecycleError::Plan)?;
     ex.bind(&roster)?;
     // The share must be usable before anything is started.
     home.share(&group, seat)?;
@@ -124,26 +124,23 @@ fn received_round1(
     )?;
     if let Some(mine) = got.remove(&st.seat) {
         if mine.event.id != st.round1_sent.id {
-            return Err(Error::Rejected(format!(
-                "a refresh round-1 package for {} ({}) is not the one this home made ({}); it \
-                 was forged or made by another home: abort this refresh",
-                mine.sender,
-                &mine.event.id.to_hex()[..12],
-                &st.round1_sent.id.to_hex()[..12]
-            )));
+            return Err(LifecycleError::OwnPackageForged {
+                sender: mine.sender.clone(),
+                got: mine.event.id.to_hex()[..12].to_owned(),
+                made: st.round1_sent.id.to_hex()[..12].to_owned(),
+            }
+            .into());
         }
     }
     for (from, c) in &got {
         if let Some(prev) = st.round1_received.get(from) {
             if prev.id != c.event.id {
-                return Err(Error::Rejected(format!(
-                    "{} sent a different refresh round-1 package ({}) from the one used in round \
-                     2 ({}); {} equivocated or a package was forged: abort this refresh",
-                    c.sender,
-                    &c.event.id.to_hex()[..12],
-                    &prev.id.to_hex()[..12],
-                    c.sender
-                )));
+                return Err(LifecycleError::Equivocated {
+                    sender: c.sender.clone(),
+                    got: c.event.id.to_hex()[..12].to_owned(),
+                    used: prev.id.to_hex()[..12].to_owned(),
+                }
+                .into());
             }
         }
     }
@@ -245,11 +242,7 @@ pub fn finish(
     let (rid, current, seat, mut st) = resume(home, group, refresh_id, member, without)?;
     match st.stage {
         Stage::Finished => return report("refresh finish", &st, vec![], true, ex.sent()),
-        Stage::Round1 => {
-            return Err(Error::Invalid(
-                "run `passport refresh round2` before finish".into(),
-            ))
-        }
+        Stage::Round1 => return Err(LifecycleError::FinishBeforeRound2.into()),
         Stage::Finishing => {}
         Stage::Round2 => {
             let roster = st.roster.clone();
@@ -269,16 +262,12 @@ pub fn finish(
             let view = st.view.clone().expect("round 2 saved the view");
             let mut r2 = BTreeMap::new();
             for (&from, c) in &got2 {
-                let p: RoundTwoPayload = c
-                    .payload(Some(keys))
-                    .map_err(|e| Error::Rejected(e.to_string()))?;
+                let p: RoundTwoPayload = c.payload(Some(keys))?;
                 if p.view != view {
-                    return Err(Error::Rejected(format!(
-                        "{} used different refresh round-1 packages than you did: someone \
-                         equivocated or a package was forged; abort this refresh (nothing was \
-                         stored)",
-                        c.sender
-                    )));
+                    return Err(LifecycleError::OtherView {
+                        sender: c.sender.clone(),
+                    }
+                    .into());
                 }
                 r2.insert(from, p.package);
             }
@@ -301,9 +290,7 @@ pub fn finish(
             new_group.left = st.group.left.iter().chain(&st.leaving).copied().collect();
             new_group.left.sort_unstable();
             if new_group.npub != st.group.npub {
-                return Err(Error::Rejected(
-                    "the refresh changed the group npub; refusing it".into(),
-                ));
+                return Err(LifecycleError::NpubChanged.into());
             }
             let bytes = zeroize::Zeroizing::new(key.serialize().map_err(ceremony::Error::frost)?);
             home.keystore()
@@ -333,10 +320,10 @@ fn apply(home: &Home, st: &mut RefreshState, current: &Group, rid: &str) -> Resu
     let on_disk = read_group_file(&path)?;
     if on_disk.public_key_package != new_group.public_key_package {
         if on_disk.public_key_package != st.group.public_key_package {
-            return Err(Error::Refused(format!(
-                "{} changed since this refresh started (another refresh?); not replacing it",
-                path.display()
-            )));
+            return Err(LifecycleError::GroupFileChanged {
+                file: path.display().to_string(),
+            }
+            .into());
         }
         fsutil::write_atomic(&path, new_group.to_json_pretty().as_bytes(), true)?;
     }

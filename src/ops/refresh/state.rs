@@ -6,7 +6,7 @@ use nostr::Event;
 use serde::{Deserialize, Serialize};
 
 use crate::ceremony::{refresh, MemberId, Roster};
-use crate::error::{Error, Result};
+use crate::error::{LifecycleError, Result};
 use crate::group::Group;
 use crate::home::Home;
 use crate::ops::pick_seat;
@@ -53,7 +53,7 @@ impl RefreshState {
             &self.group.public_key_package,
             &self.leaving,
         )
-        .map_err(|e| Error::Invalid(e.to_string()))
+        .map_err(|e| LifecycleError::Plan(e).into())
     }
 }
 
@@ -62,9 +62,13 @@ impl RefreshState {
 pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
     let mut seats = vec![];
     for n in names {
-        let s = group.roster.id_by_name(n).ok_or_else(|| {
-            Error::Invalid(format!("{n:?} is not a member of group {}", group.npub))
-        })?;
+        let s = group
+            .roster
+            .id_by_name(n)
+            .ok_or_else(|| LifecycleError::NotAMember {
+                name: n.clone(),
+                npub: group.npub.clone(),
+            })?;
         if !seats.contains(&s) {
             seats.push(s);
         }
@@ -76,10 +80,7 @@ pub fn leaving_seats(group: &Group, names: &[String]) -> Result<Vec<MemberId>> {
 pub(super) fn normalize_id(id: &str) -> Result<String> {
     let id = id.trim().to_ascii_lowercase();
     if id.len() != 32 || hex::decode(&id).is_err() {
-        return Err(Error::Invalid(format!(
-            "--refresh-id must be 32 hex characters (128 random bits, e.g. `openssl rand -hex \
-             16`), agreed by all members; got {id:?}"
-        )));
+        return Err(LifecycleError::BadRefreshId { id }.into());
     }
     Ok(id)
 }
@@ -105,9 +106,10 @@ pub(super) fn open(
     let st: Option<RefreshState> = home.read_state(&state_rel(&group, rid, seat))?;
     if let Some(st) = &st {
         if st.seat != seat || st.group.npub != group.npub {
-            return Err(Error::Rejected(format!(
-                "the saved state of refresh {rid} does not belong to this seat and group"
-            )));
+            return Err(LifecycleError::OtherState {
+                rid: rid.to_owned(),
+            }
+            .into());
         }
     }
     Ok((group, seat, st))
@@ -118,18 +120,14 @@ pub(super) fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> 
     if without.is_empty() || leaving_seats(&st.group, without)? == st.leaving {
         return Ok(());
     }
-    Err(Error::Invalid(format!(
-        "this refresh was started without {}; a later step cannot change who leaves",
-        if st.leaving.is_empty() {
-            "anyone leaving".to_owned()
-        } else {
-            st.leaving
-                .iter()
-                .map(|&s| st.group.roster.name(s))
-                .collect::<Vec<_>>()
-                .join(",")
-        }
-    )))
+    Err(LifecycleError::LeaversChanged {
+        leaving: st
+            .leaving
+            .iter()
+            .map(|&s| st.group.roster.name(s))
+            .collect(),
+    }
+    .into())
 }
 
 /// A later step: the refresh id, the group, this home's seat and the state round 1 saved.
@@ -153,9 +151,11 @@ pub(super) fn require_state(
     seat: MemberId,
 ) -> Result<RefreshState> {
     st.ok_or_else(|| {
-        Error::Invalid(format!(
-            "{} has not started this refresh; run `passport refresh round1` first",
-            group.roster.name(seat)
-        ))
+        LifecycleError::NotStarted {
+            member: group.roster.name(seat),
+            workflow: "refresh",
+            first: "round1",
+        }
+        .into()
     })
 }
