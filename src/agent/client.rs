@@ -12,7 +12,7 @@ use std::time::Duration;
 use age::x25519;
 use zeroize::Zeroizing;
 
-use super::{Error, Request, Response, Result, Status, MAX_RESPONSE, VERSION};
+use super::{Error, Misread, Request, Response, Result, Status, MAX_RESPONSE, VERSION};
 
 /// How long one exchange may take; the agent answers at once.
 const TIMEOUT: Duration = Duration::from_secs(3);
@@ -99,9 +99,9 @@ fn exchange(socket: &Path, req: &Request) -> Result<Option<Zeroizing<Vec<u8>>>> 
     match read {
         Ok(0) => Ok(None),
         Ok(_) if buf.last() != Some(&b'\n') => Err(Error::Protocol(if buf.len() > MAX_RESPONSE {
-            "an answer longer than the protocol allows".into()
+            Misread::TooLong
         } else {
-            "an unterminated answer".into()
+            Misread::Unterminated
         })),
         Ok(_) => Ok(Some(buf)),
         // A hung or vanishing agent is no agent: the caller falls back to the passphrase.
@@ -116,18 +116,14 @@ fn parse(buf: &[u8]) -> Result<Response<'_>> {
 /// With `strict`, only this protocol version is accepted (`lock` takes any).
 fn parse_as(buf: &[u8], strict: bool) -> Result<Response<'_>> {
     // Not serde's message: it may quote the answer, and a key answer holds the key.
-    let r: Response = serde_json::from_slice(buf)
-        .map_err(|_| Error::Protocol("not a JSON answer of this protocol".into()))?;
+    let r: Response = serde_json::from_slice(buf).map_err(|_| Error::Protocol(Misread::NotJson))?;
     if strict && r.v != VERSION {
-        return Err(Error::Protocol(format!(
-            "protocol version {} (this passport speaks {VERSION})",
-            r.v
-        )));
+        return Err(Error::Protocol(Misread::Version(r.v)));
     }
     if !r.ok {
-        return Err(Error::Refused(
-            r.error.unwrap_or_else(|| "no reason given".into()),
-        ));
+        return Err(Error::Refusal {
+            reason: r.error.unwrap_or_else(|| "no reason given".into()),
+        });
     }
     Ok(r)
 }
@@ -135,7 +131,7 @@ fn parse_as(buf: &[u8], strict: bool) -> Result<Response<'_>> {
 fn status_of(r: &Response) -> Result<Status> {
     match (r.pid, r.until) {
         (Some(pid), Some(until)) => Ok(Status { pid, until }),
-        _ => Err(Error::Protocol("an answer without pid or deadline".into())),
+        _ => Err(Error::Protocol(Misread::NoStatus)),
     }
 }
 
@@ -146,11 +142,9 @@ pub fn identity(socket: &Path, recipient: &x25519::Recipient) -> Result<Option<x
         return Ok(None);
     };
     let r = parse(&buf)?;
-    let text = r
-        .identity
-        .ok_or_else(|| Error::Protocol("a key answer without a key".into()))?;
-    let id = x25519::Identity::from_str(text)
-        .map_err(|_| Error::Protocol("a key answer whose key is not an age identity".into()))?;
+    let text = r.identity.ok_or(Error::Protocol(Misread::NoKey))?;
+    let id =
+        x25519::Identity::from_str(text).map_err(|_| Error::Protocol(Misread::NotAnIdentity))?;
     if id.to_public().to_string() != recipient.to_string() {
         return Err(Error::WrongKey);
     }

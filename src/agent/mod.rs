@@ -38,18 +38,65 @@ pub enum Error {
     Foreign { path: PathBuf, uid: u32 },
     #[error("the session agent of this home holds another keystore key than the home's; run `passport lock`, then `passport unlock` again")]
     WrongKey,
+    /// The agent's own words, as received (another passport's agent may say anything).
+    #[error("the session agent refused: {reason}")]
+    Refusal { reason: String },
+    /// The home records no keystore key the agent could check its key against.
     #[error("the session agent refused: {0}")]
-    Refused(String),
+    Unrecorded(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the session agent's answer is not understood ({0}); run `passport lock`, then `passport unlock` again")]
-    Protocol(String),
+    Protocol(Misread),
     #[error("the session agent did not start: {0}")]
-    Start(String),
+    Start(StartError),
     #[error("session agent socket {}: {source}", .path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// How an agent's answer breaks the protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum Misread {
+    #[error("an answer longer than the protocol allows")]
+    TooLong,
+    #[error("an unterminated answer")]
+    Unterminated,
+    #[error("not a JSON answer of this protocol")]
+    NotJson,
+    #[error("protocol version {0} (this passport speaks {VERSION})")]
+    Version(u32),
+    #[error("an answer without pid or deadline")]
+    NoStatus,
+    #[error("a key answer without a key")]
+    NoKey,
+    #[error("a key answer whose key is not an age identity")]
+    NotAnIdentity,
+}
+
+/// Why a new agent did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a session lasts between 1s and 24h")]
+    Span,
+    #[error("what it was given is not an age identity")]
+    NotAnIdentity,
+    #[error("{0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("{0}")]
+    Signals(#[source] std::io::Error),
+    /// The key could not be written to the new agent's stdin.
+    #[error("{0}")]
+    Handover(#[source] std::io::Error),
+    /// It exited early; `why` is what it printed on its way out.
+    #[error("{why} ({status})")]
+    Exited {
+        why: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("it did not answer on {} within {secs} s", .socket.display())]
+    NoAnswer { socket: PathBuf, secs: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

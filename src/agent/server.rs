@@ -15,7 +15,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::VERSION;
-use super::{socket_path, Error, Request, Response, Result, MAX_REQUEST, MAX_RESPONSE, MAX_SECS};
+use super::{
+    socket_path, Error, Request, Response, Result, StartError, MAX_REQUEST, MAX_RESPONSE, MAX_SECS,
+};
 
 /// Connections served at once; more wait in the listen backlog's place (dropped).
 const MAX_CLIENTS: usize = 16;
@@ -33,7 +35,32 @@ fn now() -> u64 {
 
 /// Reads the keystore recipient the home records now (its config may change while the
 /// agent runs); `Err` says why there is none.
-pub type Recorded = Box<dyn Fn() -> std::result::Result<String, String> + Send + Sync>;
+pub type Recorded = Box<
+    dyn Fn() -> std::result::Result<String, Box<dyn std::error::Error + Send + Sync>> + Send + Sync,
+>;
+
+/// Why the agent refuses a request (sent as its text: the protocol's `error`).
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("not a request (one JSON object per line)")]
+    NotARequest,
+    #[error("protocol version {0} is not spoken here (this agent speaks {VERSION})")]
+    Version(u32),
+    #[error("locked")]
+    Locked,
+    #[error(
+        "the home's recorded keystore key is not the one this agent holds; the agent locked itself"
+    )]
+    KeyChanged,
+    #[error("extend needs secs between 1 and 86400")]
+    ExtendSpan,
+    #[error("unknown op (status, key, extend, lock)")]
+    UnknownOp,
+    #[error("this agent serves its own user only")]
+    OtherUser,
+    #[error("request too long or unterminated")]
+    TooLong,
+}
 
 struct State {
     recorded: Recorded,
@@ -71,17 +98,14 @@ impl State {
     fn answer(&self, line: &[u8]) -> Zeroizing<Vec<u8>> {
         let req: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
-            Err(_) => return refusal("not a request (one JSON object per line)"),
+            Err(_) => return refusal(Refusal::NotARequest),
         };
         // `lock` is understood at every version, so any passport can lock any agent.
         if req.v != VERSION && req.op != "lock" {
-            return refusal(&format!(
-                "protocol version {} is not spoken here (this agent speaks {VERSION})",
-                req.v
-            ));
+            return refusal(Refusal::Version(req.v));
         }
         if self.locked.load(Ordering::SeqCst) {
-            return refusal("locked");
+            return refusal(Refusal::Locked);
         }
         match req.op.as_str() {
             "status" => self.ok(None),
@@ -91,7 +115,7 @@ impl State {
                 if (self.recorded)().ok().as_deref() != Some(self.recipient.as_str()) {
                     self.shut();
                     self.stop.notify_one();
-                    return refusal("the home's recorded keystore key is not the one this agent holds; the agent locked itself");
+                    return refusal(Refusal::KeyChanged);
                 }
                 let id = self.identity.lock().unwrap_or_else(|e| e.into_inner());
                 self.ok(Some(id.as_str()))
@@ -101,7 +125,7 @@ impl State {
                     self.until.store(now() + s, Ordering::SeqCst);
                     self.ok(None)
                 }
-                _ => refusal("extend needs secs between 1 and 86400"),
+                _ => refusal(Refusal::ExtendSpan),
             },
             "lock" => {
                 let answer = self.ok(None);
@@ -109,7 +133,7 @@ impl State {
                 self.stop.notify_one();
                 answer
             }
-            _ => refusal("unknown op (status, key, extend, lock)"),
+            _ => refusal(Refusal::UnknownOp),
         }
     }
 
@@ -126,11 +150,11 @@ impl State {
     }
 }
 
-fn refusal(why: &str) -> Zeroizing<Vec<u8>> {
+fn refusal(why: Refusal) -> Zeroizing<Vec<u8>> {
     encode(&Response {
         v: VERSION,
         ok: false,
-        error: Some(why.into()),
+        error: Some(why.to_string()),
         ..Response::default()
     })
 }
@@ -170,19 +194,19 @@ pub fn serve(
         identity.pop();
     }
     if !(1..=MAX_SECS).contains(&secs) {
-        return Err(Error::Start("a session lasts between 1s and 24h".into()));
+        return Err(Error::Start(StartError::Span));
     }
     let recipient = x25519::Identity::from_str(&identity)
-        .map_err(|_| Error::Start("what it was given is not an age identity".into()))?
+        .map_err(|_| Error::Start(StartError::NotAnIdentity))?
         .to_public()
         .to_string();
-    if recorded().map_err(Error::Refused)? != recipient {
+    if recorded().map_err(Error::Unrecorded)? != recipient {
         return Err(Error::WrongKey);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Start(e.to_string()))?;
+        .map_err(|e| Error::Start(StartError::Runtime(e)))?;
     rt.block_on(run(root, secs, recipient, identity, recorded))
 }
 
@@ -219,7 +243,7 @@ async fn run(
         inode: (m.dev(), m.ino()),
         stop: tokio::sync::Notify::new(),
     });
-    let sig = |k| signal(k).map_err(|e| Error::Start(e.to_string()));
+    let sig = |k| signal(k).map_err(|e| Error::Start(StartError::Signals(e)));
     let (mut term, mut int, mut hup) = (
         sig(SignalKind::terminate())?,
         sig(SignalKind::interrupt())?,
@@ -262,7 +286,7 @@ async fn handle(st: &State, mut stream: UnixStream) {
     let same_user = stream.peer_cred().is_ok_and(|c| c.uid() == st.uid);
     let (r, mut w) = stream.split();
     let answer = if !same_user {
-        refusal("this agent serves its own user only")
+        refusal(Refusal::OtherUser)
     } else {
         let mut line = Vec::with_capacity(MAX_REQUEST + 1);
         let read = BufReader::new(r.take(MAX_REQUEST as u64 + 1))
@@ -270,7 +294,7 @@ async fn handle(st: &State, mut stream: UnixStream) {
             .await;
         match read {
             Ok(0) | Err(_) => return,
-            Ok(_) if line.last() != Some(&b'\n') => refusal("request too long or unterminated"),
+            Ok(_) if line.last() != Some(&b'\n') => refusal(Refusal::TooLong),
             Ok(_) => st.answer(&line),
         }
     };

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::serve::GrantArgs;
 use super::{Cli, Output};
 use crate::bunker::{self, policy};
-use crate::error::{Error, Result};
+use crate::error::{OperatorError, Result};
 use crate::ops::Report;
 
 #[derive(Debug, Subcommand)]
@@ -105,7 +105,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| OperatorError::Runtime(e).into())
 }
 
 fn with_db<T: Send + 'static>(
@@ -120,8 +120,13 @@ fn with_db<T: Send + 'static>(
 }
 
 fn parse_client(s: &str) -> Result<PublicKey> {
-    PublicKey::parse(s.trim())
-        .map_err(|e| Error::Invalid(format!("{s:?} is not a public key (npub or hex): {e}")))
+    PublicKey::parse(s.trim()).map_err(|source| {
+        OperatorError::NotAPublicKey {
+            input: s.into(),
+            source,
+        }
+        .into()
+    })
 }
 
 #[derive(Serialize)]
@@ -223,10 +228,10 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
             let pk = parse_client(&a.client)?;
             let hex = pk.to_hex();
             if !with_db(cli, &a.db, move |c| policy::revoke(c, &hex))? {
-                return Err(Error::Invalid(format!(
-                    "{} is not an authorized client",
-                    bunker::npub(&pk)
-                )));
+                return Err(OperatorError::NotAClient {
+                    npub: bunker::npub(&pk),
+                }
+                .into());
             }
             out.report(&Changed {
                 client: bunker::npub(&pk),
@@ -239,8 +244,12 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
             let grant = a.grant.grant()?;
             let valid = match &a.valid_for {
                 Some(d) => Some(
-                    now + policy::parse_duration(d)
-                        .map_err(|e| Error::Invalid(format!("--valid-for: {e}")))?,
+                    now + policy::parse_duration(d).map_err(|source| {
+                        OperatorError::BadDuration {
+                            flag: "--valid-for",
+                            source,
+                        }
+                    })?,
                 ),
                 None => None,
             };
@@ -261,15 +270,12 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
 }
 
 fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
-    let uri = NostrConnectURI::parse(&a.uri)
-        .map_err(|e| Error::Invalid(format!("not a nostrconnect:// URI: {e}")))?;
+    let uri = NostrConnectURI::parse(&a.uri).map_err(OperatorError::NotNostrConnect)?;
     let NostrConnectURI::Client {
         public_key, relays, ..
     } = &uri
     else {
-        return Err(Error::Invalid(
-            "that is a bunker:// URI; `bunker connect` takes a client's nostrconnect:// URI".into(),
-        ));
+        return Err(OperatorError::BunkerUri.into());
     };
     // NIP-46: the connect reply echoes the URI's `secret` (so the client knows it is
     // the signer it invited); without one, "ack". Read from the raw URI: nostr 0.44's
@@ -288,7 +294,7 @@ fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
         policy::allow(c, &hex, &g, now, label.as_deref())
     })?;
     let reply = bunker::rpc::connect_response(&transport, public_key, secret.as_deref())
-        .map_err(|e| Error::Transport(e.to_string()))?;
+        .map_err(OperatorError::ConnectReply)?;
     let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
     runtime()?.block_on(async {
         let client = nostr_sdk::Client::new(transport.clone());
@@ -296,21 +302,27 @@ fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
             client
                 .add_relay(r.as_str())
                 .await
-                .map_err(|e| Error::Transport(format!("relay {r}: {e}")))?;
+                .map_err(|source| OperatorError::Relay {
+                    relay: r.clone(),
+                    source,
+                })?;
         }
         client.connect().await;
-        let sent = client
-            .send_event(&reply)
-            .await
-            .map_err(|e| Error::Transport(format!("cannot reach {}: {e}", relays.join(", "))))?;
+        let sent =
+            client
+                .send_event(&reply)
+                .await
+                .map_err(|source| OperatorError::Unreachable {
+                    relays: relays.clone(),
+                    source,
+                })?;
         client.shutdown().await;
         if sent.success.is_empty() {
-            return Err(Error::Transport(format!(
-                "no relay of {} accepted the connect reply",
-                relays.join(", ")
-            )));
+            return Err(OperatorError::ReplyNotAccepted {
+                relays: relays.clone(),
+            });
         }
-        Ok(())
+        Ok::<_, OperatorError>(())
     })?;
     out.report(&Changed {
         client: bunker::npub(public_key),

@@ -7,7 +7,7 @@ use nostr::ToBech32;
 use serde::Serialize;
 
 use super::{prompt, Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{Error, OperatorError, Result};
 use crate::home::{Home, InitUnlock};
 use crate::ops::Report;
 
@@ -101,12 +101,7 @@ fn imported_identity(path: &std::path::Path) -> Result<nostr::Keys> {
     use nostr::FromBech32;
     let text = super::keygen::read_nsec(path)?;
     let text = text.trim();
-    let bad = || {
-        Error::Invalid(format!(
-            "{}: not an nsec, a 64-hex secret key or an ncryptsec",
-            path.display()
-        ))
-    };
+    let bad = || Error::from(OperatorError::NotASecretKey { path: path.into() });
     let secret = if text.starts_with("ncryptsec1") {
         let enc = EncryptedSecretKey::from_bech32(text).map_err(|_| bad())?;
         let pass = super::recover::ncryptsec_passphrase(false)?;
@@ -146,11 +141,7 @@ pub fn init(cli: &Cli, a: &InitArgs, out: &Output) -> Result<()> {
                 a.backup_passphrase || a.backup_passphrase_file.is_some(),
                 a.backup_passphrase_file.as_deref(),
             )?
-            .ok_or_else(|| {
-                Error::Invalid(
-                    "--restore-identity needs the key that opens it: --backup-identity FILE or --backup-passphrase".into(),
-                )
-            })?;
+            .ok_or(OperatorError::RestoreNeedsKey)?;
             let (_, keys) = crate::ops::idbackup::open(file, None, Some(&key))?;
             keys
         }
@@ -304,7 +295,7 @@ fn demo_bunker(a: &DemoBunkerArgs, out: &Output) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| crate::Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+        .map_err(OperatorError::Runtime)?;
     runtime.block_on(async {
         let prepared = super::serve::prepare(
             home,

@@ -248,7 +248,8 @@ pub fn parse() -> std::result::Result<Cli, i32> {
                 .join(" ")
                 .trim_start_matches("error: ")
                 .to_owned();
-            Err(Output { json: true }.error(&crate::error::Error::Invalid(message)))
+            Err(Output { json: true }
+                .error(&crate::error::OperatorError::CommandLine(message).into()))
         }
     }
 }

@@ -6,15 +6,18 @@ use std::path::PathBuf;
 use age::secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{OperatorError, Result};
 use crate::keystore::file::PassphraseSource;
 use crate::ops::sign::Summary;
 
-fn from_file(path: &std::path::Path) -> std::result::Result<SecretString, String> {
+fn from_file(path: &std::path::Path) -> std::result::Result<SecretString, OperatorError> {
     let line =
-        crate::fsutil::read_secret_line(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::fsutil::read_secret_line(path).map_err(|source| OperatorError::PassphraseFile {
+            path: path.into(),
+            source,
+        })?;
     if line.is_empty() {
-        return Err(format!("{}: the passphrase file is empty", path.display()));
+        return Err(OperatorError::PassphraseFileEmpty { path: path.into() });
     }
     Ok(SecretString::from(line.as_str().to_owned()))
 }
@@ -29,7 +32,7 @@ pub fn passphrase_source(file: Option<PathBuf>) -> PassphraseSource {
         let pass = if let Ok(p) = std::env::var("PASSPORT_PASSPHRASE") {
             SecretString::from(p)
         } else if let Some(f) = &file {
-            from_file(f)?
+            from_file(f).map_err(|e| e.to_string())?
         } else if interactive() {
             dialoguer::Password::new()
                 .with_prompt("Keystore passphrase")
@@ -82,17 +85,19 @@ pub fn new_passphrase(file: Option<&PathBuf>) -> Result<SecretString> {
 pub fn new_passphrase_from(env: &str, file: Option<&PathBuf>, flag: &str) -> Result<SecretString> {
     if let Ok(p) = std::env::var(env) {
         if p.is_empty() {
-            return Err(Error::Invalid(format!("{env} is empty")));
+            return Err(OperatorError::EmptyPassphraseEnv { env: env.into() }.into());
         }
         return Ok(SecretString::from(p));
     }
     if let Some(f) = file {
-        return from_file(f).map_err(Error::Invalid);
+        return Ok(from_file(f)?);
     }
     if !interactive() {
-        return Err(Error::Invalid(format!(
-            "no new passphrase: set {env}, pass {flag}, or run in a terminal"
-        )));
+        return Err(OperatorError::NoNewPassphrase {
+            env: env.into(),
+            flag: flag.into(),
+        }
+        .into());
     }
     ask_new("New keystore passphrase")
 }
@@ -106,7 +111,7 @@ pub fn ask_new(prompt: &str) -> Result<SecretString> {
             .with_confirmation("Repeat passphrase", "the passphrases differ")
             .allow_empty_password(true)
             .interact()
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+            .map_err(|e| OperatorError::Prompt(e.to_string()))?;
         if !p.is_empty() {
             return Ok(SecretString::from(p));
         }
@@ -117,9 +122,7 @@ pub fn ask_new(prompt: &str) -> Result<SecretString> {
 /// Shows what is about to be signed and asks; `--yes` skips the question.
 pub fn consent(yes: bool) -> Result<impl FnMut(&Summary) -> bool> {
     if !yes && !interactive() {
-        return Err(Error::Refused(
-            "no terminal to ask for consent; review the request (`passport inspect`) and pass --yes".into(),
-        ));
+        return Err(OperatorError::NoConsentTerminal.into());
     }
     Ok(move |s: &Summary| {
         if yes {

@@ -1,11 +1,11 @@
 //! QR codes drawn in the terminal (`serve --relay --qr`): a phone scans the bunker link.
 
-use crate::error::{Error, Result};
+use crate::error::{OperatorError, Result};
 
 /// A terminal QR code of `text` (two rows per character line).
 pub fn qr(text: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(text.as_bytes())
-        .map_err(|e| Error::Invalid(format!("cannot draw a QR code: {e}")))?;
+    let code =
+        qrcode::QrCode::new(text.as_bytes()).map_err(|e| OperatorError::Qr(e.to_string()))?;
     Ok(code
         .render::<qrcode::render::unicode::Dense1x2>()
         .quiet_zone(true)

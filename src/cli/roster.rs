@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{Cli, Output};
 use crate::ceremony::roster::parse_npub;
 use crate::ceremony::{Member, MemberId, Roster};
-use crate::error::{Error, Result};
+use crate::error::{OperatorError, Result};
 use crate::ops::Report;
 use crate::untrusted;
 
@@ -210,16 +210,16 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
             // Refused before anything else: a roster is what members compare by
             // fingerprint, so one is never replaced by a new one under the same name.
             if a.output.as_os_str() != "-" && a.output.symlink_metadata().is_ok() {
-                return Err(Error::Refused(format!(
-                    "{} exists; roster new never replaces a roster (members compare its fingerprint); choose another -o or move it away",
-                    a.output.display()
-                )));
+                return Err(OperatorError::RosterExists {
+                    path: a.output.clone(),
+                }
+                .into());
             }
             let mut members = vec![];
             for spec in &a.members {
-                let (name, npub) = spec.split_once('=').ok_or_else(|| {
-                    Error::Invalid(format!("--member {spec:?}: expected NAME=NPUB"))
-                })?;
+                let (name, npub) = spec
+                    .split_once('=')
+                    .ok_or_else(|| OperatorError::MemberSpec { spec: spec.clone() })?;
                 members.push(Member {
                     name: name.to_owned(),
                     npub: parse_npub(npub)?,
@@ -240,19 +240,14 @@ pub fn roster(cli: &Cli, cmd: &RosterCmd, out: &Output) -> Result<()> {
             let alone = roster.keys_signing_alone();
             if !alone.is_empty() && !a.allow_shared_seats {
                 let (pk, seats) = &alone[0];
-                return Err(Error::Refused(format!(
-                    "{} holds {} of the {} seats ({}), enough to sign alone with threshold {}; \
-                     pass --allow-shared-seats if that is intended (the CI layout)",
-                    pk.to_bech32().expect("bech32"),
-                    seats.len(),
-                    roster.n(),
-                    seats
-                        .iter()
-                        .map(|&i| roster.name(i))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    roster.threshold
-                )));
+                return Err(OperatorError::SignsAlone {
+                    npub: pk.to_bech32().expect("bech32"),
+                    seats: seats.len(),
+                    n: roster.n(),
+                    names: seats.iter().map(|&i| roster.name(i)).collect(),
+                    threshold: roster.threshold,
+                }
+                .into());
             }
             out.warn_shared_seats(&roster);
             let json = roster.to_json_pretty() + "\n";

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Cli, Output};
 use crate::bunker;
-use crate::error::{Error, Result};
+use crate::error::{Error, OperatorError, Result};
 use crate::serve::{self, Config, Settings};
 
 #[derive(Debug, Args)]
@@ -189,8 +189,12 @@ impl GrantArgs {
         let expires_at = match &self.expires {
             Some(d) => Some(
                 bunker::unix_now()
-                    + bunker::policy::parse_duration(d)
-                        .map_err(|e| Error::Invalid(format!("--expires: {e}")))?,
+                    + bunker::policy::parse_duration(d).map_err(|source| {
+                        OperatorError::BadDuration {
+                            flag: "--expires",
+                            source,
+                        }
+                    })?,
             ),
             None => None,
         };
@@ -199,7 +203,7 @@ impl GrantArgs {
                 ms.iter()
                     .map(|m| m.parse::<bunker::method::Method>())
                     .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::Invalid(format!("--methods: {e}")))?,
+                    .map_err(OperatorError::UnknownMethod)?,
             ),
             None => None,
         };
@@ -270,7 +274,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| OperatorError::Runtime(e).into())
 }
 
 /// Serves (and, when given, answers NIP-46 as a bunker) until SIGINT/SIGTERM. Prints
@@ -351,17 +355,16 @@ pub async fn prepare(
 
 impl From<bunker::Error> for Error {
     /// The bunker's errors keep their exit codes: a home's error as it was, the
-    /// operator's mistakes as usage errors.
+    /// operator's mistakes as usage errors (see `OperatorError::exit_code`).
     fn from(e: bunker::Error) -> Error {
         match e {
             bunker::Error::Serve(e) => Error::Serve(e),
             bunker::Error::Keystore(e) => Error::Keystore(e),
             bunker::Error::Home(b) => match b.downcast::<Error>() {
                 Ok(e) => *e,
-                Err(b) => Error::Invalid(b.to_string()),
+                Err(b) => OperatorError::Bunker(bunker::Error::Home(b)).into(),
             },
-            e if e.is_usage() => Error::Invalid(e.to_string()),
-            e => Error::Transport(e.to_string()),
+            e => OperatorError::Bunker(e).into(),
         }
     }
 }

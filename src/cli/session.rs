@@ -14,9 +14,9 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 use super::{prompt, Cli, Output};
-use crate::agent::{self, client, Status};
+use crate::agent::{self, client, StartError, Status};
 use crate::clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, OperatorError, Result};
 use crate::home::KeystoreConfig;
 use crate::keystore::file::{open_identity, Unlock};
 use crate::ops::Report;
@@ -109,13 +109,13 @@ fn from_agent(e: agent::Error) -> Error {
     use agent::Error as A;
     match e {
         A::WrongKey => crate::keystore::Error::Locked(e.to_string()).into(),
-        A::Foreign { .. } => Error::Refused(e.to_string()),
-        A::Refused(_) | A::Protocol(_) => Error::Rejected(e.to_string()),
         A::Io { path, source } => Error::io(path, source),
         A::Start(_) => Error::Io {
             path: "passport unlock".into(),
             source: std::io::Error::other(e.to_string()),
         },
+        // Another user's agent (refused); one that refuses or is not understood.
+        e => OperatorError::Agent(e).into(),
     }
 }
 
@@ -125,12 +125,8 @@ fn from_agent(e: agent::Error) -> Error {
 fn passphrase_recipient(cfg: &KeystoreConfig) -> Result<age::x25519::Recipient> {
     let recipient = match cfg {
         KeystoreConfig::Passphrase { recipient } => recipient,
-        KeystoreConfig::IdentityFile { .. } => return Err(Error::Invalid(
-            "this home's keystore is unlocked by an age identity file, which costs no scrypt: there is nothing for `passport unlock` to keep unlocked".into(),
-        )),
-        KeystoreConfig::Pkcs11 { .. } => return Err(Error::Invalid(
-            "this home's secrets are sealed by a PKCS#11 token, which costs no scrypt: there is nothing for `passport unlock` to keep unlocked".into(),
-        )),
+        KeystoreConfig::IdentityFile { .. } => return Err(OperatorError::UnlockIdentityFile.into()),
+        KeystoreConfig::Pkcs11 { .. } => return Err(OperatorError::UnlockPkcs11.into()),
     };
     recipient.parse().map_err(|e: &str| Error::Malformed {
         path: "config.json".into(),
@@ -152,10 +148,7 @@ fn one_at_a_time(root: &Path) -> Result<File> {
                 std::thread::sleep(Duration::from_millis(50))
             }
             Err(TryLockError::WouldBlock) => {
-                return Err(Error::Busy(format!(
-                    "another `passport unlock` or `passport lock` of {} is running; let it finish",
-                    root.display()
-                )))
+                return Err(OperatorError::UnlockBusy { root: root.into() }.into())
             }
             Err(TryLockError::Error(e)) => return Err(Error::io(root, e)),
         }
@@ -167,10 +160,7 @@ pub fn unlock(cli: &Cli, a: &UnlockArgs, out: &Output) -> Result<()> {
     let recipient = passphrase_recipient(&home.config.keystore)?;
     let root = std::path::absolute(&home.root).map_err(|e| Error::io(&home.root, e))?;
     if let Some(mode) = crate::keystore::exposed(&root).filter(|m| m & 0o022 != 0) {
-        return Err(Error::Refused(format!(
-            "{} can be changed by other users (mode {mode:04o}), who could replace a session agent's socket there; `chmod 700` it first",
-            root.display()
-        )));
+        return Err(OperatorError::HomeWritable { root, mode }.into());
     }
     let _one = one_at_a_time(&root)?;
     let socket = agent::socket_path(&root);
@@ -241,7 +231,7 @@ pub fn unlock(cli: &Cli, a: &UnlockArgs, out: &Output) -> Result<()> {
     if let Err(e) = sent {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(from_agent(agent::Error::Start(e.to_string())));
+        return Err(from_agent(agent::Error::Start(StartError::Handover(e))));
     }
     let s = wait_ready(&mut child, &socket).map_err(from_agent)?;
     out.report(&report("started", s, None))
@@ -256,7 +246,10 @@ fn wait_ready(child: &mut Child, socket: &Path) -> agent::Result<Status> {
             if let Some(o) = child.stdout.take() {
                 let _ = o.take(4096).read_to_string(&mut why);
             }
-            return Err(agent::Error::Start(format!("{} ({status})", why.trim())));
+            return Err(agent::Error::Start(StartError::Exited {
+                why: why.trim().to_owned(),
+                status,
+            }));
         }
         if let Ok(Some(s)) = client::status(socket) {
             if s.pid == child.id() {
@@ -266,11 +259,10 @@ fn wait_ready(child: &mut Child, socket: &Path) -> agent::Result<Status> {
         if start.elapsed() > START_WAIT {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(agent::Error::Start(format!(
-                "it did not answer on {} within {} s",
-                socket.display(),
-                START_WAIT.as_secs()
-            )));
+            return Err(agent::Error::Start(StartError::NoAnswer {
+                socket: socket.into(),
+                secs: START_WAIT.as_secs(),
+            }));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -298,16 +290,14 @@ pub fn lock(cli: &Cli, out: &Output) -> Result<()> {
 pub fn agent(cli: &Cli, a: &AgentArgs) -> Result<()> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        return Err(Error::Invalid(
-            "`passport agent` is started by `passport unlock`; run that instead".into(),
-        ));
+        return Err(OperatorError::AgentByHand.into());
     }
     let mut line = Zeroizing::new(String::with_capacity(256));
     let _ = std::io::stdin().lock().take(255).read_line(&mut line);
     let root = cli.home_path();
     let at = root.clone();
-    let recorded =
-        Box::new(move || crate::home::passphrase_recipient(&at).map_err(|e| e.to_string()));
+    let recorded: agent::server::Recorded =
+        Box::new(move || crate::home::passphrase_recipient(&at).map_err(|e| e.into()));
     let result = agent::server::serve(&root, a.secs, line, recorded);
     if let Err(e) = &result {
         let _ = writeln!(std::io::stdout(), "{e}");

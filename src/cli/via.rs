@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::ceremony::Roster;
-use crate::error::{Error, Result};
+use crate::error::{OperatorError, Result};
 use crate::home::Home;
 use crate::ops::{Exchange, Files, Waiting};
 use crate::transport::{Bounds, Endpoint, Via};
@@ -83,9 +83,7 @@ impl ViaArgs {
         let mut b = Bounds::default();
         if let Some(secs) = self.via_timeout {
             if secs == 0 {
-                return Err(Error::Invalid(
-                    "--via-timeout must be at least 1 second".into(),
-                ));
+                return Err(OperatorError::ViaTimeoutZero.into());
             }
             b.deadline = Duration::from_secs(secs);
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{dkg, sign, verify, Report};
 use crate::ceremony::{Member, Roster};
-use crate::error::{Error, Result};
+use crate::error::{Error, OperatorError, Result};
 use crate::home::{Home, InitUnlock};
 use crate::hsm::{TokenSpec, TokenUri};
 
@@ -80,12 +80,7 @@ pub fn run(keep: bool, hsm: bool, step: &mut dyn FnMut(&str)) -> Result<DemoRepo
 
 /// Creates one SoftHSM2 token per member in `root/softhsm` and passport keys in each.
 fn make_tokens(root: &Path, step: &mut dyn FnMut(&str)) -> Result<Vec<TokenSpec>> {
-    let module = crate::hsm::token::find_softhsm().ok_or_else(|| {
-        Error::Invalid(
-            "demo --hsm needs SoftHSM2 (Debian package softhsm2); libsofthsm2.so was not found"
-                .into(),
-        )
-    })?;
+    let module = crate::hsm::token::find_softhsm().ok_or(OperatorError::NoSoftHsm)?;
     step("creating a SoftHSM2 token per member, each with a non-extractable seal key and attestation key");
     let dir = root.join("softhsm");
     crate::fsutil::private_dir(&dir.join("tokens"))?;

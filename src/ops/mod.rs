@@ -22,6 +22,7 @@ pub mod refresh;
 pub mod repair;
 pub mod reseal;
 pub mod retire;
+pub mod rounds;
 pub mod sign;
 pub mod sign_run;
 pub mod verify;
@@ -30,7 +31,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::ceremony::{MemberId, Roster};
-use crate::error::{Error, Result};
+use crate::error::{Error, OperatorError, Result};
 use crate::fsutil;
 
 // The exchange of packages is the transport layer's; workflows name it from here.
@@ -76,27 +77,27 @@ pub fn pick_seat(
 ) -> Result<MemberId> {
     match member {
         Some(name) => {
-            let id = roster.id_by_name(name).ok_or_else(|| {
-                Error::Invalid(format!("{name:?} is not a member of this roster"))
-            })?;
+            let id = roster
+                .id_by_name(name)
+                .ok_or_else(|| OperatorError::NotAMember { name: name.into() })?;
             if candidates.contains(&id) {
                 Ok(id)
             } else {
-                Err(Error::Invalid(format!(
-                    "this home cannot act as {name} {what}"
-                )))
+                Err(OperatorError::CannotActAs {
+                    name: name.into(),
+                    what: what.into(),
+                }
+                .into())
             }
         }
         None => match candidates {
             [one] => Ok(*one),
-            [] => Err(Error::Invalid(format!("this home holds no seat {what}"))),
-            many => Err(Error::Invalid(format!(
-                "this home holds several seats {what} ({}); choose one with --member",
-                many.iter()
-                    .map(|&i| roster.name(i))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
+            [] => Err(OperatorError::NoSeat { what: what.into() }.into()),
+            many => Err(OperatorError::SeveralSeats {
+                what: what.into(),
+                names: many.iter().map(|&i| roster.name(i)).collect(),
+            }
+            .into()),
         },
     }
 }

@@ -51,8 +51,9 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 pub enum Error {
     #[error(transparent)]
     Db(#[from] super::Error),
-    #[error("{0}")]
-    Refused(String),
+    /// The package was judged unacceptable: the reply a client would get.
+    #[error(transparent)]
+    Package(super::error::ApiError),
     #[error("the store already holds a different package in this slot ({existing})")]
     Conflict { existing: String },
     #[error("the package's prerequisite is not in the store")]

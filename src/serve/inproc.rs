@@ -97,7 +97,7 @@ impl AppState {
         let judged = tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, true))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(|e| Error::Refused(e.to_string()))?;
+            .map_err(Error::Package)?;
         let stored = c.clone();
         let outcome = self
             .0
