@@ -71,7 +71,9 @@ pub fn create(keys: &Keys, to: &Protection) -> Result<(Vec<u8>, Event, IdentityM
     )
     .custom_created_at(Timestamp::from(manifest.created_at))
     .sign_with_keys(keys)
-    .map_err(|e| Error::Usage(format!("cannot sign the manifest: {e}")))?;
+    .map_err(|e| Error::SignManifest {
+        reason: e.to_string(),
+    })?;
     Ok((armored, event, manifest))
 }
 
@@ -94,57 +96,66 @@ pub fn verify(
     manifest_bytes: &[u8],
     key: Option<&Key>,
 ) -> Result<(IdentityManifest, Option<Keys>)> {
-    let rejected = |d: String| Error::Rejected(format!("{manifest_path}: {d}"));
+    let path = || manifest_path.to_owned();
     let text =
-        std::str::from_utf8(manifest_bytes).map_err(|_| rejected("not UTF-8 text".into()))?;
-    let event = Event::from_json(text.trim())
-        .map_err(|e| rejected(format!("not a signed identity-backup manifest ({e})")))?;
+        std::str::from_utf8(manifest_bytes).map_err(|_| Error::ManifestNotText { path: path() })?;
+    let event = Event::from_json(text.trim()).map_err(|e| Error::NotIdentityManifest {
+        path: path(),
+        reason: e.to_string(),
+    })?;
     if event.kind != Kind::from(IDENTITY_MANIFEST_KIND) {
-        return Err(rejected(format!(
-            "event kind {} is not an identity-backup manifest ({IDENTITY_MANIFEST_KIND})",
-            event.kind.as_u16()
-        )));
+        return Err(Error::IdentityManifestKind {
+            path: path(),
+            kind: event.kind.as_u16(),
+        });
     }
+    let signer = || crate::envelope::short_npub(&event.pubkey);
     if event.verify().is_err() {
-        return Err(rejected(format!(
-            "forged or tampered manifest: the signature claimed by {} does not verify",
-            crate::envelope::short_npub(&event.pubkey)
-        )));
+        return Err(Error::ForgedIdentityManifest {
+            path: path(),
+            signer: signer(),
+        });
     }
-    let m: IdentityManifest = serde_json::from_str(&event.content)
-        .map_err(|e| rejected(format!("manifest content is not valid: {e}")))?;
+    let m: IdentityManifest =
+        serde_json::from_str(&event.content).map_err(|source| Error::ManifestContent {
+            path: path(),
+            source,
+        })?;
     if m.version != IDENTITY_VERSION || m.created_at != event.created_at.as_secs() {
-        return Err(rejected("unsupported version or inconsistent time".into()));
+        return Err(Error::IdentityManifestVersion { path: path() });
     }
-    let named = crate::ceremony::roster::parse_npub(&m.npub)
-        .map_err(|_| rejected(format!("{} is not an npub", m.npub)))?;
+    let named = crate::ceremony::roster::parse_npub(&m.npub).map_err(|_| Error::NotAnNpub {
+        path: path(),
+        npub: m.npub.clone(),
+    })?;
     if named != event.pubkey {
-        return Err(rejected(format!(
-            "the manifest names {} but is signed by {}",
-            m.npub,
-            crate::envelope::short_npub(&event.pubkey)
-        )));
+        return Err(Error::SignerMismatch {
+            path: path(),
+            npub: m.npub,
+            signer: signer(),
+        });
     }
+    let file_of = || file.to_owned();
     if sha256_hex(armored) != m.sha256 {
-        return Err(Error::Rejected(format!(
-            "{file}: its SHA-256 is not the one the manifest pins: the backup was changed or truncated"
-        )));
+        return Err(Error::HashMismatch { file: file_of() });
     }
     let Some(key) = key else {
         return Ok((m, None));
     };
     let plain = decrypt_armored(file, armored, key)?;
-    let p: Payload = serde_json::from_slice(&plain)
-        .map_err(|e| Error::Rejected(format!("{file}: not an identity backup inside: {e}")))?;
+    let p: Payload = serde_json::from_slice(&plain).map_err(|source| Error::NotIdentityInside {
+        file: file_of(),
+        source,
+    })?;
     let secret = Zeroizing::new(p.secret_key);
     let keys = SecretKey::from_hex(secret.as_str())
         .map(Keys::new)
-        .map_err(|_| Error::Rejected(format!("{file}: the key inside is not a secret key")))?;
+        .map_err(|_| Error::NotSecretKey { file: file_of() })?;
     if p.kind != PAYLOAD_TYPE || keys.public_key() != named || p.npub != m.npub {
-        return Err(Error::Rejected(format!(
-            "{file}: the key inside is not {}'s",
-            m.npub
-        )));
+        return Err(Error::NotKeyOf {
+            file: file_of(),
+            npub: m.npub,
+        });
     }
     Ok((m, Some(keys)))
 }

@@ -93,10 +93,9 @@ impl BackupRecipient {
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.trim();
         if s.starts_with("age1") {
-            let r = age::x25519::Recipient::from_str(s).map_err(|e| {
-                Error::Usage(format!(
-                    "recipient {s:?} is not a valid age X25519 key: {e}"
-                ))
+            let r = age::x25519::Recipient::from_str(s).map_err(|e| Error::BadAgeRecipient {
+                recipient: s.to_owned(),
+                reason: e.to_string(),
             })?;
             return Ok(BackupRecipient {
                 public: r.to_string(),
@@ -104,21 +103,18 @@ impl BackupRecipient {
             });
         }
         if s.starts_with("ssh-ed25519 ") {
-            let r = age::ssh::Recipient::from_str(s).map_err(|e| {
-                Error::Usage(format!(
-                    "recipient {:?} is not a valid ssh-ed25519 public key ({e:?})",
-                    short(s)
-                ))
+            let r = age::ssh::Recipient::from_str(s).map_err(|e| Error::BadSshRecipient {
+                recipient: short(s),
+                reason: format!("{e:?}"),
             })?;
             return Ok(BackupRecipient {
                 public: r.to_string(),
                 recipient: Box::new(r),
             });
         }
-        Err(Error::Usage(format!(
-            "recipient {:?} is neither an age X25519 key (age1…) nor an ssh-ed25519 public key",
-            short(s)
-        )))
+        Err(Error::UnknownRecipient {
+            recipient: short(s),
+        })
     }
 }
 
@@ -144,15 +140,16 @@ pub fn parse_recipients_file(path: &Path) -> Result<Vec<BackupRecipient>> {
             continue;
         }
         out.push(
-            BackupRecipient::parse(line)
-                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?,
+            BackupRecipient::parse(line).map_err(|e| Error::InRecipientsFile {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })?,
         );
     }
     if out.is_empty() {
-        return Err(Error::Usage(format!(
-            "{}: no recipients in the file",
-            path.display()
-        )));
+        return Err(Error::NoRecipientsInFile {
+            path: path.to_path_buf(),
+        });
     }
     Ok(out)
 }
@@ -175,12 +172,14 @@ impl Protection {
 
 /// Encrypts `plaintext` into an ASCII-armored age file.
 pub fn encrypt_armored(plaintext: &[u8], to: &Protection) -> Result<Vec<u8>> {
-    let failed = |e: &dyn std::fmt::Display| Error::Usage(format!("age encryption failed: {e}"));
+    let failed = |e: &dyn std::fmt::Display| Error::Encrypt {
+        reason: e.to_string(),
+    };
     let enc = match to {
         Protection::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
         Protection::Recipients(rs) => {
             if rs.is_empty() {
-                return Err(Error::Usage("no recipients".into()));
+                return Err(Error::NoRecipients);
             }
             age::Encryptor::with_recipients(
                 rs.iter()
@@ -210,17 +209,16 @@ pub enum Key {
 pub fn read_identity(path: &Path) -> Result<Key> {
     let text = Zeroizing::new(
         String::from_utf8(crate::fsutil::read_limited(path, 1 << 20)?).map_err(|_| {
-            locked(format!(
-                "{}: not an age identity or ssh private key",
-                path.display()
-            ))
+            Error::NotIdentityFile {
+                path: path.to_path_buf(),
+            }
         })?,
     );
     let mut ids: Vec<Box<dyn age::Identity>> = vec![];
     for line in text.lines().map(str::trim) {
         if line.starts_with("AGE-SECRET-KEY-1") {
-            let id = age::x25519::Identity::from_str(line).map_err(|_| {
-                locked(format!("{}: invalid AGE-SECRET-KEY-1 line", path.display()))
+            let id = age::x25519::Identity::from_str(line).map_err(|_| Error::BadAgeIdentity {
+                path: path.to_path_buf(),
             })?;
             ids.push(Box::new(id));
         }
@@ -230,91 +228,93 @@ pub fn read_identity(path: &Path) -> Result<Key> {
             BufReader::new(text.as_bytes()),
             Some(path.display().to_string()),
         )
-        .map_err(|e| locked(format!("{}: {e}", path.display())))?;
+        .map_err(|source| Error::BadSshIdentity {
+            path: path.to_path_buf(),
+            source,
+        })?;
         match id {
             age::ssh::Identity::Unencrypted(_) => ids.push(Box::new(id)),
             age::ssh::Identity::Encrypted(_) => {
-                return Err(locked(format!(
-                    "{}: passphrase-protected ssh keys are not supported; use an unencrypted copy or an age identity",
-                    path.display()
-                )))
+                return Err(Error::SshKeyEncrypted {
+                    path: path.to_path_buf(),
+                })
             }
             age::ssh::Identity::Unsupported(_) => {
-                return Err(locked(format!(
-                    "{}: this ssh key type is not supported (use ssh-ed25519)",
-                    path.display()
-                )))
+                return Err(Error::SshKeyUnsupported {
+                    path: path.to_path_buf(),
+                })
             }
         }
     }
     if ids.is_empty() {
-        return Err(locked(format!(
-            "{}: no age identity (AGE-SECRET-KEY-1…) or OpenSSH private key in the file",
-            path.display()
-        )));
+        return Err(Error::NoIdentityInFile {
+            path: path.to_path_buf(),
+        });
     }
     Ok(Key::Identities(ids))
-}
-
-/// Not "cannot unlock the keystore": the keystore is not involved.
-fn locked(msg: String) -> Error {
-    Error::Locked(msg)
 }
 
 /// Parses the age header of an armored file without decrypting; returns whether it is
 /// passphrase (scrypt) encrypted.
 pub fn header_is_scrypt(file: &str, armored: &[u8]) -> Result<bool> {
-    let dec = age::Decryptor::new(ArmoredReader::new(armored))
-        .map_err(|e| Error::Rejected(format!("{file}: not a readable armored age file: {e}")))?;
+    let dec = age::Decryptor::new(ArmoredReader::new(armored)).map_err(|source| {
+        Error::NotArmoredAge {
+            file: file.to_owned(),
+            source,
+        }
+    })?;
     Ok(dec.is_scrypt())
 }
 
 /// Decrypts an armored backup. A key that does not open it is `Locked` (exit 6);
 /// a damaged payload is `Rejected` (exit 3).
 pub fn decrypt_armored(file: &str, armored: &[u8], key: &Key) -> Result<Zeroizing<Vec<u8>>> {
-    let dec = age::Decryptor::new(ArmoredReader::new(armored))
-        .map_err(|e| Error::Rejected(format!("{file}: not a readable armored age file: {e}")))?;
+    let dec = age::Decryptor::new(ArmoredReader::new(armored)).map_err(|source| {
+        Error::NotArmoredAge {
+            file: file.to_owned(),
+            source,
+        }
+    })?;
     let scrypt_id;
     let ids: Vec<&dyn age::Identity> = match key {
         Key::Identities(ids) => {
             if dec.is_scrypt() {
-                return Err(locked(format!(
-                    "{file} is protected by a passphrase, not an identity; use --passphrase"
-                )));
+                return Err(Error::NeedsPassphrase { file: file.into() });
             }
             ids.iter().map(|i| i.as_ref()).collect()
         }
         Key::Passphrase(p) => {
             if !dec.is_scrypt() {
-                return Err(locked(format!(
-                    "{file} is encrypted to recipients, not a passphrase; use --identity"
-                )));
+                return Err(Error::NeedsIdentity { file: file.into() });
             }
             scrypt_id = age::scrypt::Identity::new(p.clone());
             vec![&scrypt_id as &dyn age::Identity]
         }
     };
     let is_scrypt = dec.is_scrypt();
+    let file = file.to_owned();
     let mut r = dec.decrypt(ids.into_iter()).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys
         | age::DecryptError::DecryptionFailed
         | age::DecryptError::KeyDecryptionFailed => {
             if is_scrypt {
-                locked(format!("wrong backup passphrase for {file}"))
+                Error::WrongPassphrase { file: file.clone() }
             } else {
-                locked(format!(
-                    "the identity does not open {file}: it was encrypted to other recipients"
-                ))
+                Error::OtherRecipients { file: file.clone() }
             }
         }
-        age::DecryptError::ExcessiveWork { .. } => Error::Rejected(format!(
-            "{file}: the passphrase work factor is excessive: {e}"
-        )),
-        other => Error::Rejected(format!("{file}: damaged age file: {other}")),
+        source @ age::DecryptError::ExcessiveWork { .. } => Error::ExcessiveWork {
+            file: file.clone(),
+            source,
+        },
+        source => Error::DamagedAge {
+            file: file.clone(),
+            source,
+        },
     })?;
     let mut plain = Zeroizing::new(vec![]);
     r.read_to_end(&mut plain)
-        .map_err(|e| Error::Rejected(format!("{file}: damaged or truncated age payload: {e}")))?;
+        .map_err(|source| Error::TruncatedPayload { file, source })?;
     Ok(plain)
 }
 
@@ -328,10 +328,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn manifest_for(file: &Path, manifest: Option<&Path>) -> Result<PathBuf> {
     match manifest {
         Some(m) => Ok(m.to_path_buf()),
-        None if crate::fsutil::is_stdin(file) => Err(Error::Usage(
-            "a backup read from stdin (`-`) has no manifest beside it; name it with --manifest FILE"
-                .into(),
-        )),
+        None if crate::fsutil::is_stdin(file) => Err(Error::StdinNeedsManifest),
         None => Ok(manifest_path(file)),
     }
 }
@@ -348,39 +345,42 @@ pub fn sign_manifest(keys: &Keys, manifest: &Manifest) -> Result<Event> {
     EventBuilder::new(Kind::from(MANIFEST_KIND), content)
         .custom_created_at(Timestamp::from(manifest.created_at))
         .sign_with_keys(keys)
-        .map_err(|e| Error::Usage(format!("cannot sign the manifest: {e}")))
+        .map_err(|e| Error::SignManifest {
+            reason: e.to_string(),
+        })
 }
 
 /// Parses a manifest file and verifies its event id and signature (libsecp256k1).
 pub fn parse_manifest(path: &str, bytes: &[u8]) -> Result<(Event, Manifest)> {
-    let rejected = |d: String| Error::Rejected(format!("{path}: {d}"));
-    let text = std::str::from_utf8(bytes).map_err(|_| rejected("not UTF-8 text".into()))?;
-    let event = Event::from_json(text.trim())
-        .map_err(|e| rejected(format!("not a signed backup manifest ({e})")))?;
+    let path = path.to_owned();
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Err(Error::ManifestNotText { path });
+    };
+    let event = match Event::from_json(text.trim()) {
+        Ok(e) => e,
+        Err(e) => {
+            let reason = e.to_string();
+            return Err(Error::NotManifest { path, reason });
+        }
+    };
     if event.kind != Kind::from(MANIFEST_KIND) {
-        return Err(rejected(format!(
-            "event kind {} is not a backup manifest ({MANIFEST_KIND})",
-            event.kind.as_u16()
-        )));
+        let kind = event.kind.as_u16();
+        return Err(Error::ManifestKind { path, kind });
     }
     if event.verify().is_err() {
-        return Err(rejected(format!(
-            "forged or tampered manifest: the event id or signature claimed by {} does not verify",
-            crate::envelope::short_npub(&event.pubkey)
-        )));
+        let signer = crate::envelope::short_npub(&event.pubkey);
+        return Err(Error::ForgedManifest { path, signer });
     }
-    let manifest: Manifest = serde_json::from_str(&event.content)
-        .map_err(|e| rejected(format!("manifest content is not valid: {e}")))?;
+    let manifest: Manifest = match serde_json::from_str(&event.content) {
+        Ok(m) => m,
+        Err(source) => return Err(Error::ManifestContent { path, source }),
+    };
     if manifest.version != BACKUP_VERSION {
-        return Err(rejected(format!(
-            "manifest version {} is not supported (this passport reads {BACKUP_VERSION})",
-            manifest.version
-        )));
+        let version = manifest.version;
+        return Err(Error::ManifestVersion { path, version });
     }
     if manifest.created_at != event.created_at.as_secs() {
-        return Err(rejected(
-            "manifest created_at differs from its event's".into(),
-        ));
+        return Err(Error::ManifestTime { path });
     }
     Ok((event, manifest))
 }

@@ -19,9 +19,50 @@ impl BackupError {
 pub(super) fn backup_exit(e: &crate::backup::Error) -> i32 {
     use crate::backup::Error as B;
     match e {
-        B::Usage(_) => exit::USAGE,
-        B::Rejected(_) | B::Malformed { .. } => exit::REJECTED,
-        B::Locked(_) => exit::LOCKED,
+        // A recipient, identity or option the user gave that cannot be used.
+        B::BadAgeRecipient { .. }
+        | B::BadSshRecipient { .. }
+        | B::UnknownRecipient { .. }
+        | B::InRecipientsFile { .. }
+        | B::NoRecipientsInFile { .. }
+        | B::NoRecipients
+        | B::Encrypt { .. }
+        | B::StdinNeedsManifest
+        | B::SignManifest { .. } => exit::USAGE,
+        // The identity or passphrase does not open the backup.
+        B::NotIdentityFile { .. }
+        | B::BadAgeIdentity { .. }
+        | B::BadSshIdentity { .. }
+        | B::SshKeyEncrypted { .. }
+        | B::SshKeyUnsupported { .. }
+        | B::NoIdentityInFile { .. }
+        | B::NeedsPassphrase { .. }
+        | B::NeedsIdentity { .. }
+        | B::WrongPassphrase { .. }
+        | B::OtherRecipients { .. } => exit::LOCKED,
+        // A backup or manifest that is damaged, forged or of another member.
+        B::Malformed { .. }
+        | B::NotArmoredAge { .. }
+        | B::ExcessiveWork { .. }
+        | B::DamagedAge { .. }
+        | B::TruncatedPayload { .. }
+        | B::ManifestNotText { .. }
+        | B::NotManifest { .. }
+        | B::NotIdentityManifest { .. }
+        | B::ManifestKind { .. }
+        | B::IdentityManifestKind { .. }
+        | B::ForgedManifest { .. }
+        | B::ForgedIdentityManifest { .. }
+        | B::ManifestContent { .. }
+        | B::ManifestVersion { .. }
+        | B::ManifestTime { .. }
+        | B::IdentityManifestVersion { .. }
+        | B::NotAnNpub { .. }
+        | B::SignerMismatch { .. }
+        | B::HashMismatch { .. }
+        | B::NotIdentityInside { .. }
+        | B::NotSecretKey { .. }
+        | B::NotKeyOf { .. } => exit::REJECTED,
         B::File(_) => exit::FAILURE,
     }
 }
