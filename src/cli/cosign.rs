@@ -8,7 +8,7 @@ use clap::Args;
 use nostr::PublicKey;
 
 use super::{prompt, Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::ops::cosign::{self, Answered, Approver, EcdhSummary, Note, Options, Policy};
 use crate::ops::sign::Summary;
 use crate::transport::Endpoint;
@@ -100,15 +100,19 @@ pub fn run(cli: &Cli, a: &CosignArgs, out: &Output) -> Result<()> {
     let endpoint = Endpoint::parse(std::slice::from_ref(&a.via))?;
     if let Some(m) = &a.methods {
         if let Some(bad) = m.iter().find(|x| !cosign::METHODS.contains(&x.as_str())) {
-            return Err(Error::Invalid(format!(
-                "--methods: {bad:?} is not one of {}",
-                cosign::METHODS.join(", ")
-            )));
+            return Err(SignError::UnknownMethod {
+                method: bad.clone(),
+                known: &cosign::METHODS,
+            }
+            .into());
         }
     }
     let coordinator = match &a.coordinator {
         Some(c) => Some(
-            PublicKey::parse(c).map_err(|e| Error::Invalid(format!("--coordinator {c:?}: {e}")))?,
+            PublicKey::parse(c).map_err(|source| SignError::BadCoordinator {
+                given: c.clone(),
+                source,
+            })?,
         ),
         None => None,
     };
@@ -191,7 +195,7 @@ fn watch_signals() -> Result<Arc<AtomicBool>> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Invalid(format!("cannot start the signal watcher: {e}")))?;
+            .map_err(SignError::SignalWatcher)?;
         let (mut term, mut int) = rt
             .block_on(async {
                 Ok::<_, std::io::Error>((
@@ -199,7 +203,7 @@ fn watch_signals() -> Result<Arc<AtomicBool>> {
                     signal(SignalKind::interrupt())?,
                 ))
             })
-            .map_err(|e| Error::Invalid(format!("cannot watch signals: {e}")))?;
+            .map_err(SignError::WatchSignals)?;
         let flag = Arc::clone(&stop);
         std::thread::spawn(move || {
             rt.block_on(async {

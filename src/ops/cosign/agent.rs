@@ -10,7 +10,7 @@ use nostr::Event;
 use super::{Agent, Approver, Finished, Note, Options, PoolState, EXPIRY_MARGIN};
 use crate::envelope::payload::sign::CommitPayload;
 use crate::envelope::{self, Round};
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::home::Home;
 use crate::ops::pick_seat;
 use crate::ops::sign;
@@ -26,12 +26,10 @@ pub fn run(
     note: &mut dyn FnMut(Note<'_>),
 ) -> Result<Finished> {
     if !matches!(endpoint, Endpoint::Serve(_)) {
-        return Err(Error::Invalid(
-            "cosign needs --via http(s)://… of the `passport serve` that runs the bunker".into(),
-        ));
+        return Err(SignError::CosignNeedsServe.into());
     }
     if opts.pool == 0 || opts.pool > 100 {
-        return Err(Error::Invalid("--pool must be between 1 and 100".into()));
+        return Err(SignError::PoolRange.into());
     }
     let group = home.find_group(opts.group)?;
     let seat = pick_seat(

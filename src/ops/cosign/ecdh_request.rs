@@ -10,7 +10,7 @@ use super::{Agent, Answered, Approver, EcdhSummary, METHODS};
 use crate::ceremony::ecdh;
 use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload};
 use crate::envelope::{self, Round, Sender};
-use crate::error::{Error, Result};
+use crate::error::{Result, SignError};
 use crate::ops::input_of;
 use crate::transport::Via;
 
@@ -41,7 +41,10 @@ impl Agent<'_> {
             self.answered_ecdh.pop_front();
         }
         self.answered_ecdh.push_back(id.clone());
-        let bad = |what: &str| Error::Rejected(format!("ECDH request {}: bad {what}", &id[..12]));
+        let bad = |what| SignError::BadEcdhRequest {
+            id: id[..12].to_owned(),
+            what,
+        };
         let peer = PublicKey::from_hex(&p.peer).map_err(|_| bad("peer key"))?;
         let context = hex::decode(&p.context).map_err(|_| bad("context"))?;
         let mut refusal = if METHODS[1..].contains(&p.method.as_str()) {
@@ -71,16 +74,15 @@ impl Agent<'_> {
         if self.opts.corrupt_for_testing {
             share.point = share.proof.a2;
         }
-        let json = zeroize::Zeroizing::new(
-            serde_json::to_string(&share).map_err(|e| Error::Invalid(e.to_string()))?,
-        );
+        let json =
+            zeroize::Zeroizing::new(serde_json::to_string(&share).map_err(SignError::EncodeShare)?);
         let sealed = nip44::encrypt(
             self.keys.secret_key(),
             &ev.pubkey,
             json.as_bytes(),
             nip44::Version::V2,
         )
-        .map_err(|e| Error::Invalid(format!("cannot encrypt the ECDH share: {e}")))?;
+        .map_err(SignError::SealShare)?;
         let payload = EcdhSharePayload {
             request: id,
             share: sealed,

@@ -8,7 +8,7 @@ use super::{Agent, Answered, Approver};
 use crate::ceremony::frost::round2::SignatureShare;
 use crate::envelope::payload::sign::{RequestPayload, SharePayload};
 use crate::envelope::Round;
-use crate::error::{Error, Result};
+use crate::error::{exit, Error, Result};
 use crate::events::Message;
 use crate::ops::input_of;
 use crate::ops::sign::{self, Consent, Summary};
@@ -92,7 +92,8 @@ impl Agent<'_> {
                     self.recent.push_back(Instant::now());
                     return Ok(Some(self.answered(ev, "sign_event", kind, None)));
                 }
-                Err(Error::Refused(_)) => {
+                // Declined, or the commitment is used, gone or expired: the answer is no.
+                Err(e @ Error::Sign(_)) if e.exit_code() == exit::REFUSED => {
                     refusal = Some(format!("{}'s operator declined", self.name));
                 }
                 Err(e) => refusal = Some(format!("{} cannot sign: {e}", self.name)),
