@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{Cli, Output};
 use crate::backup::{self, BackupRecipient, Key, Protection};
-use crate::error::{Error, Result};
+use crate::error::{BackupError, Error, Result};
 use crate::fsutil;
 use crate::home::{Home, OpenUnlock};
 use crate::ops::backup::{self as ops, Inputs};
@@ -126,19 +126,20 @@ pub struct RestoreArgs {
 
 /// `-o -` streams the armor to stdout: the manifest needs a file of its own, and
 /// stdout cannot also carry the --json report.
-fn stream_checks(output: &Path, manifest: Option<&Path>, json: bool, what: &str) -> Result<()> {
+fn stream_checks(
+    output: &Path,
+    manifest: Option<&Path>,
+    json: bool,
+    what: &'static str,
+) -> Result<()> {
     if !fsutil::is_stdin(output) {
         return Ok(());
     }
     if manifest.is_none() {
-        return Err(Error::Invalid(format!(
-            "-o - writes the {what} to stdout; name the manifest's file with --manifest FILE"
-        )));
+        return Err(BackupError::StreamNeedsManifest { what }.into());
     }
     if json {
-        return Err(Error::Invalid(format!(
-            "-o - writes the {what} to stdout, which --json uses for its report; use one of them"
-        )));
+        return Err(BackupError::StreamAndJson { what }.into());
     }
     Ok(())
 }
@@ -150,7 +151,7 @@ fn interactive() -> bool {
 fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
     if let Ok(p) = std::env::var(PASS_ENV) {
         if p.is_empty() {
-            return Err(Error::Invalid(format!("{PASS_ENV} is empty")));
+            return Err(BackupError::EmptyPassphraseEnv { var: PASS_ENV }.into());
         }
         return Ok(SecretString::from(p));
     }
@@ -158,17 +159,15 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
         let line = crate::fsutil::read_secret_line(f).map_err(|e| Error::io(f, e))?;
         let line = line.as_str();
         if line.is_empty() {
-            return Err(Error::Invalid(format!(
-                "{}: the passphrase file is empty",
-                f.display()
-            )));
+            return Err(BackupError::EmptyPassphraseFile {
+                path: f.to_path_buf(),
+            }
+            .into());
         }
         return Ok(SecretString::from(line.to_owned()));
     }
     if !interactive() {
-        return Err(Error::Invalid(format!(
-            "no backup passphrase: set {PASS_ENV}, pass --backup-passphrase-file, or run in a terminal"
-        )));
+        return Err(BackupError::NoPassphrase { var: PASS_ENV }.into());
     }
     if confirm {
         return super::prompt::ask_new("Backup passphrase");
@@ -177,21 +176,22 @@ fn passphrase(file: Option<&Path>, confirm: bool) -> Result<SecretString> {
         .with_prompt("Backup passphrase")
         .interact()
         .map(SecretString::from)
-        .map_err(|e| Error::Invalid(e.to_string()))
+        .map_err(|e| {
+            BackupError::Prompt {
+                reason: e.to_string(),
+            }
+            .into()
+        })
 }
 
 fn protection(a: &ProtectArgs) -> Result<Protection> {
     let has_recipients = !a.recipient.is_empty() || a.recipients_file.is_some();
     if a.backup_passphrase_file.is_some() && has_recipients {
-        return Err(Error::Invalid(
-            "--backup-passphrase-file cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
-        ));
+        return Err(BackupError::PassphraseFileAndRecipients.into());
     }
     let passphrase = a.passphrase || a.backup_passphrase_file.is_some();
     if passphrase && has_recipients {
-        return Err(Error::Invalid(
-            "--backup-passphrase cannot be combined with --recipient or --recipients-file: age encrypts to a passphrase alone; nothing was written".into(),
-        ));
+        return Err(BackupError::PassphraseAndRecipients.into());
     }
     if passphrase {
         return Ok(Protection::Passphrase(self::passphrase(
@@ -200,9 +200,7 @@ fn protection(a: &ProtectArgs) -> Result<Protection> {
         )?));
     }
     if !has_recipients {
-        return Err(Error::Invalid(
-            "say whom the backup is for: --recipient age1…|ssh-ed25519 …, --recipients-file FILE, or --backup-passphrase".into(),
-        ));
+        return Err(BackupError::NoProtection.into());
     }
     let mut rs = a
         .recipient
@@ -225,9 +223,7 @@ pub fn open_key(
     // without decrypting and exit 0.
     let passphrase_flag = passphrase_flag || passphrase_file.is_some();
     match (identity, passphrase_flag) {
-        (Some(_), true) => Err(Error::Invalid(
-            "pass either --identity or --backup-passphrase, not both".into(),
-        )),
+        (Some(_), true) => Err(BackupError::IdentityAndPassphrase.into()),
         (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
         (None, true) => Ok(Some(Key::Passphrase(passphrase(passphrase_file, false)?))),
         (None, false) => Ok(None),
@@ -239,9 +235,7 @@ fn key(a: &OpenArgs) -> Result<Option<Key>> {
         &a.identity,
         a.passphrase || a.backup_passphrase_file.is_some(),
     ) {
-        (Some(_), true) => Err(Error::Invalid(
-            "pass either --identity or --backup-passphrase, not both".into(),
-        )),
+        (Some(_), true) => Err(BackupError::IdentityAndPassphrase.into()),
         (Some(f), false) => Ok(Some(backup::read_identity(f)?)),
         (None, true) => Ok(Some(Key::Passphrase(passphrase(
             a.backup_passphrase_file.as_deref(),
@@ -321,9 +315,7 @@ pub fn run(cli: &Cli, cmd: &BackupCmd, out: &Output) -> Result<()> {
                 && !a.open.passphrase
                 && a.open.backup_passphrase_file.is_none()
             {
-                return Err(Error::Invalid(
-                    "restore needs the backup's --identity FILE or --backup-passphrase".into(),
-                ));
+                return Err(BackupError::RestoreNeedsKeyFlag.into());
             }
             out.report(&ops::restore(&home, inputs(&a.open)?, a.force)?)
         }

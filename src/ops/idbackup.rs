@@ -44,10 +44,10 @@ impl Report for IdentityReport {
 
 fn refuse_existing(path: &Path) -> Result<()> {
     if path.symlink_metadata().is_ok() {
-        return Err(Error::Refused(format!(
-            "{} exists; backups are only written to new files",
-            path.display()
-        )));
+        return Err(crate::error::BackupError::Exists {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
     Ok(())
 }

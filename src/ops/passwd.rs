@@ -9,7 +9,7 @@ use age::secrecy::SecretString;
 use serde::Serialize;
 
 use super::Report;
-use crate::error::{Error, Result};
+use crate::error::{BackupError, Error, Result};
 use crate::home::{self, Config, KeystoreConfig};
 use crate::keystore::file::{decrypt_with_passphrase, encrypt_with_passphrase};
 
@@ -33,9 +33,7 @@ impl Report for PasswdReport {
 pub fn check(root: &Path) -> Result<(Config, String)> {
     let config: Config = home::read_json(&root.join("config.json"), "home config")?;
     let KeystoreConfig::Passphrase { recipient } = &config.keystore else {
-        return Err(Error::Invalid(
-            "this home's keystore is not protected by a passphrase (it uses an age identity file or a token); to rotate an identity file, pass --new-age-identity NEW_FILE".into(),
-        ));
+        return Err(BackupError::NotPassphrase.into());
     };
     let recipient = recipient.clone();
     Ok((config, recipient))
@@ -53,14 +51,11 @@ pub fn passwd(root: &Path, old: SecretString, new: SecretString) -> Result<Passw
         .lines()
         .find(|l| l.starts_with("AGE-SECRET-KEY-"))
         .and_then(|l| l.parse().ok())
-        .ok_or_else(|| {
-            Error::Rejected(format!("{}: not an age identity inside", master.display()))
+        .ok_or_else(|| BackupError::MasterNotIdentity {
+            path: master.clone(),
         })?;
     if id.to_public().to_string() != recipient {
-        return Err(Error::Rejected(format!(
-            "{} does not hold this home's keystore key; refusing to rewrite it",
-            master.display()
-        )));
+        return Err(BackupError::MasterForeign { path: master }.into());
     }
     let reblob = encrypt_with_passphrase(text.as_bytes(), new)?;
     home::audit_log(root).append("passwd", serde_json::json!({ "npub": config.npub }))?;
@@ -115,17 +110,13 @@ pub fn rotate_identity(home: &home::Home, new_file: &Path) -> Result<RotateRepor
     let replaced = match &home.config.keystore {
         KeystoreConfig::Passphrase { .. } => "the passphrase".to_owned(),
         KeystoreConfig::IdentityFile { path, .. } => path.display().to_string(),
-        KeystoreConfig::Pkcs11 { .. } => {
-            return Err(Error::Invalid(
-                "this home's secrets are sealed by a token, not by an age identity; move them with `passport hsm migrate --to …`".into(),
-            ))
-        }
+        KeystoreConfig::Pkcs11 { .. } => return Err(BackupError::SealedByToken.into()),
     };
     if new_file.exists() {
-        return Err(Error::Refused(format!(
-            "{} exists; the new identity is only ever written to a new file",
-            new_file.display()
-        )));
+        return Err(BackupError::IdentityExists {
+            path: new_file.to_path_buf(),
+        }
+        .into());
     }
     // Unlock with the current key before anything is written.
     let _ = home.identity()?;

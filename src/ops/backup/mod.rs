@@ -15,7 +15,7 @@ mod verify;
 use crate::backup::{self, Key, Manifest, Payload, Protection, BACKUP_VERSION};
 use crate::ceremony::frost::keys::{KeyPackage, VerifyingShare};
 use crate::ceremony::{MemberId, Roster};
-use crate::error::{Error, Result};
+use crate::error::{BackupError, Error, Result};
 use crate::fsutil;
 use crate::group::Group;
 use crate::home::{self, GroupState, Home, Status};
@@ -132,10 +132,10 @@ impl Report for RestoreReport {
 /// Refuses to overwrite an existing file.
 pub(super) fn refuse_existing(path: &Path) -> Result<()> {
     if path.exists() {
-        return Err(Error::Refused(format!(
-            "{} exists; backups are only written to new files",
-            path.display()
-        )));
+        return Err(BackupError::Exists {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
     Ok(())
 }
@@ -182,10 +182,10 @@ pub fn create(
     let keys = home.identity()?;
     let seat_npub = group.roster.member(seat).expect("seat of roster").npub;
     if keys.public_key() != seat_npub {
-        return Err(Error::Rejected(format!(
-            "this home's identity is not the roster's npub for {}; cannot sign the manifest",
-            group.roster.name(seat)
-        )));
+        return Err(BackupError::NotRosterIdentity {
+            member: group.roster.name(seat),
+        }
+        .into());
     }
     let vshare = verifying_share_hex(key.verifying_share())?;
     let key_bytes = Zeroizing::new(key.serialize().map_err(crate::ceremony::Error::frost)?);

@@ -29,40 +29,42 @@ fn check_manifest(
     path: &str,
     checks: &mut Vec<String>,
 ) -> Result<()> {
-    let rejected = |d: String| Error::Rejected(format!("{path}: {d}"));
+    let path = || path.to_owned();
     if m.group != group.npub {
-        return Err(rejected(format!(
-            "this is a backup of group {}, not of {}",
-            m.group, group.npub
-        )));
+        return Err(BackupError::OtherGroup {
+            path: path(),
+            backup: m.group.clone(),
+            group: group.npub.clone(),
+        }
+        .into());
     }
-    let member = group.roster.member(m.seat).ok_or_else(|| {
-        rejected(format!(
-            "seat {} is not in the roster of {}",
-            m.seat, group.npub
-        ))
-    })?;
+    let member = group
+        .roster
+        .member(m.seat)
+        .ok_or_else(|| BackupError::SeatNotInRoster {
+            path: path(),
+            seat: m.seat,
+            npub: group.npub.clone(),
+        })?;
     if member.name != m.member {
-        return Err(rejected(format!(
-            "the manifest names seat {} {:?}, but the roster calls it {:?}",
-            m.seat, m.member, member.name
-        )));
+        return Err(BackupError::SeatRenamed {
+            path: path(),
+            seat: m.seat,
+            member: m.member.clone(),
+            roster: member.name.clone(),
+        }
+        .into());
     }
     if event.pubkey != member.npub {
-        let who = match group.roster.ids_of(&event.pubkey).first() {
-            Some(&id) => format!(
-                "{} ({})",
-                group.roster.name(id),
-                backup_short(&event.pubkey)
-            ),
-            None => format!("{}, who is not a member", backup_short(&event.pubkey)),
-        };
-        return Err(rejected(format!(
-            "the manifest for {}'s share is signed by {who}, not by {} ({})",
-            m.member,
-            m.member,
-            backup_short(&member.npub)
-        )));
+        let ids = group.roster.ids_of(&event.pubkey);
+        return Err(BackupError::SignedByOther {
+            path: path(),
+            member: m.member.clone(),
+            signer: backup_short(&event.pubkey),
+            signer_name: ids.first().map(|&id| group.roster.name(id)),
+            npub: backup_short(&member.npub),
+        }
+        .into());
     }
     checks.push(format!(
         "manifest signed by {} ({}), the roster's npub for seat {}",
@@ -74,12 +76,13 @@ fn check_manifest(
         .public_key_package
         .verifying_shares()
         .get(&Roster::identifier(m.seat))
-        .ok_or_else(|| rejected("the group has no verifying share for that seat".into()))?;
+        .ok_or_else(|| BackupError::NoVerifyingShare { path: path() })?;
     if verifying_share_hex(pshare)? != m.verifying_share {
-        return Err(rejected(format!(
-            "the manifest's verifying share for {} differs from the group's: the backup is stale (made before a refresh of this group; its share no longer signs with the others); make a new one with `passport backup create`",
-            m.member
-        )));
+        return Err(BackupError::Stale {
+            path: path(),
+            member: m.member.clone(),
+        }
+        .into());
     }
     checks.push("manifest verifying share matches the group's public key package".into());
     Ok(())
@@ -97,12 +100,13 @@ fn check_payload(
     path: &str,
     checks: &mut Vec<String>,
 ) -> Result<KeyPackage> {
-    let rejected = |d: String| Error::Rejected(format!("{path}: {d}"));
+    let file = || path.to_owned();
     if p.version != BACKUP_VERSION {
-        return Err(rejected(format!(
-            "backup version {} is not supported (this passport reads {BACKUP_VERSION})",
-            p.version
-        )));
+        return Err(BackupError::Version {
+            file: file(),
+            version: p.version,
+        }
+        .into());
     }
     let r = &group.roster;
     if p.group != group.npub
@@ -110,10 +114,12 @@ fn check_payload(
         || p.group_file.roster != group.roster
         || p.group_file.public_key_package != group.public_key_package
     {
-        return Err(rejected(format!(
-            "the encrypted share belongs to group {}, not to {}",
-            p.group, group.npub
-        )));
+        return Err(BackupError::ShareOfOtherGroup {
+            file: file(),
+            backup: p.group.clone(),
+            group: group.npub.clone(),
+        }
+        .into());
     }
     if p.member_id != m.seat
         || p.member_name != m.member
@@ -122,38 +128,38 @@ fn check_payload(
         || p.ceremony_id != r.ceremony_id
         || p.verifying_share != m.verifying_share
     {
-        return Err(rejected(
-            "the encrypted share does not match its manifest (seat, member, t/n, ceremony or verifying share)".into(),
-        ));
+        return Err(BackupError::PayloadMismatch { file: file() }.into());
     }
     let bytes = Zeroizing::new(
-        hex::decode(&p.key_package).map_err(|_| rejected("the key package is not hex".into()))?,
+        hex::decode(&p.key_package).map_err(|_| BackupError::KeyPackageHex { file: file() })?,
     );
-    let key = KeyPackage::deserialize(&bytes)
-        .map_err(|e| rejected(format!("the key package does not parse: {e}")))?;
+    let key = KeyPackage::deserialize(&bytes).map_err(|source| BackupError::KeyPackageParse {
+        file: file(),
+        source,
+    })?;
     let pkp = &group.public_key_package;
     let ident = Roster::identifier(m.seat);
     if *key.identifier() != ident {
-        return Err(rejected("the key package is for another seat".into()));
+        return Err(BackupError::KeyPackageSeat { file: file() }.into());
     }
     if VerifyingShare::from(*key.signing_share()) != *key.verifying_share() {
-        return Err(rejected(
-            "the key package's signing share does not match its verifying share".into(),
-        ));
+        return Err(BackupError::KeyPackageShares { file: file() }.into());
     }
     if pkp.verifying_shares().get(&ident) != Some(key.verifying_share())
         || verifying_share_hex(key.verifying_share())? != m.verifying_share
     {
-        return Err(rejected(format!(
-            "the share's verifying share is not {}'s in the group's public key package",
-            m.member
-        )));
+        return Err(BackupError::NotMembersShare {
+            file: file(),
+            member: m.member.clone(),
+        }
+        .into());
     }
     if key.verifying_key() != pkp.verifying_key() || *key.min_signers() != r.threshold {
-        return Err(rejected(format!(
-            "the key package names another group key or threshold than {}",
-            group.npub
-        )));
+        return Err(BackupError::KeyPackageGroup {
+            file: file(),
+            npub: group.npub.clone(),
+        }
+        .into());
     }
     checks.push("decrypted; the key package's signing share matches its verifying share".into());
     checks.push("the verifying share and group key match the group's public key package".into());
@@ -184,35 +190,28 @@ fn verify_inner(
     if let Some(g) = &group {
         check_manifest(g, &event, &m, &manifest_disp, &mut checks)?;
     } else if !(allow_embedded_group && inputs.key.is_some()) {
-        return Err(Error::Invalid(format!(
-            "group {} is not known to this home; pass its group file with --group-file",
-            m.group
-        )));
+        return Err(BackupError::UnknownGroup { npub: m.group }.into());
     }
 
     if backup::sha256_hex(&armored) != m.sha256 {
-        return Err(Error::Rejected(format!(
-            "{file_disp}: the file does not match its manifest's SHA-256: it was tampered with, truncated or replaced"
-        )));
+        return Err(BackupError::HashMismatch { file: file_disp }.into());
     }
     checks.push("file SHA-256 matches the manifest".into());
     let scrypt = backup::header_is_scrypt(&file_disp, &armored)?;
     let says_passphrase = m.recipients == [backup::PASSPHRASE_RECIPIENT];
     if scrypt != says_passphrase {
-        return Err(Error::Rejected(format!(
-            "{file_disp}: the age header does not match the manifest's recipients"
-        )));
+        return Err(BackupError::HeaderMismatch { file: file_disp }.into());
     }
     checks.push("age header parses".into());
 
     let mut key = None;
     if let Some(k) = &inputs.key {
         let plain = backup::decrypt_armored(&file_disp, &armored, k)?;
-        let payload: Payload = serde_json::from_slice(&plain).map_err(|e| {
-            Error::Rejected(format!(
-                "{file_disp}: the decrypted payload is not a passport backup: {e}"
-            ))
-        })?;
+        let payload: Payload =
+            serde_json::from_slice(&plain).map_err(|source| BackupError::NotPayload {
+                file: file_disp.clone(),
+                source,
+            })?;
         drop(plain);
         if group.is_none() {
             // Only restore gets here: the backup's own group file, trusted because the
@@ -220,10 +219,11 @@ fn verify_inner(
             let g = payload.group_file.clone();
             let own = home.map(|h| h.public_key());
             if own != Some(event.pubkey) {
-                return Err(Error::Rejected(format!(
-                    "{manifest_disp}: this backup was signed by {}, not by this home's identity; it is another member's backup",
-                    backup_short(&event.pubkey)
-                )));
+                return Err(BackupError::AnotherMembers {
+                    path: manifest_disp,
+                    signer: backup_short(&event.pubkey),
+                }
+                .into());
             }
             check_manifest(&g, &event, &m, &manifest_disp, &mut checks)?;
             group = Some(g);
@@ -264,9 +264,7 @@ pub fn verify(home: Option<&Home>, inputs: Inputs<'_>) -> Result<VerifyReport> {
 /// Verifies a backup fully (with decryption), then stores the share in this home.
 pub fn restore(home: &Home, inputs: Inputs<'_>, force: bool) -> Result<RestoreReport> {
     if inputs.key.is_none() {
-        return Err(Error::Invalid(
-            "restore needs the backup's --identity or --passphrase".into(),
-        ));
+        return Err(BackupError::RestoreNeedsKey.into());
     }
     let file = inputs.file.to_path_buf();
     let v = verify_inner(Some(home), inputs, true)?;
@@ -274,19 +272,21 @@ pub fn restore(home: &Home, inputs: Inputs<'_>, force: bool) -> Result<RestoreRe
     let name = group.roster.name(seat);
     let own = home.public_key();
     if v.signer != own {
-        return Err(Error::Rejected(format!(
-            "this backup holds {name}'s share of {} (npub {}), but this home's identity is {}; restore it into {name}'s home",
-            group.npub,
-            backup_short(&v.signer),
-            backup_short(&own)
-        )));
+        return Err(BackupError::OtherHome {
+            member: name,
+            npub: group.npub.clone(),
+            signer: backup_short(&v.signer),
+            own: backup_short(&own),
+        }
+        .into());
     }
     let replaced = home.keystore().exists(&Home::share_name(group, seat));
     if replaced && !force {
-        return Err(Error::Refused(format!(
-            "this home already holds {name}'s share of {}; refusing to overwrite it (pass --force to replace it)",
-            group.npub
-        )));
+        return Err(BackupError::ShareHeld {
+            member: name,
+            npub: group.npub.clone(),
+        }
+        .into());
     }
     let key = v.key.expect("decrypted");
     home.save_group(group)?;
