@@ -96,8 +96,7 @@ impl Prepared {
         let start = move |door: Door| -> Starting {
             Box::pin(async move {
                 let stats = Arc::new(Stats::default());
-                let shown = Arc::clone(&stats);
-                door.add_metrics(Arc::new(move || shown.render()));
+                door.register_metrics(|r| stats.register(r));
                 door.db().call(super::store::create_tables).await?;
                 let backend: Arc<dyn Backend> = match self.backend {
                     Choice::Ready(backend) => backend,

@@ -18,12 +18,10 @@ pub mod method;
 pub mod policy;
 pub mod rpc;
 pub mod service;
+mod stats;
 pub mod store;
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use nostr::{Keys, PublicKey, SecretKey, ToBech32};
@@ -33,6 +31,7 @@ pub use attach::{parse_relays, prepare, serve, Options, Prepared};
 pub use backend::Backend;
 pub use error::{Error, Result};
 pub use service::Bunker;
+pub use stats::{Label, Stats};
 
 use crate::home::Home;
 
@@ -96,116 +95,6 @@ pub fn new_secret() -> String {
 /// The npub of a hex or bech32 key, for display.
 pub fn npub(pk: &PublicKey) -> String {
     pk.to_bech32().unwrap_or_else(|_| pk.to_hex())
-}
-
-/// Upper bounds (seconds) of the bunker's processing-time histogram.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
-];
-
-#[derive(Default)]
-struct Hist {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-/// Requests answered by method and outcome, and the bunker's own processing time
-/// (from receiving a request to having its reply ready), for `/metrics`.
-/// What a request is counted under on `/metrics`: a method the bunker answers, a
-/// duplicate, or anything else (so clients cannot grow the label set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Label {
-    Method(method::Method),
-    Duplicate,
-    Other,
-}
-
-impl Label {
-    fn as_str(self) -> &'static str {
-        match self {
-            Label::Method(m) => m.as_str(),
-            Label::Duplicate => "duplicate",
-            Label::Other => "other",
-        }
-    }
-}
-
-#[derive(Default)]
-pub struct Stats {
-    inner: Mutex<BTreeMap<(&'static str, &'static str), Hist>>,
-    /// Requests from unknown keys past their budget: not answered.
-    silenced: AtomicU64,
-    /// Replies a relay refused (`OK false`) or did not take.
-    rejected: AtomicU64,
-}
-
-impl Stats {
-    pub fn record(&self, label: Label, ok: bool, took: Duration) {
-        let mut m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let h = m
-            .entry((label.as_str(), if ok { "ok" } else { "error" }))
-            .or_default();
-        let s = took.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if s <= *le {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += s;
-    }
-
-    pub fn silenced(&self) {
-        self.silenced.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn rejected(&self) {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Prometheus text.
-    pub fn render(&self) -> String {
-        let m = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::from(
-            "# HELP passport_bunker_request_seconds NIP-46 requests by method and outcome: \
-             time from receipt to reply ready.\n# TYPE passport_bunker_request_seconds histogram\n",
-        );
-        for ((method, outcome), h) in m.iter() {
-            let l = format!("method=\"{method}\",outcome=\"{outcome}\"");
-            for (le, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "passport_bunker_request_seconds_bucket{{{l},le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "passport_bunker_request_seconds_bucket{{{l},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(out, "passport_bunker_request_seconds_sum{{{l}}} {}", h.sum);
-            let _ = writeln!(
-                out,
-                "passport_bunker_request_seconds_count{{{l}}} {}",
-                h.count
-            );
-        }
-        let _ = write!(
-            out,
-            "# HELP passport_bunker_unknown_silenced_total Requests from keys without a grant \
-             left unanswered: past the budget for unknown clients.\n\
-             # TYPE passport_bunker_unknown_silenced_total counter\n\
-             passport_bunker_unknown_silenced_total {}\n\
-             # HELP passport_bunker_reply_rejections_total Replies a relay refused or did not take \
-             (each is retried on the next relay).\n\
-             # TYPE passport_bunker_reply_rejections_total counter\n\
-             passport_bunker_reply_rejections_total {}\n",
-            self.silenced.load(Ordering::Relaxed),
-            self.rejected.load(Ordering::Relaxed)
-        );
-        out
-    }
 }
 
 /// Default per-request time limit.

@@ -52,19 +52,11 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
         .map(|r| (r.as_str().to_owned(), 0))
         .collect();
     by_round.extend(packages);
-    let mut text = st.0.metrics.render(&metrics::Gauges {
+    let text = st.0.metrics.render(metrics::Gauges {
         ceremonies: by_state.into_iter().collect(),
         packages: by_round.into_iter().collect(),
     });
-    text.push_str(&st.extra_metrics());
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
 
 pub async fn openapi() -> Json<Value> {

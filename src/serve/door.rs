@@ -9,10 +9,8 @@
 //!   [`Door::presence`]: the package store of a roster's ceremony, as the server itself
 //!   (so it alone may issue ECDH requests), with wake-ups when packages arrive and who
 //!   is polling now;
-//! - [`Door::shutdown_signal`], and [`Door::add_metrics`] for its lines on `/metrics`;
+//! - [`Door::shutdown_signal`], and [`Door::register_metrics`] for its families on `/metrics`;
 //! - [`Sidecar`]: how [`super::run_with`] starts it once the database is open.
-
-use std::sync::Arc;
 
 use nostr::{Event, PublicKey};
 use tokio::sync::watch;
@@ -42,9 +40,6 @@ pub struct Sidecar {
     pub name: &'static str,
     pub start: Box<dyn FnOnce(Door) -> Starting + Send>,
 }
-
-/// Text appended to `/metrics` at every scrape.
-pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Why the store did not take a package the server made itself.
 #[derive(Debug, thiserror::Error)]
@@ -97,13 +92,8 @@ impl Door {
         self.0.shutdown_signal()
     }
 
-    /// Appends `source`'s text to every `/metrics` answer.
-    pub fn add_metrics(&self, source: MetricsSource) {
-        self.0
-             .0
-            .extra_metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(source);
+    /// Registers the sidecar's families in the registry `/metrics` shows.
+    pub fn register_metrics(&self, f: impl FnOnce(&mut prometheus_client::registry::Registry)) {
+        self.0 .0.metrics.register(f);
     }
 }

@@ -96,8 +96,6 @@ struct Shared {
     presence: inproc::Presence,
     /// Flips to true on shutdown so long polls answer at once.
     shutdown: watch::Sender<bool>,
-    /// Lines a sidecar adds to `/metrics`.
-    extra_metrics: std::sync::Mutex<Vec<door::MetricsSource>>,
 }
 
 impl AppState {
@@ -120,7 +118,6 @@ impl AppState {
             db,
             config,
             shutdown: watch::channel(false).0,
-            extra_metrics: std::sync::Mutex::new(Vec::new()),
         })))
     }
 
@@ -233,18 +230,6 @@ pub async fn run_with(
         }
     }
     served
-}
-
-impl AppState {
-    /// What sidecars add to `/metrics`.
-    pub(crate) fn extra_metrics(&self) -> String {
-        let sources = self
-            .0
-            .extra_metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        sources.iter().map(|f| f()).collect()
-    }
 }
 
 /// Installs the SIGINT and SIGTERM handlers now (so a signal right after the ready

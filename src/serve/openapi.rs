@@ -211,10 +211,10 @@ pub fn document() -> Value {
                 }
             } },
             "/metrics": { "get": {
-                "summary": "Prometheus metrics (text exposition format).",
+                "summary": "Prometheus metrics (OpenMetrics text format).",
                 "responses": { "200": {
                     "description": "passport_http_requests_total, passport_http_request_duration_seconds, passport_ceremonies, passport_packages_total, passport_errors_total, passport_long_polls_active.",
-                    "content": { "text/plain": { "schema": { "type": "string" } } }
+                    "content": { "application/openmetrics-text": { "schema": { "type": "string" } } }
                 } }
             } },
             "/v1/openapi.json": { "get": {

@@ -1135,7 +1135,6 @@ async fn metrics_name_routes_by_template() {
         "passport_http_requests_total{route=\"/v1/ceremonies/{id}\",method=\"GET\",status=\"401\"} 1",
         "passport_http_requests_total{route=\"/v1/ceremonies/{id}/packages\",method=\"POST\",status=\"201\"} 1",
         "passport_http_requests_total{route=\"/v1/ceremonies\",method=\"POST\",status=\"201\"} 1",
-        "passport_http_request_duration_seconds_bucket{route=\"/v1/ceremonies/{id}/packages\",le=\"+Inf\"} 2",
         "passport_http_request_duration_seconds_count{route=\"/v1/ceremonies\"} 1",
         "passport_ceremonies{state=\"open\"} 1",
         "passport_ceremonies{state=\"agreed\"} 0",
@@ -1147,7 +1146,39 @@ async fn metrics_name_routes_by_template() {
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }
+    // The order of a sample's labels means nothing in the exposition format (the
+    // encoder writes a bucket's `le` first), so this one is compared as a set.
+    let bucket = sample(
+        "passport_http_request_duration_seconds_bucket{route=\"/v1/ceremonies/{id}/packages\",le=\"+Inf\"} 2",
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("passport_") && sample(l) == bucket),
+        "metrics lack {bucket:?}:\n{text}"
+    );
     assert!(!text.contains(&id), "raw paths leaked into labels");
+    // The body is OpenMetrics text (it ends with `# EOF`), and says so.
+    assert!(text.ends_with("# EOF\n"));
+    assert_eq!(
+        r.headers[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+}
+
+/// One sample line of the exposition format: its name, its labels as a set and its
+/// value. (Label values here hold no `,` or `"`.)
+fn sample(line: &str) -> (String, std::collections::BTreeSet<String>, String) {
+    let (series, value) = line.rsplit_once(' ').expect("a value");
+    let (name, labels) = match series.split_once('{') {
+        Some((name, rest)) => (name, rest.strip_suffix('}').expect("closed labels")),
+        None => (series, ""),
+    };
+    let labels = labels
+        .split(',')
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (name.to_owned(), labels, value.to_owned())
 }
 
 #[tokio::test]
