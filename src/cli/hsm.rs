@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::{prompt, Cli, Output};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenError};
 use crate::hsm::{TokenSpec, TokenUri};
 use crate::ops::hsm;
 
@@ -150,11 +150,15 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
                 a.expect_group.as_deref(),
                 a.expect_member.as_deref(),
             )
-            .map_err(|e| match e {
-                crate::hsm::Error::BadStatement(m) => {
-                    Error::Rejected(format!("{}: {m}", a.file.display()))
+            .map_err(|e| -> Error {
+                match e {
+                    crate::hsm::Error::BadStatement(reason) => TokenError::BadStatement {
+                        path: a.file.clone(),
+                        reason,
+                    }
+                    .into(),
+                    other => other.into(),
                 }
-                other => other.into(),
             })?;
             out.report(&v)
         }
@@ -166,12 +170,7 @@ pub fn run(cli: &Cli, cmd: &HsmCmd, out: &Output) -> Result<()> {
                     TokenUri::parse(uri)?,
                     Some(cli.pkcs11_module.clone().unwrap_or_else(|| module.clone())),
                 )?,
-                (None, _) => {
-                    return Err(Error::Invalid(
-                        "this home's keystore is not in a token; name one with --to pkcs11:…"
-                            .into(),
-                    ))
-                }
+                (None, _) => return Err(TokenError::MigrateNeedsTarget.into()),
             };
             out.report(&hsm::migrate(&home, &target, prompt::pin_source())?)
         }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenError};
 use crate::fsutil;
 use crate::home::{self, Config, Home, KeystoreConfig};
 use crate::keystore::Sealer;
@@ -55,9 +55,7 @@ pub fn reseal(home: &Home, new: &dyn Sealer, config: Config, op: &str) -> Result
             }
             let blob = new.seal_once(name, "", &plain)?;
             if *new.unseal_once(name, "", &blob)? != *plain {
-                return Err(Error::Rejected(format!(
-                    "{name}: the new keystore did not return the sealed secret intact; nothing was changed"
-                )));
+                return Err(TokenError::NotIntact { name: name.clone() }.into());
             }
             (plain, blob)
         } else {
@@ -65,9 +63,7 @@ pub fn reseal(home: &Home, new: &dyn Sealer, config: Config, op: &str) -> Result
             let plain = ks.get_bound(name, &ctx)?;
             let blob = new.seal(name, &ctx, &plain)?;
             if *new.unseal(name, &ctx, &blob)? != *plain {
-                return Err(Error::Rejected(format!(
-                    "{name}: the new keystore did not return the sealed secret intact; nothing was changed"
-                )));
+                return Err(TokenError::NotIntact { name: name.clone() }.into());
             }
             (plain, blob)
         };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenError};
 use crate::home::{self, Config, Home, KeystoreConfig};
 use crate::hsm::seal::Pkcs11Sealer;
 use crate::hsm::{PinSource, TokenSpec};
@@ -50,15 +50,14 @@ pub fn migrate(home: &Home, target: &TokenSpec, pin: PinSource) -> Result<Migrat
         if ready.keys.holds(seal_key_id) {
             // The same token: only rewriting format-v1 blobs to v2 makes sense.
             let Some(kdk) = &ready.keys.kdk else {
-                return Err(Error::Refused(format!(
-                    "token {} has no key-derivation key yet, so its blobs cannot move to format v2; run `passport hsm init --token {}` to add one, then migrate",
-                    ready.token.info.label, ready.token.info.uri
-                )));
+                return Err(TokenError::NoKdk {
+                    label: ready.token.info.label.clone(),
+                    uri: ready.token.info.uri.clone(),
+                }
+                .into());
             };
             if kdk.id == *seal_key_id && v1_blobs(home)? == 0 {
-                return Err(Error::Refused(
-                    "this home's secrets are already sealed by that token in format v2".into(),
-                ));
+                return Err(TokenError::AlreadyV2.into());
             }
         }
     }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::Report;
 use crate::audit::AuditLog;
 use crate::ceremony::Roster;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TokenError};
 use crate::home::{self, Home};
 use crate::hsm::attest::{self, ProtectedShare, SignedStatement};
 use crate::hsm::kdf::Scheme;
@@ -179,12 +179,12 @@ pub fn init(
         .map(|m| m.to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Invalid(format!(
-            "token {} (through {}) does not offer {}; passport cannot seal or attest with it",
-            token.info.uri,
-            spec.module.display(),
-            missing.join(", ")
-        )));
+        return Err(TokenError::MissingMechanisms {
+            uri: token.info.uri.clone(),
+            module: spec.module.clone(),
+            missing,
+        }
+        .into());
     }
     token.login(pin)?;
     let created = keys::init(&token, &have, opts.scheme, opts.legacy)?;
@@ -205,9 +205,10 @@ pub fn init(
 }
 
 fn token_sealer(home: &Home) -> Result<&Pkcs11Sealer> {
-    home.keystore().sealer().as_any().downcast_ref::<crate::hsm::seal::Pkcs11Sealer>().ok_or_else(|| {
-        Error::Invalid("this home's keystore is not in a token; run `passport hsm migrate --to pkcs11:…` first".into())
-    })
+    let sealer = home.keystore().sealer().as_any();
+    sealer
+        .downcast_ref::<crate::hsm::seal::Pkcs11Sealer>()
+        .ok_or_else(|| TokenError::NotInToken.into())
 }
 
 /// The sealed shares a home holds, as an attestation reports them.
@@ -260,9 +261,7 @@ impl Report for SignedStatement {
 pub fn attest(home: &Home, challenge: &str) -> Result<SignedStatement> {
     let c = challenge.trim();
     if c.len() < 16 || hex::decode(c).is_err() {
-        return Err(Error::Invalid(
-            "--challenge must be at least 8 bytes of hex, chosen by the verifier".into(),
-        ));
+        return Err(TokenError::BadChallenge.into());
     }
     let sealer = token_sealer(home)?;
     let ready = sealer.ready()?;
@@ -310,7 +309,7 @@ impl Report for AuditReport {
 
 pub fn audit_verify(root: &Path) -> Result<AuditReport> {
     let log = home::audit_log(root);
-    let r = log.verify().map_err(|e| Error::Rejected(e.to_string()))?;
+    let r = log.verify().map_err(TokenError::AuditLog)?;
     Ok(AuditReport {
         path: log.path().to_path_buf(),
         entries: r.entries,
