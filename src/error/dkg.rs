@@ -20,16 +20,6 @@ pub enum DkgError {
     OtherRoster,
     #[error("this roster names a dealer; use `passport keygen` for it")]
     DealerRoster,
-    /// Two different round-1 packages from one member (`got` and `used` are short event ids).
-    #[error(
-        "{sender} sent a different round-1 package ({got}) from the one used in round 2 \
-         ({used}); {sender} equivocated or a package was forged: abort this ceremony"
-    )]
-    Equivocated {
-        sender: String,
-        got: String,
-        used: String,
-    },
     #[error("agreement package from {sender} carries no valid hash")]
     NoAgreementHash { sender: String },
     #[error("`dkg run` needs --via URL (a serve URL or relays)")]
@@ -101,7 +91,6 @@ impl DkgError {
             | D::NoPackage => exit::USAGE,
             // A package or state that does not fit: forged, equivocated, misaddressed.
             D::OtherRoster
-            | D::Equivocated { .. }
             | D::NoAgreementHash { .. }
             | D::SplitChangedNpub
             | D::DealerPackage { .. }

@@ -27,27 +27,9 @@ pub enum LifecycleError {
     #[error("`{command}` needs --via URL (a serve URL or relays)")]
     NeedsVia { command: String },
 
-    // --- refresh (`got`, `made`, `used` are short event ids)
+    // --- refresh
     #[error("{member} is leaving at this refresh, so it takes no part in it; the others run it")]
     LeaverRuns { member: String },
-    #[error(
-        "a refresh round-1 package for {sender} ({got}) is not the one this home made ({made}); \
-         it was forged or made by another home: abort this refresh"
-    )]
-    OwnPackageForged {
-        sender: String,
-        got: String,
-        made: String,
-    },
-    #[error(
-        "{sender} sent a different refresh round-1 package ({got}) from the one used in round \
-         2 ({used}); {sender} equivocated or a package was forged: abort this refresh"
-    )]
-    Equivocated {
-        sender: String,
-        got: String,
-        used: String,
-    },
     #[error("run `passport refresh round2` before finish")]
     FinishBeforeRound2,
     #[error(
@@ -282,9 +264,7 @@ impl LifecycleError {
             | L::NoPassphrase
             | L::Prompt { .. } => exit::USAGE,
             // Packages, state or results that do not fit: forged, equivocated, foreign.
-            L::OwnPackageForged { .. }
-            | L::Equivocated { .. }
-            | L::OtherView { .. }
+            L::OtherView { .. }
             | L::NpubChanged
             | L::OtherState { .. }
             | L::NotAHelper { .. }

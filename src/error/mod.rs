@@ -10,6 +10,7 @@ mod backup;
 mod dkg;
 mod lifecycle;
 mod operator;
+mod round;
 mod sign;
 mod token;
 
@@ -17,6 +18,7 @@ pub use backup::BackupError;
 pub use dkg::DkgError;
 pub use lifecycle::LifecycleError;
 pub use operator::OperatorError;
+pub use round::RoundError;
 pub use sign::SignError;
 pub use token::TokenError;
 
@@ -72,6 +74,8 @@ pub enum Error {
     Token(#[from] TokenError),
     #[error(transparent)]
     Operator(#[from] OperatorError),
+    #[error(transparent)]
+    Round(#[from] RoundError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -238,6 +242,7 @@ impl Error {
             Error::Backups(e) => e.exit_code(),
             Error::Token(e) => e.exit_code(),
             Error::Operator(e) => e.exit_code(),
+            Error::Round(e) => e.exit_code(),
             _ => exit::FAILURE,
         }
     }

@@ -88,10 +88,10 @@ struct Steps {
 
 impl Steps {
     fn note(&mut self, r: &LifecycleReport) {
-        if !r.already_done {
+        if !r.delivery.already_done {
             self.done.push(r.step.to_owned());
         }
-        self.packages.extend(r.packages.iter().cloned());
+        self.packages.extend(r.delivery.packages.iter().cloned());
     }
 
     fn report(

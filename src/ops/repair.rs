@@ -21,6 +21,7 @@ use nostr::Event;
 use serde::{Deserialize, Serialize};
 
 use super::refresh::{package_fingerprint, LifecycleReport};
+use super::rounds::{self, Delivery, Seat};
 use super::Addressed;
 use super::{collect, pick_seat, Exchange, Want};
 use crate::ceremony::{repair, MemberId, Roster};
@@ -85,11 +86,14 @@ fn lost_seat(group: &Group, lost: &str) -> Result<MemberId> {
     })
 }
 
-fn state_rel(p: &Plan, seat: MemberId) -> String {
-    format!(
-        "repair/{}/{}.{seat}.json",
-        p.group.id(),
-        p.roster.ceremony_id
+/// Where a helper keeps its repair progress (a repair keeps no secrets between steps:
+/// each step's packages are sealed as soon as they are made).
+fn place<'h>(home: &'h Home, p: &Plan, seat: MemberId) -> Seat<'h> {
+    let (g, id) = (p.group.id(), &p.roster.ceremony_id);
+    Seat::new(
+        home,
+        format!("repair/{g}/{id}.{seat}.json"),
+        format!("repair/{g}.{id}.{seat}"),
     )
 }
 
@@ -108,21 +112,13 @@ fn helper_seat(home: &Home, p: &Plan, member: Option<&str>) -> Result<MemberId> 
     )
 }
 
-fn report(
-    step: &'static str,
-    p: &Plan,
-    seat: MemberId,
-    (packages, sent): (Vec<String>, bool),
-    already_done: bool,
-) -> LifecycleReport {
+fn report(step: &'static str, p: &Plan, seat: MemberId, delivery: Delivery) -> LifecycleReport {
     LifecycleReport {
         step,
         member: p.group.roster.name(seat),
         group: p.group.npub.clone(),
         ceremony: p.roster.ceremony_id.clone(),
-        packages,
-        sent,
-        already_done,
+        delivery,
         public_key_package: None,
         stale_backups: None,
     }
@@ -170,9 +166,10 @@ pub fn step1(
 ) -> Result<LifecycleReport> {
     let (p, seat) = helper_of(home, group, lost, helpers, member, ex)?;
     let lost = p.lost;
-    if let Some(st) = home.read_state::<RepairState>(&state_rel(&p, seat))? {
-        let paths = ex.deliver_each(&st.deltas_sent)?;
-        return Ok(report("repair step 1", &p, seat, (paths, ex.sent()), true));
+    let at = place(home, &p, seat);
+    if let Some(st) = at.load::<RepairState>()? {
+        let d = rounds::deliver(ex, &st.deltas_sent, true)?;
+        return Ok(report("repair step 1", &p, seat, d));
     }
     let key = home.share(&p.group, seat)?;
     let keys = home.identity()?;
@@ -199,9 +196,9 @@ pub fn step1(
         deltas_sent: sent,
         sigma_sent: None,
     };
-    home.write_state(&state_rel(&p, seat), &st)?;
-    let paths = ex.deliver_each(&st.deltas_sent)?;
-    Ok(report("repair step 1", &p, seat, (paths, ex.sent()), false))
+    at.save(&st)?;
+    let d = rounds::deliver(ex, &st.deltas_sent, false)?;
+    Ok(report("repair step 1", &p, seat, d))
 }
 
 /// Step 2 (each helper): sum the deltas from every helper into a sigma for the lost
@@ -215,23 +212,17 @@ pub fn step2(
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let (p, seat) = helper_of(home, group, lost, helpers, member, ex)?;
-    let rel = state_rel(&p, seat);
-    let mut st =
-        home.read_state::<RepairState>(&rel)?
-            .ok_or_else(|| LifecycleError::NotStarted {
-                member: p.roster.name(seat),
-                workflow: "repair",
-                first: "step1",
-            })?;
+    let at = place(home, &p, seat);
+    let mut st = at
+        .load::<RepairState>()?
+        .ok_or_else(|| LifecycleError::NotStarted {
+            member: p.roster.name(seat),
+            workflow: "repair",
+            first: "step1",
+        })?;
     if let Some((file, ev)) = &st.sigma_sent {
-        let path = ex.deliver(file, ev)?;
-        return Ok(report(
-            "repair step 2",
-            &p,
-            seat,
-            (vec![path], ex.sent()),
-            true,
-        ));
+        let d = rounds::deliver_one(ex, (file, ev), true)?;
+        return Ok(report("repair step 2", &p, seat, d));
     }
     let inputs = ex.inputs(&p.roster)?;
     let keys = home.identity()?;
@@ -280,16 +271,11 @@ pub fn step2(
         m.name,
         super::short_id(&p.roster.ceremony_id)
     );
-    st.sigma_sent = Some((file.clone(), ev));
-    home.write_state(&rel, &st)?;
-    let path = ex.deliver(&file, &st.sigma_sent.as_ref().expect("set").1)?;
-    Ok(report(
-        "repair step 2",
-        &p,
-        seat,
-        (vec![path], ex.sent()),
-        false,
-    ))
+    st.sigma_sent = Some((file, ev));
+    at.save(&st)?;
+    let (file, ev) = st.sigma_sent.as_ref().expect("set");
+    let d = rounds::deliver_one(ex, (file, ev), false)?;
+    Ok(report("repair step 2", &p, seat, d))
 }
 
 /// Finish (the lost member): combine the sigmas, check the share against the public
@@ -336,7 +322,7 @@ pub fn finish(
         return Ok(LifecycleReport {
             public_key_package: Some(package_fingerprint(&p.group)?),
             stale_backups: None,
-            ..report("repair finish", &p, seat, (vec![], ex.sent()), true)
+            ..report("repair finish", &p, seat, rounds::deliver(ex, &[], true)?)
         });
     }
     let inputs = ex.inputs(&p.roster)?;
@@ -378,6 +364,6 @@ pub fn finish(
     Ok(LifecycleReport {
         public_key_package: Some(package_fingerprint(&p.group)?),
         stale_backups: None,
-        ..report("repair finish", &p, seat, (vec![], ex.sent()), false)
+        ..report("repair finish", &p, seat, rounds::deliver(ex, &[], false)?)
     })
 }

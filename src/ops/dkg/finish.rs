@@ -10,17 +10,15 @@ pub fn finish(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, roster, member)?;
+    let (place, mut st) = load_state(home, roster, member)?;
     let file = format!(
         "dkg-agree-{}-{}.json",
         roster.name(st.seat),
         crate::ops::short_id(&roster.ceremony_id)
     );
     if st.stage >= Stage::Finished {
-        let p = ex.deliver(
-            &file,
-            st.agreement.as_ref().expect("finished has agreement"),
-        )?;
+        let agreement = st.agreement.as_ref().expect("finished has agreement");
+        let d = rounds::deliver_one(ex, (&file, agreement), true)?;
         // The group's status now (a confirmed or refreshed group is not "pending").
         let status = match st.group.as_deref().map(|g| home.find_group(g)) {
             Some(Ok(g)) => home.group_state(&g)?.map(|s| s.status),
@@ -29,8 +27,7 @@ pub fn finish(
         return Ok(report(
             "finish",
             &st,
-            (vec![p], ex.sent()),
-            true,
+            d,
             Some(status.unwrap_or(Status::Pending)),
         ));
     }
@@ -59,21 +56,9 @@ pub fn finish(
         let p: round2::Package = c.payload(Some(keys))?;
         r2.insert(from, p);
     }
-    let r1: BTreeMap<MemberId, round1::Package> = st
-        .round1_received
-        .iter()
-        .map(|(&k, ev)| {
-            let c = envelope::Checked {
-                event: ev.clone(),
-                meta: envelope::parse(nostr::JsonUtil::as_json(ev).as_bytes())?.1,
-                from: Some(k),
-                sender: roster.name(k),
-            };
-            c.payload(None).map(|p| (k, p))
-        })
-        .collect::<std::result::Result<_, envelope::Error>>()?;
-    let r2_name = secret_name(roster, st.seat, 2);
-    let secret: round2::SecretPackage = home.keystore().get_json(&r2_name)?;
+    let r1: BTreeMap<MemberId, round1::Package> =
+        rounds::saved_payloads(roster, &st.sent.round1_received)?;
+    let secret: round2::SecretPackage = place.secret(2)?;
     let (key, public) = dkg::part3(roster, st.seat, &secret, &r1, &r2)?;
     let group = Group::new(roster.clone(), public, Origin::Dkg);
     let hash = ceremony::public_package_hash(&group.public_key_package)?;
@@ -104,16 +89,10 @@ pub fn finish(
     st.stage = Stage::Finished;
     st.agreement = Some(ev);
     st.group = Some(group.npub.clone());
-    home.write_state(&state_rel(roster, st.seat), &st)?;
-    home.keystore().remove(&r2_name)?;
-    let p = ex.deliver(&file, st.agreement.as_ref().expect("set"))?;
-    Ok(report(
-        "finish",
-        &st,
-        (vec![p], ex.sent()),
-        false,
-        Some(gs.status),
-    ))
+    place.save(&st)?;
+    place.forget(2)?;
+    let d = rounds::deliver_one(ex, (&file, st.agreement.as_ref().expect("set")), false)?;
+    Ok(report("finish", &st, d, Some(gs.status)))
 }
 
 /// Confirm: all n agreement packages present and equal → the group becomes active.
@@ -123,7 +102,7 @@ pub fn confirm(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, roster, member)?;
+    let (place, mut st) = load_state(home, roster, member)?;
     if st.stage < Stage::Finished {
         return Err(DkgError::OutOfOrder {
             before: "finish",
@@ -133,13 +112,8 @@ pub fn confirm(
     }
     let group = home.find_group(st.group.as_deref().expect("finished has group"))?;
     if st.stage == Stage::Confirmed {
-        return Ok(report(
-            "confirm",
-            &st,
-            (vec![], ex.sent()),
-            true,
-            Some(Status::Active),
-        ));
+        let d = rounds::deliver(ex, &[], true)?;
+        return Ok(report("confirm", &st, d, Some(Status::Active)));
     }
     let inputs = ex.inputs(roster)?;
     let got = collect(
@@ -174,12 +148,7 @@ pub fn confirm(
     gs.status = Status::Active;
     home.save_group_state(&group, &gs)?;
     st.stage = Stage::Confirmed;
-    home.write_state(&state_rel(roster, st.seat), &st)?;
-    Ok(report(
-        "confirm",
-        &st,
-        (vec![], ex.sent()),
-        false,
-        Some(Status::Active),
-    ))
+    place.save(&st)?;
+    let d = rounds::deliver(ex, &[], false)?;
+    Ok(report("confirm", &st, d, Some(Status::Active)))
 }

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use nostr::Event;
 use serde::{Deserialize, Serialize};
 
+use super::rounds::{self, Delivery, Seat, Sent, Words};
 use super::Addressed;
-use super::{collect, delivered_lines, pick_seat, Exchange, Report, Want};
+use super::{collect, pick_seat, Exchange, Report, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
 use crate::ceremony::{self, dkg, MemberId, Roster};
 use crate::envelope::payload::dkg::Agreement;
@@ -38,11 +39,8 @@ pub struct DkgState {
     pub roster: Roster,
     pub seat: MemberId,
     pub stage: Stage,
-    pub round1_sent: Event,
-    #[serde(default)]
-    pub round1_received: BTreeMap<MemberId, Event>,
-    #[serde(default)]
-    pub round2_sent: Vec<(String, Event)>,
+    #[serde(flatten)]
+    pub sent: Sent,
     #[serde(default)]
     pub agreement: Option<Event>,
     #[serde(default)]
@@ -54,10 +52,8 @@ pub struct StepReport {
     pub step: &'static str,
     pub member: String,
     pub ceremony: String,
-    pub packages: Vec<String>,
-    #[serde(skip)]
-    pub sent: bool,
-    pub already_done: bool,
+    #[serde(flatten)]
+    pub delivery: Delivery,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,11 +65,7 @@ impl Report for StepReport {
         let mut s = format!(
             "{} {} for {}{}",
             self.step,
-            if self.already_done {
-                "was already done"
-            } else {
-                "done"
-            },
+            self.delivery.done(),
             self.member,
             match &self.group {
                 Some(g) => format!(": group {g}"),
@@ -89,55 +81,62 @@ impl Report for StepReport {
                     .expect("a status serializes to its name")
             ));
         }
-        s.push_str(&delivered_lines(self.sent, &self.packages));
+        s.push_str(&self.delivery.lines());
         s
     }
 }
 
-fn state_rel(roster: &Roster, seat: MemberId) -> String {
-    format!("dkg/{}/{seat}.json", roster.ceremony_id)
+/// Where a seat's DKG state and step secrets live.
+fn place<'h>(home: &'h Home, roster: &Roster, seat: MemberId) -> Seat<'h> {
+    let id = &roster.ceremony_id;
+    Seat::new(
+        home,
+        format!("dkg/{id}/{seat}.json"),
+        format!("dkg/{id}.{seat}"),
+    )
 }
 
-fn secret_name(roster: &Roster, seat: MemberId, round: u8) -> String {
-    format!("dkg/{}.{seat}.r{round}", roster.ceremony_id)
-}
+/// How DKG names its round-1 packages when one is refused.
+const WORDS: Words = Words {
+    package: "round-1 package",
+    ceremony: "ceremony",
+};
 
 fn my_seats(home: &Home, roster: &Roster) -> Vec<MemberId> {
     roster.ids_of(&home.public_key())
 }
 
-fn load_state(home: &Home, roster: &Roster, member: Option<&str>) -> Result<DkgState> {
-    let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
-    home.read_state::<DkgState>(&state_rel(roster, seat))?
-        .ok_or_else(|| {
-            DkgError::NotStarted {
-                member: roster.name(seat),
-            }
-            .into()
-        })
-        .and_then(|s| {
-            if s.roster != *roster {
-                Err(DkgError::OtherRoster.into())
-            } else {
-                Ok(s)
-            }
-        })
+/// A later step: this home's seat and the state round 1 saved for it.
+fn load_state<'h>(
+    home: &'h Home,
+    roster: &Roster,
+    member: Option<&str>,
+) -> Result<(Seat<'h>, DkgState)> {
+    let at = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
+    let place = place(home, roster, at);
+    let Some(st) = place.load::<DkgState>()? else {
+        return Err(DkgError::NotStarted {
+            member: roster.name(at),
+        }
+        .into());
+    };
+    if st.roster != *roster {
+        return Err(DkgError::OtherRoster.into());
+    }
+    Ok((place, st))
 }
 
 fn report(
     step: &'static str,
     st: &DkgState,
-    (packages, sent): (Vec<String>, bool),
-    already_done: bool,
+    delivery: Delivery,
     status: Option<Status>,
 ) -> StepReport {
     StepReport {
         step,
         member: st.roster.name(st.seat),
         ceremony: st.roster.ceremony_id.clone(),
-        packages,
-        sent,
-        already_done,
+        delivery,
         group: st.group.clone(),
         status,
     }
@@ -154,14 +153,15 @@ pub fn round1(
         return Err(DkgError::DealerRoster.into());
     }
     let seat = pick_seat(roster, &my_seats(home, roster), member, "in this roster")?;
+    let place = place(home, roster, seat);
     let name = roster.name(seat);
     let file = format!(
         "dkg-1-{name}-{}.json",
         crate::ops::short_id(&roster.ceremony_id)
     );
-    if let Some(st) = home.read_state::<DkgState>(&state_rel(roster, seat))? {
-        let p = ex.deliver(&file, &st.round1_sent)?;
-        return Ok(report("round 1", &st, (vec![p], ex.sent()), true, None));
+    if let Some(st) = place.load::<DkgState>()? {
+        let d = rounds::deliver_one(ex, (&file, &st.sent.round1_sent), true)?;
+        return Ok(report("round 1", &st, d, None));
     }
     let keys = home.identity()?;
     let (secret, package) = dkg::part1(roster, seat, &mut rand::rngs::OsRng)?;
@@ -176,52 +176,34 @@ pub fn round1(
             payload: &package,
         },
     )?;
-    home.keystore()
-        .put_json_step(&secret_name(roster, seat, 1), &secret)?;
+    place.keep(1, &secret)?;
     let st = DkgState {
         roster: roster.clone(),
         seat,
         stage: Stage::Round1,
-        round1_sent: event,
-        round1_received: BTreeMap::new(),
-        round2_sent: vec![],
+        sent: Sent::new(event),
         agreement: None,
         group: None,
     };
-    home.write_state(&state_rel(&st.roster, seat), &st)?;
-    let p = ex.deliver(&file, &st.round1_sent)?;
-    Ok(report("round 1", &st, (vec![p], ex.sent()), false, None))
+    place.save(&st)?;
+    let d = rounds::deliver_one(ex, (&file, &st.sent.round1_sent), false)?;
+    Ok(report("round 1", &st, d, None))
 }
 
+/// Other members' round-1 packages among the inputs (see [`rounds::round1_of_others`]).
 fn received_round1(
     st: &DkgState,
     inputs: &[super::Input],
 ) -> Result<BTreeMap<MemberId, envelope::Checked>> {
-    let mut got = collect(
+    rounds::round1_of_others(
         &st.roster,
+        st.seat,
         inputs,
-        Want {
-            round: Round::Dkg1,
-            for_me: None,
-            reference: None,
-            also: &[Round::Dkg2],
-        },
-    )?;
-    got.remove(&st.seat);
-    // A round-1 package that differs from the one this seat already used is equivocation.
-    for (from, c) in &got {
-        if let Some(prev) = st.round1_received.get(from) {
-            if prev.id != c.event.id {
-                return Err(DkgError::Equivocated {
-                    sender: c.sender.clone(),
-                    got: c.event.id.to_hex()[..12].to_owned(),
-                    used: prev.id.to_hex()[..12].to_owned(),
-                }
-                .into());
-            }
-        }
-    }
-    Ok(got)
+        (Round::Dkg1, Round::Dkg2),
+        &st.sent.round1_received,
+        None,
+        &WORDS,
+    )
 }
 
 fn round1_packages(
@@ -244,17 +226,16 @@ pub fn round2(
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<StepReport> {
-    let mut st = load_state(home, roster, member)?;
+    let (place, mut st) = load_state(home, roster, member)?;
     if st.stage >= Stage::Round2 {
-        let paths = ex.deliver_each(&st.round2_sent)?;
-        return Ok(report("round 2", &st, (paths, ex.sent()), true, None));
+        let d = rounds::deliver(ex, &st.sent.round2_sent, true)?;
+        return Ok(report("round 2", &st, d, None));
     }
     let inputs = ex.inputs(roster)?;
     let got = received_round1(&st, &inputs)?;
     let packages = round1_packages(roster, &got)?;
     let keys = home.identity()?;
-    let r1_name = secret_name(roster, st.seat, 1);
-    let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
+    let secret: round1::SecretPackage = place.secret(1)?;
     let (secret2, outgoing) = dkg::part2(roster, st.seat, secret, &packages)?;
     let sent = Addressed {
         keys,
@@ -265,13 +246,12 @@ pub fn round2(
         id: &roster.ceremony_id,
     }
     .seal(outgoing)?;
-    home.keystore()
-        .put_json_step(&secret_name(roster, st.seat, 2), &secret2)?;
-    st.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
-    st.round2_sent = sent;
+    place.keep(2, &secret2)?;
+    st.sent.round1_received = got.into_iter().map(|(k, c)| (k, c.event)).collect();
+    st.sent.round2_sent = sent;
     st.stage = Stage::Round2;
-    home.write_state(&state_rel(roster, st.seat), &st)?;
-    home.keystore().remove(&r1_name)?;
-    let paths = ex.deliver_each(&st.round2_sent)?;
-    Ok(report("round 2", &st, (paths, ex.sent()), false, None))
+    place.save(&st)?;
+    place.forget(1)?;
+    let d = rounds::deliver(ex, &st.sent.round2_sent, false)?;
+    Ok(report("round 2", &st, d, None))
 }

@@ -48,7 +48,7 @@ pub fn run(
     let others = roster.members.len() - 1;
     let mut steps = vec![];
     let note = |r: &StepReport, steps: &mut Vec<String>| {
-        if !r.already_done {
+        if !r.delivery.already_done {
             steps.push(r.step.to_owned());
         }
     };

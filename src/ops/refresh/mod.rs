@@ -19,9 +19,10 @@ mod state;
 
 use std::collections::BTreeMap;
 
-use nostr::{Event, JsonUtil};
+use nostr::Event;
 use sha2::{Digest, Sha256};
 
+use super::rounds::{self, Sent, Words};
 use super::Addressed;
 use super::{collect, Exchange, Want};
 use crate::ceremony::frost::keys::dkg::{round1, round2};
@@ -37,7 +38,13 @@ use crate::envelope::payload::refresh::RoundTwoPayload;
 use report::report;
 pub use report::{package_fingerprint, LifecycleReport};
 pub use state::{leaving_seats, RefreshState, Stage};
-use state::{normalize_id, open, resume, same_leavers, secret_name, state_rel};
+use state::{normalize_id, open, resume, same_leavers};
+
+/// How a refresh names its round-1 packages when one is refused.
+const WORDS: Words = Words {
+    package: "refresh round-1 package",
+    ceremony: "refresh",
+};
 
 /// Round 1: commit to a random zero-constant polynomial and broadcast the commitment.
 pub fn round1(
@@ -49,7 +56,7 @@ pub fn round1(
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
     let rid = normalize_id(refresh_id)?;
-    let (group, seat, st) = open(home, group, &rid, member)?;
+    let (group, seat, place, st) = open(home, group, &rid, member)?;
     let leaving = leaving_seats(&group, without)?;
     if leaving.contains(&seat) {
         return Err(LifecycleError::LeaverRuns {
@@ -64,8 +71,8 @@ pub fn round1(
     let file = format!("refresh-1-{name}-{}.json", super::short_id(&rid));
     if let Some(st) = st {
         ex.bind(&st.roster)?;
-        let p = ex.deliver(&file, &st.round1_sent)?;
-        return report("refresh round 1", &st, vec![p], true, ex.sent());
+        let d = rounds::deliver_one(ex, (&file, &st.sent.round1_sent), true)?;
+        return report("refresh round 1", &st, d);
     }
     let roster = refresh::binding_roster(&group.roster, &group.public_key_package, &rid, &leaving)
         .map_err(LifecycleError::Plan)?;
@@ -87,64 +94,36 @@ pub fn round1(
             payload: &package,
         },
     )?;
-    home.keystore()
-        .put_json_step(&secret_name(&group, &rid, seat, "r1"), &secret)?;
+    place.keep(1, &secret)?;
     let st = RefreshState {
         roster,
         group,
         seat,
         stage: Stage::Round1,
-        round1_sent: event,
-        round1_received: BTreeMap::new(),
+        sent: Sent::new(event),
         view: None,
-        round2_sent: vec![],
         new_group: None,
         leaving,
     };
-    home.write_state(&state_rel(&st.group, &rid, seat), &st)?;
-    let p = ex.deliver(&file, &st.round1_sent)?;
-    report("refresh round 1", &st, vec![p], false, ex.sent())
+    place.save(&st)?;
+    let d = rounds::deliver_one(ex, (&file, &st.sent.round1_sent), false)?;
+    report("refresh round 1", &st, d)
 }
 
-/// Other members' round-1 packages among the inputs; one that differs from the one
-/// already used is equivocation.
+/// Other members' round-1 packages among the inputs (see [`rounds::round1_of_others`]).
 fn received_round1(
     st: &RefreshState,
     inputs: &[super::Input],
 ) -> Result<BTreeMap<MemberId, Checked>> {
-    let mut got = collect(
+    rounds::round1_of_others(
         &st.roster,
+        st.seat,
         inputs,
-        Want {
-            round: Round::RefreshOne,
-            for_me: None,
-            reference: None,
-            also: &[Round::RefreshTwo],
-        },
-    )?;
-    if let Some(mine) = got.remove(&st.seat) {
-        if mine.event.id != st.round1_sent.id {
-            return Err(LifecycleError::OwnPackageForged {
-                sender: mine.sender.clone(),
-                got: mine.event.id.to_hex()[..12].to_owned(),
-                made: st.round1_sent.id.to_hex()[..12].to_owned(),
-            }
-            .into());
-        }
-    }
-    for (from, c) in &got {
-        if let Some(prev) = st.round1_received.get(from) {
-            if prev.id != c.event.id {
-                return Err(LifecycleError::Equivocated {
-                    sender: c.sender.clone(),
-                    got: c.event.id.to_hex()[..12].to_owned(),
-                    used: prev.id.to_hex()[..12].to_owned(),
-                }
-                .into());
-            }
-        }
-    }
-    Ok(got)
+        (Round::RefreshOne, Round::RefreshTwo),
+        &st.sent.round1_received,
+        Some(&st.sent.round1_sent),
+        &WORDS,
+    )
 }
 
 fn view_hash(own: &Event, seat: MemberId, received: &BTreeMap<MemberId, Event>) -> String {
@@ -159,24 +138,16 @@ fn view_hash(own: &Event, seat: MemberId, received: &BTreeMap<MemberId, Event>) 
     hex::encode(h.finalize())
 }
 
+/// Round-1 payloads of the given packages, each checked for this refresh.
 fn round1_payloads(
     roster: &Roster,
     events: &BTreeMap<MemberId, Event>,
 ) -> Result<BTreeMap<MemberId, round1::Package>> {
-    events
-        .iter()
-        .map(|(&k, ev)| {
-            let c = Checked {
-                event: ev.clone(),
-                meta: envelope::parse(ev.as_json().as_bytes())?.1,
-                from: Some(k),
-                sender: roster.name(k),
-            };
-            let p: round1::Package = c.payload(None)?;
-            refresh::check_round1(roster, k, &p)?;
-            Ok((k, p))
-        })
-        .collect()
+    let got: BTreeMap<MemberId, round1::Package> = rounds::saved_payloads(roster, events)?;
+    for (&k, p) in &got {
+        refresh::check_round1(roster, k, p)?;
+    }
+    Ok(got)
 }
 
 /// Round 2: check everyone's round-1 package, send each member its encrypted share.
@@ -188,11 +159,11 @@ pub fn round2(
     without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let (rid, group, seat, mut st) = resume(home, group, refresh_id, member, without)?;
+    let (rid, _group, seat, place, mut st) = resume(home, group, refresh_id, member, without)?;
     ex.bind(&st.roster)?;
     if st.stage >= Stage::Round2 {
-        let paths = ex.deliver_each(&st.round2_sent)?;
-        return report("refresh round 2", &st, paths, true, ex.sent());
+        let d = rounds::deliver(ex, &st.sent.round2_sent, true)?;
+        return report("refresh round 2", &st, d);
     }
     let roster = st.roster.clone();
     let inputs = ex.inputs(&roster)?;
@@ -200,11 +171,10 @@ pub fn round2(
     let events: BTreeMap<MemberId, Event> = got.into_iter().map(|(k, c)| (k, c.event)).collect();
     let packages = round1_payloads(&roster, &events)?;
     let keys = home.identity()?;
-    let r1_name = secret_name(&group, &rid, seat, "r1");
-    let secret: round1::SecretPackage = home.keystore().get_json(&r1_name)?;
+    let secret: round1::SecretPackage = place.secret(1)?;
     let (secret2, outgoing) =
         refresh::part2(&roster, seat, &st.participants()?, secret, &packages)?;
-    let view = view_hash(&st.round1_sent, seat, &events);
+    let view = view_hash(&st.sent.round1_sent, seat, &events);
     let sent = Addressed {
         keys,
         roster: &roster,
@@ -217,16 +187,15 @@ pub fn round2(
         let view = view.clone();
         (to, RoundTwoPayload { view, package })
     }))?;
-    home.keystore()
-        .put_json_step(&secret_name(&group, &rid, seat, "r2"), &secret2)?;
-    st.round1_received = events;
+    place.keep(2, &secret2)?;
+    st.sent.round1_received = events;
     st.view = Some(view);
-    st.round2_sent = sent;
+    st.sent.round2_sent = sent;
     st.stage = Stage::Round2;
-    home.write_state(&state_rel(&group, &rid, seat), &st)?;
-    home.keystore().remove(&r1_name)?;
-    let paths = ex.deliver_each(&st.round2_sent)?;
-    report("refresh round 2", &st, paths, false, ex.sent())
+    place.save(&st)?;
+    place.forget(1)?;
+    let d = rounds::deliver(ex, &st.sent.round2_sent, false)?;
+    report("refresh round 2", &st, d)
 }
 
 /// Finish: derive the refreshed share and public key package (same group key), then
@@ -239,9 +208,9 @@ pub fn finish(
     without: &[String],
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let (rid, current, seat, mut st) = resume(home, group, refresh_id, member, without)?;
+    let (_rid, _current, seat, place, mut st) = resume(home, group, refresh_id, member, without)?;
     match st.stage {
-        Stage::Finished => return report("refresh finish", &st, vec![], true, ex.sent()),
+        Stage::Finished => return report("refresh finish", &st, rounds::deliver(ex, &[], true)?),
         Stage::Round1 => return Err(LifecycleError::FinishBeforeRound2.into()),
         Stage::Finishing => {}
         Stage::Round2 => {
@@ -271,10 +240,8 @@ pub fn finish(
                 }
                 r2.insert(from, p.package);
             }
-            let r1 = round1_payloads(&roster, &st.round1_received)?;
-            let secret: round2::SecretPackage = home
-                .keystore()
-                .get_json(&secret_name(&current, &rid, seat, "r2"))?;
+            let r1 = round1_payloads(&roster, &st.sent.round1_received)?;
+            let secret: round2::SecretPackage = place.secret(2)?;
             let old_key = home.share(&st.group, seat)?;
             let (key, public) = refresh::part3(
                 &roster,
@@ -293,22 +260,21 @@ pub fn finish(
                 return Err(LifecycleError::NpubChanged.into());
             }
             let bytes = zeroize::Zeroizing::new(key.serialize().map_err(ceremony::Error::frost)?);
-            home.keystore()
-                .put(&secret_name(&current, &rid, seat, "key"), &bytes, true)?;
+            home.keystore().put(&place.name("key"), &bytes, true)?;
             st.new_group = Some(new_group);
             st.stage = Stage::Finishing;
-            home.write_state(&state_rel(&current, &rid, seat), &st)?;
+            place.save(&st)?;
         }
     }
-    apply(home, &mut st, &current, &rid)?;
-    report("refresh finish", &st, vec![], false, ex.sent())
+    apply(home, &place, &mut st)?;
+    report("refresh finish", &st, rounds::deliver(ex, &[], false)?)
 }
 
 /// Replaces share and group file with the refreshed ones (re-runnable after a crash).
-fn apply(home: &Home, st: &mut RefreshState, current: &Group, rid: &str) -> Result<()> {
+fn apply(home: &Home, place: &rounds::Seat, st: &mut RefreshState) -> Result<()> {
     let seat = st.seat;
     let new_group = st.new_group.clone().expect("finishing has the new group");
-    let key_name = secret_name(current, rid, seat, "key");
+    let key_name = place.name("key");
     let bytes = home.keystore().get(&key_name)?;
     let key = KeyPackage::deserialize(&bytes)
         .map_err(|_| crate::keystore::Error::Tampered(key_name.clone()))?;
@@ -331,9 +297,8 @@ fn apply(home: &Home, st: &mut RefreshState, current: &Group, rid: &str) -> Resu
     // The share must now read back and match the new group file.
     home.share(&new_group, seat)?;
     st.stage = Stage::Finished;
-    home.write_state(&state_rel(current, rid, seat), st)?;
+    place.save(st)?;
     home.keystore().remove(&key_name)?;
-    home.keystore()
-        .remove(&secret_name(current, rid, seat, "r2"))?;
+    place.forget(2)?;
     Ok(())
 }

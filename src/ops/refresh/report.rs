@@ -6,7 +6,8 @@ use super::state::RefreshState;
 use crate::ceremony;
 use crate::error::Result;
 use crate::group::Group;
-use crate::ops::{delivered_lines, Report};
+use crate::ops::rounds::Delivery;
+use crate::ops::Report;
 
 /// What a refresh or repair step reports.
 #[derive(Serialize)]
@@ -16,10 +17,8 @@ pub struct LifecycleReport {
     pub group: String,
     /// The refresh id, or the derived repair id.
     pub ceremony: String,
-    pub packages: Vec<String>,
-    #[serde(skip)]
-    pub sent: bool,
-    pub already_done: bool,
+    #[serde(flatten)]
+    pub delivery: Delivery,
     /// Fingerprint of the (new) public key package, to compare out of band.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key_package: Option<String>,
@@ -33,11 +32,7 @@ impl Report for LifecycleReport {
         let mut s = format!(
             "{} {} for {} in {}",
             self.step,
-            if self.already_done {
-                "was already done"
-            } else {
-                "done"
-            },
+            self.delivery.done(),
             self.member,
             self.group
         );
@@ -47,7 +42,7 @@ impl Report for LifecycleReport {
         if let Some(w) = &self.stale_backups {
             s.push_str(&format!("\n  {w}"));
         }
-        s.push_str(&delivered_lines(self.sent, &self.packages));
+        s.push_str(&self.delivery.lines());
         s
     }
 }
@@ -61,9 +56,7 @@ pub fn package_fingerprint(group: &Group) -> Result<String> {
 pub(super) fn report(
     step: &'static str,
     st: &RefreshState,
-    packages: Vec<String>,
-    already_done: bool,
-    sent: bool,
+    delivery: Delivery,
 ) -> Result<LifecycleReport> {
     let fingerprint = match &st.new_group {
         Some(g) => Some(package_fingerprint(g)?),
@@ -74,9 +67,7 @@ pub(super) fn report(
         member: st.roster.name(st.seat),
         group: st.group.npub.clone(),
         ceremony: st.roster.ceremony_id.clone(),
-        packages,
-        sent,
-        already_done,
+        delivery,
         public_key_package: fingerprint,
         // A refresh replaces every share: backups made before it restore a share that
         // no longer signs with the others.

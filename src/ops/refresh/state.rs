@@ -1,8 +1,5 @@
 //! A refresh's saved, public progress per seat, and how a step finds it.
 
-use std::collections::BTreeMap;
-
-use nostr::Event;
 use serde::{Deserialize, Serialize};
 
 use crate::ceremony::{refresh, MemberId, Roster};
@@ -10,6 +7,7 @@ use crate::error::{LifecycleError, Result};
 use crate::group::Group;
 use crate::home::Home;
 use crate::ops::pick_seat;
+use crate::ops::rounds::{Seat, Sent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -30,14 +28,11 @@ pub struct RefreshState {
     pub group: Group,
     pub seat: MemberId,
     pub stage: Stage,
-    pub round1_sent: Event,
-    #[serde(default)]
-    pub round1_received: BTreeMap<MemberId, Event>,
+    #[serde(flatten)]
+    pub sent: Sent,
     /// Hash of the n round-1 package ids used in round 2.
     #[serde(default)]
     pub view: Option<String>,
-    #[serde(default)]
-    pub round2_sent: Vec<(String, Event)>,
     #[serde(default)]
     pub new_group: Option<Group>,
     /// Seats leaving at this refresh (`--without`): they take no part and get no share.
@@ -85,25 +80,29 @@ pub(super) fn normalize_id(id: &str) -> Result<String> {
     Ok(id)
 }
 
-pub(super) fn state_rel(group: &Group, rid: &str, seat: MemberId) -> String {
-    format!("refresh/{}/{rid}.{seat}.json", group.id())
+/// Where a seat's refresh state and step secrets live.
+pub(super) fn place<'h>(home: &'h Home, group: &Group, rid: &str, seat: MemberId) -> Seat<'h> {
+    let g = group.id();
+    Seat::new(
+        home,
+        format!("refresh/{g}/{rid}.{seat}.json"),
+        format!("refresh/{g}.{rid}.{seat}"),
+    )
 }
 
-pub(super) fn secret_name(group: &Group, rid: &str, seat: MemberId, what: &str) -> String {
-    format!("refresh/{}.{rid}.{seat}.{what}", group.id())
-}
-
-/// The group, this home's acting seat and its saved state (if any).
-pub(super) fn open(
-    home: &Home,
+/// The group, this home's acting seat, where it keeps its progress, and its saved state
+/// (if any).
+pub(super) fn open<'h>(
+    home: &'h Home,
     group: &str,
     rid: &str,
     member: Option<&str>,
-) -> Result<(Group, MemberId, Option<RefreshState>)> {
+) -> Result<(Group, MemberId, Seat<'h>, Option<RefreshState>)> {
     let group = home.find_group(group)?;
     let seats = home.active_seats(&group)?;
     let seat = pick_seat(&group.roster, &seats, member, "with a share of this group")?;
-    let st: Option<RefreshState> = home.read_state(&state_rel(&group, rid, seat))?;
+    let at = place(home, &group, rid, seat);
+    let st: Option<RefreshState> = at.load()?;
     if let Some(st) = &st {
         if st.seat != seat || st.group.npub != group.npub {
             return Err(LifecycleError::OtherState {
@@ -112,7 +111,7 @@ pub(super) fn open(
             .into());
         }
     }
-    Ok((group, seat, st))
+    Ok((group, seat, at, st))
 }
 
 /// A later step given `--without` must name the leavers round 1 was started with.
@@ -130,19 +129,20 @@ pub(super) fn same_leavers(st: &RefreshState, without: &[String]) -> Result<()> 
     .into())
 }
 
-/// A later step: the refresh id, the group, this home's seat and the state round 1 saved.
-pub(super) fn resume(
-    home: &Home,
+/// A later step: the refresh id, the group, this home's seat, where it keeps its
+/// progress, and the state round 1 saved.
+pub(super) fn resume<'h>(
+    home: &'h Home,
     group: &str,
     refresh_id: &str,
     member: Option<&str>,
     without: &[String],
-) -> Result<(String, Group, MemberId, RefreshState)> {
+) -> Result<(String, Group, MemberId, Seat<'h>, RefreshState)> {
     let rid = normalize_id(refresh_id)?;
-    let (group, seat, st) = open(home, group, &rid, member)?;
+    let (group, seat, at, st) = open(home, group, &rid, member)?;
     let st = require_state(st, &group, seat)?;
     same_leavers(&st, without)?;
-    Ok((rid, group, seat, st))
+    Ok((rid, group, seat, at, st))
 }
 
 pub(super) fn require_state(
