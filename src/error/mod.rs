@@ -6,13 +6,13 @@
 
 use std::path::PathBuf;
 
-mod backup;
-mod dkg;
-mod lifecycle;
-mod operator;
-mod round;
-mod sign;
-mod token;
+pub mod backup;
+pub mod dkg;
+pub mod lifecycle;
+pub mod operator;
+pub mod round;
+pub mod sign;
+pub mod token;
 
 pub use backup::BackupError;
 pub use dkg::DkgError;
@@ -92,27 +92,6 @@ pub enum Error {
     NoHome(PathBuf),
     #[error("a passport home already exists at {0}; pick another --home")]
     HomeExists(PathBuf),
-    #[error("{0}")]
-    Incomplete(String),
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Rejected(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// A `--via` server or relay could not be reached or answered oddly.
-    #[error("{0}")]
-    Transport(String),
-    /// A backup's identity or passphrase does not open it (exit 6, like a keystore).
-    #[error("{0}")]
-    BackupLocked(String),
-    /// Another process holds this home's lock.
-    #[error("{0}")]
-    Busy(String),
-    /// Something the user named is not in the home (a group): exit 1 in the exit-code
-    /// table, like a missing home, not a usage error.
-    #[error("{0}")]
-    NotFound(String),
 }
 
 /// A backup's errors: files and malformed input read like everyone else's.
@@ -169,7 +148,6 @@ impl crate::transport::Retryable for Error {
             Error::Ceremony(crate::ceremony::Error::Incomplete { missing, .. }) => {
                 Retry::Missing(missing.clone())
             }
-            Error::Transport(e) => Retry::Outage(e.clone()),
             Error::Net(e) if e.is_outage() => Retry::Outage(e.to_string()),
             _ => Retry::Stop,
         }
@@ -213,22 +191,19 @@ impl Error {
         use crate::ceremony::Error as C;
         use crate::keystore::Error as K;
         match self {
-            Error::Ceremony(C::Incomplete { .. }) | Error::Incomplete(_) => exit::INCOMPLETE,
+            Error::Ceremony(C::Incomplete { .. }) => exit::INCOMPLETE,
             Error::Ceremony(_)
             | Error::Envelope(_)
-            | Error::Malformed { .. }
-            | Error::Rejected(_) => exit::REJECTED,
-            Error::Keystore(K::Locked(_)) | Error::BackupLocked(_) => exit::LOCKED,
+            | Error::Malformed { .. } => exit::REJECTED,
+            Error::Keystore(K::Locked(_)) => exit::LOCKED,
             Error::Keystore(K::NonceConsumed(_) | K::OnceGone(_) | K::Exposed { .. })
-            | Error::Refused(_)
             | Error::HomeExists(_) => exit::REFUSED,
             Error::Keystore(K::Tampered(_)) | Error::Keystore(K::Audit(_)) => exit::REJECTED,
             Error::Keystore(k) if crate::hsm::Error::of(k).is_some() => {
                 hsm_exit(crate::hsm::Error::of(k).expect("just checked"))
             }
             Error::Hsm(h) => hsm_exit(h),
-            Error::Invalid(_)
-            | Error::Audit(crate::audit::Error::FakeTime(_) | crate::audit::Error::Unwritable(_)) => {
+            Error::Audit(crate::audit::Error::FakeTime(_) | crate::audit::Error::Unwritable(_)) => {
                 exit::USAGE
             }
             Error::Audit(_) => exit::REJECTED,
