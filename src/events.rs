@@ -27,16 +27,19 @@ pub enum Error {
     Unverified(String),
 }
 
-#[derive(Deserialize)]
+/// An event to sign as the group: `kind`, `content`, `tags`, optional `created_at`, and
+/// an optional `pubkey` that must be the group's. The one form a template takes between a
+/// request (a `sign request --event` file, a NIP-46 `sign_event`) and the signers.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Template {
-    kind: u16,
+pub struct Template {
+    pub kind: u16,
     #[serde(default)]
-    content: String,
+    pub content: String,
     #[serde(default)]
-    tags: Vec<Vec<String>>,
-    created_at: Option<u64>,
-    pubkey: Option<String>,
+    pub tags: Vec<Vec<String>>,
+    pub created_at: Option<u64>,
+    pub pubkey: Option<String>,
     // Accepted so a previously signed event can be re-signed; ignored.
     #[serde(default)]
     id: Option<String>,
@@ -44,29 +47,63 @@ struct Template {
     sig: Option<String>,
 }
 
-/// Builds the unsigned event the group will sign from a JSON template (`kind`,
-/// `content`, `tags`, optional `created_at`, optional `pubkey` that must be the group's).
+impl Template {
+    /// The fields a template has; [`Template::lenient`] drops every other one.
+    const FIELDS: &'static [&'static str] = &[
+        "kind",
+        "content",
+        "tags",
+        "created_at",
+        "pubkey",
+        "id",
+        "sig",
+    ];
+
+    /// A template from a whole event as NIP-46 clients send it: fields a template does
+    /// not have are ignored (a file template refuses them, to catch typos).
+    pub fn lenient(json: &str) -> Result<Template, serde_json::Error> {
+        let mut v: serde_json::Value = serde_json::from_str(json)?;
+        if let Some(o) = v.as_object_mut() {
+            o.retain(|k, _| Self::FIELDS.contains(&k.as_str()));
+        }
+        serde_json::from_value(v)
+    }
+
+    /// The unsigned event the group will sign (`created_at` defaults to `now`).
+    pub fn unsigned(self, group: &PublicKey, now: Timestamp) -> Result<UnsignedEvent, Error> {
+        let _ = (&self.id, &self.sig);
+        if let Some(pk) = &self.pubkey {
+            if PublicKey::parse(pk).ok().as_ref() != Some(group) {
+                return Err(Error::WrongPubkey(pk.clone()));
+            }
+        }
+        let tags = self
+            .tags
+            .into_iter()
+            .map(|fields| Tag::parse(fields).map_err(|e| Error::Template(format!("bad tag: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let created_at = self.created_at.map(Timestamp::from).unwrap_or(now);
+        let mut ev = UnsignedEvent::new(
+            *group,
+            created_at,
+            Kind::from(self.kind),
+            tags,
+            self.content,
+        );
+        ev.ensure_id();
+        Ok(ev)
+    }
+}
+
+/// Builds the unsigned event the group will sign from a JSON template file (see
+/// [`Template`]; unknown fields are refused).
 pub fn from_template(
     json: &[u8],
     group: &PublicKey,
     now: Timestamp,
 ) -> Result<UnsignedEvent, Error> {
     let t: Template = serde_json::from_slice(json).map_err(|e| Error::Template(e.to_string()))?;
-    let _ = (&t.id, &t.sig);
-    if let Some(pk) = &t.pubkey {
-        if PublicKey::parse(pk).ok().as_ref() != Some(group) {
-            return Err(Error::WrongPubkey(pk.clone()));
-        }
-    }
-    let tags = t
-        .tags
-        .into_iter()
-        .map(|fields| Tag::parse(fields).map_err(|e| Error::Template(format!("bad tag: {e}"))))
-        .collect::<Result<Vec<_>, _>>()?;
-    let created_at = t.created_at.map(Timestamp::from).unwrap_or(now);
-    let mut ev = UnsignedEvent::new(*group, created_at, Kind::from(t.kind), tags, t.content);
-    ev.ensure_id();
-    Ok(ev)
+    t.unsigned(group, now)
 }
 
 /// A raw 32-byte message from hex.

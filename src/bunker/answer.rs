@@ -115,7 +115,10 @@ impl Bunker {
                         });
                     }
                 }
-                let ev: Event = self.backend.sign(u.template(now())).await?;
+                let unsigned = u
+                    .unsigned(&self.group.public_key(), nostr::Timestamp::from(now()))
+                    .map_err(super::backend::Error::signer)?;
+                let ev: Event = self.backend.sign(unsigned).await?;
                 Ok(ev.as_json())
             }
             Call::Nip44Encrypt { peer, text } => {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use nostr::{Event, PublicKey};
+use nostr::{Event, PublicKey, UnsignedEvent};
 
 use super::method::Method;
 use crate::ceremony::ecdh::{self, SharedX};
@@ -46,8 +46,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Signs events and computes ECDH with the group key.
 pub trait Backend: Send + Sync {
-    /// Signs an event template (JSON: kind, content, tags, created_at) as the group.
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>>;
+    /// Signs an event as the group.
+    fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>>;
     /// ECDH with `peer` for a NIP-46 method (co-signers apply their policy to it).
     fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>>;
     /// For logs and the startup line.
@@ -93,14 +93,8 @@ impl Local {
 }
 
 impl Backend for Local {
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>> {
+    fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>> {
         Box::pin(self.blocking(move |home, group| {
-            let unsigned = crate::events::from_template(
-                &template,
-                &group.public_key(),
-                nostr::Timestamp::now(),
-            )
-            .map_err(Error::signer)?;
             let message = crate::events::Message::Event {
                 event: unsigned.clone(),
             };

@@ -7,6 +7,7 @@ use nostr::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use super::rpc::Request;
+use crate::events::Template;
 
 /// A NIP-46 method the bunker answers. Serialized as its NIP-46 name (grants keep the
 /// names they always had).
@@ -96,33 +97,6 @@ impl std::str::FromStr for Method {
     }
 }
 
-/// A NIP-46 `sign_event` parameter: the event to sign (its pubkey, when given, must be
-/// the group's). Unknown fields are ignored, as clients send whole events.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Unsigned {
-    pub kind: u16,
-    #[serde(default)]
-    pub content: String,
-    #[serde(default)]
-    pub tags: Vec<Vec<String>>,
-    pub created_at: Option<u64>,
-    pub pubkey: Option<String>,
-}
-
-impl Unsigned {
-    /// The template JSON the signer reads (`created_at` filled in with `now`).
-    pub fn template(&self, now: u64) -> Vec<u8> {
-        serde_json::json!({
-            "kind": self.kind,
-            "content": self.content,
-            "tags": self.tags,
-            "created_at": self.created_at.unwrap_or(now),
-        })
-        .to_string()
-        .into_bytes()
-    }
-}
-
 /// What a request asks, parsed once from its method and parameters.
 #[derive(Clone, Debug)]
 pub enum Call {
@@ -132,7 +106,7 @@ pub enum Call {
         secret: Option<String>,
     },
     GetPublicKey,
-    SignEvent(Unsigned),
+    SignEvent(Template),
     Ping,
     Nip44Encrypt {
         peer: PublicKey,
@@ -227,9 +201,8 @@ impl Call {
             Method::GetPublicKey => Call::GetPublicKey,
             Method::SignEvent => {
                 let p = req.param(0).ok_or(CallError::NoEvent)?;
-                let u: Unsigned =
-                    serde_json::from_str(&p).map_err(|e| CallError::NotAnEvent(e.to_string()))?;
-                Call::SignEvent(u)
+                let t = Template::lenient(&p).map_err(|e| CallError::NotAnEvent(e.to_string()))?;
+                Call::SignEvent(t)
             }
             Method::Ping => Call::Ping,
             Method::Nip44Encrypt => {
@@ -294,7 +267,7 @@ mod tests {
             matches!(c, Ok(Call::Nip44Encrypt { peer, ref text }) if peer == pk && text == "hi")
         );
         let c = Call::parse(&req("sign_event", serde_json::json!([r#"{"kind":1}"#]))).unwrap();
-        assert!(matches!(c, Call::SignEvent(Unsigned { kind: 1, .. })));
+        assert!(matches!(c, Call::SignEvent(Template { kind: 1, .. })));
         for (method, params, message, after) in [
             ("sign", serde_json::json!([]), "unsupported method \"sign\"; this bunker answers connect, get_public_key, sign_event, ping, nip44_encrypt, nip44_decrypt, nip04_encrypt, nip04_decrypt, switch_relays, logout", None),
             ("sign_event", serde_json::json!([]), "sign_event needs the event as its first parameter", None),

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nostr::{Event, Keys, PublicKey};
+use nostr::{Event, Keys, PublicKey, UnsignedEvent};
 
 use super::backend::{Backend, BoxFut, Error, Result};
 use super::method::Method;
@@ -361,8 +361,8 @@ fn clip(s: &str) -> String {
 }
 
 impl Backend for Cosigners {
-    fn sign(&self, template: Vec<u8>) -> BoxFut<'_, Result<Event>> {
-        Box::pin(async move { self.run(sign::SignJob::new(&self.group, &template)?).await })
+    fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>> {
+        Box::pin(self.run(sign::SignJob::new(unsigned)))
     }
 
     fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>> {

@@ -11,7 +11,6 @@ use crate::ceremony::{frost, signing, MemberId};
 use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
 use crate::envelope::{Checked, Round};
 use crate::events::Message;
-use crate::group::Group;
 use crate::serve::door;
 
 pub(super) struct SignJob {
@@ -24,19 +23,16 @@ pub(super) struct SignJob {
 }
 
 impl SignJob {
-    pub(super) fn new(group: &Group, template: &[u8]) -> Result<SignJob> {
-        let unsigned =
-            crate::events::from_template(template, &group.public_key(), nostr::Timestamp::now())
-                .map_err(Error::signer)?;
+    pub(super) fn new(unsigned: UnsignedEvent) -> SignJob {
         let message = Message::Event {
             event: unsigned.clone(),
         };
-        Ok(SignJob {
+        SignJob {
             unsigned,
             message,
             avail: BTreeMap::new(),
             package: None,
-        })
+        }
     }
 }
 
