@@ -237,3 +237,42 @@ mod kind_tests {
         assert!(describe_kind(65000).starts_with("UNKNOWN KIND:"));
     }
 }
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    const WHOLE: &str = r#"{"kind":1,"content":"hi","tags":[["t","x"]],"created_at":7,"id":"00","sig":"00","relays":["wss://r"],"extra":{"a":1}}"#;
+
+    #[test]
+    fn a_whole_event_is_a_lenient_template_but_not_a_file_template() {
+        let group = nostr::Keys::generate().public_key();
+        let t = Template::lenient(WHOLE).unwrap();
+        let ev = t.unsigned(&group, Timestamp::from(99)).unwrap();
+        assert_eq!(ev.kind, Kind::from(1));
+        assert_eq!(ev.content, "hi");
+        assert_eq!(ev.created_at, Timestamp::from(7));
+        assert_eq!(ev.pubkey, group);
+        // A file template refuses fields it does not know: they are likely typos.
+        let e = from_template(WHOLE.as_bytes(), &group, Timestamp::from(99)).unwrap_err();
+        assert!(e.to_string().contains("unknown field `relays`"), "{e}");
+    }
+
+    #[test]
+    fn a_lenient_template_still_checks_what_it_reads() {
+        let group = nostr::Keys::generate().public_key();
+        let other = nostr::Keys::generate().public_key().to_hex();
+        assert!(Template::lenient(r#"{"content":"no kind"}"#).is_err());
+        assert!(Template::lenient(r#"[1,2]"#).is_err());
+        let t = Template::lenient(&format!(r#"{{"kind":1,"pubkey":"{other}"}}"#)).unwrap();
+        assert!(matches!(
+            t.unsigned(&group, Timestamp::from(1)),
+            Err(Error::WrongPubkey(_))
+        ));
+        let t = Template::lenient(r#"{"kind":1}"#).unwrap();
+        assert_eq!(
+            t.unsigned(&group, Timestamp::from(42)).unwrap().created_at,
+            Timestamp::from(42)
+        );
+    }
+}

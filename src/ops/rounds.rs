@@ -254,3 +254,65 @@ pub fn saved_payloads<T: DeserializeOwned>(
 fn short(event: &Event) -> String {
     event.id.to_hex()[..12].to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file as DKG and refresh write it: the record flat beside other fields.
+    #[derive(Serialize, Deserialize)]
+    struct State {
+        seat: MemberId,
+        #[serde(flatten)]
+        sent: Sent,
+        #[serde(default)]
+        later: Option<String>,
+    }
+
+    fn event(n: u8) -> Event {
+        let keys = nostr::Keys::generate();
+        nostr::EventBuilder::text_note(format!("{n}"))
+            .sign_with_keys(&keys)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_record_reads_back_flat_with_seat_keys() {
+        let mut sent = Sent::new(event(0));
+        sent.round1_received.insert(2, event(2));
+        sent.round1_received.insert(10, event(10));
+        sent.round2_sent.push(("dkg-2-a.json".into(), event(3)));
+        let st = State {
+            seat: 1,
+            sent,
+            later: None,
+        };
+        let json = serde_json::to_value(&st).unwrap();
+        // The keys every earlier state file has, at the top level.
+        for k in ["seat", "round1_sent", "round1_received", "round2_sent"] {
+            assert!(json.get(k).is_some(), "{k} missing from {json}");
+        }
+        let back: State = serde_json::from_value(json).unwrap();
+        assert_eq!(
+            back.sent
+                .round1_received
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            [2, 10]
+        );
+        assert_eq!(back.sent.round2_sent.len(), 1);
+    }
+
+    #[test]
+    fn an_early_state_without_later_rounds_reads_back() {
+        let json = serde_json::json!({ "seat": 3, "round1_sent": event(0) });
+        let back: State = serde_json::from_value(json).unwrap();
+        assert!(back.sent.round1_received.is_empty() && back.sent.round2_sent.is_empty());
+        let bad = serde_json::json!({
+            "seat": 3, "round1_sent": event(0), "round1_received": { "x": event(1) }
+        });
+        let e = serde_json::from_value::<State>(bad).err().unwrap();
+        assert!(e.to_string().contains("not a seat number"), "{e}");
+    }
+}

@@ -23,6 +23,7 @@ mod util {
 mod audit;
 mod backup;
 mod bad_input;
+mod broken_files;
 mod cli_flows;
 mod ecdh;
 mod first_errors;
