@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-use super::via::{progress, PackagesOut, RunArgs, ViaArgs};
+use super::via::{progress, PackagesIn, PackagesOut, RunArgs, ViaArgs};
 use super::{prompt, Cli, Output};
 use crate::error::{Error, Result, SignError};
 use crate::ops::sign::{self, ToSign};
@@ -82,6 +82,7 @@ impl What {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("inputs", |a| a.help("Commitment package files or directories (repeatable)")))]
 pub struct RequestArgs {
     /// Group npub.
     #[arg(long)]
@@ -91,15 +92,8 @@ pub struct RequestArgs {
     /// Signers by name, comma-separated (default: the first t with unused commitments).
     #[arg(long, value_delimiter = ',')]
     signers: Vec<String>,
-    /// Commitment package files or directories (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
     #[command(flatten)]
     out: PackagesOut,
     #[command(flatten)]
@@ -130,6 +124,7 @@ pub struct ShareArgs {
 #[derive(Debug, Args)]
 // The shared --via --force is about package files; here it only guards --output.
 #[command(mut_arg("force", |a| a.help("Replace the --output file if it exists (aggregate writes no package files)")))]
+#[command(mut_arg("inputs", |a| a.help("Signature share files or directories (repeatable)")))]
 pub struct AggregateArgs {
     /// The signing request file; with --via its event id.
     #[arg(long)]
@@ -137,15 +132,8 @@ pub struct AggregateArgs {
     /// Group npub (with --via).
     #[arg(long, requires = "via")]
     group: Option<String>,
-    /// Signature share files or directories (repeatable).
-    #[arg(
-        long = "in",
-        short = 'i',
-        value_name = "PATH",
-        default_value = ".",
-        conflicts_with = "via"
-    )]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: PackagesIn,
     #[command(flatten)]
     via: ViaArgs,
     /// Use this group file instead of the home's copy (no home needed).
