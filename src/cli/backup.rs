@@ -249,7 +249,11 @@ fn inputs(a: &OpenArgs) -> Result<Inputs<'_>> {
     Ok(Inputs {
         file: &a.file,
         manifest: a.manifest.as_deref(),
-        group_file: a.group_file.as_deref(),
+        group_file: a
+            .group_file
+            .as_deref()
+            .map(crate::home::read_group_file)
+            .transpose()?,
         key: key(a)?,
     })
 }

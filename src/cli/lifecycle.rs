@@ -234,8 +234,7 @@ pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
             let mut ex = a.via.lazy(&home, &a.inputs, Path::new("."))?;
             repair::finish(
                 &home,
-                a.group.as_deref(),
-                a.group_file.as_deref(),
+                &named(a.group.as_deref(), a.group_file.as_deref())?,
                 &a.helpers,
                 a.member.as_deref(),
                 ex.as_mut(),
@@ -243,6 +242,19 @@ pub fn repair(cli: &Cli, cmd: &RepairCmd, out: &Output) -> Result<()> {
         }
     };
     out.report(&r?)
+}
+
+/// The group a lost member names: `--group-file` (read here), else `--group`.
+fn named<'a>(group: Option<&'a str>, file: Option<&Path>) -> Result<repair::Named<'a>> {
+    match (file, group) {
+        (Some(f), query) => Ok(repair::Named::File {
+            group: Box::new(crate::home::read_group_file(f)?),
+            file: f.display().to_string(),
+            query,
+        }),
+        (None, Some(q)) => Ok(repair::Named::Held(q)),
+        (None, None) => Err(LifecycleError::NoGroup.into()),
+    }
 }
 
 /// The transport of a `run` command; it connects when the first step names its roster.
@@ -279,8 +291,7 @@ fn repair_run(home: &Home, a: &RepairRunArgs, out: &Output) -> Result<()> {
     let mut via = lazy_via(home, &a.run, "repair run")?;
     let mut bar = progress(out.json);
     let plan = lifecycle_run::RepairRun {
-        group: a.group.as_deref(),
-        group_file: a.group_file.as_deref(),
+        group: named(a.group.as_deref(), a.group_file.as_deref())?,
         lost: &a.lost,
         helpers: &a.helpers,
         member: a.member.as_deref(),

@@ -4,17 +4,17 @@
 //! Resumable: each step is idempotent from saved state, so a restarted run re-sends what
 //! it already sent and carries on where it stopped.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::refresh::{self, LifecycleReport};
-use super::{repair, until_complete, Exchange, Progress, Report};
+use super::repair::{self, Named};
+use super::{until_complete, Exchange, Progress, Report};
 use crate::ceremony::{self, MemberId};
 use crate::error::{Error, LifecycleError, Result};
 use crate::group::Group;
-use crate::home::{read_group_file, Home};
+use crate::home::Home;
 use crate::transport::Lazy;
 
 /// What a `refresh run` or `repair run` did.
@@ -168,22 +168,20 @@ pub enum Role {
 /// The repair as this home sees it: the group, the lost seat and this home's role.
 fn role_of(
     home: &Home,
-    group: Option<&str>,
-    group_file: Option<&Path>,
+    named: &Named<'_>,
     lost: &str,
     helpers: &str,
 ) -> Result<(Group, MemberId, Vec<MemberId>, Role)> {
-    let g = match (group_file, group) {
+    let g = match named {
         // Only the lost member comes with a group file (its home lost its own).
-        (Some(f), _) => read_group_file(f)?,
-        (None, Some(q)) => home.find_group(q).map_err(|e| match e {
+        Named::File { .. } => named.resolve(home)?,
+        Named::Held(q) => home.find_group(q).map_err(|e| match e {
             e @ (crate::home::Error::NoSuchGroup { .. }
             | crate::home::Error::UnknownGroup { .. }) => {
                 Error::from(LifecycleError::GroupNotHere(e))
             }
             e => e.into(),
         })?,
-        (None, None) => return Err(LifecycleError::NoGroup.into()),
     };
     let seat = g
         .roster
@@ -195,7 +193,7 @@ fn role_of(
     let helper_ids =
         ceremony::repair::parse_helpers(&g.roster, seat, helpers).map_err(LifecycleError::Plan)?;
     let holds_lost = g.roster.ids_of(&home.public_key()).contains(&seat);
-    if group_file.is_some() {
+    if matches!(named, Named::File { .. }) {
         if !holds_lost {
             return Err(LifecycleError::NotTheLost {
                 lost: lost.to_owned(),
@@ -235,8 +233,7 @@ fn role_of(
 
 /// What `repair run` was told.
 pub struct RepairRun<'a> {
-    pub group: Option<&'a str>,
-    pub group_file: Option<&'a Path>,
+    pub group: Named<'a>,
     pub lost: &'a str,
     pub helpers: &'a str,
     /// The helper seat this home acts as (when it holds several).
@@ -254,7 +251,7 @@ pub fn repair(
     progress: Progress<'_>,
 ) -> Result<RunReport> {
     let deadline = Instant::now() + a.timeout;
-    let (g, seat, helper_ids, role) = role_of(home, a.group, a.group_file, a.lost, a.helpers)?;
+    let (g, seat, helper_ids, role) = role_of(home, &a.group, a.lost, a.helpers)?;
     let lost = Some(g.roster.name(seat));
     let expected = helper_ids.len();
     let mut steps = Steps {
@@ -282,9 +279,8 @@ pub fn repair(
                 &helper_ids,
             )?;
             via.bind(&roster)?;
-            let group = a.group_file.is_none().then_some(g.npub.as_str());
             let r = until_complete(via, deadline, "repair sigmas", expected, progress, |v| {
-                repair::finish(home, group, a.group_file, a.helpers, Some(a.lost), v)
+                repair::finish(home, &a.group, a.helpers, Some(a.lost), v)
             })?;
             steps.note(&r);
             Ok(steps.report("repair run", Some("lost member"), lost, r, via))

@@ -15,7 +15,6 @@
 //! the helpers, so all parties state what they agreed to.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use nostr::Event;
 use serde::{Deserialize, Serialize};
@@ -278,41 +277,58 @@ pub fn step2(
     Ok(report("repair step 2", &p, seat, d))
 }
 
+/// The group a repair's lost member names: a group file the caller read (its home lost
+/// its own; a `--group` also given must be that file's npub), or a group its home holds.
+pub enum Named<'a> {
+    File {
+        group: Box<Group>,
+        /// The file as the user named it, for messages.
+        file: String,
+        query: Option<&'a str>,
+    },
+    Held(&'a str),
+}
+
+impl Named<'_> {
+    /// The group, checked against the `--group` given and against what the home holds.
+    pub fn resolve(&self, home: &Home) -> Result<Group> {
+        let (g, file, query) = match self {
+            Named::Held(q) => return Ok(home.find_group(q)?),
+            Named::File { group, file, query } => (group, file, query),
+        };
+        if let Some(q) = query {
+            let pk = crate::ceremony::roster::parse_npub(q).map_err(LifecycleError::GroupNpub)?;
+            if pk != g.public_key() {
+                return Err(LifecycleError::GroupFileOf {
+                    file: file.clone(),
+                    npub: g.npub.clone(),
+                    query: (*q).to_owned(),
+                }
+                .into());
+            }
+        }
+        if let Ok(held) = home.find_group(&g.npub) {
+            if held.public_key_package != g.public_key_package || held.roster != g.roster {
+                return Err(LifecycleError::StaleGroupFile {
+                    npub: g.npub.clone(),
+                }
+                .into());
+            }
+        }
+        Ok((**g).clone())
+    }
+}
+
 /// Finish (the lost member): combine the sigmas, check the share against the public
 /// key package, store it.
 pub fn finish(
     home: &Home,
-    group: Option<&str>,
-    group_file: Option<&Path>,
+    group: &Named<'_>,
     helpers: &str,
     member: Option<&str>,
     ex: &mut dyn Exchange,
 ) -> Result<LifecycleReport> {
-    let group = match (group_file, group) {
-        (Some(f), _) => {
-            let g = crate::home::read_group_file(f)?;
-            if let Some(q) = group {
-                let pk =
-                    crate::ceremony::roster::parse_npub(q).map_err(LifecycleError::GroupNpub)?;
-                if pk != g.public_key() {
-                    return Err(LifecycleError::GroupFileOf {
-                        file: f.display().to_string(),
-                        npub: g.npub,
-                        query: q.to_owned(),
-                    }
-                    .into());
-                }
-            }
-            if let Ok(held) = home.find_group(&g.npub) {
-                if held.public_key_package != g.public_key_package || held.roster != g.roster {
-                    return Err(LifecycleError::StaleGroupFile { npub: g.npub }.into());
-                }
-            }
-            g
-        }
-        (None, Some(q)) => home.find_group(q)?,
-        (None, None) => return Err(LifecycleError::NoGroup.into()),
-    };
+    let group = group.resolve(home)?;
     let mine = group.roster.ids_of(&home.public_key());
     let seat = pick_seat(&group.roster, &mine, member, "in this group")?;
     let p = plan(group, seat, helpers)?;

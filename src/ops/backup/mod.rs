@@ -18,7 +18,7 @@ use crate::ceremony::{MemberId, Roster};
 use crate::error::{BackupError, Error, Result};
 use crate::fsutil;
 use crate::group::Group;
-use crate::home::{self, GroupState, Home, Status};
+use crate::home::{GroupState, Home, Status};
 pub use verify::{restore, verify, Inputs};
 
 #[derive(Serialize)]

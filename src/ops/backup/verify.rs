@@ -8,7 +8,9 @@ pub struct Inputs<'a> {
     pub file: &'a Path,
     /// Defaults to `FILE.manifest.json`.
     pub manifest: Option<&'a Path>,
-    pub group_file: Option<&'a Path>,
+    /// A group file the user gave (read by the caller), checked against instead of the
+    /// home's copy.
+    pub group_file: Option<Group>,
     /// Decrypts and checks the share too.
     pub key: Option<Key>,
 }
@@ -181,7 +183,7 @@ fn verify_inner(
 
     // The group to check against: an explicit file, else the home's copy.
     let (mut group, mut source) = match inputs.group_file {
-        Some(g) => (Some(home::read_group_file(g)?), "group-file"),
+        Some(g) => (Some(g), "group-file"),
         None => match home.map(|h| h.find_group(&m.group)) {
             Some(Ok(g)) => (Some(g), "home"),
             _ => (None, "backup"),
