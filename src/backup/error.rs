@@ -1,7 +1,7 @@
 //! Errors of backups: what a backup, manifest or recipient list is, and whether the key
 //! given opens it.
 //!
-//! The exit code of each variant is decided at the top (`crate::error::backup`): the
+//! The exit code of each variant is decided at the top (`src/error/backup.rs`): the
 //! groups below are usage (a recipient or option), locked (a key that does not open the
 //! backup) and rejected (a damaged, forged or foreign backup or manifest).
 
