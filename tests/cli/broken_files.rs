@@ -207,6 +207,45 @@ impl Fixture {
         v
     }
 
+    /// Runs `reader` on `broken` with a fresh output folder and says what went wrong: not
+    /// exit `code` with one error line naming every needle, a home changed, or a package
+    /// written. `BROKEN_FILES_SHOW=1` prints each command.
+    fn case(
+        &self,
+        reader: &Reader,
+        broken: &Path,
+        case: &str,
+        code: i32,
+        needles: &[&str],
+    ) -> Vec<String> {
+        let homes = [&self.alice.home, &self.bob.home, &self.carol.home];
+        let out = self.root.join("out").join(case);
+        let before: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut c = (reader.run)(self, broken, &out);
+            if std::env::var_os("BROKEN_FILES_SHOW").is_some() {
+                eprintln!("{c:?}");
+            }
+            util::expect_error_line(&mut c, code, needles);
+        }));
+        let after: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
+        let mut wrong = vec![];
+        if let Err(e) = run {
+            let e = e.downcast_ref::<String>().cloned();
+            wrong.push(
+                e.unwrap_or_else(|| "the check panicked".into())
+                    .replace('\n', " | "),
+            );
+        }
+        if before != after {
+            wrong.push("a home changed".into());
+        }
+        if util::snapshot(&out).values().next().is_some() {
+            wrong.push(format!("{} was written", out.display()));
+        }
+        wrong
+    }
+
     /// A folder holding copies of `good` files and one broken file named like `target`.
     fn inputs(&self, case: &str, good: &[PathBuf], target: &Path, bytes: &[u8]) -> PathBuf {
         let dir = self.root.join("cases").join(case);
@@ -320,7 +359,6 @@ const READERS: &[Reader] = &[
 #[test]
 fn every_reader_refuses_every_broken_file() {
     let f = Fixture::new();
-    let homes = [&f.alice.home, &f.bob.home, &f.carol.home];
     let mut failures = vec![];
     for (r, reader) in READERS.iter().enumerate() {
         let target = (reader.target)(&f);
@@ -333,45 +371,21 @@ fn every_reader_refuses_every_broken_file() {
                 &target,
                 &(breakage.break_it)(&good),
             );
-            let out = f.root.join("out").join(&case);
-            let before: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
-            let mut needles = vec![broken.display().to_string()];
             let says = if reader.any_file {
                 breakage.inspect_says
             } else {
                 breakage.says
             };
+            let mut needles = vec![broken.display().to_string()];
             needles.extend(says.iter().map(|s| s.to_string()));
             let needles: Vec<&str> = needles.iter().map(String::as_str).collect();
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut c = (reader.run)(&f, &broken, &out);
-                let shown = format!("{c:?}");
-                if std::env::var_os("BROKEN_FILES_SHOW").is_some() {
-                    eprintln!("{shown}");
-                }
-                util::expect_error_line(&mut c, 3, &needles);
-            }));
-            let after: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
-            let mut wrong = vec![];
-            if let Err(e) = run {
-                wrong.push(
-                    e.downcast_ref::<String>()
-                        .cloned()
-                        .unwrap_or_else(|| "the check panicked".into()),
-                );
-            }
-            if before != after {
-                wrong.push("a home changed".into());
-            }
-            if util::snapshot(&out).values().next().is_some() {
-                wrong.push(format!("{} was written", out.display()));
-            }
+            let wrong = f.case(reader, &broken, &case, 3, &needles);
             if !wrong.is_empty() {
                 failures.push(format!(
                     "{} given a package {}: {}",
                     reader.name,
                     breakage.name,
-                    wrong.join("; ").replace('\n', " | ")
+                    wrong.join("; ")
                 ));
             }
         }
@@ -426,7 +440,6 @@ const WRONG_ROUND: &[WrongRound] = &[
 #[test]
 fn a_package_of_another_round_is_refused_by_every_reader() {
     let f = Fixture::new();
-    let homes = [&f.alice.home, &f.bob.home, &f.carol.home];
     let mut failures = vec![];
     for &WrongRound {
         reader: r,
@@ -443,18 +456,9 @@ fn a_package_of_another_round_is_refused_by_every_reader() {
             &target,
             &std::fs::read(other(&f)).unwrap(),
         );
-        let out = f.root.join("out").join(format!("round-{r}"));
-        let before: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            util::expect_error_line(&mut (reader.run)(&f, &broken, &out), code, says);
-        }));
-        if let Err(e) = run {
-            let e = e.downcast_ref::<String>().cloned().unwrap_or_default();
-            failures.push(format!("{}: {}", reader.name, e.replace('\n', " | ")));
-        }
-        let after: Vec<_> = homes.iter().map(|h| util::snapshot(h)).collect();
-        if before != after || util::snapshot(&out).values().next().is_some() {
-            failures.push(format!("{}: wrote something", reader.name));
+        let wrong = f.case(reader, &broken, &format!("round-{r}"), code, says);
+        if !wrong.is_empty() {
+            failures.push(format!("{}: {}", reader.name, wrong.join("; ")));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
