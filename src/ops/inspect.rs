@@ -234,7 +234,14 @@ pub fn inspect_in(path: &Path, ctx: &Context) -> Result<Inspection> {
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
         path: name.clone(),
         what: "passport file",
-        detail: e.to_string(),
+        // Say what the file is before what the JSON parser stumbled on.
+        detail: if bytes.iter().all(u8::is_ascii_whitespace) {
+            "empty file".into()
+        } else if std::str::from_utf8(&bytes).is_err() {
+            "not UTF-8 text (every file passport writes is)".into()
+        } else {
+            format!("not JSON: {e}")
+        },
     })?;
     if v.get("sig").is_some() {
         return event::signed(path, &name, &bytes, &v, ctx);

@@ -16,7 +16,7 @@ use crate::util::{self, dkg_files, json_ok, make_member, passport, pkg, write_ro
 
 /// A breakage: its name, what it does to a good package's bytes, and the words the
 /// error must use for it: from a command that reads packages, and from `inspect` (which
-/// reads any file passport writes, so it says less about what it expected).
+/// reads any file passport writes, so it names what it expected differently).
 struct Breakage {
     name: &'static str,
     break_it: fn(&[u8]) -> Vec<u8>,
@@ -43,25 +43,25 @@ const BREAKAGES: &[Breakage] = &[
         name: "cut in half",
         break_it: |g| g[..g.len() / 2].to_vec(),
         says: &["not a passport package", "not a Nostr event"],
-        inspect_says: &["not valid passport file", "EOF while parsing"],
+        inspect_says: &["not valid passport file", "not JSON: EOF while parsing"],
     },
     Breakage {
         name: "empty",
         break_it: |_| vec![],
         says: &["empty file"],
-        inspect_says: &["not valid passport file"],
+        inspect_says: &["not valid passport file: empty file"],
     },
     Breakage {
         name: "not UTF-8",
         break_it: |_| vec![0xff, 0xfe, 0x00, 0x80, 0x7b],
         says: &["not UTF-8"],
-        inspect_says: &["not valid passport file"],
+        inspect_says: &["not valid passport file: not UTF-8 text"],
     },
     Breakage {
         name: "not JSON",
         break_it: |_| b"these are notes, not a package\n".to_vec(),
         says: &["not a passport package"],
-        inspect_says: &["not valid passport file"],
+        inspect_says: &["not valid passport file: not JSON"],
     },
     Breakage {
         name: "JSON but no event",
