@@ -74,6 +74,8 @@ pub enum SignError {
     SignerCount { threshold: u16 },
 
     // --- sign share: checking a request, then the member's own commitment
+    #[error("{path}: this is a {got}, not a signing request")]
+    NotARequestRound { path: String, got: &'static str },
     #[error("{path}: not a signing request: {source}")]
     NotARequest {
         path: String,
@@ -245,6 +247,7 @@ impl SignError {
             | S::CommitsForOtherGroup { .. }
             | S::CommitsFromLeaver { .. }
             | S::NotARequest { .. }
+            | S::NotARequestRound { .. }
             | S::RequestForOtherGroup { .. }
             | S::EventNotByGroup { .. }
             | S::PackageMismatch { .. }

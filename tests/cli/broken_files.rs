@@ -421,7 +421,7 @@ const WRONG_ROUND: &[WrongRound] = &[
         reader: 1,
         instead: |f| pkg(&f.commits, "sign-commit-bob"),
         code: 3,
-        says: &["not a signing request"],
+        says: &["this is a signing commitment package, not a signing request"],
     },
     WrongRound {
         reader: 2,

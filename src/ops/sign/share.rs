@@ -16,6 +16,14 @@ pub struct Request {
 /// that the message really is what the package signs, and that the signers are members.
 pub fn check_request(home: Option<&Home>, group: Option<&Group>, input: &Input) -> Result<Request> {
     let r = rejected(&input.path);
+    // Another round's package (a commitment or a share where the request belongs).
+    if input.meta.round != Round::SignRequest {
+        return Err(SignError::NotARequestRound {
+            path: input.path.clone(),
+            got: input.meta.round.describe(),
+        }
+        .into());
+    }
     // The group is named inside the (public) payload; look it up, then check everything.
     let peek: RequestPayload =
         serde_json::from_str(&input.event.content).map_err(|source| SignError::NotARequest {
