@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::auth::{self, Authed};
 use super::error::{ApiError, Body as BodyOf};
+use super::problem::{Bad, Missing, Outsider, Unclear};
 use super::store::{self, Ceremony};
 use super::{db, metrics, now, AppState};
 use crate::ceremony::{roster, Roster};
@@ -91,9 +92,9 @@ pub async fn read_body(
     match read.await.map_err(|_| ApiError::Timeout { secs })? {
         Ok(c) => Ok(c.to_bytes().to_vec()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::BadRequest(format!(
-            "the request body could not be read: {e}"
-        ))),
+        Err(e) => Err(ApiError::BadRequest(Unclear::Body {
+            reason: e.to_string(),
+        })),
     }
 }
 
@@ -151,9 +152,9 @@ pub async fn authenticate(
 /// Server ids are 32 lowercase hex digits; anything else cannot exist.
 pub fn ceremony_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let unknown = |what: &str| {
-        ApiError::NotFound(format!(
-            "no ceremony {what:?} on this server; create it with POST /v1/ceremonies"
-        ))
+        ApiError::NotFound(Missing::NoSuchId {
+            given: what.to_owned(),
+        })
     };
     let Path(id) = path.map_err(|_| unknown("?"))?;
     if id.len() == 32
@@ -178,17 +179,12 @@ pub async fn load_for(st: &AppState, id: String, pk: &PublicKey) -> Result<Cerem
         st.0.db
             .call(move |c| store::load(c, &lookup))
             .await?
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "no ceremony {id} on this server; create it with POST /v1/ceremonies"
-                ))
-            })?;
+            .ok_or(ApiError::NotFound(Missing::Ceremony { id }))?;
     if !is_party(&c.roster, pk) {
-        return Err(ApiError::NotAMember(format!(
-            "{} is neither a member nor the dealer of ceremony {}",
-            short_npub(pk),
-            c.roster.ceremony_id
-        )));
+        return Err(ApiError::NotAMember(Outsider::OfCeremony {
+            who: short_npub(pk),
+            ceremony: c.roster.ceremony_id,
+        }));
     }
     Ok(c)
 }
@@ -203,13 +199,11 @@ pub async fn create_ceremony(
     let ip = super::middleware::client_ip(&req);
     let body = read_body(&st, &headers, req.into_body(), BodyOf::Roster).await?;
     let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
-    let roster = Roster::from_json(&body)
-        .map_err(|e| ApiError::Malformed(format!("the body is not a valid roster: {e}")))?;
+    let roster = Roster::from_json(&body).map_err(|e| ApiError::Malformed(Bad::Roster(e)))?;
     if !is_party(&roster, &pk) {
-        return Err(ApiError::NotAMember(format!(
-            "{} is neither a member nor the dealer of this roster; only they may register it",
-            short_npub(&pk)
-        )));
+        return Err(ApiError::NotAMember(Outsider::OfRoster {
+            who: short_npub(&pk),
+        }));
     }
     let lookup = roster.clone();
     let found = st.0.db.call(move |c| store::find(c, &lookup)).await?;

@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::auth::AuthError;
+use super::problem::{Bad, Clash, Misaddressed, Misround, Missing, Outsider, Unclear};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -13,12 +14,12 @@ pub enum ApiError {
     Unauthorized(#[from] AuthError),
     #[error("auth event {0} was already used; sign a fresh NIP-98 event for every request")]
     Replayed(String),
-    #[error("{0}")]
-    NotAMember(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
+    #[error(transparent)]
+    NotAMember(Outsider),
+    #[error(transparent)]
+    NotFound(Missing),
+    #[error(transparent)]
+    Conflict(Clash),
     #[error("the request body is larger than {limit} bytes; {}", .of.rule())]
     TooLarge { limit: usize, of: Body },
     #[error(
@@ -26,16 +27,16 @@ pub enum ApiError {
          (body_read_timeout_secs)"
     )]
     Timeout { secs: u64 },
-    #[error("{0}")]
-    Malformed(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    WrongCeremony(String),
-    #[error("{0}")]
-    WrongRound(String),
-    #[error("{0}")]
-    WrongRecipient(String),
+    #[error(transparent)]
+    Malformed(Bad),
+    #[error(transparent)]
+    BadRequest(Unclear),
+    #[error(transparent)]
+    WrongCeremony(crate::envelope::Error),
+    #[error(transparent)]
+    WrongRound(Misround),
+    #[error(transparent)]
+    WrongRecipient(Misaddressed),
     #[error("too many requests from {who}; retry in {retry_after} s")]
     RateLimited { who: &'static str, retry_after: u64 },
     #[error(

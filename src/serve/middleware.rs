@@ -24,10 +24,9 @@ pub fn wrap(routes: Router<AppState>, state: AppState) -> Router<AppState> {
 }
 
 async fn no_route(uri: Uri) -> ApiError {
-    ApiError::NotFound(format!(
-        "there is no {} here; the API is described at /v1/openapi.json",
-        uri.path()
-    ))
+    ApiError::NotFound(super::problem::Missing::Route {
+        path: uri.path().to_owned(),
+    })
 }
 
 async fn no_method(method: Method) -> ApiError {

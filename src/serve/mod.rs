@@ -19,6 +19,7 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod packages;
+mod problem;
 mod queries;
 mod rules;
 mod settings;

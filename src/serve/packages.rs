@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::api::{authenticate, ceremony_id, load_for, read_body};
 use super::error::{ApiError, Body as BodyOf};
+use super::problem::{Clash, Misround, Unclear};
 use super::rules::{self, Judged};
 use super::store::{self, Fetch, Inserted};
 use super::{now, AppState};
@@ -59,30 +60,28 @@ pub async fn post_package(
         }
         Inserted::Duplicate(seq) => (StatusCode::OK, seq, true),
         Inserted::Conflict { existing } => {
-            return Err(ApiError::Conflict(format!(
-                "{sender} already sent a different {} (event {}); a member sends one per \
-                 round and recipient",
-                round.describe(),
-                short_id(&existing)
-            )))
+            return Err(ApiError::Conflict(Clash {
+                sender,
+                round: round.describe(),
+                existing: short_id(&existing).to_owned(),
+            }))
         }
         Inserted::Missing => {
             return Err(ApiError::WrongRound(match reference {
-                Some(r) => format!(
-                    "{sender}'s {} answers {}, which is not {} accepted in this ceremony; \
-                     post the request first",
-                    round.describe(),
-                    short_id(&r),
-                    match round {
+                Some(r) => Misround::Unanswered {
+                    sender,
+                    round: round.describe(),
+                    answers: short_id(&r).to_owned(),
+                    wanted: match round {
                         Round::EcdhShare => "an ECDH request",
                         Round::SignRefusal => "a signing or ECDH request",
                         _ => "a signing request",
-                    }
-                ),
-                None => format!(
-                    "{sender} sent a {} before its DKG round-1 package; post round 1 first",
-                    round.describe()
-                ),
+                    },
+                },
+                None => Misround::BeforeRound1 {
+                    sender,
+                    round: round.describe(),
+                },
             }))
         }
     };
@@ -116,12 +115,18 @@ pub async fn fetch_packages(
 ) -> Result<Response, ApiError> {
     let pk = authenticate(&st, &method, &uri, &headers, None).await?;
     let q = Query::<FetchQuery>::try_from_uri(&uri.0)
-        .map_err(|e| ApiError::BadRequest(format!("bad query: {}", e.body_text())))?
+        .map_err(|e| {
+            ApiError::BadRequest(Unclear::Query {
+                reason: e.body_text(),
+            })
+        })?
         .0;
     let round = match q.round.as_deref() {
         None => None,
         Some(r) => Some(Round::parse(r).ok_or_else(|| {
-            ApiError::BadRequest(format!("{r:?} is not a round (e.g. dkg-1, sign-share)"))
+            ApiError::BadRequest(Unclear::Round {
+                given: r.to_owned(),
+            })
         })?),
     };
     let c = load_for(&st, ceremony_id(path)?, &pk).await?;

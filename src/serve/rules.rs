@@ -5,6 +5,7 @@
 use nostr::JsonUtil;
 
 use super::error::ApiError;
+use super::problem::{Bad, Misaddressed, Misround, NotCarried, Outsider};
 use super::store::{NewPackage, Requires};
 use crate::ceremony::Roster;
 use crate::envelope::{self, Error as E, Round, Sender};
@@ -33,8 +34,8 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
             of: super::error::Body::Package,
         },
         // `parse` refuses a confidential round that is not encrypted to a recipient.
-        E::Payload { .. } => ApiError::WrongRecipient(e.to_string()),
-        other => ApiError::Malformed(envelope::name_claimed(other, roster).to_string()),
+        E::Payload { .. } => ApiError::WrongRecipient(Misaddressed::Package(e)),
+        other => ApiError::Malformed(Bad::Package(envelope::name_claimed(other, roster))),
     })?;
     let round = meta.round;
     let dealer = roster.dealer;
@@ -47,53 +48,48 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
     };
     let signer = event.pubkey;
     let checked = envelope::check(roster, event, meta, round, sender).map_err(|e| match e {
-        E::WrongCeremony { .. } | E::WrongRoster { .. } => ApiError::WrongCeremony(e.to_string()),
-        E::NotMember(_) | E::WrongSeat { .. } => ApiError::NotAMember(e.to_string()),
+        E::WrongCeremony { .. } | E::WrongRoster { .. } => ApiError::WrongCeremony(e),
+        E::NotMember(_) | E::WrongSeat { .. } => ApiError::NotAMember(Outsider::Package(e)),
         // No seat claimed by a key outside the roster: say who is not a member.
         E::MissingTag { tag: "member", .. } if roster.ids_of(&signer).is_empty() => {
-            ApiError::NotAMember(E::NotMember(envelope::short_npub(&signer)).to_string())
+            ApiError::NotAMember(Outsider::Package(E::NotMember(envelope::short_npub(
+                &signer,
+            ))))
         }
-        E::WrongRound { .. } => ApiError::WrongRound(e.to_string()),
-        other => ApiError::Malformed(other.to_string()),
+        E::WrongRound { .. } => ApiError::WrongRound(Misround::Package(e)),
+        other => ApiError::Malformed(Bad::Package(other)),
     })?;
     let name = checked.sender.clone();
-    let wrong_round = |why: String| {
-        Err(ApiError::WrongRound(format!(
-            "{name} sent a {}, but {why}",
-            round.describe()
-        )))
+    let wrong_round = |why: NotCarried| {
+        Err(ApiError::WrongRound(Misround::NotCarried {
+            sender: name.clone(),
+            round: round.describe(),
+            why,
+        }))
     };
     match round {
-        Round::DealerShare if dealer.is_none() => {
-            return wrong_round("this roster has no dealer".into())
-        }
+        Round::DealerShare if dealer.is_none() => return wrong_round(NotCarried::NoDealer),
         Round::Dkg1 | Round::Dkg2 | Round::DkgAgree if dealer.is_some() => {
-            return wrong_round("this roster has a dealer, so it runs no DKG".into())
+            return wrong_round(NotCarried::HasDealer)
         }
         // A whole share: handed over by file, person to person, never left on a server.
-        Round::ShareHandover => {
-            return wrong_round("share hand-overs are never carried by serve; give the file to the recovering member directly".into())
-        }
-        Round::EcdhRequest if !internal => {
-            return wrong_round(
-                "only the bunker inside `passport serve` issues ECDH requests".into(),
-            )
-        }
+        Round::ShareHandover => return wrong_round(NotCarried::Handover),
+        Round::EcdhRequest if !internal => return wrong_round(NotCarried::EcdhOutside),
         _ => {}
     }
     let requires = match round {
         Round::Dkg2 | Round::DkgAgree => Requires::OwnDkg1,
         Round::SignShare => match &checked.meta.reference {
             Some(r) => Requires::Request(r.clone()),
-            None => return wrong_round("it names no signing request (`e` tag)".into()),
+            None => return wrong_round(NotCarried::NoSigningRequest),
         },
         Round::SignRefusal => match &checked.meta.reference {
             Some(r) => Requires::RequestOf(r.clone(), &[Round::SignRequest, Round::EcdhRequest]),
-            None => return wrong_round("it names no request (`e` tag)".into()),
+            None => return wrong_round(NotCarried::NoRequest),
         },
         Round::EcdhShare => match &checked.meta.reference {
             Some(r) => Requires::RequestOf(r.clone(), &[Round::EcdhRequest]),
-            None => return wrong_round("it names no ECDH request (`e` tag)".into()),
+            None => return wrong_round(NotCarried::NoEcdhRequest),
         },
         _ => Requires::Nothing,
     };
@@ -101,20 +97,20 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
         match roster.member(*seat) {
             Some(m) if m.npub == *pk => {}
             Some(m) => {
-                return Err(ApiError::WrongRecipient(format!(
-                    "{name}'s {} is addressed to seat {seat} ({}) but encrypted for {}, \
-                     which is not {}'s key",
-                    round.describe(),
-                    m.name,
-                    envelope::short_npub(pk),
-                    m.name
-                )))
+                return Err(ApiError::WrongRecipient(Misaddressed::OtherKey {
+                    sender: name,
+                    round: round.describe(),
+                    seat: *seat,
+                    member: m.name.clone(),
+                    key: envelope::short_npub(pk),
+                }))
             }
             None => {
-                return Err(ApiError::WrongRecipient(format!(
-                    "{name}'s {} is addressed to seat {seat}, which is not in the roster",
-                    round.describe()
-                )))
+                return Err(ApiError::WrongRecipient(Misaddressed::NoSuchSeat {
+                    sender: name,
+                    round: round.describe(),
+                    seat: *seat,
+                }))
             }
         }
     }
