@@ -8,6 +8,7 @@ use nostr::{Event, JsonUtil, PublicKey};
 use url::Url;
 
 use super::backend;
+use super::log::Seen;
 use super::method::{Call, CallError, Method};
 use super::policy::{self, Refusal};
 use super::rpc::Request;
@@ -49,8 +50,13 @@ impl Bunker {
         Ok(self.db.call(f).await?)
     }
 
-    /// One request → the reply's result, or why not.
-    pub async fn answer(&self, from: PublicKey, req: &Request) -> Result<String, Failure> {
+    /// One request → the reply's result, or why not; `seen` gets what its log line names.
+    pub async fn answer(
+        &self,
+        from: PublicKey,
+        req: &Request,
+        seen: &Seen,
+    ) -> Result<String, Failure> {
         let call = Call::parse(req);
         if let Ok(Call::Connect { signer, secret }) = call {
             return self.connect(from, signer, secret).await;
@@ -70,6 +76,7 @@ impl Bunker {
             Ok(Call::SignEvent(u)) => Some(u.kind),
             _ => None,
         };
+        seen.kind(kind);
         let (client, at) = (from.to_hex(), now());
         let grant = match self
             .db(move |c| policy::authorize(c, &client, method, kind, at))
@@ -91,6 +98,7 @@ impl Bunker {
                 self.rate.take(&from.to_hex(), per_min, Instant::now())?;
             }
         }
+        seen.passed(&call);
         match call? {
             Call::Connect { signer, secret } => self.connect(from, signer, secret).await,
             Call::Ping => Ok("pong".into()),

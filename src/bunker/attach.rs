@@ -26,6 +26,10 @@ pub struct Prepared {
     group: Group,
     backend: Choice,
     timeout: Duration,
+    /// serve's database, beside which the relays are recorded ([`super::listening`]).
+    db: std::path::PathBuf,
+    /// `serve -v`: one log line per request.
+    log_requests: bool,
     /// `bunker://…` with the fresh secret.
     pub uri: String,
 }
@@ -85,6 +89,8 @@ pub async fn prepare(home: Home, group: Group, config: &Config, o: Options) -> R
         group,
         backend,
         timeout: o.request_timeout,
+        db: config.db.clone(),
+        log_requests: config.log_requests,
         uri,
     })
 }
@@ -113,6 +119,7 @@ impl Prepared {
                     ),
                 };
                 tracing::info!("passport serve: bunker answers with {}", backend.describe());
+                let (db, relays) = (self.db, self.relays.clone());
                 let bunker = Arc::new(
                     Bunker::new(
                         self.transport,
@@ -123,9 +130,16 @@ impl Prepared {
                         self.timeout,
                     )
                     .with_stats(stats)
-                    .with_unknown_limits(unknown),
+                    .with_unknown_limits(unknown)
+                    .with_request_log(self.log_requests),
                 );
-                Ok(bunker.start(door.shutdown_signal()).await?)
+                let task = bunker.start(door.shutdown_signal()).await?;
+                super::listening::record(&db, &relays);
+                Ok(Box::pin(async move {
+                    let r = task.await;
+                    super::listening::forget(&db);
+                    r
+                }) as crate::serve::door::Task)
             })
         };
         Sidecar {

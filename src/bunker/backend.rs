@@ -52,6 +52,10 @@ pub trait Backend: Send + Sync {
     fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>>;
     /// For logs and the startup line.
     fn describe(&self) -> String;
+    /// Whether answering asks others (co-signers, whose operators' policy decides).
+    fn asks(&self) -> bool {
+        false
+    }
 }
 
 /// Shares held by the serve home itself.

@@ -27,6 +27,15 @@ pub enum Error {
     Relay { relay: String, detail: String },
     #[error("cannot subscribe: {0}")]
     Subscribe(String),
+    /// `bunker invite` without `--relay` when no running serve recorded its relays.
+    #[error("no running `passport serve --relay` is using this database, so its relays are unknown; name them with --relay")]
+    RelaysUnknown,
+    /// `bunker invite --relay` naming relays serve does not answer on.
+    #[error("serve does not listen on {}; it listens on {}: name those (or leave out --relay), or restart serve with --relay", .relays.join(", "), .serve.join(", "))]
+    NotServeRelay {
+        relays: Vec<String>,
+        serve: Vec<String>,
+    },
 }
 
 impl Error {
@@ -37,8 +46,13 @@ impl Error {
 
     /// True for mistakes in what the operator asked for.
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::TooFewShares { .. } | Error::RelayUrl(_))
-            || matches!(self, Error::Serve(e) if e.is_usage())
+        matches!(
+            self,
+            Error::TooFewShares { .. }
+                | Error::RelayUrl(_)
+                | Error::RelaysUnknown
+                | Error::NotServeRelay { .. }
+        ) || matches!(self, Error::Serve(e) if e.is_usage())
     }
 }
 

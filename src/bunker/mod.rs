@@ -14,6 +14,8 @@ pub mod budget;
 pub mod cosign;
 mod error;
 pub mod limits;
+pub mod listening;
+mod log;
 pub mod method;
 pub mod policy;
 pub mod rpc;

@@ -42,6 +42,8 @@ pub struct Bunker {
     pub(super) rate: policy::RateWindow,
     answered: Mutex<HashMap<(PublicKey, String), Instant>>,
     pub(super) budget: Budget,
+    /// `serve -v`: one log line per request ([`super::log`]).
+    log_requests: bool,
 }
 
 impl Bunker {
@@ -64,12 +66,19 @@ impl Bunker {
             rate: policy::RateWindow::default(),
             answered: Mutex::new(HashMap::new()),
             budget: Budget::new(budget::DEFAULT_LIMITS),
+            log_requests: false,
         }
     }
 
     /// Sets the budget for replies to unknown keys.
     pub fn with_unknown_limits(mut self, limits: budget::Limits) -> Self {
         self.budget = Budget::new(limits);
+        self
+    }
+
+    /// Logs one line per request (`serve -v`).
+    pub fn with_request_log(mut self, on: bool) -> Self {
+        self.log_requests = on;
         self
     }
 
@@ -107,6 +116,17 @@ impl Bunker {
                 self.stats.record(Label::Other, false, started.elapsed());
                 if self.first_time(ev.pubkey, &id) {
                     let outcome = Err(Failure::Malformed(detail));
+                    if self.log_requests {
+                        let seen = super::log::Seen::default();
+                        super::log::request(
+                            &ev.pubkey,
+                            None,
+                            &seen,
+                            false,
+                            &outcome,
+                            started.elapsed(),
+                        );
+                    }
                     self.reply(&client, &via, &ev.pubkey, scheme, &id, &outcome)
                         .await;
                 }
@@ -123,13 +143,19 @@ impl Bunker {
             self.stats.record(Label::Duplicate, true, started.elapsed());
             return;
         }
-        let label = Method::parse(&req.method).map_or(Label::Other, Label::Method);
-        let outcome =
-            match tokio::time::timeout(self.request_timeout, self.answer(ev.pubkey, &req)).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::Timeout(self.request_timeout.as_secs())),
-            };
+        let method = Method::parse(&req.method);
+        let label = method.map_or(Label::Other, Label::Method);
+        let seen = super::log::Seen::default();
+        let answer = self.answer(ev.pubkey, &req, &seen);
+        let outcome = match tokio::time::timeout(self.request_timeout, answer).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout(self.request_timeout.as_secs())),
+        };
         self.stats.record(label, outcome.is_ok(), started.elapsed());
+        if self.log_requests {
+            let asks = self.backend.asks();
+            super::log::request(&ev.pubkey, method, &seen, asks, &outcome, started.elapsed());
+        }
         self.reply(&client, &via, &ev.pubkey, scheme, &req.id, &outcome)
             .await;
     }

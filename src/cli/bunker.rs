@@ -15,13 +15,17 @@ use crate::bunker::{self, policy};
 use crate::error::{OperatorError, Result};
 use crate::ops::Report;
 
+mod invite;
+mod shown;
+
 #[derive(Debug, Subcommand)]
 pub enum BunkerCmd {
     /// Authorized clients: list them, allow one (or change its grant), revoke one.
     #[command(subcommand)]
     Clients(ClientsCmd),
-    /// Print a bunker:// URI with a new single-use secret that grants what the flags say.
-    Invite(InviteArgs),
+    /// Print a bunker:// URI with a new single-use secret that grants what the flags say,
+    /// naming the relays the running `serve --relay` listens on.
+    Invite(invite::InviteArgs),
     /// Answer a client's nostrconnect:// URI: authorize it and send it the connect reply.
     Connect(ConnectArgs),
 }
@@ -60,25 +64,6 @@ pub struct AllowArgs {
 pub struct RevokeArgs {
     /// The client's pubkey (npub or hex).
     client: String,
-    #[command(flatten)]
-    db: DbArg,
-}
-
-#[derive(Debug, Args)]
-pub struct InviteArgs {
-    /// Relays to name in the URI (those `serve --relay` listens on).
-    #[arg(
-        long = "relay",
-        value_name = "URL",
-        value_delimiter = ',',
-        required = true
-    )]
-    relays: Vec<String>,
-    /// The secret stops working after this long if unused (e.g. 15m, 1d) [default: never].
-    #[arg(long, value_name = "DURATION")]
-    valid_for: Option<String>,
-    #[command(flatten)]
-    grant: GrantArgs,
     #[command(flatten)]
     db: DbArg,
 }
@@ -131,6 +116,7 @@ fn parse_client(s: &str) -> Result<PublicKey> {
 
 #[derive(Serialize)]
 struct ClientList {
+    #[serde(serialize_with = "shown::clients")]
     clients: Vec<policy::Client>,
 }
 
@@ -139,13 +125,14 @@ impl Report for ClientList {
         if self.clients.is_empty() {
             return "no authorized clients".into();
         }
+        let now = crate::bunker::unix_now();
         let mut s = String::new();
         for c in &self.clients {
             let pk = PublicKey::parse(&c.pubkey)
                 .map(|p| bunker::npub(&p))
                 .unwrap_or_else(|_| c.pubkey.clone());
             s.push_str(&format!(
-                "{pk}{}\n  methods: {}  kinds: {}  uses: {}{}  rate: {}  expires: {}\n",
+                "{pk}{}\n  methods: {}  kinds: {}  uses: {}{}  rate: {}  expires: {}\n  added: {}\n",
                 c.label
                     .as_deref()
                     .map(|l| format!(" ({l})"))
@@ -168,7 +155,8 @@ impl Report for ClientList {
                 c.grant
                     .rate_per_min
                     .map_or("unlimited".into(), |r| format!("{r}/min")),
-                c.grant.expires_at.map_or("never".into(), |e| e.to_string()),
+                shown::expiry(c.grant.expires_at, now),
+                shown::when(c.created_at, now),
             ));
         }
         s.trim_end().to_owned()
@@ -179,28 +167,16 @@ impl Report for ClientList {
 struct Changed {
     client: String,
     action: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shown::grant_opt"
+    )]
     grant: Option<policy::Grant>,
 }
 
 impl Report for Changed {
     fn human(&self) -> String {
         format!("{} {}", self.action, self.client)
-    }
-}
-
-#[derive(Serialize)]
-struct Invite {
-    uri: String,
-    grant: policy::Grant,
-}
-
-impl Report for Invite {
-    fn human(&self) -> String {
-        "a single-use invitation (give it to one client):".into()
-    }
-    fn stdout(&self) -> Option<String> {
-        Some(self.uri.clone())
     }
 }
 
@@ -239,32 +215,7 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
                 grant: None,
             })
         }
-        BunkerCmd::Invite(a) => {
-            let relays = bunker::parse_relays(&a.relays)?;
-            let grant = a.grant.grant()?;
-            let valid = match &a.valid_for {
-                Some(d) => Some(
-                    now + policy::parse_duration(d).map_err(|source| {
-                        OperatorError::BadDuration {
-                            flag: "--valid-for",
-                            source,
-                        }
-                    })?,
-                ),
-                None => None,
-            };
-            let home = cli.open_home()?;
-            let transport = bunker::transport_keys(&home)?;
-            let secret = bunker::new_secret();
-            let (s, g) = (secret.clone(), grant.clone());
-            with_db(cli, &a.db, move |c| {
-                policy::add_secret(c, &s, &g, now, valid)
-            })?;
-            out.report(&Invite {
-                uri: bunker::bunker_uri(&transport.public_key(), &relays, Some(&secret)),
-                grant,
-            })
-        }
+        BunkerCmd::Invite(a) => invite::run(cli, a, out, now),
         BunkerCmd::Connect(a) => connect(cli, a, out, now),
     }
 }

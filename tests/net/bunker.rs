@@ -4,6 +4,8 @@
 
 use crate::util;
 
+mod operator;
+
 use std::time::Duration;
 
 use nostr::nips::nip46::NostrConnectURI;

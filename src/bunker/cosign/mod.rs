@@ -369,6 +369,10 @@ impl Backend for Cosigners {
         Box::pin(self.run(ecdh::EcdhJob::new(peer, method)))
     }
 
+    fn asks(&self) -> bool {
+        true
+    }
+
     fn describe(&self) -> String {
         format!(
             "co-signers of {} ({}-of-{}) via this server",
