@@ -100,7 +100,7 @@ pub fn for_invite(
     };
     let stopped = |relays: &[String]| {
         format!(
-            "serve is not running; the link works once serve listens on {} again",
+            "the bunker of serve (--relay) is not running now; the link works once serve listens on {} again",
             relays.join(", ")
         )
     };
@@ -133,7 +133,7 @@ pub fn for_invite(
                     })
                 }
                 (false, false) => Some(format!(
-                    "serve is not running and last listened on {}; the link works only if serve listens on {}",
+                    "the bunker of serve (--relay) is not running now and last listened on {}; the link works only if serve listens on {}",
                     serve.join(", "),
                     missing.join(", ")
                 )),

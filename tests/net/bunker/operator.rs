@@ -178,7 +178,10 @@ fn invite_names_serves_relays_restates_its_grant_and_refuses_other_relays() {
     child.0.kill().unwrap();
     child.0.wait().unwrap();
     let (_, stderr) = run(bunker_cmd(&ci.home, &["invite"]));
-    assert!(stderr.contains("serve is not running"), "{stderr}");
+    let stopped = format!(
+        "the bunker of serve (--relay) is not running now; the link works once serve listens on {relay} again"
+    );
+    assert!(stderr.contains(&stopped), "{stderr}");
 }
 
 #[test]
