@@ -23,6 +23,13 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
+# nostr-tools, the independent NIP-46 client of tests/net/bunker_connect.rs (run with the
+# machine's node), pinned by tests/js/package-lock.json; CI reaches the npm registry.
+if [ ! -d tests/js/node_modules ]; then
+  echo "== npm ci --prefix tests/js"
+  npm ci --prefix tests/js --no-audit --no-fund
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"

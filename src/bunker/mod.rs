@@ -17,6 +17,7 @@ pub mod limits;
 pub mod listening;
 mod log;
 pub mod method;
+pub mod nostrconnect;
 pub mod policy;
 pub mod rpc;
 pub mod service;

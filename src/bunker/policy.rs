@@ -37,6 +37,9 @@ pub struct Client {
     pub created_at: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// What the client said about itself when it connected: a display hint only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<super::nostrconnect::ClientMeta>,
 }
 
 /// Why a request is refused. The message goes back to the client as the error reply.
@@ -118,7 +121,7 @@ pub fn revoke(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<bool> {
 
 pub fn list(conn: &mut Connection) -> rusqlite::Result<Vec<Client>> {
     let mut stmt = conn.prepare(
-        "SELECT pubkey, grant_json, uses, created_at, label FROM bunker_clients ORDER BY created_at, pubkey",
+        "SELECT pubkey, grant_json, uses, created_at, label, meta_json FROM bunker_clients ORDER BY created_at, pubkey",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(Client {
@@ -127,6 +130,9 @@ pub fn list(conn: &mut Connection) -> rusqlite::Result<Vec<Client>> {
             uses: r.get::<_, i64>(2)?.max(0) as u64,
             created_at: r.get::<_, i64>(3)?.max(0) as u64,
             label: r.get(4)?,
+            meta: r
+                .get::<_, Option<String>>(5)?
+                .and_then(|j| super::nostrconnect::ClientMeta::from_json(&j)),
         })
     })?;
     rows.collect()
@@ -141,7 +147,7 @@ pub fn client_keys(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
 
 pub fn get(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<Option<Client>> {
     conn.query_row(
-        "SELECT pubkey, grant_json, uses, created_at, label FROM bunker_clients WHERE pubkey = ?1",
+        "SELECT pubkey, grant_json, uses, created_at, label, meta_json FROM bunker_clients WHERE pubkey = ?1",
         [pubkey],
         |r| {
             Ok(Client {
@@ -150,6 +156,9 @@ pub fn get(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<Option<Clien
                 uses: r.get::<_, i64>(2)?.max(0) as u64,
                 created_at: r.get::<_, i64>(3)?.max(0) as u64,
                 label: r.get(4)?,
+                meta: r
+                    .get::<_, Option<String>>(5)?
+                    .and_then(|j| super::nostrconnect::ClientMeta::from_json(&j)),
             })
         },
     )

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS bunker_clients (
     grant_json TEXT NOT NULL,
     uses       INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
-    label      TEXT
+    label      TEXT,
+    meta_json  TEXT
 );
 CREATE TABLE IF NOT EXISTS bunker_secrets (
     secret_hash TEXT PRIMARY KEY,
@@ -38,11 +39,44 @@ CREATE TABLE IF NOT EXISTS cosign_used (
 );
 ";
 
-/// Creates the bunker's tables where missing (one transaction).
+/// Columns added to a table after databases with it existed: `CREATE TABLE IF NOT
+/// EXISTS` leaves those alone, so each is added where missing.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    // What a client says about itself (name, url, image): a display hint only.
+    ("bunker_clients", "meta_json", "TEXT"),
+];
+
+/// Creates the bunker's tables and columns where missing (one transaction).
 pub fn create_tables(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = Db::write_tx(conn)?;
     tx.execute_batch(TABLES)?;
+    for (table, column, ty) in ADDED_COLUMNS {
+        let present = tx
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+            .exists(params![table, column])?;
+        if !present {
+            tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
+    }
     tx.commit()
+}
+
+/// Keeps what a client says about itself beside its grant (a display hint; nothing
+/// reads it to decide). Empty: the hint kept before stays.
+pub fn set_client_meta(
+    conn: &mut Connection,
+    pubkey: &str,
+    meta: &super::nostrconnect::ClientMeta,
+) -> rusqlite::Result<()> {
+    if meta.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_string(meta).expect("hints serialize");
+    conn.execute(
+        "UPDATE bunker_clients SET meta_json = ?2 WHERE pubkey = ?1",
+        params![pubkey, json],
+    )?;
+    Ok(())
 }
 
 /// Opens serve's database at `path` with the bunker's tables in it.
@@ -141,6 +175,32 @@ mod tests {
             .await
             .expect("rows");
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn a_database_from_before_the_hint_column_gets_it_and_keeps_its_clients() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut c = Connection::open(tmp.path().join("old.sqlite")).expect("open");
+        // bunker_clients as databases made before the hint column have it.
+        c.execute_batch(
+            "CREATE TABLE bunker_clients (pubkey TEXT PRIMARY KEY, grant_json TEXT NOT NULL, \
+             uses INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, label TEXT); \
+             INSERT INTO bunker_clients (pubkey, grant_json, created_at, label) \
+             VALUES ('aa', '{}', 1, 'old');",
+        )
+        .expect("old schema");
+        create_tables(&mut c).expect("migrate");
+        create_tables(&mut c).expect("twice changes nothing");
+        let meta = crate::bunker::nostrconnect::ClientMeta {
+            name: Some("App".into()),
+            ..Default::default()
+        };
+        set_client_meta(&mut c, "aa", &meta).expect("set");
+        set_client_meta(&mut c, "aa", &Default::default()).expect("empty keeps");
+        let all = crate::bunker::policy::list(&mut c).expect("list");
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].label.as_deref(), Some("old"));
+        assert_eq!(all[0].meta, Some(meta));
     }
 
     #[tokio::test]

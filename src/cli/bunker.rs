@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use nostr::nips::nip46::NostrConnectURI;
 use nostr::PublicKey;
 use serde::Serialize;
 
@@ -17,6 +16,8 @@ use crate::ops::Report;
 
 mod invite;
 mod shown;
+
+mod connect;
 
 #[derive(Debug, Subcommand)]
 pub enum BunkerCmd {
@@ -70,11 +71,16 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// The client's nostrconnect://… URI.
+    /// The client's nostrconnect://… URI (with its perms, name, url and image
+    /// parameters, or the older metadata={json}).
     uri: String,
     /// A name to remember the client by.
     #[arg(long)]
     label: Option<String>,
+    /// Grant what the URI's perms ask for without asking (scripts); without it the
+    /// request is shown and asked at the terminal. --methods or --kinds grant that instead.
+    #[arg(long, conflicts_with_all = ["methods", "kinds"])]
+    accept_perms: bool,
     #[command(flatten)]
     grant: GrantArgs,
     #[command(flatten)]
@@ -158,6 +164,9 @@ impl Report for ClientList {
                 shown::expiry(c.grant.expires_at, now),
                 shown::when(c.created_at, now),
             ));
+            if let Some(m) = &c.meta {
+                s.push_str(&format!("  client says: {}\n", connect::says(m)));
+            }
         }
         s.trim_end().to_owned()
     }
@@ -216,68 +225,6 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
             })
         }
         BunkerCmd::Invite(a) => invite::run(cli, a, out, now),
-        BunkerCmd::Connect(a) => connect(cli, a, out, now),
+        BunkerCmd::Connect(a) => connect::run(cli, a, out, now),
     }
-}
-
-fn connect(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<()> {
-    let uri = NostrConnectURI::parse(&a.uri).map_err(OperatorError::NotNostrConnect)?;
-    let NostrConnectURI::Client {
-        public_key, relays, ..
-    } = &uri
-    else {
-        return Err(OperatorError::BunkerUri.into());
-    };
-    // NIP-46: the connect reply echoes the URI's `secret` (so the client knows it is
-    // the signer it invited); without one, "ack". Read from the raw URI: nostr 0.44's
-    // parser drops the client URI's secret.
-    let secret = url::Url::parse(&a.uri).ok().and_then(|u| {
-        u.query_pairs()
-            .find(|(k, _)| k == "secret")
-            .map(|(_, v)| v.into_owned())
-            .filter(|v| !v.is_empty())
-    });
-    let home = cli.open_home()?;
-    let transport = bunker::transport_keys(&home)?;
-    let grant = a.grant.grant()?;
-    let (g, hex, label) = (grant.clone(), public_key.to_hex(), a.label.clone());
-    with_db(cli, &a.db, move |c| {
-        policy::allow(c, &hex, &g, now, label.as_deref())
-    })?;
-    let reply = bunker::rpc::connect_response(&transport, public_key, secret.as_deref())
-        .map_err(OperatorError::ConnectReply)?;
-    let relays: Vec<String> = relays.iter().map(|r| r.to_string()).collect();
-    runtime()?.block_on(async {
-        let client = nostr_sdk::Client::new(transport.clone());
-        for r in &relays {
-            client
-                .add_relay(r.as_str())
-                .await
-                .map_err(|source| OperatorError::Relay {
-                    relay: r.clone(),
-                    source,
-                })?;
-        }
-        client.connect().await;
-        let sent =
-            client
-                .send_event(&reply)
-                .await
-                .map_err(|source| OperatorError::Unreachable {
-                    relays: relays.clone(),
-                    source,
-                })?;
-        client.shutdown().await;
-        if sent.success.is_empty() {
-            return Err(OperatorError::ReplyNotAccepted {
-                relays: relays.clone(),
-            });
-        }
-        Ok::<_, OperatorError>(())
-    })?;
-    out.report(&Changed {
-        client: bunker::npub(public_key),
-        action: "connected and allowed",
-        grant: Some(grant),
-    })
 }

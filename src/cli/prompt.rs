@@ -138,3 +138,19 @@ pub fn consent(yes: bool) -> Result<impl FnMut(&Summary) -> bool> {
             .unwrap_or(false)
     })
 }
+
+/// Shows `shown` (passport's text around escaped untrusted parts) and asks `question`,
+/// default no; `None` when there is no terminal to ask on.
+pub fn accept(shown: &str, question: &str) -> Option<bool> {
+    if !interactive() {
+        return None;
+    }
+    eprintln!("{}", crate::untrusted::message(shown));
+    Some(
+        dialoguer::Confirm::new()
+            .with_prompt(question)
+            .default(false)
+            .interact()
+            .unwrap_or(false),
+    )
+}

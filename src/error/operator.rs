@@ -104,9 +104,11 @@ pub enum OperatorError {
     #[error("{npub} is not an authorized client")]
     NotAClient { npub: String },
     #[error("not a nostrconnect:// URI: {0}")]
-    NotNostrConnect(#[source] nostr::nips::nip46::Error),
-    #[error("that is a bunker:// URI; `bunker connect` takes a client's nostrconnect:// URI")]
-    BunkerUri,
+    NotNostrConnect(#[source] crate::bunker::nostrconnect::BadUri),
+    #[error("no terminal to accept the permissions the client asks for; pass --accept-perms to grant them, or give the grant with --methods/--kinds")]
+    NoPermsTerminal,
+    #[error("the client's permissions were not accepted; nothing was granted")]
+    PermsDeclined,
     /// The bunker's own errors, whole (starting it, its relays, its store).
     #[error(transparent)]
     Bunker(crate::bunker::Error),
@@ -158,8 +160,7 @@ impl OperatorError {
             | O::AgentByHand
             | O::NotAPublicKey { .. }
             | O::NotAClient { .. }
-            | O::NotNostrConnect(_)
-            | O::BunkerUri => exit::USAGE,
+            | O::NotNostrConnect(_) => exit::USAGE,
             // A home error the bunker could not hand back whole is the operator's too.
             O::Bunker(e) if e.is_usage() || matches!(e, crate::bunker::Error::Home(_)) => {
                 exit::USAGE
@@ -168,6 +169,8 @@ impl OperatorError {
             O::RosterExists { .. }
             | O::SignsAlone { .. }
             | O::NoConsentTerminal
+            | O::NoPermsTerminal
+            | O::PermsDeclined
             | O::HomeWritable { .. }
             | O::Agent(A::Foreign { .. }) => exit::REFUSED,
             // An agent that answers but refuses or is not understood.

@@ -19,6 +19,7 @@ mod util {
 
 mod bunker;
 mod bunker_budget;
+mod bunker_connect;
 mod cosign;
 mod serve_api;
 mod serve_cli;
