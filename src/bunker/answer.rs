@@ -10,6 +10,7 @@ use url::Url;
 use super::backend;
 use super::log::Seen;
 use super::method::{Call, CallError, Method};
+use super::nostrconnect::ClientMeta;
 use super::policy::{self, Refusal};
 use super::rpc::Request;
 use super::service::Bunker;
@@ -58,8 +59,13 @@ impl Bunker {
         seen: &Seen,
     ) -> Result<String, Failure> {
         let call = Call::parse(req);
-        if let Ok(Call::Connect { signer, secret }) = call {
-            return self.connect(from, signer, secret).await;
+        if let Ok(Call::Connect {
+            signer,
+            secret,
+            meta,
+        }) = call
+        {
+            return self.connect(from, signer, secret, meta).await;
         }
         // Parameter errors of a method are told only to clients allowed to call it.
         let (call, method) = match call {
@@ -100,7 +106,11 @@ impl Bunker {
         }
         seen.passed(&call);
         match call? {
-            Call::Connect { signer, secret } => self.connect(from, signer, secret).await,
+            Call::Connect {
+                signer,
+                secret,
+                meta,
+            } => self.connect(from, signer, secret, meta).await,
             Call::Ping => Ok("pong".into()),
             Call::GetPublicKey => Ok(self.group.public_key().to_hex()),
             Call::SwitchRelays => Ok(serde_json::to_string(
@@ -149,12 +159,14 @@ impl Bunker {
     }
 
     /// `connect`: the first parameter names the signer (some clients send it empty);
-    /// a known client is acknowledged, a new one needs a valid secret.
+    /// a known client is acknowledged, a new one needs a valid secret. What the client
+    /// says about itself is kept once it is connected (a hint; nothing reads it to decide).
     async fn connect(
         &self,
         from: PublicKey,
         signer: Option<String>,
         secret: Option<String>,
+        meta: Option<ClientMeta>,
     ) -> Result<String, Failure> {
         let me = self.transport.public_key().to_hex();
         if let Some(named) = signer.filter(|p| !p.is_empty()) {
@@ -164,7 +176,13 @@ impl Bunker {
         }
         let (client, at) = (from.to_hex(), now());
         match self
-            .db(move |c| policy::connect(c, &client, secret.as_deref(), at))
+            .db(move |c| {
+                let r = policy::connect(c, &client, secret.as_deref(), at)?;
+                if let (Ok(()), Some(m)) = (&r, &meta) {
+                    super::store::set_client_meta(c, &client, m)?;
+                }
+                Ok(r)
+            })
             .await?
         {
             Ok(()) => {

@@ -100,10 +100,13 @@ impl std::str::FromStr for Method {
 /// What a request asks, parsed once from its method and parameters.
 #[derive(Clone, Debug)]
 pub enum Call {
-    /// `signer` is the bunker's transport key as the client names it (may be absent).
+    /// `signer` is the bunker's transport key as the client names it (may be absent);
+    /// `meta` is what a fourth parameter says about the client (`{"name":…,"url":…,
+    /// "image":…}`, as some clients send), a display hint only.
     Connect {
         signer: Option<String>,
         secret: Option<String>,
+        meta: Option<super::nostrconnect::ClientMeta>,
     },
     GetPublicKey,
     SignEvent(Template),
@@ -197,6 +200,9 @@ impl Call {
             Method::Connect => Call::Connect {
                 signer: req.param(0),
                 secret: req.param(1),
+                meta: req
+                    .param(3)
+                    .and_then(|j| super::nostrconnect::ClientMeta::from_json(&j)),
             },
             Method::GetPublicKey => Call::GetPublicKey,
             Method::SignEvent => {

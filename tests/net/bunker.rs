@@ -103,14 +103,14 @@ fn nip46_client_gets_key_signs_and_round_trips_nip44_and_nip04() {
 
 /// A raw NIP-46 client: sends hand-made requests and collects every reply, to test
 /// what libraries do not send (unknown methods, duplicate ids, NIP-04 requests).
-struct Raw {
+pub(crate) struct Raw {
     keys: Keys,
     bunker: PublicKey,
     client: nostr_sdk::Client,
 }
 
 impl Raw {
-    async fn new(relay: &str, bunker: PublicKey) -> Raw {
+    pub(crate) async fn new(relay: &str, bunker: PublicKey) -> Raw {
         Raw::with_keys(relay, bunker, Keys::generate()).await
     }
 
@@ -137,7 +137,7 @@ impl Raw {
     /// Sends `{id, method, params}` (NIP-04 encrypted with `nip04`) `times` times, returns
     /// the parsed replies that arrive within `wait` (the first one, when sent once), with
     /// the scheme each used.
-    async fn ask(
+    pub(crate) async fn ask(
         &self,
         id: &str,
         method: &str,

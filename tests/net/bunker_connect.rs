@@ -212,3 +212,48 @@ fn connect_names_the_bad_part_of_a_uri_and_escapes_hints() {
     let e = expect_error_line(&mut c, 2, &["relay \"⟨ESC⟩[1A\""]);
     assert!(!e.contains('\u{1b}'), "{e:?}");
 }
+
+#[test]
+fn a_fourth_connect_parameter_is_kept_as_the_clients_hint() {
+    use nostr::nips::nip46::NostrConnectURI;
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let g = ci_group(dir.path(), None);
+    let (_serve, lines) =
+        Serve::start_with(&g.ci.home, "127.0.0.1:0", &["--relay", relay.url.as_str()]);
+    let uri = NostrConnectURI::parse(&lines[0]).unwrap();
+    let bunker = *uri.remote_signer_public_key().unwrap();
+    let secret = uri.secret().unwrap().to_owned();
+    let meta = r#"{"name":"Raw\u001b[2K","url":"https://raw.example","extra":1}"#;
+    let replies = relay.rt.block_on(async {
+        let raw = super::bunker::Raw::new(&relay.url, bunker).await;
+        raw.ask(
+            "c1",
+            "connect",
+            json!([bunker.to_hex(), secret, "sign_event:1", meta]),
+            false,
+            1,
+            std::time::Duration::from_secs(20),
+        )
+        .await
+    });
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].0["result"], "ack", "{replies:?}");
+    let mut c = passport(&g.ci.home);
+    c.args(["bunker", "clients", "list"]);
+    let list = json_ok(c);
+    assert_eq!(
+        list["clients"][0]["meta"],
+        json!({"name": "Raw\u{1b}[2K", "url": "https://raw.example"})
+    );
+    let out = passport(&g.ci.home)
+        .args(["bunker", "clients", "list"])
+        .output()
+        .unwrap();
+    let human = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        human
+            .contains(r#"client says: name "Raw⟨ESC⟩[2K", url "https://raw.example" (unverified)"#),
+        "{human}"
+    );
+}
