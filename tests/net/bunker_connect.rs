@@ -257,3 +257,61 @@ fn a_fourth_connect_parameter_is_kept_as_the_clients_hint() {
         "{human}"
     );
 }
+
+#[test]
+fn the_operator_sees_the_request_escaped_and_answers_it_at_a_prompt() {
+    use util::tmux::{sh_quote, Tmux};
+    let relay = start_relay();
+    let dir = tempfile::tempdir().unwrap();
+    let m = make_member(dir.path(), "op");
+    let app = nostr::Keys::generate().public_key().to_hex();
+    let uri = format!(
+        "nostrconnect://{app}?relay={}&secret=abc&perms=sign_event%3A1%2Cget_relays&name=%1B%5B2KEvil%0Dx",
+        relay.url
+    );
+    let bin = assert_cmd::cargo::cargo_bin("passport");
+    let cmd = format!(
+        "env -u PASSPORT_HOME -u PASSPORT_PASSPHRASE -u PASSPORT_AGE_IDENTITY {} --home {} \
+         bunker connect '{uri}'; echo \"exit status $?\"; read x",
+        sh_quote(&bin),
+        sh_quote(&m.home),
+    );
+    let clients = || {
+        let mut c = passport(&m.home);
+        c.args(["bunker", "clients", "list"]);
+        json_ok(c)["clients"].clone()
+    };
+
+    // Declined: nothing is granted.
+    let t = Tmux::start("perms-no", &cmd);
+    let screen = t.wait_for("[y/N]", "the question");
+    for needle in [
+        r#"says: name "⟨ESC⟩[2KEvil⟨CR⟩x" (unverified)"#,
+        r#"asks for: "sign_event:1", "get_relays""#,
+        r#"not granted (this bunker does not answer them): "get_relays""#,
+        "grant: methods: get_public_key,sign_event  kinds: 1  uses: unlimited",
+        "Grant this to the client?",
+    ] {
+        assert!(screen.contains(needle), "{needle}:\n{screen}");
+    }
+    t.send("n");
+    let screen = t.wait_for("exit status", "the command to end");
+    assert!(screen.contains("exit status 5"), "{screen}");
+    assert!(screen.contains("nothing was granted"), "{screen}");
+    assert_eq!(clients(), json!([]));
+
+    // Accepted: the grant the question showed is the one created.
+    let t = Tmux::start("perms-yes", &cmd);
+    t.wait_for("[y/N]", "the question");
+    t.send("y");
+    let screen = t.wait_for("exit status", "the command to end");
+    assert!(screen.contains("exit status 0"), "{screen}");
+    assert!(screen.contains("connected and allowed npub1"), "{screen}");
+    let list = clients();
+    assert_eq!(list[0]["pubkey"], app.as_str());
+    assert_eq!(
+        list[0]["grant"]["methods"],
+        json!(["get_public_key", "sign_event"])
+    );
+    assert_eq!(list[0]["grant"]["kinds"], json!([1]));
+}

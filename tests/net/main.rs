@@ -11,6 +11,7 @@ mod util {
     mod group;
     mod net;
     mod spawn;
+    pub mod tmux;
     pub use base::*;
     pub use group::*;
     pub use net::*;
