@@ -92,7 +92,7 @@ fn nostr_tools_client_uri_with_perms_is_accepted_and_signs() {
         json!({"methods": ["get_public_key", "sign_event", "nip44_encrypt"], "kinds": [1], "max_uses": 5})
     );
     assert_eq!(
-        r["client_meta"],
+        r["meta"],
         json!({"name": "Tools & Co", "url": "https://example.org/app?x=1", "image": "https://example.org/icon.png"})
     );
 

@@ -26,16 +26,17 @@ struct Connected {
     /// Methods in the perms this bunker does not answer, so not granted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     not_granted: Vec<String>,
+    /// What the client says about itself (as `meta` in `bunker clients list`).
     #[serde(skip_serializing_if = "ClientMeta::is_empty")]
-    client_meta: ClientMeta,
+    meta: ClientMeta,
     relays: Vec<String>,
 }
 
 impl Report for Connected {
     fn human(&self) -> String {
         let mut s = format!("{} {}", self.action, self.client);
-        if !self.client_meta.is_empty() {
-            s.push_str(&format!("\n  client says: {}", says(&self.client_meta)));
+        if !self.meta.is_empty() {
+            s.push_str(&format!("\n  client says: {}", says(&self.meta)));
         }
         s.push_str(&format!("\n  grant: {}", describe(&self.grant)));
         if !self.not_granted.is_empty() {
@@ -189,7 +190,7 @@ pub(super) fn run(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<
         grant_from: if operator_decides { "flags" } else { "perms" },
         asked,
         not_granted,
-        client_meta: uri.meta,
+        meta: uri.meta,
         relays,
     })
 }
