@@ -175,12 +175,22 @@ pub fn coordinate(
     let my_seats = home.active_seats(&group)?;
     if st.request.is_none() {
         if st.commits.is_empty() {
+            // Recorded before delivered: a run killed in between re-sends the same ones.
             for &seat in &my_seats {
                 let name = group.roster.name(seat);
-                let r = sign::commit(home, opts.group, Some(&name), 1, via)?;
+                let (_, r) = sign::make(
+                    home,
+                    opts.group,
+                    Some(&name),
+                    1,
+                    super::nonce::DEFAULT_VALID_FOR,
+                )?;
                 st.commits.push(r.event);
             }
             home.write_state(&rel, &st)?;
+            for ev in &st.commits {
+                via.publish(ev)?;
+            }
         } else {
             // A restarted run: make sure the commitments it made were delivered.
             for ev in &st.commits {
@@ -277,9 +287,17 @@ pub fn serve_one(
             via.publish(ev)?;
         }
         _ => {
-            let r = sign::commit(home, opts.group, Some(&name), 1, via)?;
+            // Recorded before delivered: a run killed in between re-sends the same one.
+            let (_, r) = sign::make(
+                home,
+                opts.group,
+                Some(&name),
+                1,
+                super::nonce::DEFAULT_VALID_FOR,
+            )?;
             st.commit = Some(r.event);
             home.write_state(&rel, &st)?;
+            via.publish(st.commit.as_ref().expect("just set"))?;
         }
     }
     let since = st

@@ -179,11 +179,13 @@ impl Agent<'_> {
     pub(super) fn replenish(&mut self, via: &mut Via) -> Result<()> {
         let mut changed = self.prune();
         while self.pool.commits.len() < self.opts.pool {
-            let r = sign::commit(self.home, &self.group.npub, Some(&self.name), 1, &mut *via)?;
+            let valid_for = crate::ops::nonce::DEFAULT_VALID_FOR;
+            let (_, r) = sign::make(self.home, &self.group.npub, Some(&self.name), 1, valid_for)?;
             self.pool.commits.push(r.event);
             changed = true;
-            // Saved after each one, so a crash never forgets a published commitment.
+            // Saved before it is published, so a crash never forgets a published commitment.
             self.home.write_state(&self.state_rel, &self.pool)?;
+            via.publish(self.pool.commits.last().expect("just pushed"))?;
         }
         if changed {
             self.home.write_state(&self.state_rel, &self.pool)?;

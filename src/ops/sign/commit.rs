@@ -52,6 +52,22 @@ pub fn commit_for(
     valid_for: u64,
     ex: &mut dyn Exchange,
 ) -> Result<CommitReport> {
+    let (file, mut report) = make(home, group, member, count, valid_for)?;
+    report.package = ex.deliver(&file, &report.event)?;
+    report.sent = ex.sent();
+    Ok(report)
+}
+
+/// [`commit_for`] without delivering: the package and the file name it goes by. A caller
+/// that records the package first (`sign run`) delivers it only once that record is
+/// saved, so a crash in between cannot leave a delivered commitment it does not know.
+pub fn make(
+    home: &Home,
+    group: &str,
+    member: Option<&str>,
+    count: usize,
+    valid_for: u64,
+) -> Result<(String, CommitReport)> {
     if count == 0 || count > 10_000 {
         return Err(SignError::CountRange.into());
     }
@@ -103,17 +119,17 @@ pub fn commit_for(
         },
     )?;
     let name = group.roster.name(seat);
-    let package = ex.deliver(
-        &format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]),
-        &ev,
-    )?;
-    Ok(CommitReport {
-        group: group.npub,
-        member: name,
-        count,
-        expires_at,
-        package,
-        sent: ex.sent(),
-        event: ev,
-    })
+    let file = format!("sign-commit-{name}-{}.json", &ev.id.to_hex()[..8]);
+    Ok((
+        file,
+        CommitReport {
+            group: group.npub,
+            member: name,
+            count,
+            expires_at,
+            package: String::new(),
+            sent: false,
+            event: ev,
+        },
+    ))
 }
