@@ -105,11 +105,10 @@ fn imported_identity(path: &std::path::Path) -> Result<nostr::Keys> {
     let secret = if text.starts_with("ncryptsec1") {
         let enc = EncryptedSecretKey::from_bech32(text).map_err(|_| bad())?;
         let pass = super::recover::ncryptsec_passphrase(false)?;
-        enc.decrypt(&pass).map_err(|_| {
-            crate::error::BackupError::WrongNcryptsecPassphrase {
+        enc.decrypt(&pass)
+            .map_err(|_| crate::error::BackupError::WrongNcryptsecPassphrase {
                 path: path.to_path_buf(),
-            }
-        })?
+            })?
     } else {
         nostr::SecretKey::parse(text).map_err(|_| bad())?
     };

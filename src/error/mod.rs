@@ -192,9 +192,7 @@ impl Error {
         use crate::keystore::Error as K;
         match self {
             Error::Ceremony(C::Incomplete { .. }) => exit::INCOMPLETE,
-            Error::Ceremony(_)
-            | Error::Envelope(_)
-            | Error::Malformed { .. } => exit::REJECTED,
+            Error::Ceremony(_) | Error::Envelope(_) | Error::Malformed { .. } => exit::REJECTED,
             Error::Keystore(K::Locked(_)) => exit::LOCKED,
             Error::Keystore(K::NonceConsumed(_) | K::OnceGone(_) | K::Exposed { .. })
             | Error::HomeExists(_) => exit::REFUSED,
