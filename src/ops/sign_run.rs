@@ -22,6 +22,9 @@ use crate::group::Group;
 use crate::home::Home;
 use crate::transport::Via;
 
+/// How long a `sign run` commitment stays usable.
+const LIFETIME: u64 = super::nonce::DEFAULT_VALID_FOR;
+
 /// Finds a signing request among fetched packages by event id (or a unique prefix).
 pub fn find_request(inputs: Vec<Input>, id: &str) -> Result<Input> {
     let id = id.trim().to_ascii_lowercase();
@@ -177,14 +180,8 @@ pub fn coordinate(
         if st.commits.is_empty() {
             // Recorded before delivered: a run killed in between re-sends the same ones.
             for &seat in &my_seats {
-                let name = group.roster.name(seat);
-                let (_, r) = sign::make(
-                    home,
-                    opts.group,
-                    Some(&name),
-                    1,
-                    super::nonce::DEFAULT_VALID_FOR,
-                )?;
+                let name = Some(group.roster.name(seat));
+                let (_, r) = sign::make(home, opts.group, name.as_deref(), 1, LIFETIME)?;
                 st.commits.push(r.event);
             }
             home.write_state(&rel, &st)?;
@@ -288,13 +285,7 @@ pub fn serve_one(
         }
         _ => {
             // Recorded before delivered: a run killed in between re-sends the same one.
-            let (_, r) = sign::make(
-                home,
-                opts.group,
-                Some(&name),
-                1,
-                super::nonce::DEFAULT_VALID_FOR,
-            )?;
+            let (_, r) = sign::make(home, opts.group, Some(&name), 1, LIFETIME)?;
             st.commit = Some(r.event);
             home.write_state(&rel, &st)?;
             via.publish(st.commit.as_ref().expect("just set"))?;
