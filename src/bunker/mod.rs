@@ -8,6 +8,7 @@
 //! this home's own shares, or co-signers.
 
 pub mod answer;
+pub mod approval;
 pub mod attach;
 pub mod backend;
 pub mod budget;

@@ -50,6 +50,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
 pub fn create_tables(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = Db::write_tx(conn)?;
     tx.execute_batch(TABLES)?;
+    tx.execute_batch(super::approval::TABLE)?;
     for (table, column, ty) in ADDED_COLUMNS {
         let present = tx
             .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
