@@ -1,13 +1,14 @@
-//! ECDH through co-signers: t seats online now, an `ecdh-request` (its context fresh
-//! each attempt), `ecdh-share`s encrypted to the transport key and combined with their
-//! DLEQ proofs checked.
+//! ECDH through co-signers: one `ecdh-request` to every online co-signer; each
+//! `ecdh-share` (encrypted to the transport key) has its DLEQ proof checked on arrival,
+//! and the first t valid shares are combined.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use nostr::nips::nip44;
-use nostr::{Event, PublicKey};
+use nostr::PublicKey;
 
-use super::{BoxFut, Cosigners, Job, Result, ONLINE_FOR};
+use super::{Cosigners, Excluded, Heard, Result, ONLINE_FOR};
 use crate::bunker::method::Method;
 use crate::ceremony::ecdh::{self, EcdhShare, SharedX};
 use crate::ceremony::MemberId;
@@ -15,82 +16,83 @@ use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload};
 use crate::envelope::{Checked, Round};
 use crate::serve::door;
 
-pub(super) struct EcdhJob {
-    peer: PublicKey,
-    method: Method,
-    /// The context of the last request.
-    context: [u8; 32],
+pub(super) async fn ecdh(co: &Cosigners, peer: PublicKey, method: Method) -> Result<SharedX> {
+    let what = format!("compute the shared key for {method}");
+    let label = method.as_str();
+    let t = co.t();
+    let deadline = Instant::now() + co.budget;
+    let mut news = co.door.subscribe(&co.ceremony.id);
+    let mut excluded = Excluded::default();
+    let seats = online(co).await?;
+    if seats.len() < t {
+        return Err(co.give_up(&what, &excluded, std::iter::empty(), seats.len()));
+    }
+    let context: [u8; 32] = rand::random();
+    let payload = EcdhRequestPayload {
+        group: co.group.npub.clone(),
+        peer: peer.to_hex(),
+        context: hex::encode(context),
+        signers: seats.clone(),
+        method: label.to_owned(),
+    };
+    let mut asked = co
+        .send(co.seal(Round::EcdhRequest, &payload)?, seats)
+        .await?;
+    let (public, roster) = (&co.group.public_key_package, &co.group.roster);
+    let mut valid: BTreeMap<MemberId, EcdhShare> = BTreeMap::new();
+    let mut progress = Instant::now();
+    loop {
+        for heard in co.heard(&mut asked, Round::EcdhShare).await? {
+            progress = Instant::now();
+            match heard {
+                Heard::Refused(seat, why) => {
+                    let why = format!("{} refused: {why}", co.name(seat));
+                    co.exclude(label, &mut excluded, seat, why);
+                }
+                Heard::Answer(seat, c) => match open(co, &c, &asked.rid) {
+                    None => {
+                        let why = format!("{} sent an unreadable ECDH share", co.name(seat));
+                        co.exclude(label, &mut excluded, seat, why);
+                    }
+                    Some(share) => {
+                        if ecdh::verify_share(public, roster, seat, &peer, &context, &share).is_ok()
+                        {
+                            valid.insert(seat, share);
+                        } else {
+                            let why = format!(
+                                "{} sent an invalid ECDH share (its DLEQ proof does not verify)",
+                                co.name(seat)
+                            );
+                            co.exclude(label, &mut excluded, seat, why);
+                        }
+                    }
+                },
+            }
+        }
+        if valid.len() >= t {
+            let first: BTreeMap<MemberId, EcdhShare> = valid.into_iter().take(t).collect();
+            co.left_behind(label, std::iter::once(&asked));
+            return Ok(ecdh::combine(public, roster, &peer, &context, &first)?);
+        }
+        let silent = asked.silent().count();
+        let until = deadline.min(progress + co.stall);
+        if valid.len() + silent < t || Instant::now() >= until {
+            return Err(co.give_up(&what, &excluded, std::iter::once(&asked), valid.len()));
+        }
+        co.news(&mut news, until).await;
+    }
 }
 
-impl EcdhJob {
-    pub(super) fn new(peer: PublicKey, method: Method) -> EcdhJob {
-        EcdhJob {
-            peer,
-            method,
-            context: [0; 32],
-        }
+/// Decrypts a co-signer's ECDH share (encrypted to the transport key) to request `rid`.
+fn open(co: &Cosigners, c: &Checked, rid: &str) -> Option<EcdhShare> {
+    let p: EcdhSharePayload = c.payload(None).ok()?;
+    if p.request != rid {
+        return None;
     }
-}
-
-impl Job for EcdhJob {
-    type Share = EcdhShare;
-    type Output = SharedX;
-    const ANSWER: Round = Round::EcdhShare;
-    const UNREADABLE: &'static str = "sent an unreadable ECDH share";
-    const INVALID: &'static str = "sent an invalid ECDH share (its DLEQ proof does not verify)";
-
-    fn what(&self) -> String {
-        format!("compute the shared key for {}", self.method)
-    }
-
-    fn label(&self) -> &str {
-        self.method.as_str()
-    }
-
-    fn candidates<'a>(&'a mut self, co: &'a Cosigners) -> BoxFut<'a, Result<Vec<MemberId>>> {
-        Box::pin(online(co))
-    }
-
-    fn request<'a>(
-        &'a mut self,
-        co: &'a Cosigners,
-        chosen: &'a [MemberId],
-    ) -> BoxFut<'a, Result<Option<Event>>> {
-        Box::pin(async move {
-            self.context = rand::random();
-            let payload = EcdhRequestPayload {
-                group: co.group.npub.clone(),
-                peer: self.peer.to_hex(),
-                context: hex::encode(self.context),
-                signers: chosen.to_vec(),
-                method: self.method.as_str().to_owned(),
-            };
-            Ok(Some(co.seal(Round::EcdhRequest, &payload)?))
-        })
-    }
-
-    /// Decrypts a co-signer's ECDH share (encrypted to the transport key).
-    fn open(&self, co: &Cosigners, c: &Checked, request: &Event) -> Option<EcdhShare> {
-        let p: EcdhSharePayload = c.payload(None).ok()?;
-        if p.request != request.id.to_hex() {
-            return None;
-        }
-        let json = zeroize::Zeroizing::new(
-            nip44::decrypt(co.transport.secret_key(), &c.event.pubkey, &p.share).ok()?,
-        );
-        serde_json::from_str(&json).ok()
-    }
-
-    fn combine(&self, co: &Cosigners, shares: &BTreeMap<MemberId, EcdhShare>) -> Result<SharedX> {
-        let g = &co.group;
-        Ok(ecdh::combine(
-            &g.public_key_package,
-            &g.roster,
-            &self.peer,
-            &self.context,
-            shares,
-        )?)
-    }
+    let json = zeroize::Zeroizing::new(
+        nip44::decrypt(co.transport.secret_key(), &c.event.pubkey, &p.share).ok()?,
+    );
+    serde_json::from_str(&json).ok()
 }
 
 /// Seats that fetched or posted recently, best first.

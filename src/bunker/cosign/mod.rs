@@ -1,23 +1,36 @@
 //! The co-signer backend: the bunker coordinates `passport cosign` agents through serve's
 //! own package store (the group roster's ceremony).
 //!
-//! Signing: pick t co-signers with unused commitments (connected ones first), seal a
-//! `sign-request` with the transport key, insert it, and wait (on the store's waiters)
-//! for their `sign-share`s or `sign-refusal`s. ECDH: the same with an `ecdh-request` to
-//! t connected co-signers, whose `ecdh-share`s are NIP-44 encrypted to the transport
-//! key. A refusal, silence past the per-attempt timeout, or a bad share (named by
-//! `signing::aggregate` or the DLEQ check in `ecdh::combine`) excludes that co-signer and
-//! the request is retried with another, until the bunker's own deadline; the error that
-//! ends it names who refused, who did not answer and who cheated.
+//! Both operations are robust in the sense of ROAST (Ruffing, Ronge, Jin,
+//! Schneider-Bensch, Schröder: "ROAST: Robust Asynchronous Schnorr Threshold
+//! Signatures", CCS 2022, eprint 2022/550): the bunker never waits out a timeout while
+//! t co-signers are honest and responsive.
+//!
+//! - Signing ([`sign`]): a co-signer is *ready* when it has an unused commitment and is in
+//!   no open session of this request. Whenever t are ready, a new FROST session starts
+//!   with them (a `sign-request` whose commitments are marked used first, all or none).
+//!   Each `sign-share` is checked alone on arrival (`signing::verify_share`); a valid one
+//!   makes its co-signer ready again (with its next pooled commitment), an invalid share
+//!   or a refusal excludes it for this request. The first session with t valid shares
+//!   gives the signature. A session that cannot finish holds at least one co-signer that
+//!   never becomes ready again, so at most n − t + 1 sessions start.
+//! - ECDH ([`ecdh`]): one `ecdh-request` to every online co-signer; the first t shares
+//!   whose DLEQ proofs verify are combined.
+//!
+//! `--cosigner-timeout` is no per-attempt wait: it bounds how long the bunker goes on
+//! waiting when nothing can progress (fewer than t ready and no answer coming), before
+//! it gives up and names who refused, who did not answer and who cheated. Co-signers
+//! that did not answer are asked last for a while ([`Cosigners::rank`]).
 
 mod ecdh;
 mod sign;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nostr::{Event, Keys, PublicKey, UnsignedEvent};
+use tokio::sync::watch;
 
 use super::backend::{Backend, BoxFut, Error, Result};
 use super::method::Method;
@@ -28,7 +41,7 @@ use crate::envelope::{self, Binding, Checked, Draft, Round, Sender};
 use crate::group::Group;
 use crate::serve::door::{self, Ceremony, Door};
 
-/// Default time one co-signer has to answer one request.
+/// Default time the bunker waits with nothing progressing before it gives up.
 pub const DEFAULT_COSIGNER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A co-signer that fetched or posted within this long counts as online (for ECDH).
 const ONLINE_FOR: Duration = Duration::from_secs(180);
@@ -45,18 +58,42 @@ pub struct Cosigners {
     transport: Keys,
     group: Group,
     ceremony: Ceremony,
-    per_attempt: Duration,
+    stall: Duration,
     budget: Duration,
     /// Seats that refused, timed out or cheated recently, and when.
     suspects: Mutex<HashMap<MemberId, Instant>>,
 }
 
-/// What one attempt got back.
-#[derive(Default)]
-struct Answers {
-    replies: BTreeMap<MemberId, Checked>,
-    refusals: BTreeMap<MemberId, String>,
+/// What one co-signer said to one request.
+enum Heard {
+    Answer(MemberId, Checked),
+    Refused(MemberId, String),
 }
+
+/// A request the bunker sent and listens to.
+struct Asked {
+    rid: String,
+    /// The store's sequence number read up to.
+    since: i64,
+    seats: Vec<MemberId>,
+    asked_at: Instant,
+    /// Seats that answered or refused this request.
+    heard: BTreeSet<MemberId>,
+}
+
+impl Asked {
+    /// Seats asked that have said nothing yet.
+    fn silent(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.seats
+            .iter()
+            .copied()
+            .filter(|s| !self.heard.contains(s))
+    }
+}
+
+/// Who is out of this request, and why (for the final error and the log).
+#[derive(Default)]
+struct Excluded(BTreeMap<MemberId, String>);
 
 impl Cosigners {
     /// Finds (or registers) the group roster's ceremony in serve's store.
@@ -64,7 +101,7 @@ impl Cosigners {
         door: Door,
         transport: Keys,
         group: Group,
-        per_attempt: Duration,
+        stall: Duration,
         request_timeout: Duration,
     ) -> Result<Cosigners> {
         let ceremony = door.ceremony_for(&group.roster).await?;
@@ -73,12 +110,16 @@ impl Cosigners {
             transport,
             group,
             ceremony,
-            per_attempt,
+            stall,
             budget: request_timeout
                 .saturating_sub(MARGIN)
                 .max(Duration::from_secs(1)),
             suspects: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn t(&self) -> usize {
+        self.group.roster.threshold as usize
     }
 
     fn name(&self, seat: MemberId) -> String {
@@ -88,6 +129,15 @@ impl Cosigners {
     fn suspect(&self, seat: MemberId) {
         let mut s = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
         s.insert(seat, Instant::now());
+    }
+
+    /// Seats of the roster that have not left and are not excluded from this request.
+    fn hopeful(&self, excluded: &Excluded) -> usize {
+        self.group
+            .roster
+            .ids()
+            .filter(|&s| !self.group.has_left(s) && !excluded.0.contains_key(&s))
+            .count()
     }
 
     /// `seats` ordered best first: not recently failed, polling now, most recently active.
@@ -147,116 +197,116 @@ impl Cosigners {
         .map_err(|e| Error::Internal(e.to_string()))
     }
 
-    /// Inserts `request` and collects answers from `chosen` until all answered, one
-    /// refused, or `until`.
-    async fn ask(
-        &self,
-        request: &Event,
-        chosen: &[MemberId],
-        answer: Round,
-        until: Instant,
-    ) -> Result<Answers> {
-        let mut news = self.door.subscribe(&self.ceremony.id);
-        let mut since = self.door.insert_own(&self.ceremony, request).await?;
-        let rid = request.id.to_hex();
-        let mut got = Answers::default();
-        loop {
-            let (cid, r) = (self.ceremony.id.clone(), rid.clone());
-            let rows = self
-                .door
-                .db()
-                .call(move |c| door::replies(c, &cid, &r, since))
-                .await?;
-            for (seq, json) in rows {
-                since = since.max(seq);
-                let Ok((ev, meta)) = envelope::parse(json.as_bytes()) else {
-                    continue;
-                };
-                let round = meta.round;
-                let Ok(c) = envelope::check(&self.group.roster, ev, meta, round, Sender::Member)
-                else {
-                    continue;
-                };
-                let Some(seat) = c.from.filter(|s| chosen.contains(s)) else {
-                    continue;
-                };
-                if round == Round::SignRefusal {
-                    let reason = c
-                        .payload::<RefusalPayload>(None)
-                        .map_or_else(|e| format!("unreadable refusal ({e})"), |p| p.reason);
-                    got.refusals.insert(seat, clip(&reason));
-                } else if round == answer {
-                    got.replies.insert(seat, c);
-                }
-            }
-            if !got.refusals.is_empty() || got.replies.len() == chosen.len() {
-                return Ok(got);
-            }
-            let wait = tokio::time::Instant::from_std(until);
-            match tokio::time::timeout_at(wait, news.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return Ok(got),
-            }
-        }
+    /// Inserts `request` for `seats` into the store, where their agents find it.
+    async fn send(&self, request: Event, seats: Vec<MemberId>) -> Result<Asked> {
+        let since = self.door.insert_own(&self.ceremony, &request).await?;
+        Ok(Asked {
+            rid: request.id.to_hex(),
+            since,
+            seats,
+            asked_at: Instant::now(),
+            heard: BTreeSet::new(),
+        })
     }
 
-    /// Tells the operator (serve's stderr) why a co-signer is being replaced.
-    fn log(&self, what: &str, excluded: &BTreeMap<MemberId, String>, seats: &[MemberId]) {
-        for s in seats {
-            if let Some(why) = excluded.get(s) {
-                // `why` may quote a co-signer's refusal: escaped, one line.
+    /// The new answers (of round `answer`) and refusals to `asked` from its seats.
+    async fn heard(&self, asked: &mut Asked, answer: Round) -> Result<Vec<Heard>> {
+        let (cid, rid, since) = (self.ceremony.id.clone(), asked.rid.clone(), asked.since);
+        let rows = self
+            .door
+            .db()
+            .call(move |c| door::replies(c, &cid, &rid, since))
+            .await?;
+        let mut out = vec![];
+        for (seq, json) in rows {
+            asked.since = asked.since.max(seq);
+            let Ok((ev, meta)) = envelope::parse(json.as_bytes()) else {
+                continue;
+            };
+            let round = meta.round;
+            let Ok(c) = envelope::check(&self.group.roster, ev, meta, round, Sender::Member) else {
+                continue;
+            };
+            let Some(seat) = c.from.filter(|s| asked.seats.contains(s)) else {
+                continue;
+            };
+            if asked.heard.contains(&seat) || (round != answer && round != Round::SignRefusal) {
+                continue;
+            }
+            asked.heard.insert(seat);
+            if round == Round::SignRefusal {
+                let reason = c
+                    .payload::<RefusalPayload>(None)
+                    .map_or_else(|e| format!("unreadable refusal ({e})"), |p| p.reason);
+                out.push(Heard::Refused(seat, clip(&reason)));
+            } else {
+                out.push(Heard::Answer(seat, c));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for anything new in the ceremony, until `until`; false when it passed.
+    async fn news(&self, news: &mut watch::Receiver<i64>, until: Instant) -> bool {
+        let wait = tokio::time::Instant::from_std(until);
+        matches!(
+            tokio::time::timeout_at(wait, news.changed()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Excludes `seat` from this request for `why` (which names it), tells the operator
+    /// and asks it last for a while.
+    fn exclude(&self, what: &str, excluded: &mut Excluded, seat: MemberId, why: String) {
+        // `why` may quote a co-signer's refusal: escaped, one line.
+        tracing::warn!(
+            "passport serve: bunker: {what}: {}; asking another co-signer",
+            crate::untrusted::one_line(&why)
+        );
+        excluded.0.insert(seat, why);
+        self.suspect(seat);
+    }
+
+    /// After a success: the co-signers that were asked and did not answer in time are
+    /// asked last for a while, and the operator is told.
+    fn left_behind<'a>(&self, what: &str, open: impl Iterator<Item = &'a Asked>) {
+        let mut seen = BTreeSet::new();
+        for a in open {
+            for seat in a.silent().filter(|s| seen.insert(*s)) {
                 tracing::warn!(
-                    "passport serve: bunker: {what}: {}; asking another co-signer",
-                    crate::untrusted::one_line(why)
-                );
-            }
-        }
-    }
-
-    /// Records what an attempt's refusals and silences say about each co-signer.
-    fn note_failures(
-        &self,
-        got: &Answers,
-        chosen: &[MemberId],
-        waited: Duration,
-        excluded: &mut BTreeMap<MemberId, String>,
-    ) {
-        for (&seat, reason) in &got.refusals {
-            excluded.insert(seat, format!("{} refused: {reason}", self.name(seat)));
-            self.suspect(seat);
-        }
-        if got.refusals.is_empty() {
-            for &seat in chosen.iter().filter(|s| !got.replies.contains_key(s)) {
-                excluded.insert(
-                    seat,
-                    format!(
-                        "{} did not answer within {:.0} s",
-                        self.name(seat),
-                        waited.as_secs_f64().round()
-                    ),
+                    "passport serve: bunker: {what}: {} has not answered ({:.1} s); done without it",
+                    self.name(seat),
+                    a.asked_at.elapsed().as_secs_f64()
                 );
                 self.suspect(seat);
             }
         }
     }
 
-    /// Marks the members a culprit error names (comma-separated names) as cheaters.
-    fn blame(
+    /// The error that ends a request: who is out and why, who did not answer, and how
+    /// many co-signers were left.
+    fn give_up<'a>(
         &self,
-        seats: &[MemberId],
         what: &str,
-        excluded: &mut BTreeMap<MemberId, String>,
-    ) -> bool {
-        for &seat in seats {
-            excluded.insert(seat, format!("{} {what}", self.group.roster.name(seat)));
-            self.suspect(seat);
+        excluded: &Excluded,
+        open: impl Iterator<Item = &'a Asked>,
+        left: usize,
+    ) -> Error {
+        let mut reasons: Vec<String> = excluded.0.values().cloned().collect();
+        let mut seen = BTreeSet::new();
+        for a in open {
+            for seat in a.silent() {
+                if !excluded.0.contains_key(&seat) && seen.insert(seat) {
+                    self.suspect(seat);
+                    reasons.push(format!(
+                        "{} did not answer within {:.0} s",
+                        self.name(seat),
+                        a.asked_at.elapsed().as_secs_f64().round()
+                    ));
+                }
+            }
         }
-        !seats.is_empty()
-    }
-
-    fn give_up(&self, what: &str, excluded: &BTreeMap<MemberId, String>, left: usize) -> Error {
-        let t = self.group.roster.threshold as usize;
-        let mut reasons: Vec<String> = excluded.values().cloned().collect();
+        let t = self.t();
         reasons.push(format!(
             "{t} co-signers are needed and only {left} other{} available",
             if left == 1 { " is" } else { "s are" }
@@ -266,92 +316,6 @@ impl Cosigners {
             reasons,
         }
     }
-
-    /// Asks co-signers for `job` until t answers combine, excluding (and suspecting)
-    /// each one that refuses, stays silent past the per-attempt timeout or sends a bad
-    /// share, until none are left or the bunker's own deadline passes.
-    async fn run<J: Job>(&self, mut job: J) -> Result<J::Output> {
-        let deadline = Instant::now() + self.budget;
-        let t = self.group.roster.threshold as usize;
-        let mut excluded: BTreeMap<MemberId, String> = BTreeMap::new();
-        loop {
-            let mut ranked = job.candidates(self).await?;
-            ranked.retain(|s| !excluded.contains_key(s));
-            if ranked.len() < t || Instant::now() >= deadline {
-                return Err(self.give_up(&job.what(), &excluded, ranked.len()));
-            }
-            let chosen: Vec<MemberId> = ranked.into_iter().take(t).collect();
-            let Some(request) = job.request(self, &chosen).await? else {
-                continue;
-            };
-            let started = Instant::now();
-            let until = deadline.min(started + self.per_attempt);
-            let got = self.ask(&request, &chosen, J::ANSWER, until).await?;
-            if !got.refusals.is_empty() || got.replies.len() < t {
-                self.note_failures(&got, &chosen, started.elapsed(), &mut excluded);
-                self.log(job.label(), &excluded, &chosen);
-                continue;
-            }
-            let mut shares = BTreeMap::new();
-            for (&seat, c) in &got.replies {
-                match job.open(self, c, &request) {
-                    Some(s) => {
-                        shares.insert(seat, s);
-                    }
-                    None => {
-                        let what = J::UNREADABLE;
-                        excluded.insert(seat, format!("{} {what}", self.name(seat)));
-                        self.suspect(seat);
-                    }
-                }
-            }
-            if shares.len() < t {
-                continue;
-            }
-            match job.combine(self, &shares) {
-                Ok(x) => return Ok(x),
-                Err(Error::Ceremony(crate::ceremony::Error::Culprit { seats, .. }))
-                    if self.blame(&seats, J::INVALID, &mut excluded) =>
-                {
-                    self.log(job.label(), &excluded, &chosen);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-/// What differs between asking co-signers for a signature and for an ECDH share; the
-/// rest (choosing, asking, blaming, retrying, giving up) is [`Cosigners::run`].
-trait Job: Send {
-    type Share: Send;
-    type Output;
-    /// The round co-signers answer with.
-    const ANSWER: Round;
-    /// "… sent an unreadable signature share".
-    const UNREADABLE: &'static str;
-    /// "… sent an invalid signature share", for the seats a combine blames.
-    const INVALID: &'static str;
-    /// For the final error: "the co-signers could not {what}".
-    fn what(&self) -> String;
-    /// For the operator's log.
-    fn label(&self) -> &str;
-    /// Seats that could be asked now, best first.
-    fn candidates<'a>(&'a mut self, co: &'a Cosigners) -> BoxFut<'a, Result<Vec<MemberId>>>;
-    /// The request for `chosen`, or `None` to choose again.
-    fn request<'a>(
-        &'a mut self,
-        co: &'a Cosigners,
-        chosen: &'a [MemberId],
-    ) -> BoxFut<'a, Result<Option<Event>>>;
-    /// A co-signer's answer to `request`, if it is readable.
-    fn open(&self, co: &Cosigners, answer: &Checked, request: &Event) -> Option<Self::Share>;
-    /// The result from t shares (a culprit error names the seats to blame).
-    fn combine(
-        &self,
-        co: &Cosigners,
-        shares: &BTreeMap<MemberId, Self::Share>,
-    ) -> Result<Self::Output>;
 }
 
 /// Bounds a co-signer's reason before it goes into a reply.
@@ -362,11 +326,11 @@ fn clip(s: &str) -> String {
 
 impl Backend for Cosigners {
     fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>> {
-        Box::pin(self.run(sign::SignJob::new(unsigned)))
+        Box::pin(sign::sign(self, unsigned))
     }
 
     fn ecdh(&self, peer: PublicKey, method: Method) -> BoxFut<'_, Result<SharedX>> {
-        Box::pin(self.run(ecdh::EcdhJob::new(peer, method)))
+        Box::pin(ecdh::ecdh(self, peer, method))
     }
 
     fn asks(&self) -> bool {

@@ -1,118 +1,159 @@
-//! Signing through co-signers: t seats with unused commitments, a `sign-request`
-//! whose commitments are marked used first (all or none), `sign-share`s aggregated.
+//! Signing through co-signers, ROAST over FROST (see the module above): sessions start
+//! whenever t co-signers are ready, each share is judged on arrival, the first session
+//! with t valid shares signs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use nostr::{Event, JsonUtil, UnsignedEvent};
 
-use super::{BoxFut, Cosigners, Error, Job, Result, COMMIT_WINDOW};
+use super::{Asked, Cosigners, Error, Excluded, Heard, Result, COMMIT_WINDOW};
 use crate::bunker::store;
 use crate::ceremony::{frost, signing, MemberId};
 use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
-use crate::envelope::{Checked, Round};
+use crate::envelope::Round;
 use crate::events::Message;
 use crate::serve::door;
 
-pub(super) struct SignJob {
-    unsigned: UnsignedEvent,
-    message: Message,
-    /// The commitments of the last candidates.
-    avail: BTreeMap<MemberId, CommitEntry>,
-    /// The signing package of the last request.
-    package: Option<frost::SigningPackage>,
+const WHAT: &str = "sign_event";
+
+/// One FROST session: t co-signers, their commitments, the shares judged valid so far.
+struct Session {
+    asked: Asked,
+    package: frost::SigningPackage,
+    shares: BTreeMap<MemberId, frost::round2::SignatureShare>,
 }
 
-impl SignJob {
-    pub(super) fn new(unsigned: UnsignedEvent) -> SignJob {
-        let message = Message::Event {
-            event: unsigned.clone(),
-        };
-        SignJob {
-            unsigned,
-            message,
-            avail: BTreeMap::new(),
-            package: None,
+pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Event> {
+    let message = Message::Event {
+        event: unsigned.clone(),
+    };
+    let bytes = message.bytes();
+    let t = co.t();
+    let deadline = Instant::now() + co.budget;
+    // Subscribed before the first request goes in, so no answer can slip past.
+    let mut news = co.door.subscribe(&co.ceremony.id);
+    let mut excluded = Excluded::default();
+    let mut sessions: Vec<Session> = vec![];
+    // Seats in an open session that have not answered it (ROAST: not ready).
+    let mut busy: BTreeSet<MemberId> = BTreeSet::new();
+    let mut progress = Instant::now();
+    loop {
+        // Start a session whenever t co-signers are ready.
+        let avail = available(co).await?;
+        let ready: Vec<MemberId> = avail
+            .keys()
+            .copied()
+            .filter(|s| !busy.contains(s) && !excluded.0.contains_key(s))
+            .collect();
+        let ready = co.rank(ready).await?;
+        if ready.len() >= t {
+            let chosen: Vec<MemberId> = ready[..t].to_vec();
+            if let Some(s) = start(co, &message, &bytes, &avail, chosen).await? {
+                busy.extend(s.asked.seats.iter().copied());
+                sessions.push(s);
+                progress = Instant::now();
+            }
+            // Started, or another request took a commitment first: look again.
+            continue;
         }
-    }
-}
-
-impl Job for SignJob {
-    type Share = frost::round2::SignatureShare;
-    type Output = Event;
-    const ANSWER: Round = Round::SignShare;
-    const UNREADABLE: &'static str = "sent an unreadable signature share";
-    const INVALID: &'static str = "sent an invalid signature share";
-
-    fn what(&self) -> String {
-        "sign".into()
-    }
-
-    fn label(&self) -> &str {
-        "sign_event"
-    }
-
-    fn candidates<'a>(&'a mut self, co: &'a Cosigners) -> BoxFut<'a, Result<Vec<MemberId>>> {
-        Box::pin(async move {
-            self.avail = available(co).await?;
-            co.rank(self.avail.keys().copied().collect()).await
-        })
-    }
-
-    fn request<'a>(
-        &'a mut self,
-        co: &'a Cosigners,
-        chosen: &'a [MemberId],
-    ) -> BoxFut<'a, Result<Option<Event>>> {
-        Box::pin(async move {
+        let open = || sessions.iter().map(|s| &s.asked);
+        if co.hopeful(&excluded) < t || (sessions.is_empty() && busy.is_empty()) {
+            return Err(co.give_up("sign", &excluded, open(), ready.len()));
+        }
+        let until = deadline.min(progress + co.stall);
+        if Instant::now() >= until {
+            return Err(co.give_up("sign", &excluded, open(), ready.len()));
+        }
+        co.news(&mut news, until).await;
+        for s in &mut sessions {
+            for heard in co.heard(&mut s.asked, Round::SignShare).await? {
+                progress = Instant::now();
+                match heard {
+                    Heard::Refused(seat, why) => {
+                        busy.remove(&seat);
+                        let why = format!("{} refused: {why}", co.name(seat));
+                        co.exclude(WHAT, &mut excluded, seat, why);
+                    }
+                    Heard::Answer(seat, c) => {
+                        busy.remove(&seat);
+                        let share = match c.payload::<SharePayload>(None) {
+                            Ok(p) if p.request == s.asked.rid => p.share,
+                            _ => {
+                                let why =
+                                    format!("{} sent an unreadable signature share", co.name(seat));
+                                co.exclude(WHAT, &mut excluded, seat, why);
+                                continue;
+                            }
+                        };
+                        let public = &co.group.public_key_package;
+                        let roster = &co.group.roster;
+                        if signing::verify_share(roster, &s.package, seat, &share, public).is_err()
+                        {
+                            let why = format!("{} sent an invalid signature share", co.name(seat));
+                            co.exclude(WHAT, &mut excluded, seat, why);
+                            continue;
+                        }
+                        s.shares.insert(seat, share);
+                    }
+                }
+            }
+        }
+        if let Some(done) = sessions.iter().position(|s| s.shares.len() == t) {
+            let s = &sessions[done];
             let group = &co.group;
-            let commitments = chosen
-                .iter()
-                .map(|s| (*s, self.avail[s].commitments))
-                .collect();
-            let ids: BTreeMap<MemberId, String> = chosen
-                .iter()
-                .map(|s| (*s, self.avail[s].id.clone()))
-                .collect();
-            let package =
-                signing::signing_package(&group.roster, &commitments, &self.message.bytes())?;
-            let payload = RequestPayload {
-                group: group.npub.clone(),
-                message: self.message.clone(),
-                signing_package: package.clone(),
-                commitment_ids: ids.clone(),
-            };
-            let request = co.seal(Round::SignRequest, &payload)?;
-            let (cid, rid) = (co.ceremony.id.clone(), request.id.to_hex());
-            let used: Vec<(u16, String)> = ids.into_iter().collect();
-            let now = crate::bunker::unix_now();
-            let fresh = co
-                .door
-                .db()
-                .call(move |c| store::mark_used(c, &cid, &used, &rid, now))
-                .await?;
-            // Not fresh: another request took one of these commitments first.
-            self.package = Some(package);
-            Ok(fresh.then_some(request))
-        })
-    }
-
-    fn open(&self, _: &Cosigners, answer: &Checked, request: &Event) -> Option<Self::Share> {
-        match answer.payload::<SharePayload>(None) {
-            Ok(p) if p.request == request.id.to_hex() => Some(p.share),
-            _ => None,
+            let sig = signing::aggregate(
+                &group.roster,
+                &s.package,
+                &s.shares,
+                &group.public_key_package,
+            )?;
+            co.left_behind(WHAT, sessions.iter().map(|s| &s.asked));
+            // events::finish_aggregate checks the signature with libsecp256k1.
+            return crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer);
         }
     }
+}
 
-    fn combine(&self, co: &Cosigners, shares: &BTreeMap<MemberId, Self::Share>) -> Result<Event> {
-        let package = self
-            .package
-            .as_ref()
-            .ok_or_else(|| Error::Internal("no signing package".into()))?;
-        let group = &co.group;
-        let sig = signing::aggregate(&group.roster, package, shares, &group.public_key_package)?;
-        // events::finish_aggregate checks the signature with libsecp256k1.
-        crate::events::finish_aggregate(self.unsigned.clone(), &sig).map_err(Error::signer)
+/// Seals a `sign-request` for `chosen` over their commitments and sends it, after marking
+/// the commitments used (all or none); `None` when another request took one first.
+async fn start(
+    co: &Cosigners,
+    message: &Message,
+    bytes: &[u8],
+    avail: &BTreeMap<MemberId, CommitEntry>,
+    chosen: Vec<MemberId>,
+) -> Result<Option<Session>> {
+    let group = &co.group;
+    let commitments = chosen.iter().map(|s| (*s, avail[s].commitments)).collect();
+    let ids: BTreeMap<MemberId, String> =
+        chosen.iter().map(|s| (*s, avail[s].id.clone())).collect();
+    let package = signing::signing_package(&group.roster, &commitments, bytes)?;
+    let payload = RequestPayload {
+        group: group.npub.clone(),
+        message: message.clone(),
+        signing_package: package.clone(),
+        commitment_ids: ids.clone(),
+    };
+    let request = co.seal(Round::SignRequest, &payload)?;
+    let (cid, rid) = (co.ceremony.id.clone(), request.id.to_hex());
+    let used: Vec<(u16, String)> = ids.into_iter().collect();
+    let now = crate::bunker::unix_now();
+    // Durable before the request is out: a commitment is never handed out twice, by
+    // concurrent requests or after a restart.
+    let fresh = co
+        .door
+        .db()
+        .call(move |c| store::mark_used(c, &cid, &used, &rid, now))
+        .await?;
+    if !fresh {
+        return Ok(None);
     }
+    Ok(Some(Session {
+        asked: co.send(request, chosen).await?,
+        package,
+        shares: BTreeMap::new(),
+    }))
 }
 
 /// The newest unused commitment of each seat.
