@@ -37,6 +37,15 @@ pub enum Failure {
     Timeout(u64),
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// The grant asks the operator first ([`super::asking`]); never a reply's text.
+    #[error("waits for the operator's approval")]
+    Ask(Box<super::approval::New>),
+    #[error("denied by the operator")]
+    Denied,
+    #[error("not approved by the operator within {0} s")]
+    NotApproved(u64),
+    #[error("too many requests of this client wait for the operator; retry later")]
+    QueueFull,
 }
 
 fn now() -> u64 {
@@ -52,11 +61,13 @@ impl Bunker {
     }
 
     /// One request → the reply's result, or why not; `seen` gets what its log line names.
+    /// A request the grant asks the operator about is [`Failure::Ask`], unless `approved`.
     pub async fn answer(
         &self,
         from: PublicKey,
         req: &Request,
         seen: &Seen,
+        approved: bool,
     ) -> Result<String, Failure> {
         let call = Call::parse(req);
         if let Ok(Call::Connect {
@@ -85,7 +96,10 @@ impl Bunker {
         seen.kind(kind);
         let (client, at) = (from.to_hex(), now());
         let grant = match self
-            .db(move |c| policy::authorize(c, &client, method, kind, at))
+            .db(move |c| match approved {
+                false => policy::authorize(c, &client, method, kind, at),
+                true => policy::authorize_approved(c, &client, method, kind, at),
+            })
             .await?
         {
             Ok(g) => {
@@ -99,12 +113,18 @@ impl Bunker {
                 return Err(r.into());
             }
         };
-        if let Some(per_min) = grant.rate_per_min {
+        // The rate is taken when the request comes, not again once approved.
+        if let (Some(per_min), false) = (grant.rate_per_min, approved) {
             if !method.rate_exempt() {
                 self.rate.take(&from.to_hex(), per_min, Instant::now())?;
             }
         }
         seen.passed(&call);
+        if let (Ok(c), false) = (&call, approved) {
+            if grant.asks(method, kind) {
+                return Err(Failure::Ask(Box::new(super::asking::queued(&from, c))));
+            }
+        }
         match call? {
             Call::Connect {
                 signer,

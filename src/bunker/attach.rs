@@ -26,6 +26,7 @@ pub struct Prepared {
     group: Group,
     backend: Choice,
     timeout: Duration,
+    approval_timeout: Duration,
     /// serve's database, beside which the relays are recorded ([`super::listening`]).
     db: std::path::PathBuf,
     /// `serve -v`: one log line per request.
@@ -53,6 +54,8 @@ pub struct Options {
     pub per_attempt: Duration,
     /// Co-signers even when the home holds t shares.
     pub force_cosigners: bool,
+    /// How long a request the grant asks about waits for the operator.
+    pub approval_timeout: Duration,
 }
 
 /// `ws://` and `wss://` URLs, or the one that is not.
@@ -89,6 +92,7 @@ pub async fn prepare(home: Home, group: Group, config: &Config, o: Options) -> R
         group,
         backend,
         timeout: o.request_timeout,
+        approval_timeout: o.approval_timeout,
         db: config.db.clone(),
         log_requests: config.log_requests,
         uri,
@@ -131,7 +135,8 @@ impl Prepared {
                     )
                     .with_stats(stats)
                     .with_unknown_limits(unknown)
-                    .with_request_log(self.log_requests),
+                    .with_request_log(self.log_requests)
+                    .with_approval(door.public_url(), self.approval_timeout),
                 );
                 let task = bunker.start(door.shutdown_signal()).await?;
                 super::listening::record(&db, &relays);

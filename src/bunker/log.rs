@@ -20,6 +20,9 @@ pub struct Seen {
     /// The event kind + 1 (0: none).
     kind: AtomicU32,
     backend: AtomicBool,
+    /// The grant asked the operator; then whether they approved.
+    asked: AtomicBool,
+    approved: AtomicBool,
 }
 
 impl Seen {
@@ -40,6 +43,16 @@ impl Seen {
                 | Call::Nip04Decrypt { .. })
         );
         self.backend.store(needs, Ordering::Relaxed);
+    }
+
+    /// The request waits for the operator.
+    pub fn asked(&self) {
+        self.asked.store(true, Ordering::Relaxed);
+    }
+
+    /// The operator approved it.
+    pub fn approved(&self) {
+        self.approved.store(true, Ordering::Relaxed);
     }
 
     fn event_kind(&self) -> Option<u16> {
@@ -63,10 +76,12 @@ fn decision(
     outcome: &Result<String, Failure>,
 ) -> (&'static str, &'static str) {
     let passed = match seen.backend.load(Ordering::Relaxed) {
+        _ if seen.approved.load(Ordering::Relaxed) => "approved",
         true if asks => "asked",
         _ => "allowed",
     };
     let why = match outcome {
+        Ok(_) if passed == "approved" => "operator approved",
         Ok(_) if passed == "asked" => "co-signers answered",
         Ok(_) => "grant",
         Err(Failure::Refused(r)) => {
@@ -92,6 +107,10 @@ fn decision(
         Err(Failure::Backend(_)) => "signer failed",
         Err(Failure::Crypt { .. }) => "encryption failed",
         Err(Failure::Db(_)) => "internal error",
+        Err(Failure::Denied) => return ("denied", "operator denied"),
+        Err(Failure::NotApproved(_)) => return ("expired", "operator did not decide"),
+        Err(Failure::QueueFull) => return ("refused", "too many waiting"),
+        Err(Failure::Ask(_)) => return ("ask", "operator approval"),
     };
     (passed, why)
 }
@@ -125,6 +144,25 @@ pub fn request(
     );
 }
 
+/// Logs that a request now waits for the operator (its final line comes later).
+pub fn asking(from: &PublicKey, method: Option<Method>, seen: &Seen, took: Duration) {
+    let client = short_npub(from);
+    let method = method.map_or("unknown", Method::as_str);
+    let kind = seen.event_kind();
+    let latency_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        target: "passport::bunker::request",
+        client = %client,
+        method,
+        kind,
+        decision = "ask",
+        why = "operator approval",
+        latency_ms,
+        "bunker: {client} {method}{}: ask (operator approval) {latency_ms} ms",
+        kind.map(|k| format!(" kind {k}")).unwrap_or_default(),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +180,17 @@ mod tests {
         assert_eq!(decision(&seen, false, &ok), ("allowed", "grant"));
         let no = Err(Failure::Refused(Refusal::Kind(7)));
         assert_eq!(decision(&seen, true, &no), ("refused", "kind not allowed"));
+        seen.asked();
+        let denied = Err(Failure::Denied);
+        assert_eq!(
+            decision(&seen, true, &denied),
+            ("denied", "operator denied")
+        );
+        seen.approved();
+        assert_eq!(
+            decision(&seen, true, &ok),
+            ("approved", "operator approved")
+        );
         assert_eq!(seen.event_kind(), None);
         seen.kind(Some(0));
         assert_eq!(seen.event_kind(), Some(0));

@@ -9,6 +9,7 @@
 
 pub mod answer;
 pub mod approval;
+pub mod asking;
 pub mod attach;
 pub mod backend;
 pub mod budget;

@@ -26,6 +26,36 @@ pub struct Grant {
     /// Counted requests per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_per_min: Option<u32>,
+    /// What needs the operator's approval first (NIP-46 `auth_url`); `None`: nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<Ask>,
+}
+
+/// Requests a grant allows only once the operator approves each: these methods, and
+/// `sign_event` of these kinds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ask {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<Method>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<u16>,
+}
+
+impl Ask {
+    /// True when `method` (with `kind` for `sign_event`) waits for the operator. The
+    /// always-allowed methods never do.
+    pub fn needs(&self, method: Method, kind: Option<u16>) -> bool {
+        !method.always_allowed()
+            && (self.methods.contains(&method)
+                || (method == Method::SignEvent && kind.is_some_and(|k| self.kinds.contains(&k))))
+    }
+}
+
+impl Grant {
+    /// True when this request waits for the operator's approval.
+    pub fn asks(&self, method: Method, kind: Option<u16>) -> bool {
+        self.ask.as_ref().is_some_and(|a| a.needs(method, kind))
+    }
 }
 
 /// An authorized client as stored.
@@ -212,13 +242,37 @@ pub fn connect(
 }
 
 /// Checks a request against the client's grant and counts it. `kind` is the event kind
-/// for `sign_event`.
+/// for `sign_event`. A request the grant [asks](Grant::asks) about is checked but not
+/// counted; it is counted by [`authorize_approved`] once the operator approves it.
 pub fn authorize(
     conn: &mut Connection,
     pubkey: &str,
     method: Method,
     kind: Option<u16>,
     now: u64,
+) -> rusqlite::Result<Result<Grant, Refusal>> {
+    check(conn, pubkey, method, kind, now, false)
+}
+
+/// [`authorize`] for a request the operator approved: checked again (the grant may have
+/// been revoked or spent while it waited) and counted.
+pub fn authorize_approved(
+    conn: &mut Connection,
+    pubkey: &str,
+    method: Method,
+    kind: Option<u16>,
+    now: u64,
+) -> rusqlite::Result<Result<Grant, Refusal>> {
+    check(conn, pubkey, method, kind, now, true)
+}
+
+fn check(
+    conn: &mut Connection,
+    pubkey: &str,
+    method: Method,
+    kind: Option<u16>,
+    now: u64,
+    approved: bool,
 ) -> rusqlite::Result<Result<Grant, Refusal>> {
     let Some(c) = get(conn, pubkey)? else {
         return Ok(Err(Refusal::Unknown));
@@ -244,6 +298,9 @@ pub fn authorize(
         if c.uses >= max {
             return Ok(Err(Refusal::UsedUp(max)));
         }
+    }
+    if g.asks(method, kind) && !approved {
+        return Ok(Ok(g));
     }
     conn.execute(
         "UPDATE bunker_clients SET uses = uses + 1 WHERE pubkey = ?1",

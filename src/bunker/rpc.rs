@@ -141,7 +141,33 @@ pub fn reply(
             error: Some(e),
         },
     };
-    let json = serde_json::to_string(&body).expect("responses serialize");
+    seal(transport, to, scheme, &body)
+}
+
+/// The NIP-46 `auth_url` reply to request `id`: `{"id", "result": "auth_url", "error":
+/// url}`. The client opens the URL and keeps waiting for the real reply on the same id.
+pub fn auth_url(
+    transport: &Keys,
+    to: &PublicKey,
+    scheme: Scheme,
+    id: &str,
+    url: &str,
+) -> Result<Event, ReplyError> {
+    let body = Response {
+        id,
+        result: Some("auth_url"),
+        error: Some(url),
+    };
+    seal(transport, to, scheme, &body)
+}
+
+fn seal(
+    transport: &Keys,
+    to: &PublicKey,
+    scheme: Scheme,
+    body: &Response<'_>,
+) -> Result<Event, ReplyError> {
+    let json = serde_json::to_string(body).expect("responses serialize");
     let content = match scheme {
         Scheme::Nip44 => {
             nip44::encrypt(transport.secret_key(), to, json, nip44::Version::default())?

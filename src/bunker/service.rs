@@ -43,7 +43,9 @@ pub struct Bunker {
     answered: Mutex<HashMap<(PublicKey, String), Instant>>,
     pub(super) budget: Budget,
     /// `serve -v`: one log line per request ([`super::log`]).
-    log_requests: bool,
+    pub(super) log_requests: bool,
+    /// Where approval links point and how long a request waits ([`super::asking`]).
+    pub(super) asking: super::asking::Asking,
 }
 
 impl Bunker {
@@ -67,7 +69,15 @@ impl Bunker {
             answered: Mutex::new(HashMap::new()),
             budget: Budget::new(budget::DEFAULT_LIMITS),
             log_requests: false,
+            asking: super::asking::Asking::default(),
         }
+    }
+
+    /// Approval links under `base` (serve's public URL); a request waits `timeout` for
+    /// the operator.
+    pub fn with_approval(mut self, base: &str, timeout: Duration) -> Self {
+        self.asking = super::asking::Asking::new(base, timeout);
+        self
     }
 
     /// Sets the budget for replies to unknown keys.
@@ -146,8 +156,19 @@ impl Bunker {
         let method = Method::parse(&req.method);
         let label = method.map_or(Label::Other, Label::Method);
         let seen = super::log::Seen::default();
-        let answer = self.answer(ev.pubkey, &req, &seen);
+        let answer = self.answer(ev.pubkey, &req, &seen, false);
         let outcome = match tokio::time::timeout(self.request_timeout, answer).await {
+            Ok(Err(Failure::Ask(new))) => {
+                let asked = super::asking::Asked {
+                    client: &client,
+                    via: &via,
+                    from: ev.pubkey,
+                    scheme,
+                    method,
+                    started,
+                };
+                self.ask(asked, &req, *new, &seen).await
+            }
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(self.request_timeout.as_secs())),
         };
@@ -176,15 +197,26 @@ impl Bunker {
             Ok(r) => Ok(r.clone()),
             Err(e) => Err(e.to_string()),
         };
-        let reply = match rpc::reply(&self.transport, to, scheme, id, &outcome) {
-            Ok(r) => r,
-            Err(e) => return tracing_note(&format!("cannot build the reply: {e}")),
-        };
+        match rpc::reply(&self.transport, to, scheme, id, &outcome) {
+            Ok(r) => self.send(client, via, to, id, &r).await,
+            Err(e) => tracing_note(&format!("cannot build the reply: {e}")),
+        }
+    }
+
+    /// Sends a reply event as [`Bunker::reply`] says.
+    pub(super) async fn send(
+        &self,
+        client: &Client,
+        via: &RelayUrl,
+        to: &PublicKey,
+        id: &str,
+        reply: &Event,
+    ) {
         let mut order = vec![via.clone()];
         order.extend(client.relays().await.into_keys().filter(|u| u != via));
         let who = super::npub(to);
         for url in order {
-            let why = match client.send_event_to([url.clone()], &reply).await {
+            let why = match client.send_event_to([url.clone()], reply).await {
                 Ok(out) if out.success.contains(&url) => return,
                 Ok(out) => out
                     .failed
@@ -243,6 +275,17 @@ impl Bunker {
             .pubkey(self.transport.public_key())
             .since(Timestamp::now());
         self.reload_known().await;
+        // Requests asked about before a restart have no one waiting on them now.
+        let at = super::unix_now();
+        if let Err(e) = self
+            .db
+            .call(move |c| super::approval::abandon_all(c, at))
+            .await
+        {
+            tracing_note(&format!(
+                "cannot expire the old approvals: internal error: {e}"
+            ));
+        }
         let news = client.notifications();
         let mut eose = client.notifications();
         // The SDK re-sends this subscription whenever a relay reconnects.
@@ -318,7 +361,7 @@ impl Bunker {
     }
 }
 
-fn tracing_note(msg: &str) {
+pub(super) fn tracing_note(msg: &str) {
     // Messages quote clients and relays: one line, controls escaped.
     tracing::warn!(
         "passport serve: bunker: {}",

@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use super::serve::GrantArgs;
 use super::{Cli, Output};
-use crate::bunker::{self, policy};
+use crate::bunker::{self, approval, policy};
 use crate::error::{OperatorError, Result};
 use crate::ops::Report;
 
 mod invite;
+mod pending;
 mod shown;
 
 mod connect;
@@ -29,6 +30,12 @@ pub enum BunkerCmd {
     Invite(invite::InviteArgs),
     /// Answer a client's nostrconnect:// URI: authorize it and send it the connect reply.
     Connect(ConnectArgs),
+    /// The requests waiting for the operator's approval (grants with --ask, --ask-kinds).
+    Pending(DbArg),
+    /// Approve a waiting request: the bunker answers the client on the request's id.
+    Approve(pending::DecideArgs),
+    /// Deny a waiting request: the client gets the error "denied by the operator".
+    Deny(pending::DecideArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,7 +145,7 @@ impl Report for ClientList {
                 .map(|p| bunker::npub(&p))
                 .unwrap_or_else(|_| c.pubkey.clone());
             s.push_str(&format!(
-                "{pk}{}\n  methods: {}  kinds: {}  uses: {}{}  rate: {}  expires: {}\n  added: {}\n",
+                "{pk}{}\n  methods: {}  kinds: {}  uses: {}{}  rate: {}  expires: {}\n  ask the operator: {}\n  added: {}\n",
                 c.label
                     .as_deref()
                     .map(|l| format!(" ({l})"))
@@ -162,6 +169,7 @@ impl Report for ClientList {
                     .rate_per_min
                     .map_or("unlimited".into(), |r| format!("{r}/min")),
                 shown::expiry(c.grant.expires_at, now),
+                shown::ask(&c.grant),
                 shown::when(c.created_at, now),
             ));
             if let Some(m) = &c.meta {
@@ -226,5 +234,8 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
         }
         BunkerCmd::Invite(a) => invite::run(cli, a, out, now),
         BunkerCmd::Connect(a) => connect::run(cli, a, out, now),
+        BunkerCmd::Pending(a) => pending::list(cli, a, out, now),
+        BunkerCmd::Approve(a) => pending::decide(cli, a, approval::Decision::Approve, out, now),
+        BunkerCmd::Deny(a) => pending::decide(cli, a, approval::Decision::Deny, out, now),
     }
 }

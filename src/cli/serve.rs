@@ -135,9 +135,16 @@ pub struct BunkerArgs {
     /// home's shares (the default when the home holds fewer than t shares).
     #[arg(long, requires = "relays")]
     pub cosigners: bool,
-    /// How long one co-signer has to answer before the bunker asks another.
+    /// How long the bunker goes on waiting when nothing progresses (fewer than t
+    /// co-signers ready, no answer coming) before it gives up and names who did not
+    /// answer. No request waits this out while t co-signers answer: a silent one is
+    /// signed around at once.
     #[arg(long, value_name = "SECS", default_value_t = 10, requires = "relays")]
     pub cosigner_timeout: u64,
+    /// How long a request that its grant asks the operator about (--ask, --ask-kinds)
+    /// waits for approval before the client gets an error.
+    #[arg(long, value_name = "SECS", default_value_t = 300, requires = "relays")]
+    pub approval_timeout: u64,
     /// Replies per second to all clients without a grant together; requests past this
     /// budget (or the per-key one) get no reply [default: 1].
     #[arg(long, env = "PASSPORT_SERVE_BUNKER_UNKNOWN_RATE", value_name = "N")]
@@ -182,6 +189,14 @@ pub struct GrantArgs {
     /// At most this many counted requests per minute [default: unlimited].
     #[arg(long, value_name = "N")]
     pub rate: Option<u32>,
+    /// These methods (comma-separated) wait for the operator's approval of each request:
+    /// the client gets an auth_url link to the approval page, and the answer once
+    /// approved (`passport bunker pending|approve|deny` decide from the terminal).
+    #[arg(long, value_delimiter = ',', value_name = "METHOD,…")]
+    pub ask: Option<Vec<String>>,
+    /// sign_event of these kinds (comma-separated) waits for the operator's approval.
+    #[arg(long, value_delimiter = ',', value_name = "KIND,…")]
+    pub ask_kinds: Option<Vec<u16>>,
 }
 
 impl GrantArgs {
@@ -198,21 +213,34 @@ impl GrantArgs {
             ),
             None => None,
         };
+        let parse = |ms: &[String]| {
+            ms.iter()
+                .map(|m| m.parse::<bunker::method::Method>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(OperatorError::UnknownMethod)
+        };
         let methods = match &self.methods {
-            Some(ms) => Some(
-                ms.iter()
-                    .map(|m| m.parse::<bunker::method::Method>())
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(OperatorError::UnknownMethod)?,
-            ),
+            Some(ms) => Some(parse(ms)?),
             None => None,
         };
+        let ask_methods = parse(self.ask.as_deref().unwrap_or_default())?;
+        if let Some(m) = ask_methods.iter().find(|m| m.always_allowed()) {
+            return Err(OperatorError::NotAskable(m.to_string()).into());
+        }
+        let ask_kinds = self.ask_kinds.clone().unwrap_or_default();
+        let ask = (!ask_methods.is_empty() || !ask_kinds.is_empty()).then_some(
+            bunker::policy::Ask {
+                methods: ask_methods,
+                kinds: ask_kinds,
+            },
+        );
         Ok(bunker::policy::Grant {
             methods,
             kinds: self.kinds.clone(),
             expires_at,
             max_uses: self.max_uses,
             rate_per_min: self.rate,
+            ask,
         })
     }
 }
@@ -263,6 +291,7 @@ pub fn run(cli: &Cli, a: &ServeArgs, out: &Output) -> Result<()> {
                 grant: b.grant.grant()?,
                 per_attempt: Duration::from_secs(b.cosigner_timeout.max(1)),
                 force_cosigners: b.cosigners,
+                approval_timeout: Duration::from_secs(b.approval_timeout.max(1)),
             };
             Some(runtime.block_on(bunker::prepare(home, group, &config, options))?)
         }
@@ -349,6 +378,7 @@ pub async fn prepare(
         grant: grant.clone(),
         per_attempt: bunker::cosign::DEFAULT_COSIGNER_TIMEOUT,
         force_cosigners: false,
+        approval_timeout: bunker::asking::DEFAULT_WAIT,
     };
     Ok(bunker::prepare(home, group, config, options).await?)
 }

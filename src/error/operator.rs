@@ -109,6 +109,16 @@ pub enum OperatorError {
     NoPermsTerminal,
     #[error("the client's permissions were not accepted; nothing was granted")]
     PermsDeclined,
+    #[error("--ask: {0} is always allowed and never waits for the operator")]
+    NotAskable(String),
+    #[error(
+        "no request {id:?} waits for the operator; `passport bunker pending` lists those that do"
+    )]
+    NoPending { id: String },
+    #[error("request {id} was already approved or denied")]
+    PendingDecided { id: String },
+    #[error("request {id} expired before it was decided (the client was told); nothing was done")]
+    PendingExpired { id: String },
     /// The bunker's own errors, whole (starting it, its relays, its store).
     #[error(transparent)]
     Bunker(crate::bunker::Error),
@@ -160,6 +170,8 @@ impl OperatorError {
             | O::AgentByHand
             | O::NotAPublicKey { .. }
             | O::NotAClient { .. }
+            | O::NotAskable(_)
+            | O::NoPending { .. }
             | O::NotNostrConnect(_) => exit::USAGE,
             // A home error the bunker could not hand back whole is the operator's too.
             O::Bunker(e) if e.is_usage() || matches!(e, crate::bunker::Error::Home(_)) => {
@@ -171,6 +183,8 @@ impl OperatorError {
             | O::NoConsentTerminal
             | O::NoPermsTerminal
             | O::PermsDeclined
+            | O::PendingDecided { .. }
+            | O::PendingExpired { .. }
             | O::HomeWritable { .. }
             | O::Agent(A::Foreign { .. }) => exit::REFUSED,
             // An agent that answers but refuses or is not understood.

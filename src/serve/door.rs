@@ -57,6 +57,35 @@ pub enum Error {
     Internal(String),
 }
 
+/// Packages of `ceremony` after `since` signed by `sender` (hex): `(seq, event JSON)`, in
+/// seq order, at most `limit`.
+pub fn sent_by(
+    conn: &mut rusqlite::Connection,
+    ceremony: &str,
+    sender: &str,
+    since: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event FROM packages WHERE ceremony_id = ?1 AND sender = ?2 AND seq > ?3 \
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![ceremony, sender, since, limit as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    rows.collect()
+}
+
+/// The newest seq in `ceremony` (0 when empty).
+pub fn latest_seq(conn: &mut rusqlite::Connection, ceremony: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq), 0) FROM packages WHERE ceremony_id = ?1",
+        [ceremony],
+        |r| r.get(0),
+    )
+}
+
 /// A handle on the running server for a sidecar. Cheap to clone.
 #[derive(Clone)]
 pub struct Door(pub(super) AppState);
@@ -77,6 +106,17 @@ impl Door {
         self.0.insert_own(c, event).await
     }
 
+    /// Stores a package that came to the sidecar from elsewhere (a relay), judged by the
+    /// same rules as one a member posts, and wakes waiters. Returns its seq.
+    pub async fn insert_posted(&self, c: &Ceremony, event: &Event) -> Result<i64, Error> {
+        self.0.insert_judged(c, event, false).await
+    }
+
+    /// Counts `pk` as seen in `ceremony` now (it spoke through the sidecar, not HTTP).
+    pub fn touch(&self, ceremony: &str, pk: &PublicKey) {
+        drop(self.0 .0.presence.poll(ceremony, pk));
+    }
+
     /// A receiver that changes whenever `ceremony` accepts a package.
     pub fn subscribe(&self, ceremony: &str) -> watch::Receiver<i64> {
         self.0 .0.waiters.subscribe(ceremony)
@@ -85,6 +125,12 @@ impl Door {
     /// Which keys are fetching `ceremony`'s packages, and when they last did.
     pub fn presence(&self, ceremony: &str) -> Vec<(PublicKey, Seen)> {
         self.0 .0.presence.of(ceremony)
+    }
+
+    /// The base of the server's own URLs: `public_url`, else `http://<bound address>`
+    /// (the bunker's approval links point there).
+    pub fn public_url(&self) -> &str {
+        &self.0 .0.public_url
     }
 
     /// Flips to true when the server shuts down.

@@ -129,6 +129,7 @@ pub(super) fn run(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<
         let mut p = uri.perms.clone().unwrap_or_default().grant();
         (p.grant.expires_at, p.grant.max_uses, p.grant.rate_per_min) =
             (grant.expires_at, grant.max_uses, grant.rate_per_min);
+        p.grant.ask = grant.ask.clone();
         if !a.accept_perms {
             let shown = question(&client, &uri, &asked, &p);
             if !super::super::prompt::accept(&shown, "Grant this to the client?")

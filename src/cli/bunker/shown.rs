@@ -50,6 +50,38 @@ pub fn kinds(g: &Grant) -> String {
     }
 }
 
+/// What waits for the operator's approval, for people: `nothing`, or the methods and
+/// the kinds (`sign_event,nip44_decrypt; kinds 1,7`).
+pub fn ask(g: &Grant) -> String {
+    let Some(a) = g
+        .ask
+        .as_ref()
+        .filter(|a| !a.methods.is_empty() || !a.kinds.is_empty())
+    else {
+        return "nothing".into();
+    };
+    let mut parts = Vec::new();
+    if !a.methods.is_empty() {
+        parts.push(
+            a.methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    if !a.kinds.is_empty() {
+        let k = a
+            .kinds
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        parts.push(format!("sign_event of kinds {k}"));
+    }
+    parts.join("; ")
+}
+
 /// A grant restated, one `name: value` per line, each indented by two spaces.
 pub fn grant_lines(g: &Grant, now: u64) -> String {
     let always = Method::ALL
@@ -71,12 +103,13 @@ pub fn grant_lines(g: &Grant, now: u64) -> String {
         other => expiry(other, now),
     };
     format!(
-        "  methods: {} (and always {always})\n  kinds: {}\n  expires: {expires}\n  uses: {}\n  rate: {}",
+        "  methods: {} (and always {always})\n  kinds: {}\n  expires: {expires}\n  uses: {}\n  rate: {}\n  ask the operator: {}",
         methods(g),
         kinds(g),
         g.max_uses.map_or("unlimited".into(), |m| m.to_string()),
         g.rate_per_min
             .map_or("unlimited".into(), |r| format!("{r}/min")),
+        ask(g),
     )
 }
 
@@ -132,6 +165,15 @@ mod tests {
         };
         let lines = grant_lines(&g, now);
         assert!(lines.contains("  kinds: 1,7\n"), "{lines}");
+        assert!(lines.ends_with("\n  ask the operator: nothing"), "{lines}");
+        let asking = Grant {
+            ask: Some(crate::bunker::policy::Ask {
+                methods: vec![Method::Nip44Decrypt],
+                kinds: vec![1, 7],
+            }),
+            ..Grant::default()
+        };
+        assert_eq!(ask(&asking), "nip44_decrypt; sign_event of kinds 1,7");
         assert!(lines.contains("(in 30 days) (for 30d)"), "{lines}");
         let almost = Grant {
             expires_at: Some(now + 73 * 3600 - 1),
