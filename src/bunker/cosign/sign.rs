@@ -57,13 +57,21 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
             // Started, or another request took a commitment first: look again.
             continue;
         }
-        let open = || sessions.iter().map(|s| &s.asked);
-        if co.hopeful(&excluded) < t || (sessions.is_empty() && busy.is_empty()) {
-            return Err(co.give_up("sign", &excluded, open(), ready.len()));
-        }
+        // Fewer than t ready: wait for answers or new commitments (concurrent requests
+        // may have taken every pooled one; agents publish more as they answer), unless
+        // nothing can help any more or nothing has happened for the stall bound.
         let until = deadline.min(progress + co.stall);
-        if Instant::now() >= until {
-            return Err(co.give_up("sign", &excluded, open(), ready.len()));
+        if co.hopeful(&excluded) < t || Instant::now() >= until {
+            let mut out = Excluded(excluded.0.clone());
+            for seat in co.group.roster.ids() {
+                let idle = !busy.contains(&seat) && !avail.contains_key(&seat);
+                if idle && !co.group.has_left(seat) && !out.0.contains_key(&seat) {
+                    let why = format!("{} has no unused commitment", co.name(seat));
+                    out.0.insert(seat, why);
+                }
+            }
+            let open = sessions.iter().map(|s| &s.asked);
+            return Err(co.give_up("sign", &out, open, ready.len()));
         }
         co.news(&mut news, until).await;
         for s in &mut sessions {
