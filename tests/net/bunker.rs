@@ -4,6 +4,7 @@
 
 use crate::util;
 
+mod approval;
 mod operator;
 
 use std::time::Duration;
