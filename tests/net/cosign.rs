@@ -91,6 +91,7 @@ struct Net {
     _dir: tempfile::TempDir,
     relay: TestRelay,
     members: Vec<Member>,
+    dealer: Member,
     group: String,
     serve: Proc,
     url: String,
@@ -133,13 +134,40 @@ fn net_env(cosigner_timeout: &str, env: &[(&str, String)]) -> Net {
             .arg(util::pkg(&dealt, &format!("dealer-share-{}", m.name)));
         json_ok(c);
     }
-    let mut cmd = spawn_cmd(&dealer.home);
+    let (serve, url, uri) = start_serve(
+        &dealer.home,
+        &relay.url,
+        "127.0.0.1:0",
+        cosigner_timeout,
+        env,
+    );
+    Net {
+        _dir: dir,
+        relay,
+        members,
+        dealer,
+        group,
+        serve,
+        url,
+        uri,
+    }
+}
+
+/// `passport serve` with the co-signer bunker on `home`; its process, URL and bunker URI.
+fn start_serve(
+    home: &std::path::Path,
+    relay: &str,
+    listen: &str,
+    cosigner_timeout: &str,
+    env: &[(&str, String)],
+) -> (Proc, String, String) {
+    let mut cmd = spawn_cmd(home);
     cmd.args([
         "serve",
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--relay",
-        &relay.url,
+        relay,
         "--cosigners",
         "--cosigner-timeout",
         cosigner_timeout,
@@ -155,15 +183,7 @@ fn net_env(cosigner_timeout: &str, env: &[(&str, String)]) -> Net {
         .to_owned();
     let uri = serve.line(Duration::from_secs(30));
     assert!(uri.starts_with("bunker://"), "{uri}");
-    Net {
-        _dir: dir,
-        relay,
-        members,
-        group,
-        serve,
-        url,
-        uri,
-    }
+    (serve, url, uri)
 }
 
 impl Net {
@@ -603,4 +623,52 @@ fn cheating_cosigner_is_named_by_its_dleq_proof() {
         nc.shutdown().await;
     });
     assert!(saw(&alice, |v| v["method"] == "nip44_encrypt"));
+}
+
+#[test]
+fn a_restarted_bunker_never_hands_out_a_used_commitment() {
+    // Each co-signer keeps 4 commitments; the bunker records the ones it put in a
+    // request. After a kill -9 and a restart on the same database, it must not offer
+    // them again: a co-signer would refuse a used one (and say so on its stdout).
+    let mut n = net_with("5");
+    let alice = n.cosign("alice", &[]);
+    let carol = n.cosign("carol", &[]);
+    let pk = n.group_pk();
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        for i in 0..3 {
+            check_signed(
+                &nc.sign_event(note(pk, 1, &format!("before {i}")))
+                    .await
+                    .unwrap(),
+                pk,
+            );
+        }
+        nc.shutdown().await;
+    });
+    n.serve.kill9();
+    let listen = n.url.trim_start_matches("http://").to_owned();
+    let (serve, url, uri) = start_serve(&n.dealer.home, &n.relay.url, &listen, "5", &[]);
+    assert_eq!(url, n.url);
+    (n.serve, n.uri) = (serve, uri);
+    n.relay.rt.block_on(async {
+        let nc = n.client();
+        for i in 0..3 {
+            let ev = nc
+                .sign_event(note(pk, 1, &format!("after {i}")))
+                .await
+                .unwrap();
+            check_signed(&ev, pk);
+        }
+        nc.shutdown().await;
+    });
+    for p in [&alice, &carol] {
+        let handled = handled_until(p, |h| h.len() >= 6);
+        let refused: Vec<&Value> = handled
+            .iter()
+            .filter(|v| v["outcome"] == "refused")
+            .collect();
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(handled.len(), 6, "{handled:?}");
+    }
 }
