@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use nostr::{EventBuilder, Kind};
@@ -193,24 +194,72 @@ fn asked_sign_event_gets_auth_url_and_the_signed_event_once_approved() {
         .is_empty());
 }
 
+/// `passport serve -v --relay RELAY ARGS…`: its URL and bunker URI, and its stderr line
+/// by line.
+fn serve_logged(
+    home: &Path,
+    relay: &str,
+    extra: &[&str],
+) -> (KillOnDrop, String, String, mpsc::Receiver<String>) {
+    let mut child = spawn_cmd(home)
+        .args(["serve", "-v", "--listen", "127.0.0.1:0", "--relay", relay])
+        .args(extra)
+        .env_remove("PASSPORT_SERVE_RELAYS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        l.trim().to_owned()
+    };
+    let url = line();
+    let url = url
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{url:?}"))
+        .to_owned();
+    let uri = line();
+    assert!(uri.starts_with("bunker://"), "{uri}");
+    (KillOnDrop(child), url, uri, rx)
+}
+
+/// Waits for a stderr line containing every needle; every line read on the way is
+/// checked not to contain `never`.
+fn log_line(rx: &mpsc::Receiver<String>, needles: &[&str], never: &str) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let l = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line with {needles:?} within {WAIT:?}"));
+        assert!(!l.contains(never), "logged content: {l}");
+        if needles.iter().all(|n| l.contains(n)) {
+            return l;
+        }
+    }
+}
+
 #[test]
 fn denied_and_expired_requests_end_in_errors_and_use_nothing() {
     let relay = start_relay();
     let dir = tempfile::tempdir().unwrap();
     let g = ci_group(dir.path(), None);
-    let (serve, lines) = Serve::start_with(
+    let (_serve, serve_url, uri, log) = serve_logged(
         &g.ci.home,
-        "127.0.0.1:0",
-        &[
-            "--relay",
-            relay.url.as_str(),
-            "--ask-kinds",
-            "7",
-            "--approval-timeout",
-            "2",
-        ],
+        &relay.url,
+        &["--ask-kinds", "7", "--approval-timeout", "2"],
     );
-    let uri = lines[0].clone();
     let home = g.ci.home.clone();
     let expired = relay.rt.block_on(async {
         let (raw, mut news) = connected(&relay.url, &uri).await;
@@ -222,18 +271,34 @@ fn denied_and_expired_requests_end_in_errors_and_use_nothing() {
             "{r}"
         );
 
-        send(&raw, "d", "sign_event", note(7, "+")).await;
-        let id = auth_url_id(&reply(&raw, &mut news, "d", "auth_url").await, &serve.url);
+        send(&raw, "d", "sign_event", note(7, "secret-ish")).await;
+        let id = auth_url_id(&reply(&raw, &mut news, "d", "auth_url").await, &serve_url);
         let v = json_ok(bunker_cmd(&home, &["deny", &id]));
         assert_eq!(v["decision"], "deny");
         let r = reply(&raw, &mut news, "d", "the denial").await;
         assert_eq!(r["error"], "denied by the operator", "{r}");
         assert!(r["result"].is_null(), "{r}");
+        // serve -v: the ask, then the decision, never the content.
+        log_line(
+            &log,
+            &["sign_event kind 7: ask (operator approval)"],
+            "secret-ish",
+        );
+        log_line(
+            &log,
+            &["sign_event kind 7: denied (operator denied)"],
+            "secret-ish",
+        );
 
         send(&raw, "e", "sign_event", note(7, "+")).await;
-        let id = auth_url_id(&reply(&raw, &mut news, "e", "auth_url").await, &serve.url);
+        let id = auth_url_id(&reply(&raw, &mut news, "e", "auth_url").await, &serve_url);
         let r = reply(&raw, &mut news, "e", "the expiry").await;
         assert_eq!(r["error"], "not approved by the operator within 2 s", "{r}");
+        log_line(
+            &log,
+            &["sign_event kind 7: expired (operator did not decide)"],
+            "secret-ish",
+        );
         id
     });
     expect_error_line(
