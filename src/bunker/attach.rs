@@ -110,8 +110,8 @@ impl Prepared {
                 door.db().call(super::store::create_tables).await?;
                 let backend: Arc<dyn Backend> = match self.backend {
                     Choice::Ready(backend) => backend,
-                    Choice::Cosigners(per_attempt) => Arc::new(
-                        Cosigners::new(
+                    Choice::Cosigners(per_attempt) => {
+                        let co = Cosigners::new(
                             door.clone(),
                             self.transport.clone(),
                             self.group.clone(),
@@ -119,8 +119,12 @@ impl Prepared {
                             self.timeout,
                         )
                         .await
-                        .map_err(BoxError::from)?,
-                    ),
+                        .map_err(BoxError::from)?;
+                        // Co-signers may come over the bunker's relays as well as HTTP.
+                        let (t, g) = (self.transport.clone(), &self.group);
+                        super::cosign_bridge::start(door.clone(), t, g, &self.relays).await?;
+                        Arc::new(co)
+                    }
                 };
                 tracing::info!("passport serve: bunker answers with {}", backend.describe());
                 let (db, relays) = (self.db, self.relays.clone());

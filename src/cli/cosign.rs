@@ -16,17 +16,24 @@ use crate::untrusted;
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
-Keeps --pool single-use signing commitments published on serve (replenished after each
-request; a restart re-publishes the unused ones), long-polls, and answers the bunker's
-requests that name this seat: a signing request gets a signature share (the nonce is
-burnt first), an ECDH request gets s_i·P with a DLEQ proof, NIP-44 encrypted to the
-bunker. Requests the policy refuses get a refusal with the reason, which the bunker
+Keeps --pool single-use signing commitments published on serve or on the relays
+(replenished after each request; a restart re-publishes the unused ones), waits, and
+answers the bunker's requests that name this seat: a signing request gets a signature
+share (the nonce is burnt first), an ECDH request gets s_i·P with a DLEQ proof, NIP-44
+encrypted to the bunker. Requests the policy refuses get a refusal with the reason, which the bunker
 passes to its client (or it asks another co-signer).
+
+Over relays (--via ws[s]://…, comma-separated; the bunker's own --relay URLs) no HTTP
+path to serve is needed: packages go to every relay and requests are read from all of
+them. A relay that dies is named once and the others carry on; it is reconnected when it
+comes back. Relays carry anyone's events, so --coordinator (the bunker's key) is then
+required: only its requests are answered.
 
 Logs one line per request on stderr; with --json, prints {\"ready\":…} once connected,
 then one JSON object per request handled. Stops on SIGINT or SIGTERM.")]
 pub struct CosignArgs {
-    /// The `passport serve` running the bunker (http[s]://HOST[:PORT]).
+    /// The `passport serve` running the bunker (http[s]://HOST[:PORT]), or relays the
+    /// bunker listens on (ws[s]://…, comma-separated; needs --coordinator).
     #[arg(long, value_name = "URL", env = "PASSPORT_VIA")]
     via: String,
     /// Group npub.
@@ -54,7 +61,8 @@ pub struct CosignArgs {
     /// Answer without asking (policy flags still apply).
     #[arg(long)]
     yes: bool,
-    /// Only answer requests signed by this coordinator (the bunker's transport key).
+    /// Only answer requests signed by this coordinator: the bunker's transport key (npub
+    /// or hex; the key in its bunker:// URI). Required over relays.
     #[arg(long, value_name = "NPUB")]
     coordinator: Option<String>,
     /// Stop after this many seconds [default: run until stopped].

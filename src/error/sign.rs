@@ -184,8 +184,10 @@ pub enum SignError {
     NotAStatement { name: String, reason: String },
 
     // --- cosign: the co-signer agent
-    #[error("cosign needs --via http(s)://… of the `passport serve` that runs the bunker")]
-    CosignNeedsServe,
+    #[error(
+        "cosign --via ws(s)://… needs --coordinator NPUB (the bunker's key, in its bunker:// URI): relays carry anyone's requests"
+    )]
+    CosignNeedsCoordinator,
     #[error("--pool must be between 1 and 100")]
     PoolRange,
     #[error("--methods: {method:?} is not one of {}", .known.join(", "))]
@@ -234,7 +236,7 @@ impl SignError {
             | S::ViaNeedsUrl
             | S::ViaNeedsGroup
             | S::RunNeedsVia
-            | S::CosignNeedsServe
+            | S::CosignNeedsCoordinator
             | S::PoolRange
             | S::UnknownMethod { .. }
             | S::BadCoordinator { .. }

@@ -92,12 +92,24 @@ impl AppState {
     /// Stores a package the server itself made (the bunker's requests) and wakes
     /// waiters. Returns its seq.
     pub(crate) async fn insert_own(&self, c: &Ceremony, event: &Event) -> Result<i64, Error> {
+        self.insert_judged(c, event, true).await
+    }
+
+    /// Stores a package judged as the server's own (`internal`) or as if a member had
+    /// posted it, and wakes waiters. Returns its seq.
+    pub(crate) async fn insert_judged(
+        &self,
+        c: &Ceremony,
+        event: &Event,
+        internal: bool,
+    ) -> Result<i64, Error> {
         let roster = c.roster.clone();
         let body = event.as_json().into_bytes();
-        let judged = tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, true))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .map_err(Error::Package)?;
+        let judged =
+            tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, internal))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(Error::Package)?;
         let stored = c.clone();
         let outcome = self
             .0

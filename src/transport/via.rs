@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use nostr::{Event, EventId, JsonUtil, Keys, PublicKey};
+use nostr::{Event, EventId, JsonUtil, Keys, PublicKey, Timestamp};
 
 use super::{http, relays, Bounds, Endpoint, Error, Exchange, Input, Result, ViaError, Waits};
 use crate::ceremony::Roster;
@@ -36,6 +36,9 @@ struct View {
     /// Also keep signing and ECDH requests signed by keys outside the roster (a bunker's
     /// transport key); serve has already checked them.
     any_requester: bool,
+    /// Keep signing and ECDH requests signed by these keys (a co-signer's coordinator,
+    /// named because relays carry anyone's requests).
+    requesters: Vec<PublicKey>,
     /// Events that arrived since [`Via::take_fresh`] was last called.
     fresh: Vec<Event>,
 }
@@ -50,8 +53,9 @@ impl View {
             }
             // Relays carry anyone's events: drop what no roster member signed rather than
             // letting a stranger abort the ceremony. Members' packages are checked later.
-            let allowed =
-                self.allowed.contains(&ev.pubkey) || (self.any_requester && is_request(&ev));
+            let allowed = self.allowed.contains(&ev.pubkey)
+                || ((self.any_requester || self.requesters.contains(&ev.pubkey))
+                    && is_request(&ev));
             // `parse` checks the id and signature; what fails is dropped like a stranger's.
             let parsed = match allowed {
                 true => envelope::parse(ev.as_json().as_bytes()).ok(),
@@ -77,6 +81,16 @@ pub struct Via {
     bounds: Bounds,
     view: View,
     ceremony: String,
+    /// On relays, a publish returns once one relay took the package (the others finish
+    /// in the background), so a dead or hung relay costs nothing while another works.
+    quick: bool,
+}
+
+/// Who a connection listens to besides the roster's members (see [`Via::connect_agent`]).
+struct Scope {
+    requesters: Vec<PublicKey>,
+    since: Option<Timestamp>,
+    quick: bool,
 }
 
 /// Runs `op` on `rt`, giving up after `limit` with an error naming `url` and `what`.
@@ -112,6 +126,41 @@ impl Via {
         roster: &Roster,
         bounds: Bounds,
     ) -> Result<Via> {
+        let scope = Scope {
+            requesters: vec![],
+            since: None,
+            quick: false,
+        };
+        Via::open(endpoint, keys, roster, bounds, scope)
+    }
+
+    /// Connects for a co-signer agent: it also keeps the signing and ECDH requests that
+    /// `coordinator` signs. On relays (which carry anyone's events) only the
+    /// coordinator's packages from `since` on are asked for, and a publish returns as
+    /// soon as one relay took it.
+    pub fn connect_agent(
+        endpoint: &Endpoint,
+        keys: &Keys,
+        roster: &Roster,
+        coordinator: Option<PublicKey>,
+        since: Timestamp,
+    ) -> Result<Via> {
+        let relays = matches!(endpoint, Endpoint::Relays(_));
+        let scope = Scope {
+            requesters: coordinator.into_iter().collect(),
+            since: relays.then_some(since),
+            quick: relays,
+        };
+        Via::open(endpoint, keys, roster, Bounds::default(), scope)
+    }
+
+    fn open(
+        endpoint: &Endpoint,
+        keys: &Keys,
+        roster: &Roster,
+        bounds: Bounds,
+        scope: Scope,
+    ) -> Result<Via> {
         // Several crates enable rustls providers; pick one explicitly so TLS never panics.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -122,6 +171,11 @@ impl Via {
         let mut allowed: Vec<PublicKey> = roster.members.iter().map(|m| m.npub).collect();
         allowed.extend(roster.dealer);
         let place = endpoint.describe();
+        // An agent reads only requests: on relays, only its coordinator's are asked for.
+        let authors = match scope.requesters.is_empty() {
+            true => allowed.clone(),
+            false => scope.requesters.clone(),
+        };
         let backend = match endpoint {
             Endpoint::Serve(url) => Backend::Serve(Box::new(bounded(
                 &rt,
@@ -135,7 +189,7 @@ impl Via {
                 bounds.deadline,
                 &place,
                 "connection",
-                relays::Client::open(urls, keys, roster, &allowed, bounds),
+                relays::Client::open(urls, keys, roster, &authors, scope.since, bounds),
             )?)),
         };
         Ok(Via {
@@ -148,9 +202,11 @@ impl Via {
                 ignored: 0,
                 allowed,
                 any_requester: false,
+                requesters: scope.requesters,
                 fresh: Vec::new(),
             },
             ceremony: roster.ceremony_id.clone(),
+            quick: scope.quick,
         })
     }
 
@@ -166,6 +222,15 @@ impl Via {
         }
     }
 
+    /// Relays that failed to take a package since the last call (url, why), from the
+    /// publishes that returned early; each relay is named once until it works again.
+    pub fn relay_trouble(&mut self) -> Vec<(String, String)> {
+        match &self.backend {
+            Backend::Relays(c) => c.trouble(),
+            Backend::Serve(_) => vec![],
+        }
+    }
+
     /// Events dropped so far because no roster member signed them.
     pub fn ignored(&self) -> usize {
         self.view.ignored
@@ -176,6 +241,13 @@ impl Via {
         let (place, limit) = (self.endpoint.describe(), self.bounds.deadline);
         let d = match &mut self.backend {
             Backend::Serve(c) => bounded(&self.rt, limit, &place, "package upload", c.post(event))?,
+            Backend::Relays(c) if self.quick => bounded(
+                &self.rt,
+                limit,
+                &place,
+                "package upload",
+                c.publish_first(event),
+            )?,
             Backend::Relays(c) => {
                 bounded(&self.rt, limit, &place, "package upload", c.publish(event))?
             }

@@ -22,6 +22,7 @@ mod bunker;
 mod bunker_budget;
 mod bunker_connect;
 mod cosign;
+mod cosign_relays;
 mod serve_api;
 mod serve_cli;
 mod serve_limits;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nostr::Event;
 
-use super::{Agent, Approver, Finished, Note, Options, PoolState, EXPIRY_MARGIN};
+use super::{Agent, Approver, Finished, Note, Options, PoolState, EXPIRY_MARGIN, MAX_REQUEST_AGE};
 use crate::envelope::payload::sign::CommitPayload;
 use crate::envelope::{self, Round};
 use crate::error::{Result, SignError};
@@ -25,8 +25,10 @@ pub fn run(
     stop: &AtomicBool,
     note: &mut dyn FnMut(Note<'_>),
 ) -> Result<Finished> {
-    if !matches!(endpoint, Endpoint::Serve(_)) {
-        return Err(SignError::CosignNeedsServe.into());
+    // Serve lets only the roster and its own bunker post requests; relays carry anyone's,
+    // so over relays only the named coordinator's requests are answered.
+    if matches!(endpoint, Endpoint::Relays(_)) && opts.policy.coordinator.is_none() {
+        return Err(SignError::CosignNeedsCoordinator.into());
     }
     if opts.pool == 0 || opts.pool > 100 {
         return Err(SignError::PoolRange.into());
@@ -40,8 +42,16 @@ pub fn run(
     )?;
     let name = group.roster.name(seat);
     let keys = home.identity()?.clone();
-    let mut via = Via::connect(endpoint, &keys, &group.roster)?;
+    // Requests older than MAX_REQUEST_AGE are not answered: relays need not send them.
+    let since = nostr::Timestamp::from(crate::clock::now().saturating_sub(MAX_REQUEST_AGE));
+    let coordinator = opts.policy.coordinator;
+    let mut via = Via::connect_agent(endpoint, &keys, &group.roster, coordinator, since)?;
     via.accept_requests_from_anyone();
+    for (url, why) in via.unreachable() {
+        note(Note::Problem(&format!(
+            "relay {url} is unreachable ({why}); going on with the others"
+        )));
+    }
     let state_rel = format!("cosign/{}/{seat}.json", group.id());
     let pool: PoolState = home.read_state(&state_rel)?.unwrap_or_default();
     let mut a = Agent {
@@ -134,6 +144,12 @@ pub fn run(
         }
         if let Err(e) = a.replenish(&mut via) {
             note(Note::Problem(&format!("cannot publish commitments: {e}")));
+        }
+        // A relay that died is named once; the SDK reconnects it meanwhile.
+        for (url, why) in via.relay_trouble() {
+            note(Note::Problem(&format!(
+                "relay {url} did not take a package ({why}); going on with the others"
+            )));
         }
     }
     via.close();

@@ -7,10 +7,13 @@
 //! size, and the stored events one relay sends for one fetch are counted and cut at
 //! [`Bounds`], naming the relay.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nostr::{Alphabet, Event, EventId, Filter, JsonUtil, Keys, Kind, PublicKey, SingleLetterTag};
+use nostr::{
+    Alphabet, Event, EventId, Filter, JsonUtil, Keys, Kind, PublicKey, SingleLetterTag, Timestamp,
+};
 use nostr_sdk::prelude::{RelayLimits, ReqExitPolicy, StreamExt};
 use nostr_sdk::{Client as SdkClient, ClientOptions, RelayPoolNotification};
 use tokio::sync::broadcast;
@@ -35,6 +38,8 @@ pub struct Client {
     bounds: Bounds,
     /// Relays that failed to connect (url, why).
     unreachable: Vec<(String, String)>,
+    /// Relays whose last background publish failed (url → why, and whether reported).
+    trouble: Arc<Mutex<BTreeMap<String, (String, bool)>>>,
 }
 
 impl Client {
@@ -43,6 +48,7 @@ impl Client {
         keys: &Keys,
         roster: &Roster,
         authors: &[PublicKey],
+        since: Option<Timestamp>,
         bounds: Bounds,
     ) -> Result<Client, ViaError> {
         let relays = urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", ");
@@ -79,10 +85,13 @@ impl Client {
         }
         // Only the roster's keys: relays carry anyone's events, and a stranger flooding
         // the (public) ceremony tag should cost an honest relay's bandwidth, not ours.
-        let filter = Filter::new()
+        let mut filter = Filter::new()
             .kind(Kind::Custom(PACKAGE_KIND))
             .authors(authors.iter().copied())
             .custom_tag(SingleLetterTag::lowercase(Alphabet::C), &roster.ceremony_id);
+        if let Some(t) = since {
+            filter = filter.since(t);
+        }
         // Subscribe before anything is fetched so nothing published meanwhile is missed;
         // the SDK re-sends the subscription when a relay reconnects.
         let news = sdk.notifications();
@@ -100,7 +109,68 @@ impl Client {
             stored_fetched: false,
             bounds,
             unreachable,
+            trouble: Arc::default(),
         })
+    }
+
+    /// Sends `event` to every relay at once and returns when the first one took it; the
+    /// others go on in the background (a failure is kept for [`Client::trouble`]).
+    pub async fn publish_first(&mut self, event: &Event) -> Result<Delivery, ViaError> {
+        let relays = self.sdk.relays().await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(relays.len().max(1));
+        for (url, relay) in relays {
+            let (tx, ev, trouble) = (tx.clone(), event.clone(), Arc::clone(&self.trouble));
+            tokio::spawn(async move {
+                let r = relay.send_event(&ev).await.map_err(|e| e.to_string());
+                {
+                    let mut t = trouble.lock().unwrap_or_else(|p| p.into_inner());
+                    match &r {
+                        Ok(_) => {
+                            t.remove(url.as_str());
+                        }
+                        Err(e) => {
+                            let reported = t.get(url.as_str()).is_some_and(|(_, r)| *r);
+                            t.insert(url.to_string(), (e.clone(), reported));
+                        }
+                    }
+                }
+                let _ = tx.send((url, r)).await;
+            });
+        }
+        drop(tx);
+        let mut failed = vec![];
+        while let Some((url, r)) = rx.recv().await {
+            match r {
+                Ok(_) => {
+                    return Ok(Delivery {
+                        id: event.id,
+                        duplicate: false,
+                        missed: vec![],
+                    })
+                }
+                Err(e) => failed.push(format!("{url}: {e}")),
+            }
+        }
+        Err(ViaError::NotPublished {
+            id: event.id.to_hex(),
+            detail: if failed.is_empty() {
+                format!("no relay left of {}", self.relays)
+            } else {
+                failed.join("; ")
+            },
+        })
+    }
+
+    /// Relays that failed a background publish and were not named yet (url, why).
+    pub fn trouble(&self) -> Vec<(String, String)> {
+        let mut t = self.trouble.lock().unwrap_or_else(|p| p.into_inner());
+        t.iter_mut()
+            .filter(|(_, (_, reported))| !*reported)
+            .map(|(url, (why, reported))| {
+                *reported = true;
+                (url.clone(), why.clone())
+            })
+            .collect()
     }
 
     pub fn unreachable(&self) -> &[(String, String)] {
