@@ -35,6 +35,24 @@ pub use lazy::Lazy;
 pub use via::{Delivery, Via};
 pub use wait::{until_complete, Progress, Retry, Retryable, Waiting, Waits};
 
+/// Kind of the ephemeral "still here" event a co-signer agent on relays sends now and
+/// then (tagged `c` with the ceremony, signed by its identity key): relays keep none, and
+/// the bunker counts the signer as online, as serve does a co-signer that polls.
+pub const PRESENCE_KIND: u16 = 27707;
+
+/// How often an agent on relays sends its presence event.
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(60);
+
+/// A presence event of `keys` for `ceremony` (see [`PRESENCE_KIND`]).
+pub fn presence_event(keys: &nostr::Keys, ceremony: &str) -> Result<Event> {
+    let c = nostr::TagKind::single_letter(nostr::Alphabet::C, false);
+    let tag = nostr::Tag::custom(c, [ceremony]);
+    nostr::EventBuilder::new(nostr::Kind::Custom(PRESENCE_KIND), "")
+        .tag(tag)
+        .sign_with_keys(keys)
+        .map_err(|e| Error::Runtime(e.to_string()))
+}
+
 /// Where packages go: one serve URL, or one or more relays.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {

@@ -26,6 +26,7 @@ use crate::envelope::payload::sign::DEFAULT_VALID_FOR;
 use crate::envelope::PACKAGE_KIND;
 use crate::group::Group;
 use crate::serve::door::{self, BoxError, Ceremony, Door};
+use crate::transport::PRESENCE_KIND;
 
 /// How long startup waits for the relays (the SDK keeps trying after).
 const CONNECT: Duration = Duration::from_secs(5);
@@ -64,10 +65,21 @@ pub async fn start(
             &group.roster.ceremony_id,
         )
         .since(since);
+    // Agents on relays say now and then that they are online (nobody sees them poll).
+    let presence = Filter::new()
+        .kind(Kind::Custom(PRESENCE_KIND))
+        .authors(group.roster.members.iter().map(|m| m.npub))
+        .custom_tag(
+            SingleLetterTag::lowercase(Alphabet::C),
+            &group.roster.ceremony_id,
+        )
+        .since(Timestamp::now());
     let news = sdk.notifications();
-    if let Err(e) = sdk.subscribe(filter.clone(), None).await {
-        // No relay took the subscription now; the SDK sends it again on reconnect.
-        tracing::warn!("passport serve: bunker: co-signer relays: cannot subscribe yet ({e})");
+    for f in [filter.clone(), presence.clone()] {
+        if let Err(e) = sdk.subscribe(f, None).await {
+            // No relay took the subscription now; the SDK sends it again on reconnect.
+            tracing::warn!("passport serve: bunker: co-signer relays: cannot subscribe yet ({e})");
+        }
     }
     let cid = ceremony.id.clone();
     let cursor = door.db().call(move |c| door::latest_seq(c, &cid)).await?;
@@ -76,6 +88,7 @@ pub async fn start(
         sdk,
         ceremony,
         filter,
+        presence,
         own: transport.public_key().to_hex(),
         cursor,
         seen: HashSet::new(),
@@ -98,6 +111,7 @@ struct Bridge {
     sdk: Client,
     ceremony: Ceremony,
     filter: Filter,
+    presence: Filter,
     /// The bunker's transport key (hex), which signs its requests.
     own: String,
     /// Own packages up to this seq are published.
@@ -135,6 +149,12 @@ impl Bridge {
 
     /// A relay's event: a member's package goes into the store as if posted.
     async fn take(&mut self, ev: Event) {
+        if self.presence.match_event(&ev, Default::default()) {
+            if ev.verify().is_ok() {
+                self.door.touch(&self.ceremony.id, &ev.pubkey);
+            }
+            return;
+        }
         if !self.filter.match_event(&ev, Default::default()) {
             return;
         }

@@ -14,7 +14,7 @@ use crate::error::{Result, SignError};
 use crate::home::Home;
 use crate::ops::pick_seat;
 use crate::ops::sign;
-use crate::transport::{Endpoint, Via};
+use crate::transport::{presence_event, Endpoint, Via, PRESENCE_EVERY};
 
 /// Runs the agent until `stop` flips, the timeout passes or `max_requests` are handled.
 pub fn run(
@@ -84,6 +84,9 @@ pub fn run(
         refused: 0,
     };
     let mut down = false;
+    // On relays nobody sees us poll: say we are here now and then (see PRESENCE_KIND).
+    let relays = matches!(endpoint, Endpoint::Relays(_));
+    let mut beat: Option<Instant> = None;
     loop {
         if stop.load(Ordering::SeqCst)
             || opts
@@ -91,6 +94,14 @@ pub fn run(
                 .is_some_and(|m| done.answered + done.refused >= m)
         {
             break;
+        }
+        if relays && beat.is_none_or(|b| b.elapsed() >= PRESENCE_EVERY) {
+            beat = Some(Instant::now());
+            let sent = presence_event(&a.keys, &a.group.roster.ceremony_id)
+                .and_then(|ev| via.publish(&ev).map(|_| ()));
+            if let Err(e) = sent {
+                note(Note::Problem(&format!("cannot say it is online: {e}")));
+            }
         }
         let left = match opts.timeout {
             Some(t) => match t.checked_sub(started.elapsed()) {
