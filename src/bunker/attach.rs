@@ -143,7 +143,8 @@ impl Prepared {
                     .with_approval(door.public_url(), self.approval_timeout),
                 );
                 let task = bunker.start(door.shutdown_signal()).await?;
-                super::listening::record(&db, &relays);
+                door.mount(super::console::router(door.db().clone(), door.public_url()));
+                super::listening::record(&db, &relays, door.public_url());
                 Ok(Box::pin(async move {
                     let r = task.await;
                     super::listening::forget(&db);

@@ -36,6 +36,9 @@ pub enum Error {
         relays: Vec<String>,
         serve: Vec<String>,
     },
+    /// `bunker console` when no running `serve --relay` recorded its address.
+    #[error("no running `passport serve --relay` is using this database, so there is no console to log in to; start serve with --relay (the console is part of its bunker)")]
+    ConsoleUnknown,
 }
 
 impl Error {

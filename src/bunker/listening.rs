@@ -16,6 +16,9 @@ pub struct Listening {
     pub pid: u32,
     /// Unix seconds when the bunker was subscribed.
     pub since: u64,
+    /// serve's own URL, where the console is (`bunker console`); none in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The record's path for serve's database at `db`.
@@ -25,13 +28,15 @@ pub fn path(db: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Records that this process answers on `relays` (best effort: a bunker that cannot
-/// write it still answers, and `bunker invite` then says it cannot check).
-pub fn record(db: &Path, relays: &[Url]) {
+/// Records that this process answers on `relays` and serves at `url` (best effort: a
+/// bunker that cannot write it still answers, and `bunker invite` then says it cannot
+/// check).
+pub fn record(db: &Path, relays: &[Url], url: &str) {
     let l = Listening {
         relays: relays.iter().map(|r| short(r).to_owned()).collect(),
         pid: std::process::id(),
         since: super::unix_now(),
+        url: Some(url.to_owned()),
     };
     let bytes = serde_json::to_vec(&l).expect("a record serializes");
     if let Err(e) = crate::fsutil::write_atomic(&path(db), &bytes, true) {
@@ -166,9 +171,10 @@ mod tests {
         let db = tmp.path().join("serve.sqlite");
         assert_eq!(read(&db), None);
         let relays = [Url::parse("ws://127.0.0.1:7777/").expect("url")];
-        record(&db, &relays);
+        record(&db, &relays, "http://127.0.0.1:1");
         let l = read(&db).expect("recorded");
         assert_eq!(l.relays, ["ws://127.0.0.1:7777"]);
+        assert_eq!(l.url.as_deref(), Some("http://127.0.0.1:1"));
         assert!(l.running());
         assert_eq!(path(&db), tmp.path().join("serve.sqlite-bunker.json"));
         forget(&db);
@@ -189,7 +195,7 @@ mod tests {
         assert!(guess.warning.expect("warned").contains("ws://127.0.0.1:1"));
         let env = for_invite(&db, &[], Some(std::slice::from_ref(&b))).expect("env");
         assert_eq!(env.relays[0].as_str(), "ws://127.0.0.1:2/");
-        record(&db, &[Url::parse(&b).expect("url")]);
+        record(&db, &[Url::parse(&b).expect("url")], "http://127.0.0.1:1");
         let from = for_invite(&db, &[], Some(std::slice::from_ref(&a))).expect("recorded");
         assert!(from.from_serve && from.warning.is_none());
         assert_eq!(normal(&from.relays), ["ws://127.0.0.1:2"]);

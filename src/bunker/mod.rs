@@ -13,6 +13,7 @@ pub mod asking;
 pub mod attach;
 pub mod backend;
 pub mod budget;
+pub mod console;
 pub mod cosign;
 // Lives beside the co-signer backend; to move under `cosign` as `pub mod bridge;`.
 #[path = "cosign/bridge.rs"]

@@ -51,6 +51,7 @@ pub fn create_tables(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = Db::write_tx(conn)?;
     tx.execute_batch(TABLES)?;
     tx.execute_batch(super::approval::TABLE)?;
+    tx.execute_batch(super::console::TABLES)?;
     for (table, column, ty) in ADDED_COLUMNS {
         let present = tx
             .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?

@@ -14,6 +14,7 @@ use crate::bunker::{self, approval, policy};
 use crate::error::{OperatorError, Result};
 use crate::ops::Report;
 
+mod console;
 mod invite;
 mod pending;
 mod shown;
@@ -36,6 +37,9 @@ pub enum BunkerCmd {
     Approve(pending::DecideArgs),
     /// Deny a waiting request: the client gets the error "denied by the operator".
     Deny(pending::DecideArgs),
+    /// Print a one-time login link to the approval pages of the running serve
+    /// (/console: the waiting requests, Approve and Deny).
+    Console(console::ConsoleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,5 +241,6 @@ pub fn run(cli: &Cli, cmd: &BunkerCmd, out: &Output) -> Result<()> {
         BunkerCmd::Pending(a) => pending::list(cli, a, out, now),
         BunkerCmd::Approve(a) => pending::decide(cli, a, approval::Decision::Approve, out, now),
         BunkerCmd::Deny(a) => pending::decide(cli, a, approval::Decision::Deny, out, now),
+        BunkerCmd::Console(a) => console::run(cli, a, out, now),
     }
 }

@@ -10,6 +10,7 @@
 //!   (so it alone may issue ECDH requests), with wake-ups when packages arrive and who
 //!   is polling now;
 //! - [`Door::shutdown_signal`], and [`Door::register_metrics`] for its families on `/metrics`;
+//! - [`Door::mount`]: routes of its own, served on the server's address;
 //! - [`Sidecar`]: how [`super::run_with`] starts it once the database is open.
 
 use nostr::{Event, PublicKey};
@@ -131,6 +132,13 @@ impl Door {
     /// (the bunker's approval links point there).
     pub fn public_url(&self) -> &str {
         &self.0 .0.public_url
+    }
+
+    /// Adds `routes` to the server's (same address, same layers). Only routes mounted
+    /// while the sidecar starts are served; their paths must not collide with others.
+    pub fn mount(&self, routes: axum::Router) {
+        let mut m = self.0 .0.mounted.lock().unwrap_or_else(|e| e.into_inner());
+        *m = std::mem::take(&mut *m).merge(routes);
     }
 
     /// Flips to true when the server shuts down.

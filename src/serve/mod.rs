@@ -97,6 +97,8 @@ struct Shared {
     presence: inproc::Presence,
     /// Flips to true on shutdown so long polls answer at once.
     shutdown: watch::Sender<bool>,
+    /// Routes a sidecar added ([`door::Door::mount`]), served beside the API's.
+    mounted: std::sync::Mutex<Router>,
 }
 
 impl AppState {
@@ -119,6 +121,7 @@ impl AppState {
             db,
             config,
             shutdown: watch::channel(false).0,
+            mounted: std::sync::Mutex::new(Router::new()),
         })))
     }
 
@@ -172,6 +175,9 @@ pub fn router(state: AppState) -> Router {
         .fold(Router::new(), |r, (_, path, handler)| {
             r.route(path, handler)
         });
+    // A sidecar's routes get the same layers (request log, panic catcher, per-IP limit).
+    let mounted = state.0.mounted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let routes = routes.merge(mounted.with_state(()));
     middleware::wrap(routes, state.clone()).with_state(state)
 }
 
@@ -199,7 +205,6 @@ pub async fn run_with(
     config.listen = bound;
     let limits = listen::Limits::for_config(&config)?;
     let state = AppState::open(config)?;
-    let app = router(state.clone());
     let signal = shutdown_signal()?;
     let side = match sidecar {
         Some(door::Sidecar { name, start }) => {
@@ -209,6 +214,8 @@ pub async fn run_with(
         }
         None => None,
     };
+    // After the sidecar started: it may have mounted routes.
+    let app = router(state.clone());
     ready(bound);
     let stopping = state.clone();
     let served = listen::serve(listener, app, limits, state.shutdown_signal(), async move {
