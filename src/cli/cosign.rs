@@ -20,8 +20,8 @@ Keeps --pool single-use signing commitments published on serve or on the relays
 (replenished after each request; a restart re-publishes the unused ones), waits, and
 answers the bunker's requests that name this seat: a signing request gets a signature
 share (the nonce is burnt first), an ECDH request gets s_i·P with a DLEQ proof, NIP-44
-encrypted to the bunker. Requests the policy refuses get a refusal with the reason, which the bunker
-passes to its client (or it asks another co-signer).
+encrypted to the bunker. Requests the policy refuses get a refusal with the reason,
+which the bunker passes to its client (or it asks another co-signer).
 
 Over relays (--via ws[s]://…, comma-separated; the bunker's own --relay URLs) no HTTP
 path to serve is needed: packages go to every relay and requests are read from all of
