@@ -309,6 +309,25 @@ pub fn state(conn: &mut Connection, id: &str, now: u64) -> rusqlite::Result<Stat
     Ok(s)
 }
 
+/// Where request `id` stands, read only (for a page or a command that shows it):
+/// `None` when there is no such request.
+pub fn status(conn: &Connection, id: &str, now: u64) -> rusqlite::Result<Option<State>> {
+    let found: Option<(Option<String>, i64)> = conn
+        .query_row(
+            "SELECT decision, expires_at FROM bunker_pending WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(found.map(|(d, exp)| match d.as_deref() {
+        Some("approve") => State::Approved,
+        Some("deny") => State::Denied,
+        Some(_) => State::Expired,
+        None if exp <= now as i64 => State::Expired,
+        None => State::Waiting,
+    }))
+}
+
 /// Marks every undecided request expired: at bunker start, no one waits on them any
 /// more (their requests died with the process that asked).
 pub fn abandon_all(conn: &mut Connection, now: u64) -> rusqlite::Result<usize> {
@@ -358,6 +377,8 @@ mod tests {
             Decided::AlreadyDecided
         );
         assert_eq!(state(&mut c, &id, 102).unwrap(), State::Approved);
+        assert_eq!(status(&c, &id, 102).unwrap(), Some(State::Approved));
+        assert_eq!(status(&c, "nope", 102).unwrap(), None);
         assert!(list(&c, 102).unwrap().is_empty());
         assert!(get(&c, &id).unwrap().is_some());
         assert_eq!(

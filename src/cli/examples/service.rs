@@ -62,6 +62,18 @@ pub(super) fn examples(path: &str) -> &'static [Example] {
             "passport bunker connect 'nostrconnect://…' --label laptop",
             "Authorize the client of a nostrconnect:// URI and send it the connect reply.",
         )],
+        "bunker pending" => &[(
+            "passport bunker pending",
+            "The requests waiting for the operator (grants with --ask, --ask-kinds).",
+        )],
+        "bunker approve" => &[(
+            "passport bunker approve 3e1c863b320f3694",
+            "Approve one: the bunker answers the client on its request id.",
+        )],
+        "bunker deny" => &[(
+            "passport bunker deny 3e1c863b320f3694",
+            "Deny one: the client gets the error \"denied by the operator\".",
+        )],
         "cosign" => &[
             (
                 "passport cosign --via https://serve.example --group npub1… --yes",
