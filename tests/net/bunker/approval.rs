@@ -119,7 +119,12 @@ fn asked_sign_event_gets_auth_url_and_the_signed_event_once_approved() {
     let (serve, lines) = Serve::start_with(
         &g.ci.home,
         "127.0.0.1:0",
-        &["--relay", relay.url.as_str(), "--ask", "sign_event"],
+        &[
+            "--relay",
+            relay.url.as_str(),
+            "--ask",
+            "sign_event,nip44_encrypt",
+        ],
     );
     let uri = lines[0].clone();
     let home = g.ci.home.clone();
@@ -168,6 +173,35 @@ fn asked_sign_event_gets_auth_url_and_the_signed_event_once_approved() {
         assert_eq!(ev["content"], content);
         assert_eq!(ev["pubkey"], group_hex.as_str());
         verify_event_independently(&ev);
+
+        // An encrypt is queued with its peer and the plaintext's length, never the text.
+        let third = nostr::Keys::generate();
+        let words = "for your eyes only";
+        send(
+            &raw,
+            "x",
+            "nip44_encrypt",
+            json!([third.public_key().to_hex(), words]),
+        )
+        .await;
+        let xid = auth_url_id(&reply(&raw, &mut news, "x", "auth_url").await, &serve.url);
+        let v = json_ok(bunker_cmd(&home, &["pending"]));
+        let p = &v["pending"][0];
+        assert_eq!(
+            (&p["id"], &p["method"]),
+            (&json!(xid), &json!("nip44_encrypt"))
+        );
+        assert_eq!(p["peer"], third.public_key().to_hex());
+        assert_eq!(p["text_len"], words.len());
+        assert!(!v.to_string().contains(words), "{v}");
+        json_ok(bunker_cmd(&home, &["approve", &xid]));
+        let r = reply(&raw, &mut news, "x", "the ciphertext").await;
+        let group = nostr::PublicKey::parse(&g.group).unwrap();
+        let ct = r["result"].as_str().unwrap_or_else(|| panic!("{r}"));
+        assert_eq!(
+            nostr::nips::nip44::decrypt(third.secret_key(), &group, ct).unwrap(),
+            words
+        );
         id
     });
     // Decided once; an unknown id is named as such.
@@ -184,10 +218,13 @@ fn asked_sign_event_gets_auth_url_and_the_signed_event_once_approved() {
     let clients = json_ok(bunker_cmd(&home, &["clients", "list"]));
     let c = &clients["clients"][0];
     assert_eq!(
-        c["uses"], 2,
-        "get_public_key and the approved sign: {clients}"
+        c["uses"], 3,
+        "get_public_key and the two approved: {clients}"
     );
-    assert_eq!(c["grant"]["ask"]["methods"], json!(["sign_event"]));
+    assert_eq!(
+        c["grant"]["ask"]["methods"],
+        json!(["sign_event", "nip44_encrypt"])
+    );
     assert!(json_ok(bunker_cmd(&home, &["pending"]))["pending"]
         .as_array()
         .unwrap()
