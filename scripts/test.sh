@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # ssh-keygen (ssh-ed25519 backup recipients), sshd (a remote token over
 # `|ssh … p11-kit remote`), a software TPM 2.0 token (swtpm, tpm2-abrmd on a private
 # D-Bus, tpm2-pkcs11 and tpm2_ptool; scripts/swtpm.sh), tmux (a real terminal emulator
-# for the signing-review test, tests/cli/review.rs).
+# for the signing-review test, tests/cli/review.rs), chromium (the headless browser that
+# playwright-core drives through the bunker's approval console, tests/net/bunker/console.rs).
 NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client openssh-server tmux
   swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
-  libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon)
+  libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon chromium)
 missing=()
 for p in "${NEEDED_PKGS[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -24,8 +25,11 @@ if ((${#missing[@]})); then
 fi
 
 # nostr-tools, the independent NIP-46 client of tests/net/bunker_connect.rs (run with the
-# machine's node), pinned by tests/js/package-lock.json; CI reaches the npm registry.
-if [ ! -d tests/js/node_modules ]; then
+# machine's node), and playwright-core (no browser of its own: it drives Debian's
+# chromium), pinned by tests/js/package-lock.json; CI reaches the npm registry. Again
+# when the lock is newer than what was installed.
+if [ ! -d tests/js/node_modules ] ||
+  [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
   echo "== npm ci --prefix tests/js"
   npm ci --prefix tests/js --no-audit --no-fund
 fi

@@ -5,6 +5,7 @@
 use crate::util;
 
 mod approval;
+mod console;
 mod operator;
 
 use std::time::Duration;
