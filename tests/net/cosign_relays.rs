@@ -150,6 +150,8 @@ struct Net {
     members: Vec<Member>,
     group: String,
     serve: Proc,
+    /// serve's HTTP address, for an agent that uses it instead of relays.
+    url: String,
     uri: String,
     /// The bunker's transport key (hex), the agents' coordinator.
     bunker: String,
@@ -198,7 +200,10 @@ fn net() -> Net {
     ]);
     let serve = Proc::spawn(cmd);
     let first = serve.line(Duration::from_secs(30));
-    assert!(first.starts_with("listening on "), "{first}");
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected ready line {first:?}"))
+        .to_owned();
     let uri = serve.line(Duration::from_secs(30));
     assert!(uri.starts_with("bunker://"), "{uri}");
     let bunker = NostrConnectURI::parse(&uri)
@@ -212,6 +217,7 @@ fn net() -> Net {
         members,
         group,
         serve,
+        url,
         uri,
         bunker,
     }
@@ -330,7 +336,6 @@ fn cosigners_over_two_relays_keep_signing_when_one_relay_dies() {
         eprintln!("sign_event with one relay dead took {took:?}");
         let took = sign_and_encrypt(&nc, pk, "and again").await;
         assert!(took < Duration::from_secs(10), "{took:?}");
-        nc.shutdown().await;
     });
     for p in [&alice, &bob] {
         let h = p.outcomes_until(Duration::from_secs(10), |h| h.len() >= 6);
@@ -357,7 +362,24 @@ fn cosigners_over_two_relays_keep_signing_when_one_relay_dies() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stdout);
     assert!(err.contains("needs --coordinator"), "{err}");
-    drop((alice, bob));
+
+    // Mixed: bob dies, carol comes over HTTP; alice (relays) and carol sign together.
+    let mut bob = bob;
+    bob.kill9();
+    let carol = Proc::spawn(n.cosign_cmd("carol", &n.url, &[]));
+    let ready: Value = serde_json::from_str(&carol.line(Duration::from_secs(30))).unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    rt.block_on(async {
+        let ev = nc.sign_event(note(pk, "relay and HTTP")).await.unwrap();
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    for p in [&alice, &carol] {
+        let h = p.outcomes_until(Duration::from_secs(10), |h| !h.is_empty());
+        assert_eq!(h[0]["method"], "sign_event", "{h:?}");
+        assert_eq!(h[0]["outcome"], "answered", "{h:?}");
+    }
+    drop((alice, carol));
     let log = n.serve.stderr();
     assert!(log.contains("co-signers may also come over"), "{log}");
 }
