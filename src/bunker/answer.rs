@@ -10,7 +10,7 @@ use url::Url;
 use super::backend;
 use super::log::Seen;
 use super::method::{Call, CallError, Method};
-use super::nostrconnect::ClientMeta;
+use super::nostrconnect::{ClientMeta, Perms};
 use super::policy::{self, Refusal};
 use super::rpc::Request;
 use super::service::Bunker;
@@ -73,10 +73,11 @@ impl Bunker {
         if let Ok(Call::Connect {
             signer,
             secret,
+            perms,
             meta,
         }) = call
         {
-            return self.connect(from, signer, secret, meta).await;
+            return self.connect(from, signer, secret, perms, meta).await;
         }
         // Parameter errors of a method are told only to clients allowed to call it.
         let (call, method) = match call {
@@ -129,8 +130,9 @@ impl Bunker {
             Call::Connect {
                 signer,
                 secret,
+                perms,
                 meta,
-            } => self.connect(from, signer, secret, meta).await,
+            } => self.connect(from, signer, secret, perms, meta).await,
             Call::Ping => Ok("pong".into()),
             Call::GetPublicKey => Ok(self.group.public_key().to_hex()),
             Call::SwitchRelays => Ok(serde_json::to_string(
@@ -186,6 +188,7 @@ impl Bunker {
         from: PublicKey,
         signer: Option<String>,
         secret: Option<String>,
+        perms: Option<Perms>,
         meta: Option<ClientMeta>,
     ) -> Result<String, Failure> {
         let me = self.transport.public_key().to_hex();
@@ -197,7 +200,8 @@ impl Bunker {
         let (client, at) = (from.to_hex(), now());
         match self
             .db(move |c| {
-                let r = policy::connect(c, &client, secret.as_deref(), at)?;
+                let asked = perms.map(|p| p.grant().grant);
+                let r = policy::connect(c, &client, secret.as_deref(), asked.as_ref(), at)?;
                 if let (Ok(()), Some(m)) = (&r, &meta) {
                     super::store::set_client_meta(c, &client, m)?;
                 }

@@ -106,6 +106,9 @@ pub enum Call {
     Connect {
         signer: Option<String>,
         secret: Option<String>,
+        /// The third parameter: the permissions the client asks for (`sign_event:1,…`);
+        /// unreadable ones are ignored (the operator's grant is the ceiling anyway).
+        perms: Option<super::nostrconnect::Perms>,
         meta: Option<super::nostrconnect::ClientMeta>,
     },
     GetPublicKey,
@@ -200,6 +203,10 @@ impl Call {
             Method::Connect => Call::Connect {
                 signer: req.param(0),
                 secret: req.param(1),
+                perms: req
+                    .param(2)
+                    .and_then(|p| super::nostrconnect::Perms::parse(&p).ok())
+                    .filter(|p| !p.0.is_empty()),
                 meta: req
                     .param(3)
                     .and_then(|j| super::nostrconnect::ClientMeta::from_json(&j)),

@@ -52,6 +52,24 @@ impl Ask {
 }
 
 impl Grant {
+    /// This grant narrowed to what a client asked for in `connect`'s third parameter
+    /// (NIP-46 `optional_requested_permissions`): never more than the operator granted,
+    /// and no more than the client wants. Expiry, uses, rate and asking stay the
+    /// operator's.
+    pub fn narrowed_to(&self, asked: &Grant) -> Grant {
+        fn meet<T: Clone + PartialEq>(a: &Option<Vec<T>>, b: &Option<Vec<T>>) -> Option<Vec<T>> {
+            match (a, b) {
+                (None, x) | (x, None) => x.clone(),
+                (Some(a), Some(b)) => Some(a.iter().filter(|x| b.contains(x)).cloned().collect()),
+            }
+        }
+        Grant {
+            methods: meet(&self.methods, &asked.methods),
+            kinds: meet(&self.kinds, &asked.kinds),
+            ..self.clone()
+        }
+    }
+
     /// True when this request waits for the operator's approval.
     pub fn asks(&self, method: Method, kind: Option<u16>) -> bool {
         self.ask.as_ref().is_some_and(|a| a.needs(method, kind))
@@ -201,6 +219,7 @@ pub fn connect(
     conn: &mut Connection,
     pubkey: &str,
     secret: Option<&str>,
+    asked: Option<&Grant>,
     now: u64,
 ) -> rusqlite::Result<Result<(), Refusal>> {
     let tx = crate::serve::door::Db::write_tx(conn)?;
@@ -233,6 +252,10 @@ pub fn connect(
         tx.commit()?;
         return Ok(Err(Refusal::BadSecret));
     }
+    let grant = match asked {
+        Some(a) => to_json(&from_json(&grant)?.narrowed_to(a)),
+        None => grant,
+    };
     tx.execute(
         "INSERT INTO bunker_clients (pubkey, grant_json, uses, created_at) VALUES (?1, ?2, 0, ?3)",
         params![pubkey, grant, now as i64],
@@ -329,20 +352,23 @@ mod tests {
         };
         add_secret(&mut c, "s3cret", &g, 100, None).unwrap();
         assert_eq!(
-            connect(&mut c, "aa", None, 100).unwrap(),
+            connect(&mut c, "aa", None, None, 100).unwrap(),
             Err(Refusal::Unknown)
         );
         assert_eq!(
-            connect(&mut c, "aa", Some("nope"), 100).unwrap(),
+            connect(&mut c, "aa", Some("nope"), None, 100).unwrap(),
             Err(Refusal::BadSecret)
         );
-        assert_eq!(connect(&mut c, "aa", Some("s3cret"), 100).unwrap(), Ok(()));
+        assert_eq!(
+            connect(&mut c, "aa", Some("s3cret"), None, 100).unwrap(),
+            Ok(())
+        );
         // Used up: another client cannot reuse it; the first stays connected.
         assert_eq!(
-            connect(&mut c, "bb", Some("s3cret"), 100).unwrap(),
+            connect(&mut c, "bb", Some("s3cret"), None, 100).unwrap(),
             Err(Refusal::BadSecret)
         );
-        assert_eq!(connect(&mut c, "aa", None, 101).unwrap(), Ok(()));
+        assert_eq!(connect(&mut c, "aa", None, None, 101).unwrap(), Ok(()));
         assert_eq!(
             authorize(&mut c, "aa", Method::SignEvent, Some(1), 101).unwrap(),
             Ok(g.clone())
@@ -354,11 +380,62 @@ mod tests {
     }
 
     #[test]
+    fn a_client_asking_for_less_gets_less_and_never_more() {
+        let (_d, mut c) = db();
+        let invite = Grant {
+            methods: Some(vec![
+                Method::GetPublicKey,
+                Method::SignEvent,
+                Method::Nip44Encrypt,
+            ]),
+            kinds: Some(vec![1, 7]),
+            max_uses: Some(10),
+            ..Grant::default()
+        };
+        add_secret(&mut c, "s", &invite, 100, None).unwrap();
+        // Asks for sign_event:1 and nip04_encrypt (not in the invite) only.
+        let asked = super::super::nostrconnect::Perms::parse("sign_event:1,nip04_encrypt")
+            .unwrap()
+            .grant()
+            .grant;
+        assert_eq!(
+            connect(&mut c, "aa", Some("s"), Some(&asked), 100).unwrap(),
+            Ok(())
+        );
+        let got = list(&mut c).unwrap().remove(0).grant;
+        assert_eq!(
+            got,
+            Grant {
+                methods: Some(vec![Method::GetPublicKey, Method::SignEvent]),
+                kinds: Some(vec![1]),
+                max_uses: Some(10),
+                ..Grant::default()
+            }
+        );
+        assert_eq!(
+            authorize(&mut c, "aa", Method::SignEvent, Some(7), 101).unwrap(),
+            Err(Refusal::Kind(7))
+        );
+        assert_eq!(
+            authorize(&mut c, "aa", Method::Nip04Encrypt, None, 101).unwrap(),
+            Err(Refusal::Method(Method::Nip04Encrypt))
+        );
+        // An operator's grant of anything, narrowed by a client asking for any kind.
+        let all = Grant::default();
+        let any_kind = Grant {
+            methods: Some(vec![Method::SignEvent]),
+            ..Grant::default()
+        };
+        assert_eq!(all.narrowed_to(&any_kind), any_kind);
+        assert_eq!(invite.narrowed_to(&Grant::default()), invite);
+    }
+
+    #[test]
     fn expired_secrets_and_grants_and_spent_uses_are_refused() {
         let (_d, mut c) = db();
         add_secret(&mut c, "old", &Grant::default(), 100, Some(150)).unwrap();
         assert_eq!(
-            connect(&mut c, "aa", Some("old"), 200).unwrap(),
+            connect(&mut c, "aa", Some("old"), None, 200).unwrap(),
             Err(Refusal::BadSecret)
         );
         let g = Grant {

@@ -420,6 +420,74 @@ fn client_grants_limit_kinds_methods_uses_and_expire() {
 }
 
 #[test]
+fn perms_in_connect_narrow_the_invitation_never_widen_it() {
+    // The startup secret grants everything; the client asks, in connect's third
+    // parameter, for kind-1 notes only (and for nip04_encrypt, which it then gets:
+    // the invitation allowed it). What it did not ask for, it does not get.
+    let s = bunker(&[]);
+    let pk = bunker_pk(&s.uri);
+    let group_pk = PublicKey::parse(&s.group).unwrap();
+    let w = Duration::from_secs(10);
+    s.relay.rt.block_on(async {
+        let app = Raw::new(&s.relay.url, pk).await;
+        let perms = "sign_event:1,nip04_encrypt,not_a_method";
+        let r = app
+            .ask(
+                "1",
+                "connect",
+                serde_json::json!([pk.to_hex(), secret_of(&s.uri), perms]),
+                false,
+                1,
+                w,
+            )
+            .await;
+        assert_eq!(r[0].0["result"], "ack", "{:?}", r);
+        let note = |kind: u16| {
+            serde_json::json!([serde_json::json!({
+                "kind": kind, "content": "k", "tags": [], "created_at": 1_700_000_000u64,
+                "pubkey": group_pk.to_hex()
+            })
+            .to_string()])
+        };
+        let r = app.ask("2", "sign_event", note(7), false, 1, w).await;
+        assert!(
+            error_of(&r).contains("event kind 7 is not allowed"),
+            "{r:?}"
+        );
+        let r = app
+            .ask(
+                "3",
+                "nip44_encrypt",
+                serde_json::json!([group_pk.to_hex(), "x"]),
+                false,
+                1,
+                w,
+            )
+            .await;
+        assert!(
+            error_of(&r).contains("method nip44_encrypt is not allowed"),
+            "{r:?}"
+        );
+        let r = app.ask("4", "sign_event", note(1), false, 1, w).await;
+        let ev: serde_json::Value =
+            serde_json::from_str(r[0].0["result"].as_str().unwrap()).unwrap();
+        verify_event_independently(&ev);
+    });
+    let list = json_ok({
+        let mut c = passport(&s.ci.home);
+        c.args(["bunker", "clients", "list"]);
+        c
+    });
+    let grant = &list["clients"][0]["grant"];
+    assert_eq!(grant["kinds"], serde_json::json!([1]), "{list}");
+    assert_eq!(
+        grant["methods"],
+        serde_json::json!(["get_public_key", "sign_event", "nip04_encrypt"]),
+        "{list}"
+    );
+}
+
+#[test]
 fn nostrconnect_uri_and_invitations() {
     let s = bunker(&[]);
     let group_pk = PublicKey::parse(&s.group).unwrap();
