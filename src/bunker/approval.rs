@@ -251,16 +251,20 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Pending>> {
     .optional()
 }
 
+/// A request's decision word (none yet) and expiry, if it exists.
+fn decision_of(conn: &Connection, id: &str) -> rusqlite::Result<Option<(Option<String>, i64)>> {
+    conn.query_row(
+        "SELECT decision, expires_at FROM bunker_pending WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Approves or denies a waiting request, once.
 pub fn decide(conn: &mut Connection, id: &str, d: Decision, now: u64) -> rusqlite::Result<Decided> {
     let tx = Db::write_tx(conn)?;
-    let found: Option<(Option<String>, i64)> = tx
-        .query_row(
-            "SELECT decision, expires_at FROM bunker_pending WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let found = decision_of(&tx, id)?;
     let r = match found {
         None => Decided::NotFound,
         Some((Some(w), _)) if w == "expired" => Decided::Expired,
@@ -282,13 +286,7 @@ pub fn decide(conn: &mut Connection, id: &str, d: Decision, now: u64) -> rusqlit
 /// here (atomically, so a decision racing the deadline either counts or is refused).
 pub fn state(conn: &mut Connection, id: &str, now: u64) -> rusqlite::Result<State> {
     let tx = Db::write_tx(conn)?;
-    let found: Option<(Option<String>, i64)> = tx
-        .query_row(
-            "SELECT decision, expires_at FROM bunker_pending WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let found = decision_of(&tx, id)?;
     let s = match found {
         None => State::Expired,
         Some((Some(w), _)) => match w.as_str() {
@@ -312,13 +310,7 @@ pub fn state(conn: &mut Connection, id: &str, now: u64) -> rusqlite::Result<Stat
 /// Where request `id` stands, read only (for a page or a command that shows it):
 /// `None` when there is no such request.
 pub fn status(conn: &Connection, id: &str, now: u64) -> rusqlite::Result<Option<State>> {
-    let found: Option<(Option<String>, i64)> = conn
-        .query_row(
-            "SELECT decision, expires_at FROM bunker_pending WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let found = decision_of(conn, id)?;
     Ok(found.map(|(d, exp)| match d.as_deref() {
         Some("approve") => State::Approved,
         Some("deny") => State::Denied,

@@ -113,7 +113,6 @@ impl Bunker {
             None => return Err(Failure::QueueFull),
         };
         let url = self.asking.url(&id);
-        seen.asked();
         if self.log_requests {
             super::log::asking(&a.from, a.method, seen, a.started.elapsed());
         }

@@ -20,8 +20,7 @@ pub struct Seen {
     /// The event kind + 1 (0: none).
     kind: AtomicU32,
     backend: AtomicBool,
-    /// The grant asked the operator; then whether they approved.
-    asked: AtomicBool,
+    /// The grant asked the operator, who approved.
     approved: AtomicBool,
 }
 
@@ -43,11 +42,6 @@ impl Seen {
                 | Call::Nip04Decrypt { .. })
         );
         self.backend.store(needs, Ordering::Relaxed);
-    }
-
-    /// The request waits for the operator.
-    pub fn asked(&self) {
-        self.asked.store(true, Ordering::Relaxed);
     }
 
     /// The operator approved it.
@@ -180,7 +174,6 @@ mod tests {
         assert_eq!(decision(&seen, false, &ok), ("allowed", "grant"));
         let no = Err(Failure::Refused(Refusal::Kind(7)));
         assert_eq!(decision(&seen, true, &no), ("refused", "kind not allowed"));
-        seen.asked();
         let denied = Err(Failure::Denied);
         assert_eq!(
             decision(&seen, true, &denied),
