@@ -188,18 +188,23 @@ async fn show(State(c): State<Console>, headers: HeaderMap, Path(id): Path<Strin
         Err(r) => return r,
     };
     let now = super::unix_now();
-    let found = c.db.call(move |conn| approval::get(conn, &id)).await;
+    // (waiting, known): only a waiting request gets buttons.
+    let found =
+        c.db.call(move |conn| {
+            let waiting = approval::list(conn, now)?.into_iter().find(|p| p.id == id);
+            let known = waiting.is_some() || approval::get(conn, &id)?.is_some();
+            Ok((waiting, known))
+        })
+        .await;
     match found {
-        Ok(Some(p)) if p.expires_at > now => {
-            html(StatusCode::OK, page::one(&p, &login::csrf(&session)))
-        }
-        // Decided or expired: whether it was approved is the terminal's to tell.
-        Ok(Some(_)) => refused(
+        Ok((Some(p), _)) => html(StatusCode::OK, page::one(&p, &login::csrf(&session))),
+        // Whether it was approved is the terminal's to tell (`bunker pending`).
+        Ok((None, true)) => refused(
             StatusCode::GONE,
             "No longer waiting",
             "this request was decided or has expired",
         ),
-        Ok(None) => refused(StatusCode::NOT_FOUND, "Not found", "no such request"),
+        Ok((None, false)) => refused(StatusCode::NOT_FOUND, "Not found", "no such request"),
         Err(e) => broken(e),
     }
 }

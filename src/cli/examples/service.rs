@@ -74,6 +74,10 @@ pub(super) fn examples(path: &str) -> &'static [Example] {
             "passport bunker deny 3e1c863b320f3694",
             "Deny one: the client gets the error \"denied by the operator\".",
         )],
+        "bunker console" => &[(
+            "passport bunker console --qr",
+            "A one-time login link to serve's approval pages, drawn for a phone.",
+        )],
         "cosign" => &[
             (
                 "passport cosign --via https://serve.example --group npub1… --yes",

@@ -448,6 +448,10 @@ fn the_console_needs_its_session_and_its_forms_and_escapes_what_clients_say() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.contains("already approved or denied"), "{body}");
     assert!(!still_pending(&a));
+    // A decided request shows no buttons any more.
+    let (status, _, page) = get(rt, &a.pending_url, Some(&cookie));
+    assert_eq!(status, StatusCode::GONE);
+    assert!(!page.contains("csrf") && !page.contains("alert"), "{page}");
 
     // No console without a running serve.
     let home = a.home.clone();
