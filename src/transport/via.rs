@@ -189,7 +189,15 @@ impl Via {
                 bounds.deadline,
                 &place,
                 "connection",
-                relays::Client::open(urls, keys, roster, &authors, scope.since, bounds),
+                relays::Client::open(
+                    urls,
+                    keys,
+                    roster,
+                    &authors,
+                    scope.since,
+                    scope.quick,
+                    bounds,
+                ),
             )?)),
         };
         Ok(Via {

@@ -372,14 +372,39 @@ fn cosigners_over_two_relays_keep_signing_when_one_relay_dies() {
     rt.block_on(async {
         let ev = nc.sign_event(note(pk, "relay and HTTP")).await.unwrap();
         check_signed(&ev, pk);
-        nc.shutdown().await;
     });
     for p in [&alice, &carol] {
         let h = p.outcomes_until(Duration::from_secs(10), |h| !h.is_empty());
         assert_eq!(h[0]["method"], "sign_event", "{h:?}");
         assert_eq!(h[0]["outcome"], "answered", "{h:?}");
     }
-    drop((alice, carol));
+
+    // Bob comes back with the dead relay first in --via: named, and he co-signs anyway.
+    let mut carol = carol;
+    carol.kill9();
+    let via = format!("{dead},{}", n.relays[1].url);
+    let bob = Proc::spawn(n.cosign_cmd("bob", &via, &["--coordinator", &n.bunker]));
+    let ready: Value = serde_json::from_str(&bob.line(Duration::from_secs(30))).unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    // Said on stderr before the ready line; the reader thread may trail it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bob.stderr().contains("is unreachable") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = bob.stderr();
+    assert!(said.contains("is unreachable"), "{said}");
+    rt.block_on(async {
+        let ev = nc.sign_event(note(pk, "bob is back")).await.unwrap();
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    let h = bob.outcomes_until(Duration::from_secs(10), |h| !h.is_empty());
+    assert_eq!(
+        h.first().map(|v| &v["outcome"]),
+        Some(&"answered".into()),
+        "{h:?}"
+    );
+    drop((alice, bob));
     let log = n.serve.stderr();
     assert!(log.contains("co-signers may also come over"), "{log}");
 }

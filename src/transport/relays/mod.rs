@@ -38,6 +38,8 @@ pub struct Client {
     bounds: Bounds,
     /// Relays that failed to connect (url, why).
     unreachable: Vec<(String, String)>,
+    /// Relays that failed to connect stay in the pool (see [`Client::open`]).
+    keep_unreachable: bool,
     /// Relays whose last background publish failed (url → why, and whether reported).
     trouble: Arc<Mutex<BTreeMap<String, (String, bool)>>>,
 }
@@ -49,6 +51,7 @@ impl Client {
         roster: &Roster,
         authors: &[PublicKey],
         since: Option<Timestamp>,
+        keep_unreachable: bool,
         bounds: Bounds,
     ) -> Result<Client, ViaError> {
         let relays = urls.iter().map(Url::as_str).collect::<Vec<_>>().join(", ");
@@ -80,7 +83,9 @@ impl Client {
         // A relay that failed to connect leaves the pool: kept, it made every publish
         // and every stored fetch wait out the SDK's timeouts (10 s per command) for a
         // relay that was never there. Deliveries still name it as missed.
-        for u in out.failed.keys() {
+        // A long-running agent (`keep_unreachable`, publishing without waiting for every
+        // relay) keeps it instead: the SDK goes on trying, and stored fetches skip it.
+        for u in out.failed.keys().filter(|_| !keep_unreachable) {
             let _ = sdk.force_remove_relay(u.clone()).await;
         }
         // Only the roster's keys: relays carry anyone's events, and a stranger flooding
@@ -109,6 +114,7 @@ impl Client {
             stored_fetched: false,
             bounds,
             unreachable,
+            keep_unreachable,
             trouble: Arc::default(),
         })
     }
@@ -262,6 +268,11 @@ impl Client {
     async fn fetch_stored(&self, sink: &mut dyn FnMut(Vec<Event>)) -> Result<usize, ViaError> {
         let mut tasks = tokio::task::JoinSet::new();
         for (url, relay) in self.sdk.relays().await {
+            if self.keep_unreachable && !relay.is_connected() {
+                // Kept only to be reconnected: when it is, the subscription brings its
+                // stored events (the SDK subscribes again).
+                continue;
+            }
             let (filter, bounds) = (self.filter.clone(), self.bounds);
             tasks.spawn(async move {
                 let r = stored_from(&relay, filter, bounds).await;

@@ -60,9 +60,17 @@ async fn a_relay_sending_more_than_the_bounds_is_named_and_cut_off() {
     let fetch = |bounds: Bounds| {
         let (url, roster) = (url.clone(), roster.clone());
         async move {
-            let mut c = Client::open(&[url], &Keys::generate(), &roster, &authors, None, bounds)
-                .await
-                .expect("open");
+            let mut c = Client::open(
+                &[url],
+                &Keys::generate(),
+                &roster,
+                &authors,
+                None,
+                false,
+                bounds,
+            )
+            .await
+            .expect("open");
             let mut got = vec![];
             let r = c.fetch(Duration::ZERO, &mut |evs| got.extend(evs)).await;
             c.close().await;
