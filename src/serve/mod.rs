@@ -176,7 +176,12 @@ pub fn router(state: AppState) -> Router {
             r.route(path, handler)
         });
     // A sidecar's routes get the same layers (request log, panic catcher, per-IP limit).
-    let mounted = state.0.mounted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mounted = state
+        .0
+        .mounted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let routes = routes.merge(mounted.with_state(()));
     middleware::wrap(routes, state.clone()).with_state(state)
 }
