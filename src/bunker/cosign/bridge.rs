@@ -35,6 +35,10 @@ const BATCH: usize = 200;
 /// Event ids remembered for deduplication before the set is started afresh.
 const SEEN_MAX: usize = 100_000;
 
+/// Subscription ids: asking again under the same id replaces, never adds.
+const PACKAGES: &str = "passport-cosign-packages";
+const PRESENCE: &str = "passport-cosign-presence";
+
 /// Relays whose last publish failed (logged once until one works again).
 type Trouble = Arc<Mutex<HashSet<String>>>;
 
@@ -75,8 +79,9 @@ pub async fn start(
         )
         .since(Timestamp::now());
     let news = sdk.notifications();
-    for f in [filter.clone(), presence.clone()] {
-        if let Err(e) = sdk.subscribe(f, None).await {
+    for (id, f) in [(PACKAGES, filter.clone()), (PRESENCE, presence.clone())] {
+        let id = nostr::SubscriptionId::new(id);
+        if let Err(e) = sdk.subscribe_with_id(id, f, None).await {
             // No relay took the subscription now; the SDK sends it again on reconnect.
             tracing::warn!("passport serve: bunker: co-signer relays: cannot subscribe yet ({e})");
         }
@@ -131,7 +136,8 @@ impl Bridge {
                     Ok(_) => {}
                     // Missed some: the relays still have them; ask again.
                     Err(RecvError::Lagged(_)) => {
-                        let _ = self.sdk.subscribe(self.filter.clone(), None).await;
+                        let id = nostr::SubscriptionId::new(PACKAGES);
+                        let _ = self.sdk.subscribe_with_id(id, self.filter.clone(), None).await;
                     }
                     Err(RecvError::Closed) => break,
                 },
