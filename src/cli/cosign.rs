@@ -61,6 +61,24 @@ pub struct CosignArgs {
     /// Answer without asking (policy flags still apply).
     #[arg(long)]
     yes: bool,
+    /// Ask the operator at this terminal before answering these methods (comma-separated,
+    /// as --methods); everything else is answered as with --yes. With no terminal, such
+    /// a request is refused, and the bunker signs with other co-signers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "METHOD,…",
+        conflicts_with = "interactive"
+    )]
+    ask: Option<Vec<String>>,
+    /// Ask the operator before signing events of these kinds (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "KIND,…",
+        conflicts_with = "interactive"
+    )]
+    ask_kinds: Option<Vec<u16>>,
     /// Only answer requests signed by this coordinator: the bunker's transport key (npub
     /// or hex; the key in its bunker:// URI). Required over relays.
     #[arg(long, value_name = "NPUB")]
@@ -77,19 +95,54 @@ pub struct CosignArgs {
     corrupt_shares_for_testing: bool,
 }
 
-struct Ask<F: FnMut(&Summary) -> bool> {
-    sign: F,
-    yes: bool,
+/// The terminal prompt for one signing request.
+type Prompt = Box<dyn FnMut(&Summary) -> bool>;
+
+/// Which requests the operator decides (all, with --interactive; those --ask and
+/// --ask-kinds name; none, with --yes).
+struct Ask {
+    /// The terminal prompt; `None` without a terminal (then asking refuses).
+    prompt: Option<Prompt>,
+    /// Ask about everything.
+    all: bool,
+    methods: Vec<String>,
+    kinds: Vec<u16>,
 }
 
-impl<F: FnMut(&Summary) -> bool> Approver for Ask<F> {
+impl Ask {
+    fn asks_sign(&self, kind: Option<u16>) -> bool {
+        self.all
+            || self.methods.iter().any(|m| m == "sign_event")
+            || kind.is_some_and(|k| self.kinds.contains(&k))
+    }
+
+    /// No terminal to ask on: refused, said once per request on stderr.
+    fn no_terminal(&self) -> bool {
+        eprintln!(
+            "passport cosign: this request needs the operator's approval (--ask) and there \
+             is no terminal to ask on: refused"
+        );
+        false
+    }
+}
+
+impl Approver for Ask {
     fn sign(&mut self, s: &Summary) -> bool {
-        (self.sign)(s)
+        if !self.asks_sign(s.kind) {
+            return true;
+        }
+        match self.prompt.as_mut() {
+            Some(p) => p(s),
+            None => self.no_terminal(),
+        }
     }
 
     fn ecdh(&mut self, s: &EcdhSummary) -> bool {
-        if self.yes {
+        if !self.all && !self.methods.contains(&s.method) {
             return true;
+        }
+        if self.prompt.is_none() {
+            return self.no_terminal();
         }
         use crate::untrusted::show;
         eprintln!("ECDH for group {} as {}:", show(&s.group), show(&s.member));
@@ -138,9 +191,28 @@ pub fn run(cli: &Cli, a: &CosignArgs, out: &Output) -> Result<()> {
         max_requests: a.max_requests,
         corrupt_for_testing: a.corrupt_shares_for_testing,
     };
+    let asking = a.ask.is_some() || a.ask_kinds.is_some();
+    if let Some(bad) = a
+        .ask
+        .iter()
+        .flatten()
+        .find(|x| !cosign::METHODS.contains(&x.as_str()))
+    {
+        return Err(SignError::UnknownMethod {
+            method: bad.clone(),
+            known: &cosign::METHODS,
+        }
+        .into());
+    }
     let mut ask = Ask {
-        sign: prompt::consent(a.yes)?,
-        yes: a.yes,
+        // Without --yes or --ask, a terminal is required up front (every request asks).
+        prompt: match a.yes || asking {
+            false => Some(Box::new(prompt::consent(false)?)),
+            true => prompt::consent(false).ok().map(|p| Box::new(p) as Prompt),
+        },
+        all: !a.yes && !asking,
+        methods: a.ask.clone().unwrap_or_default(),
+        kinds: a.ask_kinds.clone().unwrap_or_default(),
     };
     let stop = watch_signals()?;
     let home = cli.open_home()?;

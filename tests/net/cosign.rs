@@ -672,3 +672,47 @@ fn a_restarted_bunker_never_hands_out_a_used_commitment() {
         assert_eq!(handled.len(), 6, "{handled:?}");
     }
 }
+
+#[test]
+fn a_cosigner_that_asks_its_operator_is_signed_around_when_no_one_answers() {
+    // Alice asks her operator before signing kind 7. She has no terminal, so she refuses
+    // (and says why on stderr): with only bob beside her the client hears why; with
+    // carol too, the bunker signs around her. Kind 1 is not asked about: alice answers
+    // it as with --yes.
+    let n = net_with("60");
+    let alice = n.cosign("alice", &["--ask-kinds", "7"]);
+    let _bob = n.cosign("bob", &[]);
+    let pk = n.group_pk();
+    let nc = n.relay.rt.block_on(async {
+        let nc = n.client();
+        let err = nc
+            .sign_event(note(pk, 7, "asked"))
+            .await
+            .expect_err("alice's operator cannot be asked")
+            .to_string();
+        assert!(
+            err.contains("alice refused: alice's operator declined"),
+            "{err}"
+        );
+        nc
+    });
+    let log = logged(&alice, "no terminal to ask on");
+    assert!(
+        log.contains("needs the operator's approval (--ask)"),
+        "{log}"
+    );
+    let mut carol = n.cosign("carol", &[]);
+    n.relay.rt.block_on(async {
+        let ev = nc.sign_event(note(pk, 7, "around alice")).await.unwrap();
+        check_signed(&ev, pk);
+    });
+    assert!(saw(&carol, |v| v["kind"] == 7 && v["outcome"] == "answered"));
+    // With carol gone, alice must be in the session.
+    carol.kill9();
+    n.relay.rt.block_on(async {
+        let ev = nc.sign_event(note(pk, 1, "not asked")).await.unwrap();
+        check_signed(&ev, pk);
+        nc.shutdown().await;
+    });
+    assert!(saw(&alice, |v| v["kind"] == 1 && v["outcome"] == "answered"));
+}

@@ -45,6 +45,8 @@ use crate::serve::door::{self, Ceremony, Door};
 pub const DEFAULT_COSIGNER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A co-signer that fetched or posted within this long counts as online (for ECDH).
 const ONLINE_FOR: Duration = Duration::from_secs(180);
+/// A co-signer seen fetching within this long is connected (it may publish commitments).
+const CONNECTED: Duration = Duration::from_secs(15);
 /// A co-signer that failed a request is asked last for this long.
 const SUSPECT_FOR: Duration = Duration::from_secs(120);
 /// How many recent commitment packages are searched for unused commitments.
@@ -66,7 +68,7 @@ pub struct Cosigners {
 
 /// What one co-signer said to one request.
 enum Heard {
-    Answer(MemberId, Checked),
+    Answer(MemberId, Box<Checked>),
     Refused(MemberId, String),
 }
 
@@ -131,12 +133,21 @@ impl Cosigners {
         s.insert(seat, Instant::now());
     }
 
-    /// Seats of the roster that have not left and are not excluded from this request.
-    fn hopeful(&self, excluded: &Excluded) -> usize {
+    /// Seats that could still take part in this request: not excluded, and asked already,
+    /// holding an unused commitment, or connected now (an agent that will publish more).
+    fn hopeful(&self, excluded: &Excluded, asked_or_ready: &BTreeSet<MemberId>) -> usize {
+        let presence = self.door.presence(&self.ceremony.id);
         self.group
             .roster
             .ids()
             .filter(|&s| !self.group.has_left(s) && !excluded.0.contains_key(&s))
+            .filter(|&s| {
+                let npub = self.group.roster.member(s).map(|m| m.npub);
+                asked_or_ready.contains(&s)
+                    || presence.iter().any(|(pk, seen)| {
+                        Some(*pk) == npub && (seen.polling > 0 || seen.last.elapsed() < CONNECTED)
+                    })
+            })
             .count()
     }
 
@@ -240,7 +251,7 @@ impl Cosigners {
                     .map_or_else(|e| format!("unreadable refusal ({e})"), |p| p.reason);
                 out.push(Heard::Refused(seat, clip(&reason)));
             } else {
-                out.push(Heard::Answer(seat, c));
+                out.push(Heard::Answer(seat, Box::new(c)));
             }
         }
         Ok(out)

@@ -61,7 +61,9 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
         // may have taken every pooled one; agents publish more as they answer), unless
         // nothing can help any more or nothing has happened for the stall bound.
         let until = deadline.min(progress + co.stall);
-        if co.hopeful(&excluded) < t || Instant::now() >= until {
+        let mut could: BTreeSet<MemberId> = busy.clone();
+        could.extend(avail.keys().copied());
+        if co.hopeful(&excluded, &could) < t || Instant::now() >= until {
             let mut out = Excluded(excluded.0.clone());
             for seat in co.group.roster.ids() {
                 let idle = !busy.contains(&seat) && !avail.contains_key(&seat);
