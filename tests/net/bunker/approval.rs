@@ -19,10 +19,10 @@ use super::{bunker_pk, secret_of, Raw};
 use crate::util::*;
 
 /// Bound on every wait for a reply: generous, the machine may be busy.
-const WAIT: Duration = Duration::from_secs(30);
+pub(super) const WAIT: Duration = Duration::from_secs(30);
 
 /// Sends `{id, method, params}` from `raw` (NIP-44), without waiting.
-async fn send(raw: &Raw, id: &str, method: &str, params: Value) {
+pub(super) async fn send(raw: &Raw, id: &str, method: &str, params: Value) {
     let body = json!({"id": id, "method": method, "params": params}).to_string();
     let content = nostr::nips::nip44::encrypt(
         raw.keys.secret_key(),
@@ -39,7 +39,7 @@ async fn send(raw: &Raw, id: &str, method: &str, params: Value) {
 }
 
 /// The next reply to request `id` (panics, naming `what`, when none comes in time).
-async fn reply(
+pub(super) async fn reply(
     raw: &Raw,
     news: &mut Receiver<RelayPoolNotification>,
     id: &str,

@@ -9,65 +9,16 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use nostr::{EventBuilder, Kind};
 use nostr_sdk::RelayPoolNotification;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::Receiver;
 
+use super::approval::{reply, send};
 use super::{bunker_pk, secret_of, Raw};
 use crate::util::*;
-
-/// Bound on every wait for a reply: generous, the machine may be busy.
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn send(raw: &Raw, id: &str, method: &str, params: Value) {
-    let body = json!({"id": id, "method": method, "params": params}).to_string();
-    let content = nostr::nips::nip44::encrypt(
-        raw.keys.secret_key(),
-        &raw.bunker,
-        body,
-        nostr::nips::nip44::Version::default(),
-    )
-    .unwrap();
-    let ev = EventBuilder::new(Kind::NostrConnect, content)
-        .tag(nostr::Tag::public_key(raw.bunker))
-        .sign_with_keys(&raw.keys)
-        .unwrap();
-    raw.client.send_event(&ev).await.unwrap();
-}
-
-/// The next reply to request `id` (panics, naming `what`, when none comes in time).
-async fn reply(
-    raw: &Raw,
-    news: &mut Receiver<RelayPoolNotification>,
-    id: &str,
-    what: &str,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, news.recv()).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-            _ => panic!("no reply to request {id} ({what}) within {WAIT:?}"),
-        };
-        let RelayPoolNotification::Event { event, .. } = n else {
-            continue;
-        };
-        if event.kind != Kind::NostrConnect || event.pubkey != raw.bunker {
-            continue;
-        }
-        let text = nostr::nips::nip44::decrypt(raw.keys.secret_key(), &raw.bunker, &event.content)
-            .unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        if v["id"] == id {
-            return v;
-        }
-    }
-}
 
 /// A bunker that asks before every `sign_event`, a connected raw client of it, and the
 /// approval page's URL of the `sign_event` (kind 1, `content`) it sent as `s1`.
