@@ -122,7 +122,7 @@ impl Prepared {
                         .map_err(BoxError::from)?;
                         // Co-signers may come over the bunker's relays as well as HTTP.
                         let (t, g) = (self.transport.clone(), &self.group);
-                        super::cosign_bridge::start(door.clone(), t, g, &self.relays).await?;
+                        super::cosign::bridge::start(door.clone(), t, g, &self.relays).await?;
                         Arc::new(co)
                     }
                 };

@@ -15,9 +15,6 @@ pub mod backend;
 pub mod budget;
 pub mod console;
 pub mod cosign;
-// Lives beside the co-signer backend; to move under `cosign` as `pub mod bridge;`.
-#[path = "cosign/bridge.rs"]
-pub mod cosign_bridge;
 mod error;
 pub mod limits;
 pub mod listening;

@@ -22,6 +22,7 @@
 //! it gives up and names who refused, who did not answer and who cheated. Co-signers
 //! that did not answer are asked last for a while ([`Cosigners::rank`]).
 
+pub mod bridge;
 mod ecdh;
 mod sign;
 
