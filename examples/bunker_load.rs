@@ -1,17 +1,19 @@
 //! Load for NIP-46 bunkers through one relay, with the `nostr-connect` client:
 //!
-//!   bunker_load passport BUNKER_PK RELAY SERVE_DB REQUESTS CONCURRENCY
-//!       sign_event against a running `passport serve --relay` (clients authorized by
-//!       writing their grants into serve's database)
+//!   bunker_load passport BUNKER_PK RELAY SERVE_DB REQUESTS CONCURRENCY [METHOD]
+//!       sign_event (or METHOD: nip44_encrypt) against a running `passport serve --relay`
+//!       (clients authorized by writing their grants into serve's database)
 //!   bunker_load single-key-signer RELAY
 //!       nostr-connect's own single-key remote signer (the baseline), in its own process
 //!       like passport's: prints its bunker URI, serves until killed
-//!   bunker_load uri URI REQUESTS CONCURRENCY
-//!       the same sign_event load against any bunker URI that needs no authorization
+//!   bunker_load uri URI REQUESTS CONCURRENCY [METHOD]
+//!       the same load against any bunker URI that needs no authorization
 //!   bunker_load clients BUNKER_PK RELAY SERVE_DB N
 //!       authorize N clients and have each send one get_public_key
 //!
-//! Prints one JSON object: requests, seconds, per_sec, p50_ms, p99_ms, errors.
+//! Prints one JSON object: method, requests, seconds, per_sec, p50_ms, p99_ms, max_ms,
+//! errors. Every answer is checked: a signed event must verify under the user's key, a
+//! NIP-44 ciphertext must decrypt (by the peer) to the plaintext sent.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,8 +51,39 @@ fn authorize(db: &str, keys: &[Keys]) {
     }
 }
 
-/// `requests` sign_events spread over `concurrency` clients, each with its own key.
-async fn sign_load(uri: NostrConnectURI, keys: Vec<Keys>, requests: usize) -> serde_json::Value {
+/// One timed request; Ok(false) is an answer that does not check out.
+async fn one(
+    c: &NostrConnect,
+    method: &str,
+    user: PublicKey,
+    peer: &Keys,
+    i: usize,
+) -> Result<bool, String> {
+    match method {
+        "sign_event" => {
+            let unsigned = EventBuilder::text_note(format!("bench {i}")).build(user);
+            let ev = c.sign_event(unsigned).await.map_err(|e| e.to_string())?;
+            Ok(ev.pubkey == user && ev.verify().is_ok())
+        }
+        "nip44_encrypt" => {
+            let text = format!("bench {i}");
+            let ct = c
+                .nip44_encrypt(&peer.public_key(), &text)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(nostr::nips::nip44::decrypt(peer.secret_key(), &user, &ct).ok() == Some(text))
+        }
+        m => panic!("unsupported method {m} (sign_event or nip44_encrypt)"),
+    }
+}
+
+/// `requests` of `method` spread over `concurrency` clients, each with its own key.
+async fn load(
+    uri: NostrConnectURI,
+    keys: Vec<Keys>,
+    requests: usize,
+    method: &str,
+) -> serde_json::Value {
     let user = {
         let c = NostrConnect::new(uri.clone(), keys[0].clone(), Duration::from_secs(30), None)
             .expect("client");
@@ -64,7 +97,8 @@ async fn sign_load(uri: NostrConnectURI, keys: Vec<Keys>, requests: usize) -> se
     let start = Instant::now();
     let mut tasks = vec![];
     for k in keys {
-        let (uri, lat, errors) = (uri.clone(), lat.clone(), errors.clone());
+        let (uri, lat, errors, method) =
+            (uri.clone(), lat.clone(), errors.clone(), method.to_owned());
         tasks.push(tokio::spawn(async move {
             let c = NostrConnect::new(uri, k, Duration::from_secs(30), None).expect("client");
             // Connect first (not timed): the handshake is not what is measured.
@@ -72,16 +106,14 @@ async fn sign_load(uri: NostrConnectURI, keys: Vec<Keys>, requests: usize) -> se
                 *errors.lock().await += per;
                 return;
             }
+            let peer = Keys::generate();
             for i in 0..per {
-                let unsigned = EventBuilder::text_note(format!("bench {i}")).build(user);
                 let t0 = Instant::now();
-                match c.sign_event(unsigned).await {
-                    Ok(ev) if ev.verify().is_ok() => {
-                        lat.lock().await.push(t0.elapsed().as_secs_f64() * 1e3)
-                    }
-                    Ok(_) => *errors.lock().await += 1,
+                match one(&c, &method, user, &peer, i).await {
+                    Ok(true) => lat.lock().await.push(t0.elapsed().as_secs_f64() * 1e3),
+                    Ok(false) => *errors.lock().await += 1,
                     Err(e) => {
-                        eprintln!("sign_event: {e}");
+                        eprintln!("{method}: {e}");
                         *errors.lock().await += 1
                     }
                 }
@@ -96,11 +128,13 @@ async fn sign_load(uri: NostrConnectURI, keys: Vec<Keys>, requests: usize) -> se
     let mut l = lat.lock().await.clone();
     l.sort_by(f64::total_cmp);
     json!({
+        "method": method,
         "requests": l.len(),
         "seconds": secs,
         "per_sec": l.len() as f64 / secs,
         "p50_ms": percentile(&l, 0.5),
         "p99_ms": percentile(&l, 0.99),
+        "max_ms": l.last().copied().unwrap_or(0.0),
         "errors": *errors.lock().await,
     })
 }
@@ -122,11 +156,12 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let a: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize| -> usize { a[i].parse().expect("a number") };
+    let method = |i: usize| a.get(i).map_or("sign_event", String::as_str);
     let out = match a.first().map(String::as_str) {
         Some("passport") => {
             let keys: Vec<Keys> = (0..num(5)).map(|_| Keys::generate()).collect();
             authorize(&a[3], &keys);
-            sign_load(bunker_uri(&a[1], &a[2]), keys, num(4)).await
+            load(bunker_uri(&a[1], &a[2]), keys, num(4), method(6)).await
         }
         Some("single-key-signer") => {
             let signer = NostrConnectRemoteSigner::new(
@@ -148,7 +183,7 @@ async fn main() {
         Some("uri") => {
             let keys: Vec<Keys> = (0..num(3)).map(|_| Keys::generate()).collect();
             let uri = NostrConnectURI::parse(&a[1]).expect("bunker URI");
-            sign_load(uri, keys, num(2)).await
+            load(uri, keys, num(2), method(4)).await
         }
         Some("clients") => {
             let n = num(4);
@@ -169,6 +204,18 @@ async fn main() {
                 )
                 .await
                 .expect("subscribe");
+            // Replies are ephemeral: send only once the relay has the subscription (EOSE).
+            let eose = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match tokio::time::timeout_at(eose, news.recv()).await {
+                    Ok(Ok(nostr_sdk::RelayPoolNotification::Message {
+                        message: nostr::RelayMessage::EndOfStoredEvents(_),
+                        ..
+                    })) => break,
+                    Ok(Ok(_)) => {}
+                    _ => panic!("no EOSE from the relay within 10 s"),
+                }
+            }
             let start = Instant::now();
             for (i, k) in keys.iter().enumerate() {
                 let body = json!({"id": format!("c{i}"), "method": "get_public_key", "params": []})
@@ -187,7 +234,7 @@ async fn main() {
                 client.send_event(&ev).await.expect("send");
             }
             let mut answered = 0usize;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while answered < n {
                 match tokio::time::timeout_at(deadline, news.recv()).await {
                     Ok(Ok(nostr_sdk::RelayPoolNotification::Event { event, .. }))

@@ -1,21 +1,37 @@
 #!/usr/bin/env bash
-# The NIP-46 bunker under load, through one local relay, in one run: sign_event round
-# trips and throughput for (a) a local 2-of-3 bunker, (b) two co-signers (when
-# `passport cosign` exists), (c) nostr-connect's single-key signer (the baseline); the
-# bunker's own processing time per request (from its /metrics); and serve's RSS with
-# 1,000 authorized clients that each sent a request.
+# The NIP-46 bunker under load, through one local relay, in one run (issue 14's figures):
+# sign_event and nip44_encrypt round trips (p50, p99, max) and throughput for
+#   single_rust     nostr-connect's single-key signer (baseline)
+#   single_js       a nostr-tools single-key signer, tests/js/bench-signer.mjs (baseline;
+#                   skipped without node and tests/js/node_modules)
+#   local           a bunker holding two seats of a dealt 2-of-3 in its own home
+#   cosigners_http  a dealer's bunker (no share) with three `passport cosign` agents
+#                   (2-of-3) that reach serve over HTTP
+#   cosigners_hung  the same, with one of the three agents stopped (SIGSTOP) once ready
+#   cosigners_relay three agents that reach the bunker through the relay (`cosign --via
+#                   ws://…`), when this passport can; otherwise reported as unavailable
+# plus the bunker's own time per sign_event (its /metrics) and serve's RSS with many
+# authorized clients.
 #
-# Prints one JSON object per measurement on stdout (called by scripts/bench.sh, which
-# prints the table); progress on stderr.
+# Prints one JSON object per measurement on stdout ({"case","method","result"}; called by
+# scripts/bench.sh, which prints the table with the ratios); progress on stderr.
 #
-#   BENCH_BUNKER_REQUESTS=200 BENCH_BUNKER_CONCURRENCY=4 scripts/bench-bunker.sh
-set -euo pipefail
+#   BENCH_BUNKER_REQUESTS=200        sign_event requests per case
+#   BENCH_BUNKER_NIP44_REQUESTS=100  nip44_encrypt requests per case (0: none)
+#   BENCH_BUNKER_CONCURRENCY=4       clients at once, each with its own key
+#   BENCH_BUNKER_CLIENTS=1000        clients for the RSS figure (0: none)
+#   BENCH_BUNKER_COSIGNER_TIMEOUT=   serve's --cosigner-timeout (empty: serve's default)
+#   BENCH_BUNKER_DEFAULT_LIMITS=1    co-signer serves keep serve's default rate limits
+#   BENCH_BUNKER_KEEP=1              keep the work directory (logs, homes) for a look
+#   BENCH_BUNKER_SERVE_ARGS="-v"     extra arguments for every serve
+set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release/passport"
 EX="$CARGO_TARGET_DIR/release/examples"
 REQUESTS="${BENCH_BUNKER_REQUESTS:-200}"
+NIP44="${BENCH_BUNKER_NIP44_REQUESTS:-100}"
 CONC="${BENCH_BUNKER_CONCURRENCY:-4}"
 CLIENTS="${BENCH_BUNKER_CLIENTS:-1000}"
 unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY PASSPORT_VIA
@@ -25,124 +41,247 @@ unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY PASSPORT_VIA
 
 W="$(mktemp -d "${TMPDIR:-/tmp}/passport-bunker-bench.XXXXXX")"
 PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$W"
-}
-trap cleanup EXIT
-
-# First stdout line of a background process that prints its URL when ready.
-first_line() {
-    local f="$1" i
-    for ((i = 0; i < 200; i++)); do
-        [[ -s "$f" ]] && { head -n 1 "$f"; return 0; }
+# Stops every process this script started, stopped ones included (SIGTERM stays pending
+# on a stopped process until SIGCONT), and waits a bounded time before SIGKILL.
+stop_pids() {
+    local p i
+    for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; kill -CONT "$p" 2>/dev/null || true; done
+    for ((i = 0; i < 100; i++)); do
+        local alive=0
+        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        ((alive)) || break
         sleep 0.05
     done
-    echo "nothing on $f" >&2
+    for p in "$@"; do kill -KILL "$p" 2>/dev/null || true; done
+    for p in "$@"; do wait "$p" 2>/dev/null || true; done
+}
+cleanup() {
+    ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
+    if [[ -n "${BENCH_BUNKER_KEEP:-}" ]]; then echo "bench-bunker: kept $W" >&2; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# A failed setup step says what passport said.
+trap 'echo "bench-bunker: failed at line $LINENO; last passport errors:" >&2; tail -n 5 "$W/log" >&2 2>/dev/null' ERR
+
+# Waits (bounded) for a line matching REGEX in FILE, written by process PID; prints it.
+# Fails early if PID exits first.
+wait_line() {
+    local f="$1" re="$2" pid="$3" secs="${4:-30}" i l
+    for ((i = 0; i < secs * 20; i++)); do
+        if [[ -s "$f" ]] && l="$(grep -m 1 -E -- "$re" "$f")"; then
+            echo "$l"
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { sleep 0.1; grep -m 1 -E -- "$re" "$f" && return 0; break; }
+        sleep 0.05
+    done
+    echo "bench-bunker: no line matching '$re' from pid $pid in $f (${secs} s); its stderr:" >&2
+    tail -n 5 "${f%.out}.err" >&2 2>/dev/null || true
     return 1
 }
 
 "$EX/relay" >"$W/relay.out" 2>"$W/relay.err" &
 PIDS+=($!)
-RELAY="$(first_line "$W/relay.out")"
+RELAY="$(wait_line "$W/relay.out" '^wss?://' $!)"
 echo "relay $RELAY" >&2
 
 q() { "$BIN" "$@" 2>>"$W/log"; }
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+npub() { q --home "$W/$1" --json id | field npub; }
+init() { local m; for m in "$@"; do [[ -d "$W/$m" ]] || q --home "$W/$m" init --age-identity "$W/$m.key" >/dev/null; done; }
 
-# A dealt 2-of-3 group: the bunker home keeps two seats, `offsite` the third.
-for m in bunker offsite; do q --home "$W/$m" init --age-identity "$W/$m.key" >/dev/null; done
-B_NPUB="$(q --home "$W/bunker" --json id | field npub)"
-O_NPUB="$(q --home "$W/offsite" --json id | field npub)"
-q roster new --threshold 2 --purpose bench --dealer "$B_NPUB" \
-    --member "bunker-a=$B_NPUB" --member "bunker-b=$B_NPUB" --member "offsite=$O_NPUB" \
-    --allow-shared-seats \
-    -o "$W/roster.json" >/dev/null
-GROUP="$(q --home "$W/bunker" --json keygen deal --roster "$W/roster.json" --out "$W/dealt" | field group)"
-q --home "$W/bunker" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-bunker-a.json" >/dev/null
-q --home "$W/bunker" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-bunker-b.json" >/dev/null
-q --home "$W/offsite" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-offsite.json" >/dev/null
-echo "group $GROUP" >&2
-
-"$BIN" --home "$W/bunker" serve --listen 127.0.0.1:0 --relay "$RELAY" \
-    >"$W/serve.out" 2>"$W/serve.err" &
-SERVE=$!
-PIDS+=("$SERVE")
-HTTP="$(first_line "$W/serve.out" | sed 's/^listening on //')"
-for ((i = 0; i < 100; i++)); do [[ "$(wc -l <"$W/serve.out")" -ge 2 ]] && break; sleep 0.05; done
-URI="$(sed -n 2p "$W/serve.out")"
-BPK="${URI#bunker://}"
-BPK="${BPK%%\?*}"
-DB="$W/bunker/serve/serve.sqlite"
-
-echo "(a) local 2-of-3: $REQUESTS sign_event, $CONC clients" >&2
-A="$("$EX/bunker_load" passport "$BPK" "$RELAY" "$DB" "$REQUESTS" "$CONC")"
-echo "{\"case\":\"local\",\"result\":$A}"
+# One JSON line per method for CASE; LOAD... is bunker_load's arguments before the count.
+measure() {
+    local case="$1"; shift
+    local r
+    echo "  $case: $REQUESTS sign_event, $CONC clients" >&2
+    r="$("$EX/bunker_load" "$@" "$REQUESTS" "$CONC" sign_event 2>>"$W/load.err")"
+    echo "{\"case\":\"$case\",\"method\":\"sign_event\",\"result\":$r}"
+    if ((NIP44 > 0)); then
+        echo "  $case: $NIP44 nip44_encrypt, $CONC clients" >&2
+        r="$("$EX/bunker_load" "$@" "$NIP44" "$CONC" nip44_encrypt 2>>"$W/load.err")"
+        echo "{\"case\":\"$case\",\"method\":\"nip44_encrypt\",\"result\":$r}"
+    fi
+}
 
 # The bunker's own time per sign_event (receipt → reply ready), from its histogram.
-curl_metrics() {
-    python3 - "$HTTP/metrics" <<'PY'
+metrics() {
+    python3 - "$1" "$2/metrics" <<'PY'
 import sys, urllib.request
-text = urllib.request.urlopen(sys.argv[1]).read().decode()
+text = urllib.request.urlopen(sys.argv[2]).read().decode()
 s = c = 0.0
 for line in text.splitlines():
     if line.startswith('passport_bunker_request_seconds_sum{method="sign_event",outcome="ok"}'):
         s = float(line.split()[-1])
     if line.startswith('passport_bunker_request_seconds_count{method="sign_event",outcome="ok"}'):
         c = float(line.split()[-1])
-print('{"case":"processing","result":{"sign_event_mean_ms":%.3f,"count":%d}}' % (s / c * 1e3 if c else 0, c))
+print('{"case":"processing","of":"%s","result":{"sign_event_mean_ms":%.3f,"count":%d}}'
+      % (sys.argv[1], s / c * 1e3 if c else 0, c))
 PY
 }
-curl_metrics
 
-echo "(c) single-key baseline: $REQUESTS sign_event, $CONC clients" >&2
-# nostr-connect's own remote signer, in its own process like passport's bunker.
+# Starts `passport serve` on HOME with ARGS; sets HTTP, BPK, SERVE (its pid).
+start_serve() {
+    local name="$1"; shift
+    # shellcheck disable=SC2086 # extra arguments, split on purpose
+    "$BIN" --home "$W/$name" serve ${BENCH_BUNKER_SERVE_ARGS:-} --listen 127.0.0.1:0 --relay "$RELAY" "$@" \
+        >"$W/serve-$name.out" 2>"$W/serve-$name.err" &
+    SERVE=$!
+    PIDS+=("$SERVE")
+    HTTP="$(wait_line "$W/serve-$name.out" '^listening on ' "$SERVE" | sed 's/^listening on //')"
+    local uri
+    uri="$(wait_line "$W/serve-$name.out" '^bunker://' "$SERVE")"
+    BPK="${uri#bunker://}"
+    BPK="${BPK%%\?*}"
+}
+
+# --- baselines: single-key signers, each in its own process like passport's bunker ---
+echo "single-key baselines" >&2
 "$EX/bunker_load" single-key-signer "$RELAY" >"$W/single.out" 2>"$W/single.err" &
-PIDS+=($!)
-SINGLE_URI="$(first_line "$W/single.out")"
-sleep 0.5
-C="$("$EX/bunker_load" uri "$SINGLE_URI" "$REQUESTS" "$CONC")"
-echo "{\"case\":\"single\",\"result\":$C}"
+SINGLE=$!
+PIDS+=("$SINGLE")
+SINGLE_URI="$(wait_line "$W/single.out" '^bunker://' "$SINGLE")"
+measure single_rust uri "$SINGLE_URI"
+stop_pids "$SINGLE"
 
-if "$BIN" cosign --help >/dev/null 2>&1; then
-    echo "(b) two co-signers: $REQUESTS sign_event, $CONC clients" >&2
-    # The dealer home holds the group file and no share: it coordinates co-signers.
-    for m in cs-a cs-b; do q --home "$W/$m" init --age-identity "$W/$m.key" >/dev/null; done
-    A_NPUB="$(q --home "$W/cs-a" --json id | field npub)"
-    B2_NPUB="$(q --home "$W/cs-b" --json id | field npub)"
-    q --home "$W/dealer" init --age-identity "$W/dealer.key" >/dev/null
-    D_NPUB="$(q --home "$W/dealer" --json id | field npub)"
-    q roster new --threshold 2 --purpose bench --dealer "$D_NPUB" \
-        --member "cs-a=$A_NPUB" --member "cs-b=$B2_NPUB" --member "offsite=$O_NPUB" \
-        -o "$W/roster2.json" >/dev/null
-    G2="$(q --home "$W/dealer" --json keygen deal --roster "$W/roster2.json" --out "$W/dealt2" | field group)"
-    q --home "$W/cs-a" keygen import --roster "$W/roster2.json" "$W/dealt2/dealer-share-cs-a.json" >/dev/null
-    q --home "$W/cs-b" keygen import --roster "$W/roster2.json" "$W/dealt2/dealer-share-cs-b.json" >/dev/null
-    "$BIN" --home "$W/dealer" serve --listen 127.0.0.1:0 --relay "$RELAY" --cosigners \
-        --rate-per-pubkey 100000 --burst-per-pubkey 100000 \
-        --rate-per-ip 100000 --burst-per-ip 100000 \
-        >"$W/serve2.out" 2>"$W/serve2.err" &
-    PIDS+=($!)
-    HTTP2="$(first_line "$W/serve2.out" | sed 's/^listening on //')"
-    for ((i = 0; i < 100; i++)); do [[ "$(wc -l <"$W/serve2.out")" -ge 2 ]] && break; sleep 0.05; done
-    URI2="$(sed -n 2p "$W/serve2.out")"
-    BPK2="${URI2#bunker://}"
-    BPK2="${BPK2%%\?*}"
-    for m in cs-a cs-b; do
-        "$BIN" --home "$W/$m" cosign --via "$HTTP2" --group "$G2" --yes --pool 8 \
-            >"$W/$m.out" 2>"$W/$m.err" &
-        PIDS+=($!)
-    done
-    sleep 2
-    B="$("$EX/bunker_load" passport "$BPK2" "$RELAY" "$W/dealer/serve/serve.sqlite" "$REQUESTS" "$CONC")"
-    echo "{\"case\":\"cosigners\",\"result\":$B}"
+if command -v node >/dev/null && [[ -d tests/js/node_modules/nostr-tools ]]; then
+    node --experimental-websocket tests/js/bench-signer.mjs "$RELAY" >"$W/js.out" 2>"$W/js.err" &
+    JS=$!
+    PIDS+=("$JS")
+    JS_URI="$(wait_line "$W/js.out" '^bunker://' "$JS")"
+    measure single_js uri "$JS_URI"
+    stop_pids "$JS"
 else
-    echo "(b) two co-signers: skipped (this passport has no cosign command)" >&2
+    echo "  single_js: skipped (needs node and npm ci in tests/js)" >&2
+    echo '{"case":"single_js","skipped":"needs node and npm ci in tests/js"}'
 fi
 
-echo "serve RSS with $CLIENTS authorized clients, each answered once" >&2
-K="$("$EX/bunker_load" clients "$BPK" "$RELAY" "$DB" "$CLIENTS")"
-RSS="$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")"
-HWM="$(awk '/VmHWM/ {print $2}' "/proc/$SERVE/status")"
-echo "{\"case\":\"clients\",\"result\":$K,\"rss_kib\":$RSS,\"hwm_kib\":$HWM}"
+# --- local 2-of-3: the bunker home keeps two seats, `offsite` the third ---
+echo "local 2-of-3" >&2
+init bunker offsite
+B_NPUB="$(npub bunker)"
+O_NPUB="$(npub offsite)"
+q roster new --threshold 2 --purpose bench --dealer "$B_NPUB" \
+    --member "bunker-a=$B_NPUB" --member "bunker-b=$B_NPUB" --member "offsite=$O_NPUB" \
+    --allow-shared-seats -o "$W/roster.json" >/dev/null
+GROUP="$(q --home "$W/bunker" --json keygen deal --roster "$W/roster.json" --out "$W/dealt" | field group)"
+q --home "$W/bunker" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-bunker-a-"*.json >/dev/null
+q --home "$W/bunker" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-bunker-b-"*.json >/dev/null
+q --home "$W/offsite" keygen import --roster "$W/roster.json" "$W/dealt/dealer-share-offsite-"*.json >/dev/null
+echo "  group $GROUP" >&2
+start_serve bunker
+DB="$W/bunker/serve/serve.sqlite"
+measure local passport "$BPK" "$RELAY" "$DB"
+metrics local "$HTTP"
+if ((CLIENTS > 0)); then
+    echo "  serve RSS with $CLIENTS authorized clients, each answered once" >&2
+    K="$("$EX/bunker_load" clients "$BPK" "$RELAY" "$DB" "$CLIENTS")"
+    RSS="$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")"
+    HWM="$(awk '/VmHWM/ {print $2}' "/proc/$SERVE/status")"
+    echo "{\"case\":\"clients\",\"result\":$K,\"rss_kib\":$RSS,\"hwm_kib\":$HWM}"
+fi
+stop_pids "$SERVE"
+
+if ! "$BIN" cosign --help >/dev/null 2>&1; then
+    echo "co-signers: skipped (this passport has no cosign command)" >&2
+    for c in cosigners_http cosigners_hung cosigners_relay; do
+        echo "{\"case\":\"$c\",\"skipped\":\"no cosign command in this build\"}"
+    done
+    exit 0
+fi
+
+# --- co-signers: a dealer home (group file, no share) runs the bunker; cs-a, cs-b and
+# cs-c each hold one share of a 2-of-3 and answer through `passport cosign` ---
+init cs-a cs-b cs-c
+COSIGNERS=(cs-a cs-b cs-c)
+# Deals a fresh group of the three co-signers from dealer home $1; prints its npub.
+deal_cosigners() {
+    local dealer="$1" m g
+    init "$dealer"
+    q roster new --threshold 2 --purpose bench --dealer "$(npub "$dealer")" \
+        --member "cs-a=$(npub cs-a)" --member "cs-b=$(npub cs-b)" --member "cs-c=$(npub cs-c)" \
+        -o "$W/roster-$dealer.json" >/dev/null
+    g="$(q --home "$W/$dealer" --json keygen deal --roster "$W/roster-$dealer.json" \
+        --out "$W/dealt-$dealer" | field group)"
+    for m in "${COSIGNERS[@]}"; do
+        q --home "$W/$m" keygen import --roster "$W/roster-$dealer.json" \
+            "$W/dealt-$dealer/dealer-share-$m-"*.json >/dev/null
+    done
+    echo "$g"
+}
+COSIGN_SERVE=(--cosigners)
+[[ -n "${BENCH_BUNKER_COSIGNER_TIMEOUT:-}" ]] && COSIGN_SERVE+=(--cosigner-timeout "$BENCH_BUNKER_COSIGNER_TIMEOUT")
+# Limits far above the load unless asked: the run measures the bunker, not the limiter.
+[[ -n "${BENCH_BUNKER_DEFAULT_LIMITS:-}" ]] || COSIGN_SERVE+=(
+    --rate-per-pubkey 100000 --burst-per-pubkey 100000 --rate-per-ip 100000 --burst-per-ip 100000)
+
+# Starts the three agents for group $1 via $2 (tag $3), answering the bunker $BPK; sets
+# AGENTS to their pids. Fails
+# (returning 1, after writing the first agent's error to $W/agent-error) when an agent
+# exits or is not ready within 60 s.
+start_agents() {
+    local g="$1" via="$2" tag="$3" m pid
+    AGENTS=()
+    for m in "${COSIGNERS[@]}"; do
+        # --coordinator: over relays only the bunker's requests may be answered.
+        "$BIN" --home "$W/$m" --json cosign --via "$via" --group "$g" --yes --pool 8 \
+            --coordinator "$BPK" \
+            >"$W/$m-$tag.out" 2>"$W/$m-$tag.err" &
+        pid=$!
+        PIDS+=("$pid")
+        AGENTS+=("$pid")
+    done
+    local i=0
+    for m in "${COSIGNERS[@]}"; do
+        if ! wait_line "$W/$m-$tag.out" '"ready": ?true' "${AGENTS[$i]}" 60 >/dev/null 2>&1; then
+            # With --json the error is a JSON object on stdout; otherwise stderr's last line.
+            python3 - "$W/$m-$tag.out" "$W/$m-$tag.err" >"$W/agent-error" <<'PY' || true
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        print(json.loads(line)["error"]["message"]); sys.exit()
+    except (ValueError, KeyError, TypeError):
+        pass
+err = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+print(err[-1] if err else "no agent was ready within 60 s")
+PY
+            return 1
+        fi
+        i=$((i + 1))
+    done
+}
+
+echo "three co-signers over HTTP" >&2
+G2="$(deal_cosigners dealer)"
+echo "  group $G2" >&2
+start_serve dealer "${COSIGN_SERVE[@]}"
+if start_agents "$G2" "$HTTP" http; then
+    measure cosigners_http passport "$BPK" "$RELAY" "$W/dealer/serve/serve.sqlite"
+    metrics cosigners_http "$HTTP"
+
+    echo "three co-signers over HTTP, cs-c hung (SIGSTOP)" >&2
+    kill -STOP "${AGENTS[2]}"
+    measure cosigners_hung passport "$BPK" "$RELAY" "$W/dealer/serve/serve.sqlite"
+    kill -CONT "${AGENTS[2]}"
+else
+    why="$(cat "$W/agent-error")"
+    echo "  co-signers over HTTP failed: $why" >&2
+    for c in cosigners_http cosigners_hung; do
+        python3 -c 'import json,sys; print(json.dumps({"case": sys.argv[1], "failed": sys.argv[2]}))' "$c" "$why"
+    done
+fi
+stop_pids "${AGENTS[@]}" "$SERVE"
+
+echo "three co-signers over the relay" >&2
+G3="$(deal_cosigners dealer-relay)"
+echo "  group $G3" >&2
+start_serve dealer-relay "${COSIGN_SERVE[@]}"
+if start_agents "$G3" "$RELAY" relay; then
+    measure cosigners_relay passport "$BPK" "$RELAY" "$W/dealer-relay/serve/serve.sqlite"
+else
+    why="$(cat "$W/agent-error")"
+    echo "  co-signers over the relay: not available in this build ($why)" >&2
+    python3 -c 'import json,sys; print(json.dumps({"case": "cosigners_relay", "skipped": "not available in this build: " + sys.argv[1]}))' "$why"
+fi
+stop_pids "${AGENTS[@]}" "$SERVE"

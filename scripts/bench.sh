@@ -2,8 +2,10 @@
 # Benchmarks for passport: threshold signing (bare FROST vs. passport envelopes vs. one
 # single-key BIP-340 signature), in-process DKG for n = 3, 10, 50, the wall time of one
 # `passport sign share` process, a bounded load run against `passport serve`, and a
-# 3-member DKG + signing end to end through files, serve and a relay. Every figure in
-# the final table comes from this run.
+# 3-member DKG + signing end to end through files, serve and a relay, and the NIP-46
+# bunker (scripts/bench-bunker.sh: single-key signers, local 2-of-3, co-signers over HTTP,
+# over the relay and with one hung, each as a ratio to the single-key baseline). Every
+# figure in the final table comes from this run. BENCH_BUNKER_* knobs: see bench-bunker.sh.
 #
 #   scripts/bench.sh                  # everything (~6 minutes on 2 cores)
 #   BENCH_LOAD_MEMBERS=50 BENCH_LOAD_SECS=20 BENCH_E2E_RUNS=3 scripts/bench.sh
@@ -288,7 +290,8 @@ bunker = {}
 for line in sys.argv[8].splitlines():
     if line.strip().startswith("{"):
         v = json.loads(line)
-        bunker[v["case"]] = v
+        bunker[(v["case"], v.get("method") or v.get("of"))] = v
+        bunker.setdefault(v["case"], v)
 
 
 def mean_ns(group, bench):
@@ -379,22 +382,62 @@ for name in ("files", "serve", "relay"):
 print("  (files: each step its own CLI process, one after another; serve and relay: `dkg run`")
 print("   by the 3 members in parallel, then `sign run` by a coordinator and a signer)")
 print()
-print("NIP-46 bunker, sign_event through one local relay (nostr-connect client):")
-print(f"{'signer':<28}{'p50':>10}{'p99':>10}{'req/s':>9}{'p50 vs single':>15}{'req/s vs single':>17}")
-single = bunker.get("single", {}).get("result")
-for case, label in (("single", "(c) single key (baseline)"), ("local", "(a) local 2-of-3"),
-                    ("cosigners", "(b) two co-signers")):
-    r = bunker.get(case, {}).get("result")
-    if not r:
-        print(f"{label:<28}{'skipped':>10}")
+print("NIP-46 bunker through one local relay (nostr-connect client; issue 14). A goal is met when")
+print("the p50 and p99 ratios are both within it and no request failed.")
+LABELS = (("single_rust", "single key: nostr-connect"), ("single_js", "single key: nostr-tools"),
+          ("local", "local 2-of-3"), ("cosigners_http", "co-signers over HTTP (2-of-3)"),
+          ("cosigners_relay", "co-signers over the relay"),
+          ("cosigners_hung", "co-signers, 1 of 3 hung"))
+GOALS = {"cosigners_http": ("base", 1.5), "cosigners_relay": ("base", 1.5),
+         "cosigners_hung": ("cosigners_http", 1.3)}
+
+
+def rel(a, b):
+    return f"{a / b:.2f}x" if b else "-"
+
+
+for method in ("sign_event", "nip44_encrypt"):
+    res = {c: bunker.get((c, method), {}).get("result") for c, _ in LABELS}
+    bases = [c for c in ("single_rust", "single_js") if res[c] and res[c]["requests"]]
+    if not bases:
+        print(f"{method}: no single-key baseline measured")
         continue
-    rel = lambda a, b: f"{a / b:.2f}x" if b else ""
-    print(f"{label:<28}{r['p50_ms']:>8.1f}ms{r['p99_ms']:>8.1f}ms{r['per_sec']:>9.1f}"
-          f"{rel(r['p50_ms'], single['p50_ms']):>15}{rel(r['per_sec'], single['per_sec']):>17}"
-          f"{'' if not r['errors'] else '  errors: %d' % r['errors']}")
+    base = min(bases, key=lambda c: res[c]["p50_ms"])
+    b = res[base]
+    print()
+    print(f"{method} ({b['requests']} requests a case; baseline: {dict(LABELS)[base]}, the faster by p50)")
+    print(f"{'signer':<31}{'p50':>9}{'p99':>10}{'max':>10}{'req/s':>7}{'p50/base':>10}{'p99/base':>10}{'req/s/base':>11}  goal")
+    for case, label in LABELS:
+        r = res[case]
+        if not r:
+            why = bunker.get(case, {}).get("skipped") or bunker.get(case, {}).get("failed") or "not run"
+            print(f"{label:<31}  {why}")
+            continue
+        line = (f"{label:<31}{r['p50_ms']:>7.1f}ms{r['p99_ms']:>8.1f}ms{r['max_ms']:>8.0f}ms{r['per_sec']:>7.1f}"
+                f"{rel(r['p50_ms'], b['p50_ms']):>10}{rel(r['p99_ms'], b['p99_ms']):>10}"
+                f"{rel(r['per_sec'], b['per_sec']):>11}")
+        goal = GOALS.get(case)
+        if goal:
+            against = b if goal[0] == "base" else res.get(goal[0])
+            if against:
+                p50r, p99r = r["p50_ms"] / against["p50_ms"], r["p99_ms"] / against["p99_ms"]
+                ok = p50r <= goal[1] and p99r <= goal[1] and not r["errors"]
+                what = "single key" if goal[0] == "base" else "healthy co-signers"
+                extra = "" if goal[0] == "base" else f" (vs healthy: p50 {p50r:.2f}x, p99 {p99r:.2f}x)"
+                line += f"  <= {goal[1]}x {what}: {'met' if ok else 'not met'}{extra}"
+            else:
+                line += "  goal not checked: no healthy co-signer figure"
+        if r["errors"]:
+            line += f"  errors: {r['errors']}"
+        print(line)
+print()
 p = bunker.get("processing", {}).get("result")
 if p:
     print(f"  bunker's own time per sign_event (receipt to reply ready, local 2-of-3): "
+          f"{p['sign_event_mean_ms']:.2f} ms mean over {p['count']}")
+p = bunker.get(("processing", "cosigners_http"), {}).get("result")
+if p:
+    print(f"  bunker's own time per sign_event (co-signers over HTTP): "
           f"{p['sign_event_mean_ms']:.2f} ms mean over {p['count']}")
 c = bunker.get("clients")
 if c:
