@@ -78,6 +78,26 @@ pub fn sent_by(
     rows.collect()
 }
 
+/// Packages of `round` in `ceremony` after `since`: `(seq, seat, event JSON)`, in seq
+/// order, at most `limit`.
+pub fn of_round_since(
+    conn: &mut rusqlite::Connection,
+    ceremony: &str,
+    round: crate::envelope::Round,
+    since: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, u16, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, seat, event FROM packages WHERE ceremony_id = ?1 AND round = ?2 \
+         AND seq > ?3 ORDER BY seq LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![ceremony, round.as_str(), since, limit as i64],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    rows.collect()
+}
+
 /// The newest seq in `ceremony` (0 when empty).
 pub fn latest_seq(conn: &mut rusqlite::Connection, ceremony: &str) -> rusqlite::Result<i64> {
     conn.query_row(

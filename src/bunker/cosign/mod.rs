@@ -24,6 +24,7 @@
 
 pub mod bridge;
 mod ecdh;
+mod pool;
 mod sign;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,8 +51,6 @@ const ONLINE_FOR: Duration = Duration::from_secs(180);
 const CONNECTED: Duration = Duration::from_secs(15);
 /// A co-signer that failed a request is asked last for this long.
 const SUSPECT_FOR: Duration = Duration::from_secs(120);
-/// How many recent commitment packages are searched for unused commitments.
-const COMMIT_WINDOW: usize = 1000;
 /// The bunker's own deadline ends this much before the request timeout, so its error
 /// (naming co-signers) goes out instead of a bare timeout.
 const MARGIN: Duration = Duration::from_millis(1500);
@@ -65,6 +64,7 @@ pub struct Cosigners {
     budget: Duration,
     /// Seats that refused, timed out or cheated recently, and when.
     suspects: Mutex<HashMap<MemberId, Instant>>,
+    pool: pool::Pool,
 }
 
 /// What one co-signer said to one request.
@@ -118,6 +118,7 @@ impl Cosigners {
                 .saturating_sub(MARGIN)
                 .max(Duration::from_secs(1)),
             suspects: Mutex::new(HashMap::new()),
+            pool: pool::Pool::default(),
         })
     }
 

@@ -5,15 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use nostr::{Event, JsonUtil, UnsignedEvent};
+use nostr::{Event, UnsignedEvent};
 
-use super::{Asked, Cosigners, Error, Excluded, Heard, Result, COMMIT_WINDOW};
+use super::{Asked, Cosigners, Error, Excluded, Heard, Result};
 use crate::bunker::store;
 use crate::ceremony::{frost, signing, MemberId};
-use crate::envelope::payload::sign::{CommitEntry, CommitPayload, RequestPayload, SharePayload};
+use crate::envelope::payload::sign::{RequestPayload, SharePayload};
 use crate::envelope::Round;
 use crate::events::Message;
-use crate::serve::door;
 
 const WHAT: &str = "sign_event";
 
@@ -40,16 +39,16 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
     let mut progress = Instant::now();
     loop {
         // Start a session whenever t co-signers are ready.
-        let avail = available(co).await?;
+        let avail = co.pool.available(co).await?;
         let ready: Vec<MemberId> = avail
-            .keys()
+            .iter()
             .copied()
             .filter(|s| !busy.contains(s) && !excluded.0.contains_key(s))
             .collect();
         let ready = co.rank(ready).await?;
         if ready.len() >= t {
             let chosen: Vec<MemberId> = ready[..t].to_vec();
-            if let Some(s) = start(co, &message, &bytes, &avail, chosen).await? {
+            if let Some(s) = start(co, &message, &bytes, chosen).await? {
                 busy.extend(s.asked.seats.iter().copied());
                 sessions.push(s);
                 progress = Instant::now();
@@ -62,11 +61,11 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
         // nothing can help any more or nothing has happened for the stall bound.
         let until = deadline.min(progress + co.stall);
         let mut could: BTreeSet<MemberId> = busy.clone();
-        could.extend(avail.keys().copied());
+        could.extend(avail.iter().copied());
         if co.hopeful(&excluded, &could) < t || Instant::now() >= until {
             let mut out = Excluded(excluded.0.clone());
             for seat in co.group.roster.ids() {
-                let idle = !busy.contains(&seat) && !avail.contains_key(&seat);
+                let idle = !busy.contains(&seat) && !avail.contains(&seat);
                 if idle && !co.group.has_left(seat) && !out.0.contains_key(&seat) {
                     let why = format!("{} has no unused commitment", co.name(seat));
                     out.0.insert(seat, why);
@@ -126,18 +125,24 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
 }
 
 /// Seals a `sign-request` for `chosen` over their commitments and sends it, after marking
-/// the commitments used (all or none); `None` when another request took one first.
+/// the commitments used (all or none); `None` when a seat has none left or one was used.
 async fn start(
     co: &Cosigners,
     message: &Message,
     bytes: &[u8],
-    avail: &BTreeMap<MemberId, CommitEntry>,
     chosen: Vec<MemberId>,
 ) -> Result<Option<Session>> {
     let group = &co.group;
-    let commitments = chosen.iter().map(|s| (*s, avail[s].commitments)).collect();
+    // Taken under the pool's lock: a concurrent request cannot pick the same ones.
+    let Some(taken) = co.pool.take(&chosen).await else {
+        return Ok(None);
+    };
+    let commitments = taken
+        .iter()
+        .map(|(s, (e, _))| (*s, e.commitments))
+        .collect();
     let ids: BTreeMap<MemberId, String> =
-        chosen.iter().map(|s| (*s, avail[s].id.clone())).collect();
+        taken.iter().map(|(s, (e, _))| (*s, e.id.clone())).collect();
     let package = signing::signing_package(&group.roster, &commitments, bytes)?;
     let payload = RequestPayload {
         group: group.npub.clone(),
@@ -148,6 +153,7 @@ async fn start(
     let request = co.seal(Round::SignRequest, &payload)?;
     let (cid, rid) = (co.ceremony.id.clone(), request.id.to_hex());
     let used: Vec<(u16, String)> = ids.into_iter().collect();
+    let used_keys = used.clone();
     let now = crate::bunker::unix_now();
     // Durable before the request is out: a commitment is never handed out twice, by
     // concurrent requests or after a restart.
@@ -157,6 +163,19 @@ async fn start(
         .call(move |c| store::mark_used(c, &cid, &used, &rid, now))
         .await?;
     if !fresh {
+        // One was used already (marked by a bunker before a restart, say): it is gone for
+        // good; the others go back.
+        let cid = co.ceremony.id.clone();
+        let used = co
+            .door
+            .db()
+            .call(move |c| store::used_commitments(c, &cid, &used_keys))
+            .await?;
+        let unused = taken
+            .into_iter()
+            .filter(|(s, (e, _))| !used.contains(&(*s, e.id.clone())))
+            .collect();
+        co.pool.put_back(unused).await;
         return Ok(None);
     }
     Ok(Some(Session {
@@ -164,43 +183,4 @@ async fn start(
         package,
         shares: BTreeMap::new(),
     }))
-}
-
-/// The newest unused commitment of each seat.
-async fn available(co: &Cosigners) -> Result<BTreeMap<MemberId, CommitEntry>> {
-    let cid = co.ceremony.id.clone();
-    let npub = co.group.npub.clone();
-    co.door
-        .db()
-        .call(move |c| {
-            let rows = door::recent_of_round(c, &cid, Round::SignCommit, COMMIT_WINDOW)?;
-            let mut entries: Vec<(MemberId, CommitEntry)> = vec![];
-            let now = crate::clock::now();
-            for (seat, _, json) in rows {
-                // Serve checked these packages when it stored them.
-                let Ok(ev) = Event::from_json(&json) else {
-                    continue;
-                };
-                let Ok(p) = serde_json::from_str::<CommitPayload>(&ev.content) else {
-                    continue;
-                };
-                // Expired commitments are refused by their signers: never pick one.
-                if seat == 0 || p.group != npub || now >= p.expires_at(&ev) {
-                    continue;
-                }
-                entries.extend(p.commitments.into_iter().map(|e| (seat, e)));
-            }
-            let keys: Vec<(u16, String)> =
-                entries.iter().map(|(s, e)| (*s, e.id.clone())).collect();
-            let used = store::used_commitments(c, &cid, &keys)?;
-            let mut out = BTreeMap::new();
-            for (seat, e) in entries {
-                if !used.contains(&(seat, e.id.clone())) {
-                    out.entry(seat).or_insert(e);
-                }
-            }
-            Ok(out)
-        })
-        .await
-        .map_err(Error::from)
 }
