@@ -216,8 +216,7 @@ async fn main() {
                     _ => panic!("no EOSE from the relay within 10 s"),
                 }
             }
-            let start = Instant::now();
-            for (i, k) in keys.iter().enumerate() {
+            let ask = |i: usize, k: &Keys| {
                 let body = json!({"id": format!("c{i}"), "method": "get_public_key", "params": []})
                     .to_string();
                 let content = nostr::nips::nip44::encrypt(
@@ -227,13 +226,39 @@ async fn main() {
                     nostr::nips::nip44::Version::default(),
                 )
                 .expect("encrypt");
-                let ev = EventBuilder::new(Kind::NostrConnect, content)
+                EventBuilder::new(Kind::NostrConnect, content)
                     .tag(Tag::public_key(bunker))
                     .sign_with_keys(k)
-                    .expect("sign");
-                client.send_event(&ev).await.expect("send");
+                    .expect("sign")
+            };
+            // The grants were written by another process: the bunker learns them when it
+            // next re-reads its clients. Until one probe is answered, the others would
+            // count as strangers (and mostly get silence), so probe first, as a client
+            // retrying would.
+            let probe_until = tokio::time::Instant::now() + Duration::from_secs(30);
+            'probe: loop {
+                client.send_event(&ask(0, &keys[0])).await.expect("send");
+                let again = tokio::time::Instant::now() + Duration::from_secs(1);
+                loop {
+                    match tokio::time::timeout_at(again.min(probe_until), news.recv()).await {
+                        Ok(Ok(nostr_sdk::RelayPoolNotification::Event { event, .. }))
+                            if event.kind == Kind::NostrConnect =>
+                        {
+                            break 'probe
+                        }
+                        Ok(Ok(_)) => {}
+                        _ if tokio::time::Instant::now() >= probe_until => {
+                            panic!("the bunker did not answer an authorized client within 30 s")
+                        }
+                        _ => break,
+                    }
+                }
             }
-            let mut answered = 0usize;
+            let start = Instant::now();
+            for (i, k) in keys.iter().enumerate().skip(1) {
+                client.send_event(&ask(i, k)).await.expect("send");
+            }
+            let mut answered = 1usize;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while answered < n {
                 match tokio::time::timeout_at(deadline, news.recv()).await {

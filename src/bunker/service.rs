@@ -27,8 +27,10 @@ use crate::serve::door::Db;
 
 /// How long a request id is remembered to answer duplicates once.
 const DEDUPE_FOR: Duration = Duration::from_secs(600);
-/// How often the keys with a grant are re-read (grants change from other processes).
-const RELOAD_KNOWN: Duration = Duration::from_secs(10);
+/// How often the keys with a grant are re-read (grants change from other processes,
+/// `bunker clients allow`): until then a newly allowed client counts as a stranger, within
+/// the unknown budget. One indexed read of the keys; 2 s keeps that wait short.
+const RELOAD_KNOWN: Duration = Duration::from_secs(2);
 
 /// A running bunker's configuration and state.
 pub struct Bunker {
