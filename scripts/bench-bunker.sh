@@ -18,7 +18,7 @@
 #
 #   BENCH_BUNKER_REQUESTS=200        sign_event requests per case
 #   BENCH_BUNKER_NIP44_REQUESTS=100  nip44_encrypt requests per case (0: none)
-#   BENCH_BUNKER_CONCURRENCY=4       clients at once, each with its own key
+#   BENCH_BUNKER_CONCURRENCY="1 4"   clients at once (each with its own key), per run
 #   BENCH_BUNKER_CLIENTS=1000        clients for the RSS figure (0: none)
 #   BENCH_BUNKER_COSIGNER_TIMEOUT=   serve's --cosigner-timeout (empty: serve's default)
 #   BENCH_BUNKER_DEFAULT_LIMITS=1    co-signer serves keep serve's default rate limits
@@ -32,7 +32,7 @@ BIN="$CARGO_TARGET_DIR/release/passport"
 EX="$CARGO_TARGET_DIR/release/examples"
 REQUESTS="${BENCH_BUNKER_REQUESTS:-200}"
 NIP44="${BENCH_BUNKER_NIP44_REQUESTS:-100}"
-CONC="${BENCH_BUNKER_CONCURRENCY:-4}"
+CONC="${BENCH_BUNKER_CONCURRENCY:-1 4}"
 CLIENTS="${BENCH_BUNKER_CLIENTS:-1000}"
 unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY PASSPORT_VIA
 
@@ -91,18 +91,22 @@ field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'
 npub() { q --home "$W/$1" --json id | field npub; }
 init() { local m; for m in "$@"; do [[ -d "$W/$m" ]] || q --home "$W/$m" init --age-identity "$W/$m.key" >/dev/null; done; }
 
-# One JSON line per method for CASE; LOAD... is bunker_load's arguments before the count.
+# One JSON line per method and client count for CASE; LOAD... is bunker_load's arguments
+# before the count. One client measures how long a request takes; several at once
+# measure how many a 2-core machine carries (three agents, serve and the relay share it).
 measure() {
     local case="$1"; shift
-    local r
-    echo "  $case: $REQUESTS sign_event, $CONC clients" >&2
-    r="$("$EX/bunker_load" "$@" "$REQUESTS" "$CONC" sign_event 2>>"$W/load.err")"
-    echo "{\"case\":\"$case\",\"method\":\"sign_event\",\"result\":$r}"
-    if ((NIP44 > 0)); then
-        echo "  $case: $NIP44 nip44_encrypt, $CONC clients" >&2
-        r="$("$EX/bunker_load" "$@" "$NIP44" "$CONC" nip44_encrypt 2>>"$W/load.err")"
-        echo "{\"case\":\"$case\",\"method\":\"nip44_encrypt\",\"result\":$r}"
-    fi
+    local r c
+    for c in $CONC; do
+        echo "  $case: $REQUESTS sign_event, $c client(s)" >&2
+        r="$("$EX/bunker_load" "$@" "$REQUESTS" "$c" sign_event 2>>"$W/load.err")"
+        echo "{\"case\":\"$case\",\"method\":\"sign_event\",\"clients\":$c,\"result\":$r}"
+        if ((NIP44 > 0)); then
+            echo "  $case: $NIP44 nip44_encrypt, $c client(s)" >&2
+            r="$("$EX/bunker_load" "$@" "$NIP44" "$c" nip44_encrypt 2>>"$W/load.err")"
+            echo "{\"case\":\"$case\",\"method\":\"nip44_encrypt\",\"clients\":$c,\"result\":$r}"
+        fi
+    done
 }
 
 # The bunker's own time per sign_event (receipt → reply ready), from its histogram.

@@ -290,7 +290,8 @@ bunker = {}
 for line in sys.argv[8].splitlines():
     if line.strip().startswith("{"):
         v = json.loads(line)
-        bunker[(v["case"], v.get("method") or v.get("of"))] = v
+        bunker[(v["case"], v.get("method") or v.get("of"), v.get("clients"))] = v
+        bunker.setdefault((v["case"], v.get("method") or v.get("of")), v)
         bunker.setdefault(v["case"], v)
 
 
@@ -396,8 +397,9 @@ def rel(a, b):
     return f"{a / b:.2f}x" if b else "-"
 
 
-for method in ("sign_event", "nip44_encrypt"):
-    res = {c: bunker.get((c, method), {}).get("result") for c, _ in LABELS}
+levels = sorted({k[2] for k in bunker if isinstance(k, tuple) and len(k) == 3 and k[2]})
+for method, clients in [(m, c) for m in ("sign_event", "nip44_encrypt") for c in levels or [None]]:
+    res = {c: bunker.get((c, method, clients), {}).get("result") for c, _ in LABELS}
     bases = [c for c in ("single_rust", "single_js") if res[c] and res[c]["requests"]]
     if not bases:
         print(f"{method}: no single-key baseline measured")
@@ -405,7 +407,8 @@ for method in ("sign_event", "nip44_encrypt"):
     base = min(bases, key=lambda c: res[c]["p50_ms"])
     b = res[base]
     print()
-    print(f"{method} ({b['requests']} requests a case; baseline: {dict(LABELS)[base]}, the faster by p50)")
+    who = f"{clients} client{'s at once' if clients != 1 else ''}, " if clients else ""
+    print(f"{method} ({who}{b['requests']} requests a case; baseline: {dict(LABELS)[base]}, the faster by p50)")
     print(f"{'signer':<31}{'p50':>9}{'p99':>10}{'max':>10}{'req/s':>7}{'p50/base':>10}{'p99/base':>10}{'req/s/base':>11}  goal")
     for case, label in LABELS:
         r = res[case]

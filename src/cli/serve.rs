@@ -228,12 +228,11 @@ impl GrantArgs {
             return Err(OperatorError::NotAskable(m.to_string()).into());
         }
         let ask_kinds = self.ask_kinds.clone().unwrap_or_default();
-        let ask = (!ask_methods.is_empty() || !ask_kinds.is_empty()).then_some(
-            bunker::policy::Ask {
+        let ask =
+            (!ask_methods.is_empty() || !ask_kinds.is_empty()).then_some(bunker::policy::Ask {
                 methods: ask_methods,
                 kinds: ask_kinds,
-            },
-        );
+            });
         Ok(bunker::policy::Grant {
             methods,
             kinds: self.kinds.clone(),

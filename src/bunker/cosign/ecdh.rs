@@ -57,6 +57,7 @@ pub(super) async fn ecdh(co: &Cosigners, peer: PublicKey, method: Method) -> Res
                     Some(share) => {
                         if ecdh::verify_share(public, roster, seat, &peer, &context, &share).is_ok()
                         {
+                            co.observe(asked.asked_at.elapsed());
                             valid.insert(seat, share);
                         } else {
                             let why = format!(

@@ -24,10 +24,11 @@
 
 pub mod bridge;
 mod ecdh;
+mod hedge;
 mod pool;
 mod sign;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ use crate::envelope::payload::cosign::RefusalPayload;
 use crate::envelope::{self, Binding, Checked, Draft, Round, Sender};
 use crate::group::Group;
 use crate::serve::door::{self, Ceremony, Door};
+use hedge::{hedge_of, HEDGE_SAMPLES};
 
 /// Default time the bunker waits with nothing progressing before it gives up.
 pub const DEFAULT_COSIGNER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +66,8 @@ pub struct Cosigners {
     budget: Duration,
     /// Seats that refused, timed out or cheated recently, and when.
     suspects: Mutex<HashMap<MemberId, Instant>>,
+    /// The most recent times a co-signer took to answer a session (for the hedge delay).
+    answer_times: Mutex<VecDeque<Duration>>,
     pool: pool::Pool,
 }
 
@@ -118,6 +122,7 @@ impl Cosigners {
                 .saturating_sub(MARGIN)
                 .max(Duration::from_secs(1)),
             suspects: Mutex::new(HashMap::new()),
+            answer_times: Mutex::new(VecDeque::new()),
             pool: pool::Pool::default(),
         })
     }
@@ -133,6 +138,28 @@ impl Cosigners {
     fn suspect(&self, seat: MemberId) {
         let mut s = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
         s.insert(seat, Instant::now());
+    }
+
+    /// Records how long a co-signer took to answer a session.
+    fn observe(&self, took: Duration) {
+        let mut a = self.answer_times.lock().unwrap_or_else(|p| p.into_inner());
+        if a.len() == HEDGE_SAMPLES {
+            a.pop_front();
+        }
+        a.push_back(took);
+    }
+
+    /// How long a live session is left alone before another one starts beside it: three
+    /// times the median answer time of late (a hedged request, as in Dean and Barroso,
+    /// "The Tail at Scale", CACM 2013), within [25 ms, 1 s]. Plain ROAST starts the next
+    /// session as soon as any t co-signers are ready, so with all of them healthy nearly
+    /// every request ran two sessions and the co-signers did twice the work; the hedge
+    /// keeps ROAST's bound (a session that cannot finish still holds a co-signer that
+    /// never gets ready again) at the cost of at most this delay when one hangs, and
+    /// [`Cosigners::rank`] asks the silent one last afterwards.
+    fn hedge(&self) -> Duration {
+        let a = self.answer_times.lock().unwrap_or_else(|p| p.into_inner());
+        hedge_of(a.iter().copied().collect())
     }
 
     /// Seats that could still take part in this request: not excluded, and asked already,
@@ -155,6 +182,16 @@ impl Cosigners {
 
     /// `seats` ordered best first: not recently failed, polling now, most recently active.
     async fn rank(&self, seats: Vec<MemberId>) -> Result<Vec<MemberId>> {
+        Ok(self
+            .rank_marked(seats)
+            .await?
+            .into_iter()
+            .map(|k| k.0)
+            .collect())
+    }
+
+    /// [`Cosigners::rank`], each seat with whether it failed a request recently.
+    async fn rank_marked(&self, seats: Vec<MemberId>) -> Result<Vec<(MemberId, bool)>> {
         let cid = self.ceremony.id.clone();
         let posted: HashMap<MemberId, i64> = self
             .door
@@ -192,7 +229,7 @@ impl Cosigners {
                 .then(b.2.cmp(&a.2))
                 .then(a.3.cmp(&b.3))
         });
-        Ok(keyed.into_iter().map(|k| k.3).collect())
+        Ok(keyed.into_iter().map(|k| (k.3, k.0)).collect())
     }
 
     fn seal<T: serde::Serialize>(&self, round: Round, payload: &T) -> Result<Event> {
@@ -284,7 +321,9 @@ impl Cosigners {
     /// asked last for a while, and the operator is told.
     fn left_behind<'a>(&self, what: &str, open: impl Iterator<Item = &'a Asked>) {
         let mut seen = BTreeSet::new();
-        for a in open {
+        // Merely slower than the fastest t is no failure (ECDH asks more than it needs).
+        let late = self.hedge();
+        for a in open.filter(|a| a.asked_at.elapsed() >= late) {
             for seat in a.silent().filter(|s| seen.insert(*s)) {
                 tracing::warn!(
                     "passport serve: bunker: {what}: {} has not answered ({:.1} s); done without it",

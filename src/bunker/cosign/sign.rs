@@ -45,8 +45,25 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
             .copied()
             .filter(|s| !busy.contains(s) && !excluded.0.contains_key(s))
             .collect();
-        let ready = co.rank(ready).await?;
-        if ready.len() >= t {
+        let ranked = co.rank_marked(ready).await?;
+        let ready: Vec<MemberId> = ranked.iter().map(|k| k.0).collect();
+        // A live session (no member out) younger than the hedge delay is left to finish
+        // first: with everyone healthy one session signs, instead of a second one for
+        // every co-signer that answers before its partner.
+        let hold = sessions
+            .iter()
+            .filter(|s| s.asked.seats.iter().all(|m| !excluded.0.contains_key(m)))
+            .map(|s| s.asked.asked_at + co.hedge())
+            .max()
+            .filter(|at| *at > Instant::now());
+        // A session that would hold a co-signer that failed lately (silent, say) waits a
+        // hedge delay for the others' next commitments first: under load the healthy
+        // ones are often just busy, and a hung one would cost a hedge anyway.
+        let suspect_in = ranked.iter().take(t).any(|k| k.1);
+        let hold = hold.or_else(|| {
+            Some(progress + co.hedge()).filter(|at| suspect_in && *at > Instant::now())
+        });
+        if ready.len() >= t && hold.is_none() {
             let chosen: Vec<MemberId> = ready[..t].to_vec();
             if let Some(s) = start(co, &message, &bytes, chosen).await? {
                 busy.extend(s.asked.seats.iter().copied());
@@ -74,6 +91,7 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
             let open = sessions.iter().map(|s| &s.asked);
             return Err(co.give_up("sign", &out, open, ready.len()));
         }
+        let until = hold.map_or(until, |h| h.min(until));
         co.news(&mut news, until).await;
         for s in &mut sessions {
             for heard in co.heard(&mut s.asked, Round::SignShare).await? {
@@ -86,6 +104,7 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
                     }
                     Heard::Answer(seat, c) => {
                         busy.remove(&seat);
+                        co.observe(s.asked.asked_at.elapsed());
                         let share = match c.payload::<SharePayload>(None) {
                             Ok(p) if p.request == s.asked.rid => p.share,
                             _ => {

@@ -204,17 +204,18 @@ impl Agent<'_> {
 
     /// Publishes new commitments until the pool holds `opts.pool` open ones.
     pub(super) fn replenish(&mut self, via: &mut Via) -> Result<()> {
-        let mut changed = self.prune();
+        // Unsaved changes: the prune's (each new commitment is saved as it is made).
+        let mut unsaved = self.prune();
         while self.pool.commits.len() < self.opts.pool {
             let valid_for = crate::ops::nonce::DEFAULT_VALID_FOR;
             let (_, r) = sign::make(self.home, &self.group.npub, Some(&self.name), 1, valid_for)?;
             self.pool.commits.push(r.event);
-            changed = true;
             // Saved before it is published, so a crash never forgets a published commitment.
             self.home.write_state(&self.state_rel, &self.pool)?;
+            unsaved = false;
             via.publish(self.pool.commits.last().expect("just pushed"))?;
         }
-        if changed {
+        if unsaved {
             self.home.write_state(&self.state_rel, &self.pool)?;
         }
         Ok(())
