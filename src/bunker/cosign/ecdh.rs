@@ -72,7 +72,7 @@ pub(super) async fn ecdh(co: &Cosigners, peer: PublicKey, method: Method) -> Res
         }
         if valid.len() >= t {
             let first: BTreeMap<MemberId, EcdhShare> = valid.into_iter().take(t).collect();
-            co.left_behind(label, std::iter::once(&asked));
+            co.left_behind(label, std::iter::once(&asked), co.hedge());
             return Ok(ecdh::combine(public, roster, &peer, &context, &first)?);
         }
         let silent = asked.silent().count();

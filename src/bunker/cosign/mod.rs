@@ -319,11 +319,12 @@ impl Cosigners {
 
     /// After a success: the co-signers that were asked and did not answer in time are
     /// asked last for a while, and the operator is told.
-    fn left_behind<'a>(&self, what: &str, open: impl Iterator<Item = &'a Asked>) {
+    /// Only requests sent more than `late` ago count: being merely slower than the
+    /// fastest t (ECDH asks more than it needs), or in a session that started after the
+    /// one that signed, is no failure.
+    fn left_behind<'a>(&self, what: &str, open: impl Iterator<Item = &'a Asked>, late: Duration) {
         let mut seen = BTreeSet::new();
-        // Merely slower than the fastest t is no failure (ECDH asks more than it needs).
-        let late = self.hedge();
-        for a in open.filter(|a| a.asked_at.elapsed() >= late) {
+        for a in open.filter(|a| a.asked_at.elapsed() > late) {
             for seat in a.silent().filter(|s| seen.insert(*s)) {
                 tracing::warn!(
                     "passport serve: bunker: {what}: {} has not answered ({:.1} s); done without it",

@@ -136,7 +136,9 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
                 &s.shares,
                 &group.public_key_package,
             )?;
-            co.left_behind(WHAT, sessions.iter().map(|s| &s.asked));
+            // Silent in a session older than the one that signed: left behind.
+            let late = s.asked.asked_at.elapsed();
+            co.left_behind(WHAT, sessions.iter().map(|s| &s.asked), late);
             // events::finish_aggregate checks the signature with libsecp256k1.
             return crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer);
         }
