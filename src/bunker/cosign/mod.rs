@@ -317,11 +317,9 @@ impl Cosigners {
         self.suspect(seat);
     }
 
-    /// After a success: the co-signers that were asked and did not answer in time are
-    /// asked last for a while, and the operator is told.
-    /// Only requests sent more than `late` ago count: being merely slower than the
-    /// fastest t (ECDH asks more than it needs), or in a session that started after the
-    /// one that signed, is no failure.
+    /// After a success: the co-signers asked more than `late` ago that did not answer are
+    /// asked last for a while, and the operator is told (merely slower than the fastest t,
+    /// or in a session started after the one that signed, is no failure).
     fn left_behind<'a>(&self, what: &str, open: impl Iterator<Item = &'a Asked>, late: Duration) {
         let mut seen = BTreeSet::new();
         for a in open.filter(|a| a.asked_at.elapsed() > late) {

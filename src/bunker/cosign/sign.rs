@@ -50,19 +50,19 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
         // A live session (no member out) younger than the hedge delay is left to finish
         // first: with everyone healthy one session signs, instead of a second one for
         // every co-signer that answers before its partner.
+        let hedge = co.hedge();
         let hold = sessions
             .iter()
             .filter(|s| s.asked.seats.iter().all(|m| !excluded.0.contains_key(m)))
-            .map(|s| s.asked.asked_at + co.hedge())
+            .map(|s| s.asked.asked_at + hedge)
             .max()
             .filter(|at| *at > Instant::now());
         // A session that would hold a co-signer that failed lately (silent, say) waits a
         // hedge delay for the others' next commitments first: under load the healthy
         // ones are often just busy, and a hung one would cost a hedge anyway.
         let suspect_in = ranked.iter().take(t).any(|k| k.1);
-        let hold = hold.or_else(|| {
-            Some(progress + co.hedge()).filter(|at| suspect_in && *at > Instant::now())
-        });
+        let hold =
+            hold.or_else(|| Some(progress + hedge).filter(|at| suspect_in && *at > Instant::now()));
         if ready.len() >= t && hold.is_none() {
             let chosen: Vec<MemberId> = ready[..t].to_vec();
             if let Some(s) = start(co, &message, &bytes, chosen).await? {
