@@ -73,7 +73,7 @@ pub(super) async fn sign(co: &Cosigners, unsigned: UnsignedEvent) -> Result<Even
             // Started, or another request took a commitment first: look again.
             continue;
         }
-        // Fewer than t ready: wait for answers or new commitments (concurrent requests
+        // Fewer than t ready, or holding off: wait for answers or new commitments (concurrent requests
         // may have taken every pooled one; agents publish more as they answer), unless
         // nothing can help any more or nothing has happened for the stall bound.
         let until = deadline.min(progress + co.stall);
