@@ -255,7 +255,9 @@ impl Bunker {
         self: Arc<Self>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<crate::serve::door::Task, super::Error> {
-        let client = Client::new(self.transport.clone());
+        let client = crate::transport::sdk_builder()
+            .signer(self.transport.clone())
+            .build();
         for r in &self.relays {
             client
                 .add_relay(r.as_str())

@@ -16,6 +16,7 @@ mod files;
 mod http;
 mod lazy;
 mod relays;
+mod socket;
 mod via;
 mod wait;
 
@@ -32,6 +33,7 @@ pub use files::{
     input_of, read_inputs, read_package, read_source, refuse_clobber, write_package, Files, Input,
 };
 pub use lazy::Lazy;
+pub use socket::{sdk_builder, NoDelay};
 pub use via::{Delivery, Via};
 pub use wait::{until_complete, Progress, Retry, Retryable, Waiting, Waits};
 

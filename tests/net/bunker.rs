@@ -557,30 +557,10 @@ fn relay_on(port: u16) -> (tokio::runtime::Runtime, String) {
         .enable_all()
         .build()
         .unwrap();
-    let url = rt.block_on(async {
-        // A free port is picked, then bound: under parallel tests another process can
-        // take it in between, so a chosen-for-us port is tried again (a given one not).
-        let mut attempt = 0;
-        let r = loop {
-            let mut b = RelayBuilder::default().addr(std::net::IpAddr::from([127, 0, 0, 1]));
-            if port != 0 {
-                b = b.port(port);
-            }
-            let r = LocalRelay::new(b);
-            match r.run().await {
-                Ok(()) => break r,
-                Err(_) if port == 0 && attempt < 20 => attempt += 1,
-                Err(e) => panic!("relay on port {port}: {e}"),
-            }
-        };
-        let url = r.url().await.to_string();
-        // Keep the relay alive as long as the runtime.
-        tokio::spawn(async move {
-            let _keep = r;
-            std::future::pending::<()>().await
-        });
-        url
-    });
+    let relay = LocalRelay::new(RelayBuilder::default());
+    let url = rt
+        .block_on(crate::util::relay::listen(relay, port))
+        .unwrap_or_else(|e| panic!("relay on port {port}: {e}"));
     (rt, url)
 }
 

@@ -10,6 +10,7 @@ mod util {
     mod base;
     mod group;
     mod net;
+    pub mod relay;
     mod spawn;
     pub mod tmux;
     pub use base::*;

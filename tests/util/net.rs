@@ -28,29 +28,13 @@ pub fn start_relay_limited(notes_per_minute: u32) -> TestRelay {
         .enable_all()
         .build()
         .unwrap();
-    let relay = rt.block_on(async {
-        // The relay picks a free port and binds it afterwards, so another process can
-        // take the port in between (seen under parallel tests): try again.
-        let mut attempt = 0;
-        loop {
-            let builder = RelayBuilder::default()
-                .addr(std::net::IpAddr::from([127, 0, 0, 1]))
-                .rate_limit(RateLimit {
-                    max_reqs: 500,
-                    notes_per_minute,
-                });
-            let relay = LocalRelay::new(builder);
-            match relay.run().await {
-                Ok(()) => break relay,
-                Err(e) if attempt < 20 => {
-                    attempt += 1;
-                    eprintln!("relay did not start ({e}); trying another port");
-                }
-                Err(e) => panic!("no relay after 20 attempts: {e}"),
-            }
-        }
-    });
-    let url = rt.block_on(relay.url()).to_string();
+    let relay = LocalRelay::new(RelayBuilder::default().rate_limit(RateLimit {
+        max_reqs: 500,
+        notes_per_minute,
+    }));
+    let url = rt
+        .block_on(super::relay::listen(relay.clone(), 0))
+        .expect("the test relay binds a loopback port");
     TestRelay {
         url,
         rt,

@@ -53,7 +53,9 @@ pub async fn start(
 ) -> Result<(), BoxError> {
     let ceremony = door.ceremony_for(&group.roster).await?;
     // The transport key signs NIP-42 AUTH for relays that ask.
-    let sdk = Client::builder().signer(transport.clone()).build();
+    let sdk = crate::transport::sdk_builder()
+        .signer(transport.clone())
+        .build();
     for r in relays {
         sdk.add_relay(r.as_str()).await?;
     }

@@ -157,7 +157,9 @@ pub(super) fn run(cli: &Cli, a: &ConnectArgs, out: &Output, now: u64) -> Result<
         .map_err(OperatorError::ConnectReply)?;
     let relays: Vec<String> = uri.relays.iter().map(|r| r.to_string()).collect();
     runtime()?.block_on(async {
-        let client = nostr_sdk::Client::new(transport.clone());
+        let client = crate::transport::sdk_builder()
+            .signer(transport.clone())
+            .build();
         for r in &uri.relays {
             client
                 .add_relay(r)

@@ -59,7 +59,7 @@ impl Client {
         let mut limits = RelayLimits::default();
         limits.messages.max_size = Some((MAX_PACKAGE_BYTES + (64 << 10)) as u32);
         // The identity key signs NIP-42 AUTH for relays that ask; nothing else.
-        let sdk = SdkClient::builder()
+        let sdk = super::sdk_builder()
             .signer(keys.clone())
             .opts(ClientOptions::new().relay_limits(limits))
             .build();
