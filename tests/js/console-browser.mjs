@@ -1,14 +1,14 @@
 // The operator in a real browser (Debian's chromium, driven by playwright-core), for
 // tests/net/bunker/console.rs: it opens the login link of `passport bunker console`,
 // lands on /console, opens the waiting request, reads what the page shows, clicks
-// Approve and reads the result page. Pages run with JavaScript off: the console must
-// work without it.
+// Approve, reads the result page, then logs out. Pages run with JavaScript off: the
+// console must work without it.
 //
 //   node console-browser.mjs LOGIN_URL PENDING_URL
 //
 // stdout, one JSON object a line: {"landed"…}, {"cookie"…}, {"request"…}, {"result"…},
-// {"again"…} (the login link opened a second time). Any failure: a message on stderr
-// and exit 1 (2 after 90 s).
+// {"logout"…}, {"again"…} (the login link opened a second time). Any failure: a message
+// on stderr and exit 1 (2 after 90 s).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -77,6 +77,15 @@ try {
     page.locator('#approve').click(),
   ])
   say({ result: { status: result.status(), path: new URL(page.url()).pathname, message: await text(page, '#message') } })
+
+  // Log out from the list page: the cookie is gone and the console closed.
+  const consoleUrl = new URL('/console', login).href
+  await page.goto(consoleUrl)
+  const [out] = await Promise.all([page.waitForNavigation(), page.locator('#logout').click()])
+  const message = await text(page, '#message')
+  const left = (await context.cookies()).some((c) => c.name === 'passport_console')
+  const after = await page.goto(consoleUrl)
+  say({ logout: { status: out.status(), message, cookie_left: left, after: after.status() } })
 
   const again = await page.goto(login)
   say({ again: { status: again.status(), message: await text(page, '#message') } })

@@ -95,6 +95,16 @@ pub fn valid(conn: &Connection, session: &str, now: u64) -> rusqlite::Result<boo
     .map(|r| r.is_some())
 }
 
+/// Ends `session` (the console's Log out); ending an unknown one is no error.
+pub fn log_out(conn: &mut Connection, session: &str) -> rusqlite::Result<()> {
+    let tx = Db::write_tx(conn)?;
+    tx.execute(
+        "DELETE FROM bunker_console_sessions WHERE session_hash = ?1",
+        [hash(session)],
+    )?;
+    tx.commit()
+}
+
 fn csrf_mac(session: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(session.as_bytes()).expect("HMAC takes any key");
     mac.update(b"passport console csrf v1");
@@ -145,6 +155,19 @@ mod tests {
         assert_eq!(log_in(&mut c, "00", 102).expect("db"), None, "unknown");
         let (late, exp) = new_login(&mut c, 200).expect("token");
         assert_eq!(log_in(&mut c, &late, exp).expect("db"), None, "expired");
+    }
+
+    #[test]
+    fn logging_out_ends_that_session_only() {
+        let (_d, mut c) = db();
+        let (a, _) = new_login(&mut c, 100).expect("token");
+        let (b, _) = new_login(&mut c, 100).expect("token");
+        let a = log_in(&mut c, &a, 101).expect("db").expect("a session");
+        let b = log_in(&mut c, &b, 101).expect("db").expect("a session");
+        log_out(&mut c, &a).expect("db");
+        assert!(!valid(&c, &a, 102).expect("db"), "logged out");
+        assert!(valid(&c, &b, 102).expect("db"), "another session stays");
+        log_out(&mut c, &a).expect("twice is no error");
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub fn router(db: Db, public_url: &str) -> Router {
         .route("/console/login", get(log_in))
         .route("/console/pending/{id}", get(show))
         .route("/console/pending/{id}/{action}", post(decide))
+        .route("/console/logout", post(log_out))
         .layer(axum::middleware::map_response(with_security_headers))
         .with_state(state)
 }
@@ -169,14 +170,14 @@ async fn log_in(State(c): State<Console>, RawQuery(q): RawQuery) -> Response {
 }
 
 async fn index(State(c): State<Console>, headers: HeaderMap) -> Response {
-    match session(&c, &headers).await {
-        Ok(Some(_)) => {}
+    let session = match session(&c, &headers).await {
+        Ok(Some(s)) => s,
         Ok(None) => return log_in_first(),
         Err(r) => return r,
-    }
+    };
     let now = super::unix_now();
     match c.db.call(move |conn| approval::list(conn, now)).await {
-        Ok(all) => html(StatusCode::OK, page::list(&all)),
+        Ok(all) => html(StatusCode::OK, page::list(&all, &login::csrf(&session))),
         Err(e) => broken(e),
     }
 }
@@ -236,6 +237,61 @@ async fn csrf_field(body: Body) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The session of a POST from one of its own pages (same origin, its CSRF token), or
+/// the page that refuses it.
+async fn posted_by_session(c: &Console, req: Request) -> Result<String, Response> {
+    let (parts, body) = req.into_parts();
+    if cross_site(&parts.headers) {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "a console form must come from the console's own page",
+        ));
+    }
+    let session = match session(c, &parts.headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(log_in_first()),
+        Err(r) => return Err(r),
+    };
+    if !csrf_field(body)
+        .await
+        .is_some_and(|t| login::csrf_ok(&session, &t))
+    {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "this form is not from your console session; open the request again",
+        ));
+    }
+    Ok(session)
+}
+
+/// `POST /console/logout`: ends the session and clears the cookie.
+async fn log_out(State(c): State<Console>, req: Request) -> Response {
+    let session = match posted_by_session(&c, req).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(e) = c.db.call(move |conn| login::log_out(conn, &session)).await {
+        return broken(e);
+    }
+    let cleared = format!(
+        "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0{}",
+        if c.secure { "; Secure" } else { "" }
+    );
+    let mut res = html(
+        StatusCode::OK,
+        page::message(
+            "Logged out",
+            "logged out: run `passport bunker console` for a new login link",
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&cleared) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
 async fn decide(
     State(c): State<Console>,
     Path((id, action)): Path<(String, String)>,
@@ -246,28 +302,8 @@ async fn decide(
         "deny" => Decision::Deny,
         _ => return refused(StatusCode::NOT_FOUND, "Not found", "no such action"),
     };
-    let (parts, body) = req.into_parts();
-    if cross_site(&parts.headers) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "a decision must come from the console's own page",
-        );
-    }
-    let session = match session(&c, &parts.headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return log_in_first(),
-        Err(r) => return r,
-    };
-    if !csrf_field(body)
-        .await
-        .is_some_and(|t| login::csrf_ok(&session, &t))
-    {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Refused",
-            "this form is not from your console session; open the request again",
-        );
+    if let Err(r) = posted_by_session(&c, req).await {
+        return r;
     }
     match approval::decide_now(&c.db, &id, d, super::unix_now()).await {
         Ok(Decided::Done) => match d {

@@ -72,8 +72,18 @@ fn kind_of(p: &Pending) -> String {
     p.kind.map_or(String::new(), |k| format!(" kind {k}"))
 }
 
-/// `GET /console`: every waiting request, linked.
-pub fn list(pending: &[Pending]) -> String {
+/// The "Log out" form of a session's pages.
+fn log_out_form(csrf: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/console/logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <button type=\"submit\" id=\"logout\">Log out</button></form>",
+        escape(csrf)
+    )
+}
+
+/// `GET /console`: every waiting request, linked, and Log out.
+pub fn list(pending: &[Pending], csrf: &str) -> String {
     let mut body = String::from("<h1>Requests waiting for approval</h1>\n");
     if pending.is_empty() {
         body.push_str("<p id=\"none\">Nothing is waiting.</p>");
@@ -93,6 +103,8 @@ pub fn list(pending: &[Pending]) -> String {
         }
         body.push_str("</ul>");
     }
+    body.push('\n');
+    body.push_str(&log_out_form(csrf));
     layout("Waiting requests", &body)
 }
 
@@ -208,6 +220,7 @@ pub fn one(p: &Pending, csrf: &str) -> String {
         );
     }
     b.push_str("<p><a href=\"/console\">all waiting requests</a></p>");
+    b.push_str(&log_out_form(csrf));
     layout(&format!("{}{}", p.method, kind_of(p)), &b)
 }
 
@@ -270,8 +283,8 @@ mod tests {
         );
         assert!(html.contains("<code>javascript:alert(1)</code>"), "{html}");
         assert!(!html.contains("href=\"javascript"), "{html}");
-        assert_eq!(html.matches("name=\"csrf\" value=\"c0ffee\"").count(), 2);
-        let list = list(&[hostile()]);
+        assert_eq!(html.matches("name=\"csrf\" value=\"c0ffee\"").count(), 3);
+        let list = list(&[hostile()], "c0ffee");
         assert!(
             !list.contains("<b>evil") && list.contains("&lt;b&gt;evil"),
             "{list}"

@@ -193,6 +193,14 @@ fn an_operator_logs_in_with_a_browser_and_approves_the_event() {
         "{done}"
     );
     assert_eq!(done["result"]["status"], 200, "{done}");
+    let out = next("the logout");
+    assert_eq!(
+        out["logout"],
+        json!({"status": 200, "message":
+            "logged out: run `passport bunker console` for a new login link",
+            "cookie_left": false, "after": 403}),
+        "{out}"
+    );
     let again = next("the login link a second time");
     assert_eq!(again["again"]["status"], 403, "{again}");
     assert!(
@@ -275,6 +283,24 @@ fn the_console_needs_its_session_and_its_forms_and_escapes_what_clients_say() {
         );
         assert!(!body.contains("alert") && !body.contains(&a.id), "{body}");
     }
+    // For a phone: `--qr` draws the link it prints (stdout stays the link alone), and
+    // that link logs in like any other.
+    let out = bunker_cmd(&a.home, &["console", "--qr"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let link = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/console/login?token=", a.serve.url)),
+        "{link}"
+    );
+    let drawn = qrcode::QrCode::new(link.as_bytes())
+        .unwrap()
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(&drawn), "the QR code of {link} in {stderr}");
+    assert_eq!(get(rt, &link, None).0, StatusCode::SEE_OTHER);
+
     let login = login_link(&a);
     let (status, headers, _) = get(rt, &login, None);
     assert_eq!(status, StatusCode::SEE_OTHER);
@@ -403,6 +429,26 @@ fn the_console_needs_its_session_and_its_forms_and_escapes_what_clients_say() {
     let (status, _, page) = get(rt, &a.pending_url, Some(&cookie));
     assert_eq!(status, StatusCode::GONE);
     assert!(!page.contains("csrf") && !page.contains("alert"), "{page}");
+
+    // Log out: a form of the session like the others (refused without its token), and
+    // afterwards the cookie opens nothing.
+    let logout = format!("{}/console/logout", a.serve.url);
+    let (status, body) = post(rt, &logout, Some(&cookie), Some(&own), "");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let console = format!("{}/console", a.serve.url);
+    assert_eq!(get(rt, &console, Some(&cookie)).0, StatusCode::OK);
+    let (status, body) = post(
+        rt,
+        &logout,
+        Some(&cookie),
+        Some(&own),
+        &format!("csrf={csrf}"),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("logged out"), "{body}");
+    let (status, _, body) = get(rt, &console, Some(&cookie));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("log in first"), "{body}");
 
     // No console without a running serve.
     let home = a.home.clone();
