@@ -1,6 +1,8 @@
 //! SQLite state: ceremonies, packages (with a monotonic `seq` cursor) and the NIP-98
 //! replay cache. WAL with `synchronous=FULL`, so a package acknowledged to a client
-//! survives kill -9 and power loss. Every call runs on the blocking pool.
+//! survives kill -9 and power loss; signing and ECDH rounds survive kill -9 only
+//! ([`super::store::fsynced`] says why that is safe). Every call runs on the blocking
+//! pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

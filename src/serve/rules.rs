@@ -244,6 +244,22 @@ mod tests {
         assert!(matches!(judge(&f.roster, &p), Err(ApiError::NotAMember(_))));
     }
 
+    #[test]
+    fn every_key_making_round_is_fsynced() {
+        for round in Round::ALL {
+            let key_making = !matches!(
+                round,
+                Round::SignCommit
+                    | Round::SignRequest
+                    | Round::SignShare
+                    | Round::SignRefusal
+                    | Round::EcdhRequest
+                    | Round::EcdhShare
+            );
+            assert_eq!(store::fsynced(round), key_making, "{round:?}");
+        }
+    }
+
     #[tokio::test]
     async fn store_links_answers_to_requests_and_tracks_used_commitments() {
         let f = fixture();
@@ -298,6 +314,13 @@ mod tests {
             .await
             .expect("query");
         assert_eq!(replies.len(), 2);
+        // The signing rounds' inserts above (accepted, missing, conflicting) each set
+        // the connection back to synchronous=FULL.
+        let sync = db
+            .call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
+            .await
+            .expect("pragma");
+        assert_eq!(sync, 2, "synchronous=FULL");
         assert_eq!(posted, vec![(1, 5), (2, 5)]);
     }
 }

@@ -185,9 +185,52 @@ pub enum Inserted {
     Missing,
 }
 
+/// Whether a package of `round` is fsynced before it is acknowledged.
+///
+/// Signing and ECDH rounds (commitments, requests, shares, refusals) commit with
+/// `synchronous=NORMAL`: in WAL mode that survives kill -9 of serve (the WAL is written
+/// before the commit returns) and loses only the last commits on power loss or a kernel
+/// crash. Such a loss costs a retry, never safety: a nonce is consumed in its member's
+/// keystore before its share leaves, and the bunker's record of used commitments
+/// (`bunker::store::mark_used`) stays `FULL`. The bunker's co-signed request waited on
+/// three of these fsyncs in a row. Key-making rounds (DKG, dealer shares, refresh,
+/// repair, handover) stay `FULL`: acknowledged means on disk.
+pub fn fsynced(round: Round) -> bool {
+    !matches!(
+        round,
+        Round::SignCommit
+            | Round::SignRequest
+            | Round::SignShare
+            | Round::SignRefusal
+            | Round::EcdhRequest
+            | Round::EcdhShare
+    )
+}
+
 /// Stores `p` unless it is a duplicate, conflicts, or lacks its prerequisite.
 /// `unique` says whether a sender has one package per (round, recipient, reference).
+/// Durability: [`fsynced`].
 pub fn insert(
+    conn: &mut Connection,
+    c: &Ceremony,
+    p: &NewPackage,
+    requires: &Requires,
+    unique: bool,
+    now: u64,
+) -> rusqlite::Result<Inserted> {
+    if fsynced(p.round) {
+        return insert_tx(conn, c, p, requires, unique, now);
+    }
+    // Per connection, outside any transaction; set back whatever the insert did.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let done = insert_tx(conn, c, p, requires, unique, now);
+    let back = conn.pragma_update(None, "synchronous", "FULL");
+    let done = done?;
+    back?;
+    Ok(done)
+}
+
+fn insert_tx(
     conn: &mut Connection,
     c: &Ceremony,
     p: &NewPackage,
