@@ -218,16 +218,16 @@ pub fn insert(
     unique: bool,
     now: u64,
 ) -> rusqlite::Result<Inserted> {
-    if fsynced(p.round) {
-        return insert_tx(conn, c, p, requires, unique, now);
-    }
+    let relaxed = !fsynced(p.round);
     // Per connection, outside any transaction; set back whatever the insert did.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    if relaxed {
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
     let done = insert_tx(conn, c, p, requires, unique, now);
-    let back = conn.pragma_update(None, "synchronous", "FULL");
-    let done = done?;
-    back?;
-    Ok(done)
+    if relaxed {
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    done
 }
 
 fn insert_tx(

@@ -50,8 +50,8 @@ async fn open(url: &Url, timeout: Duration) -> Result<WebSocket, TransportError>
     let port = url
         .port_or_known_default()
         .ok_or(TransportError::backend(SocketError::NoPort))?;
-    // A bracketed IPv6 literal comes without brackets from `host_str` only through
-    // `Url::host`; `(host, port)` resolves names and literals alike.
+    // `host_str` keeps an IPv6 literal's brackets; `(host, port)` wants it bare, and
+    // resolves names and literals alike.
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let connect = async {
         let tcp = TcpStream::connect((host, port))
