@@ -11,6 +11,16 @@ cd "$(dirname "$0")/.."
 # D-Bus, tpm2-pkcs11 and tpm2_ptool; scripts/swtpm.sh), tmux (a real terminal emulator
 # for the signing-review test, tests/cli/review.rs), chromium (the headless browser that
 # playwright-core drives through the bunker's approval console, tests/net/bunker/console.rs).
+# Each stage prints its name, and on ending how long it took: CI time is a budget
+# (issue 15), and these lines show where it goes.
+stage_name="" stage_start=$SECONDS
+stage() {
+  [ -z "$stage_name" ] || echo "   ($stage_name: $((SECONDS - stage_start)) s)"
+  stage_name="$1" stage_start=$SECONDS
+  [ -z "$1" ] || echo "== $1"
+}
+stage "system packages"
+
 NEEDED_PKGS=(softhsm2 p11-kit p11-kit-modules opensc openssh-client openssh-server tmux
   swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd
   libtss2-tcti-tabrmd0 libtss2-tcti-swtpm0 dbus-daemon chromium)
@@ -30,18 +40,18 @@ fi
 # when the lock is newer than what was installed.
 if [ ! -d tests/js/node_modules ] ||
   [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
-  echo "== npm ci --prefix tests/js"
+  stage "npm ci --prefix tests/js"
   npm ci --prefix tests/js --no-audit --no-fund
 fi
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy --all-targets -- -D warnings"
+stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 # The library without its CLI (no clap, prompts, progress bars or QR codes) must build.
-echo "== cargo clippy --lib --no-default-features -- -D warnings"
+stage "cargo clippy --lib --no-default-features -- -D warnings"
 cargo clippy --lib --no-default-features --quiet -- -D warnings
-echo "== cargo test"
+stage "cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 # --no-fail-fast: one failing suite must not hide the others. The exit status is the
@@ -54,12 +64,14 @@ cargo test --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # already checked are reused (measured on 2 cores: 86 s, against 187 s in a cold
 # directory of its own and ~345 s for the full `cargo fuzz build` with cargo-fuzz).
 if [ -d fuzz ] && [ "${PASSPORT_SKIP_FUZZ_BUILD:-0}" != 1 ]; then
-  echo "== fuzz targets check"
+  stage "fuzz targets check"
   cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target \
     --config profile.dev.opt-level=0 --config 'profile.dev.package."*".opt-level=2' \
     --config profile.dev.debug=2 --config 'profile.dev.build-override.opt-level=0' || status=$?
 fi
 
+stage ""
+echo "   (total: $SECONDS s)"
 # One closing line with the totals, after the fuzz build's output.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -120,15 +120,13 @@ impl Raw {
         let client = nostr_sdk::Client::new(keys.clone());
         client.add_relay(relay).await.unwrap();
         client.try_connect(Duration::from_secs(5)).await;
-        client
-            .subscribe(
-                nostr::Filter::new()
-                    .kind(Kind::NostrConnect)
-                    .pubkey(keys.public_key()),
-                None,
-            )
-            .await
-            .unwrap();
+        subscribe_confirmed(
+            &client,
+            nostr::Filter::new()
+                .kind(Kind::NostrConnect)
+                .pubkey(keys.public_key()),
+        )
+        .await;
         Raw {
             keys,
             bunker,

@@ -232,15 +232,14 @@ fn a_flood_of_strangers_gets_silence_and_the_authorized_client_its_replies() {
             .chain([&loud])
             .map(|k| k.public_key())
             .collect();
-        ears.subscribe(
+        subscribe_confirmed(
+            &ears,
             Filter::new()
                 .kind(Kind::NostrConnect)
                 .author(pk)
                 .pubkeys(all.clone()),
-            None,
         )
-        .await
-        .unwrap();
+        .await;
 
         // One key asks five times (its own bucket holds two), then sixty throwaway keys
         // ask once each, through three connections (each under the relay's budget).
@@ -341,14 +340,13 @@ fn a_request_whose_params_is_not_an_array_gets_an_error_reply() {
         let me = Keys::generate();
         let c = connection(&[&r.url]).await;
         let mut news = c.notifications();
-        c.subscribe(
+        subscribe_confirmed(
+            &c,
             Filter::new()
                 .kind(Kind::NostrConnect)
                 .pubkey(me.public_key()),
-            None,
         )
-        .await
-        .unwrap();
+        .await;
         for (id, params) in [("p1", r#"{"0":"x"}"#), ("p2", r#""x""#), ("p3", "7")] {
             let body = format!(r#"{{"id":"{id}","method":"get_public_key","params":{params}}}"#);
             let reply = ask(&c, None, &mut news, (&me, &pk), id, &body).await;
@@ -389,14 +387,13 @@ fn a_reply_a_relay_refuses_is_logged_and_sent_through_another_relay() {
             // requests go in through A only; replies are awaited on both.
             let c = connection(&[&a.url, &bb.url]).await;
             let mut news = c.notifications();
-            c.subscribe(
+            subscribe_confirmed(
+                &c,
                 Filter::new()
                     .kind(Kind::NostrConnect)
                     .pubkey(app.public_key()),
-                None,
             )
-            .await
-            .unwrap();
+            .await;
             let id = format!("r{i}");
             let body = format!(r#"{{"id":"{id}","method":"ping","params":[]}}"#);
             let reply = ask(&c, Some(&a.url), &mut news, (&app, &pk), &id, &body).await;

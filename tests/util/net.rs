@@ -160,3 +160,27 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Subscribes `c` to `filter` and returns once every relay of `c` has answered the REQ
+/// with EOSE. NIP-46 events are ephemeral: a reply a relay takes before it has the
+/// subscription reaches no one, and the bunker answers each request id only once, so a
+/// test that sends before this would lose a reply on a busy machine.
+pub async fn subscribe_confirmed(c: &nostr_sdk::Client, filter: nostr::Filter) {
+    use nostr_sdk::{RelayMessage, RelayPoolNotification};
+    let mut news = c.notifications();
+    let mut waiting: std::collections::HashSet<_> = c.relays().await.into_keys().collect();
+    let id = c.subscribe(filter, None).await.unwrap().val;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !waiting.is_empty() {
+        match tokio::time::timeout_at(deadline, news.recv()).await {
+            Ok(Ok(RelayPoolNotification::Message {
+                relay_url,
+                message: RelayMessage::EndOfStoredEvents(sub),
+            })) if *sub == id => {
+                waiting.remove(&relay_url);
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            _ => panic!("no EOSE within 30 s for subscription {id} from {waiting:?}"),
+        }
+    }
+}
