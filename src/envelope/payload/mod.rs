@@ -4,6 +4,7 @@
 
 pub mod cosign;
 pub mod dkg;
+pub mod frost_wire;
 pub mod handover;
 pub mod keygen;
 pub mod refresh;

@@ -28,6 +28,7 @@ pub fn package_expires(created_at: u64, valid_for: Option<u64>) -> u64 {
 #[derive(Serialize, Deserialize)]
 pub struct CommitEntry {
     pub id: String,
+    #[serde(deserialize_with = "super::frost_wire::commitments")]
     pub commitments: SigningCommitments,
 }
 
@@ -54,6 +55,7 @@ impl CommitPayload {
 pub struct RequestPayload {
     pub group: String,
     pub message: Message,
+    #[serde(deserialize_with = "super::frost_wire::signing_package")]
     pub signing_package: SigningPackage,
     /// Which preprocessed commitment each signer must use, by seat.
     pub commitment_ids: BTreeMap<MemberId, String>,

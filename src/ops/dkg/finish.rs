@@ -2,6 +2,7 @@
 //! (every member agreed on the same key: the group becomes active).
 
 use super::*;
+use crate::envelope::payload::frost_wire::Round1;
 
 /// Finish: derive this seat's share and the group key, then sign the agreement package.
 pub fn finish(
@@ -57,7 +58,10 @@ pub fn finish(
         r2.insert(from, p);
     }
     let r1: BTreeMap<MemberId, round1::Package> =
-        rounds::saved_payloads(roster, &st.sent.round1_received)?;
+        rounds::saved_payloads::<Round1>(roster, &st.sent.round1_received)?
+            .into_iter()
+            .map(|(k, p)| (k, p.0))
+            .collect();
     let secret: round2::SecretPackage = place.secret(2)?;
     let (key, public) = dkg::part3(roster, st.seat, &secret, &r1, &r2)?;
     let group = Group::new(roster.clone(), public, Origin::Dkg);

@@ -212,7 +212,7 @@ fn round1_packages(
 ) -> Result<BTreeMap<MemberId, round1::Package>> {
     got.iter()
         .map(|(&from, c)| {
-            let p: round1::Package = c.payload(None)?;
+            let p = c.payload::<envelope::payload::frost_wire::Round1>(None)?.0;
             dkg::check_round1(roster, from, &p)?;
             Ok((from, p))
         })

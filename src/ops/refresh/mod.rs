@@ -34,6 +34,7 @@ use crate::fsutil;
 use crate::group::Group;
 use crate::home::{read_group_file, Home};
 
+use crate::envelope::payload::frost_wire::Round1;
 use crate::envelope::payload::refresh::RoundTwoPayload;
 use report::report;
 pub use report::{package_fingerprint, LifecycleReport};
@@ -143,7 +144,11 @@ fn round1_payloads(
     roster: &Roster,
     events: &BTreeMap<MemberId, Event>,
 ) -> Result<BTreeMap<MemberId, round1::Package>> {
-    let got: BTreeMap<MemberId, round1::Package> = rounds::saved_payloads(roster, events)?;
+    let got: BTreeMap<MemberId, round1::Package> =
+        rounds::saved_payloads::<Round1>(roster, events)?
+            .into_iter()
+            .map(|(k, p)| (k, p.0))
+            .collect();
     for (&k, p) in &got {
         refresh::check_round1(roster, k, p)?;
     }
