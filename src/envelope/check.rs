@@ -37,19 +37,56 @@ pub fn check(
     expected: Round,
     sender: Sender<'_>,
 ) -> Result<Checked> {
-    let signer = short_npub(&event.pubkey);
+    Bound::new(roster).check(event, meta, expected, sender)
+}
+
+/// A roster with its binding computed once: the roster hash serializes the whole roster
+/// (a bech32 encoding per member), so a loop over many packages checks against this.
+pub struct Bound<'a> {
+    roster: &'a Roster,
+    binding: Binding,
+}
+
+impl<'a> Bound<'a> {
+    pub fn new(roster: &'a Roster) -> Self {
+        Bound {
+            roster,
+            binding: Binding::of(roster),
+        }
+    }
+
+    /// [`check`], against this roster.
+    pub fn check(
+        &self,
+        event: Event,
+        meta: Meta,
+        expected: Round,
+        sender: Sender<'_>,
+    ) -> Result<Checked> {
+        judge(self.roster, &self.binding, event, meta, expected, sender)
+    }
+}
+
+fn judge(
+    roster: &Roster,
+    expected_binding: &Binding,
+    event: Event,
+    meta: Meta,
+    expected: Round,
+    sender: Sender<'_>,
+) -> Result<Checked> {
+    let signer = || short_npub(&event.pubkey);
     let known = roster.ids_of(&event.pubkey);
     let name = match (&sender, known.first()) {
         (Sender::Key(pk, label), _) if **pk == event.pubkey => (*label).to_owned(),
         (_, Some(&id)) => roster.name(id),
-        _ => signer.clone(),
+        _ => signer(),
     };
-    let expected_binding = Binding::of(roster);
     if meta.binding.ceremony != expected_binding.ceremony {
         return Err(Error::WrongCeremony {
             from: name,
             got: meta.binding.ceremony.clone(),
-            expected: expected_binding.ceremony,
+            expected: expected_binding.ceremony.clone(),
         });
     }
     if meta.binding.roster_hash != expected_binding.roster_hash {
@@ -66,7 +103,7 @@ pub fn check(
                 tag: "member",
             })?;
             if known.is_empty() {
-                return Err(Error::NotMember(signer));
+                return Err(Error::NotMember(signer()));
             }
             match roster.member(seat) {
                 Some(m) if m.npub == event.pubkey => Some(seat),

@@ -16,8 +16,8 @@ pub mod payload;
 mod round;
 mod seal;
 
-pub use check::{check, Checked, Sender};
-pub use parse::parse;
+pub use check::{check, Bound, Checked, Sender};
+pub use parse::{parse, saved_meta};
 pub use round::Round;
 pub use seal::{seal, Draft};
 

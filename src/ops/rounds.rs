@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use nostr::{Event, JsonUtil};
+use nostr::Event;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -241,7 +241,7 @@ pub fn saved_payloads<T: DeserializeOwned>(
         .map(|(&k, ev)| {
             let c = Checked {
                 event: ev.clone(),
-                meta: envelope::parse(ev.as_json().as_bytes())?.1,
+                meta: envelope::saved_meta(ev)?,
                 from: Some(k),
                 sender: roster.name(k),
             };

@@ -28,6 +28,7 @@ pub fn collect(
     want: Want<'_>,
 ) -> Result<BTreeMap<MemberId, Checked>> {
     let mut got: BTreeMap<MemberId, Checked> = BTreeMap::new();
+    let bound = envelope::Bound::new(roster);
     for input in inputs {
         let rejected = |e: envelope::Error| Error::Package {
             at: input.path.clone(),
@@ -41,14 +42,14 @@ pub fn collect(
         if input.meta.round != want.round && !foreign && !misnamed {
             continue;
         }
-        let checked = envelope::check(
-            roster,
-            input.event.clone(),
-            input.meta.clone(),
-            want.round,
-            Sender::Member,
-        )
-        .map_err(rejected)?;
+        let checked = bound
+            .check(
+                input.event.clone(),
+                input.meta.clone(),
+                want.round,
+                Sender::Member,
+            )
+            .map_err(rejected)?;
         if let Some((keys, seat)) = want.for_me {
             if !checked.is_for(&keys.public_key(), seat) {
                 if input.explicit {

@@ -268,13 +268,14 @@ impl Cosigners {
             .call(move |c| door::replies(c, &cid, &rid, since))
             .await?;
         let mut out = vec![];
+        let bound = envelope::Bound::new(&self.group.roster);
         for (seq, json) in rows {
             asked.since = asked.since.max(seq);
             let Ok((ev, meta)) = envelope::parse(json.as_bytes()) else {
                 continue;
             };
             let round = meta.round;
-            let Ok(c) = envelope::check(&self.group.roster, ev, meta, round, Sender::Member) else {
+            let Ok(c) = bound.check(ev, meta, round, Sender::Member) else {
                 continue;
             };
             let Some(seat) = c.from.filter(|s| asked.seats.contains(s)) else {

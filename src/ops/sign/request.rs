@@ -68,18 +68,19 @@ pub fn request(
     let mut available: BTreeMap<MemberId, Vec<CommitEntry>> = BTreeMap::new();
     // Why entries were left out, per member: (already handed out, expired).
     let mut left_out: BTreeMap<MemberId, (usize, Option<u64>)> = BTreeMap::new();
+    let bound = envelope::Bound::new(roster);
     for input in &inputs {
         if input.meta.round != Round::SignCommit && !input.explicit {
             continue;
         }
-        let c = envelope::check(
-            roster,
-            input.event.clone(),
-            input.meta.clone(),
-            Round::SignCommit,
-            Sender::Member,
-        )
-        .map_err(rejected(&input.path))?;
+        let c = bound
+            .check(
+                input.event.clone(),
+                input.meta.clone(),
+                Round::SignCommit,
+                Sender::Member,
+            )
+            .map_err(rejected(&input.path))?;
         let p: CommitPayload = c.payload(None).map_err(rejected(&input.path))?;
         if p.group != group.npub {
             return Err(SignError::CommitsForOtherGroup {
