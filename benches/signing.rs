@@ -147,9 +147,13 @@ impl Fixture {
         // Coordinator: check the commitment packages, build and seal the request.
         let mut commitments = BTreeMap::new();
         let mut commitment_ids = BTreeMap::new();
+        // Each process binds the roster once (`sign request`, each `sign share`, `sign
+        // aggregate` are separate processes, as on separate machines).
+        let bound = envelope::Bound::new(roster);
         for bytes in &commit_packages {
             let (event, meta) = envelope::parse(bytes).expect("parse commit");
-            let checked = envelope::check(roster, event, meta, Round::SignCommit, Sender::Member)
+            let checked = bound
+                .check(event, meta, Round::SignCommit, Sender::Member)
                 .expect("check commit");
             let p: CommitPayload = checked.payload(None).expect("commit payload");
             assert_eq!(p.group, self.group);
@@ -188,7 +192,8 @@ impl Fixture {
         let mut share_packages = Vec::with_capacity(self.signers.len());
         for &s in &self.signers {
             let (event, meta) = envelope::parse(&request_bytes).expect("parse request");
-            let checked = envelope::check(roster, event, meta, Round::SignRequest, Sender::Anyone)
+            let checked = envelope::Bound::new(roster)
+                .check(event, meta, Round::SignRequest, Sender::Anyone)
                 .expect("check request");
             let req: RequestPayload = checked.payload(None).expect("request payload");
             assert_eq!(req.group, self.group);
@@ -229,9 +234,11 @@ impl Fixture {
 
         // Coordinator: check the shares, aggregate, verify with libsecp256k1.
         let mut shares = BTreeMap::new();
+        let bound = envelope::Bound::new(roster);
         for bytes in &share_packages {
             let (event, meta) = envelope::parse(bytes).expect("parse share");
-            let checked = envelope::check(roster, event, meta, Round::SignShare, Sender::Member)
+            let checked = bound
+                .check(event, meta, Round::SignShare, Sender::Member)
                 .expect("check share");
             assert_eq!(checked.meta.reference.as_deref(), Some(request_id.as_str()));
             let p: SharePayload = checked.payload(None).expect("share payload");
