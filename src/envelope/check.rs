@@ -63,94 +63,86 @@ impl<'a> Bound<'a> {
         expected: Round,
         sender: Sender<'_>,
     ) -> Result<Checked> {
-        judge(self.roster, &self.binding, event, meta, expected, sender)
-    }
-}
-
-fn judge(
-    roster: &Roster,
-    expected_binding: &Binding,
-    event: Event,
-    meta: Meta,
-    expected: Round,
-    sender: Sender<'_>,
-) -> Result<Checked> {
-    let signer = || short_npub(&event.pubkey);
-    let known = roster.ids_of(&event.pubkey);
-    let name = match (&sender, known.first()) {
-        (Sender::Key(pk, label), _) if **pk == event.pubkey => (*label).to_owned(),
-        (_, Some(&id)) => roster.name(id),
-        _ => signer(),
-    };
-    if meta.binding.ceremony != expected_binding.ceremony {
-        return Err(Error::WrongCeremony {
-            from: name,
-            got: meta.binding.ceremony.clone(),
-            expected: expected_binding.ceremony.clone(),
-        });
-    }
-    if meta.binding.roster_hash != expected_binding.roster_hash {
-        return Err(Error::WrongRoster {
-            from: name,
-            got: crate::ceremony::roster::fingerprint(&hash_from_hex(&meta.binding.roster_hash)),
-            expected: roster.fingerprint(),
-        });
-    }
-    let from = match sender {
-        Sender::Member => {
-            let seat = meta.member.ok_or(Error::MissingTag {
-                from: name.clone(),
-                tag: "member",
-            })?;
-            if known.is_empty() {
-                return Err(Error::NotMember(signer()));
-            }
-            match roster.member(seat) {
-                Some(m) if m.npub == event.pubkey => Some(seat),
-                Some(m) => {
-                    return Err(Error::WrongSeat {
-                        seat: m.name.clone(),
-                        signer: name,
-                    })
+        let (roster, expected_binding) = (self.roster, &self.binding);
+        let signer = || short_npub(&event.pubkey);
+        let known = roster.ids_of(&event.pubkey);
+        let name = match (&sender, known.first()) {
+            (Sender::Key(pk, label), _) if **pk == event.pubkey => (*label).to_owned(),
+            (_, Some(&id)) => roster.name(id),
+            _ => signer(),
+        };
+        if meta.binding.ceremony != expected_binding.ceremony {
+            return Err(Error::WrongCeremony {
+                from: name,
+                got: meta.binding.ceremony.clone(),
+                expected: expected_binding.ceremony.clone(),
+            });
+        }
+        if meta.binding.roster_hash != expected_binding.roster_hash {
+            return Err(Error::WrongRoster {
+                from: name,
+                got: crate::ceremony::roster::fingerprint(&hash_from_hex(
+                    &meta.binding.roster_hash,
+                )),
+                expected: roster.fingerprint(),
+            });
+        }
+        let from = match sender {
+            Sender::Member => {
+                let seat = meta.member.ok_or(Error::MissingTag {
+                    from: name.clone(),
+                    tag: "member",
+                })?;
+                if known.is_empty() {
+                    return Err(Error::NotMember(signer()));
                 }
-                None => {
-                    return Err(Error::WrongSeat {
-                        seat: format!("seat #{seat}"),
-                        signer: name,
-                    })
+                match roster.member(seat) {
+                    Some(m) if m.npub == event.pubkey => Some(seat),
+                    Some(m) => {
+                        return Err(Error::WrongSeat {
+                            seat: m.name.clone(),
+                            signer: name,
+                        })
+                    }
+                    None => {
+                        return Err(Error::WrongSeat {
+                            seat: format!("seat #{seat}"),
+                            signer: name,
+                        })
+                    }
                 }
             }
-        }
-        Sender::Key(pk, label) => {
-            if *pk != event.pubkey {
-                return Err(Error::WrongSeat {
-                    seat: label.to_owned(),
-                    signer: name,
-                });
+            Sender::Key(pk, label) => {
+                if *pk != event.pubkey {
+                    return Err(Error::WrongSeat {
+                        seat: label.to_owned(),
+                        signer: name,
+                    });
+                }
+                meta.member
             }
-            meta.member
+            Sender::Anyone => meta
+                .member
+                .filter(|&s| roster.member(s).is_some_and(|m| m.npub == event.pubkey)),
+        };
+        let name = match from {
+            Some(seat) => roster.name(seat),
+            None => name,
+        };
+        if meta.round != expected {
+            return Err(Error::WrongRound {
+                from: name,
+                got: meta.round.describe(),
+                expected: expected.describe(),
+            });
         }
-        Sender::Anyone => meta
-            .member
-            .filter(|&s| roster.member(s).is_some_and(|m| m.npub == event.pubkey)),
-    };
-    let name = match from {
-        Some(seat) => roster.name(seat),
-        None => name,
-    };
-    if meta.round != expected {
-        return Err(Error::WrongRound {
-            from: name,
-            got: meta.round.describe(),
-            expected: expected.describe(),
-        });
+        Ok(Checked {
+            event,
+            meta,
+            from,
+            sender: name,
+        })
     }
-    Ok(Checked {
-        event,
-        meta,
-        from,
-        sender: name,
-    })
 }
 
 fn hash_from_hex(s: &str) -> [u8; 32] {
