@@ -95,14 +95,25 @@ impl Bunker {
             _ => None,
         };
         seen.kind(kind);
-        let (client, at) = (from.to_hex(), now());
-        let grant = match self
-            .db(move |c| match approved {
-                false => policy::authorize(c, &client, method, kind, at),
-                true => policy::authorize_approved(c, &client, method, kind, at),
+        let (client, at, id) = (from.to_hex(), now(), req.id.clone());
+        // Counting commits relaxed, so the answer is worked out while it is made durable
+        // (one fsync shared with concurrent requests); the answer waits for both.
+        let (grant, counted) = self
+            .db
+            .relaxed(move |c| {
+                let request = policy::RequestKey {
+                    pubkey: &client,
+                    id: &id,
+                    keep_until: at + super::service::DEDUPE_FOR.as_secs(),
+                };
+                let (decision, wrote) = match approved {
+                    false => policy::authorize(c, &request, method, kind, at)?,
+                    true => policy::authorize_approved(c, &request, method, kind, at)?,
+                };
+                Ok((decision, wrote))
             })
-            .await?
-        {
+            .await?;
+        let grant = match grant {
             Ok(g) => {
                 self.budget.learn(from);
                 g
@@ -126,7 +137,15 @@ impl Bunker {
                 return Err(Failure::Ask(Box::new(super::asking::queued(&from, c))));
             }
         }
-        match call? {
+        let durable = self.db.durable(counted);
+        let (answer, durable) = tokio::join!(self.work(from, method, call?), durable);
+        durable?;
+        answer
+    }
+
+    /// What a request asks for, once its grant allows it.
+    async fn work(&self, from: PublicKey, method: Method, call: Call) -> Result<String, Failure> {
+        match call {
             Call::Connect {
                 signer,
                 secret,

@@ -89,6 +89,7 @@ fn decision(
                     Refusal::Method(_) => "method not allowed",
                     Refusal::Kind(_) => "kind not allowed",
                     Refusal::Rate(_) => "rate limited",
+                    Refusal::Replayed => "answered before",
                 },
             )
         }

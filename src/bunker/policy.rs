@@ -1,6 +1,7 @@
 //! Who may use the bunker, for what: per-client grants (methods, event kinds, expiry,
 //! uses, rate) and single-use connect secrets, persisted in the bunker's tables in serve's SQLite.
 
+use crate::serve::door::Db;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -107,6 +108,9 @@ pub enum Refusal {
     Kind(u16),
     #[error("rate limited: at most {0} requests per minute for this client; retry later")]
     Rate(u32),
+    /// Counted and answered before (a restart later): a duplicate, never a reply's text.
+    #[error("duplicate: this request was answered before")]
+    Replayed,
 }
 
 fn hash_secret(secret: &str) -> String {
@@ -193,7 +197,7 @@ pub fn client_keys(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
     rows.collect()
 }
 
-pub fn get(conn: &mut Connection, pubkey: &str) -> rusqlite::Result<Option<Client>> {
+pub fn get(conn: &Connection, pubkey: &str) -> rusqlite::Result<Option<Client>> {
     conn.query_row(
         "SELECT pubkey, grant_json, uses, created_at, label, meta_json FROM bunker_clients WHERE pubkey = ?1",
         [pubkey],
@@ -264,72 +268,95 @@ pub fn connect(
     Ok(Ok(()))
 }
 
+/// A request's identity for the durable replay record: the client's key and the
+/// request id, remembered until `keep_until` (Unix seconds).
+#[derive(Clone, Copy)]
+pub struct RequestKey<'a> {
+    pub pubkey: &'a str,
+    pub id: &'a str,
+    pub keep_until: u64,
+}
+
+/// What [`authorize`] decided: the grant, or why not; and whether it counted the
+/// request (wrote the use and the replay record, which must be durable before the
+/// answer leaves: [`crate::serve::door::Db::durable`]).
+pub type Decision = (Result<Grant, Refusal>, bool);
+
 /// Checks a request against the client's grant and counts it. `kind` is the event kind
 /// for `sign_event`. A request the grant [asks](Grant::asks) about is checked but not
 /// counted; it is counted by [`authorize_approved`] once the operator approves it.
+/// Counting also records the request id, so one delivered again after a restart is
+/// [`Refusal::Replayed`] rather than answered and counted twice.
 pub fn authorize(
     conn: &mut Connection,
-    pubkey: &str,
+    request: &RequestKey<'_>,
     method: Method,
     kind: Option<u16>,
     now: u64,
-) -> rusqlite::Result<Result<Grant, Refusal>> {
-    check(conn, pubkey, method, kind, now, false)
+) -> rusqlite::Result<Decision> {
+    check(conn, request, method, kind, now, false)
 }
 
 /// [`authorize`] for a request the operator approved: checked again (the grant may have
 /// been revoked or spent while it waited) and counted.
 pub fn authorize_approved(
     conn: &mut Connection,
-    pubkey: &str,
+    request: &RequestKey<'_>,
     method: Method,
     kind: Option<u16>,
     now: u64,
-) -> rusqlite::Result<Result<Grant, Refusal>> {
-    check(conn, pubkey, method, kind, now, true)
+) -> rusqlite::Result<Decision> {
+    check(conn, request, method, kind, now, true)
 }
 
 fn check(
     conn: &mut Connection,
-    pubkey: &str,
+    request: &RequestKey<'_>,
     method: Method,
     kind: Option<u16>,
     now: u64,
     approved: bool,
-) -> rusqlite::Result<Result<Grant, Refusal>> {
-    let Some(c) = get(conn, pubkey)? else {
-        return Ok(Err(Refusal::Unknown));
+) -> rusqlite::Result<Decision> {
+    // One write transaction: the uses read are the uses counted.
+    let tx = Db::write_tx(conn)?;
+    let refused = |r: Refusal| -> rusqlite::Result<Decision> { Ok((Err(r), false)) };
+    let Some(c) = get(&tx, request.pubkey)? else {
+        return refused(Refusal::Unknown);
     };
     let g = c.grant;
     if g.expires_at.is_some_and(|e| e < now) {
-        return Ok(Err(Refusal::Expired));
+        return refused(Refusal::Expired);
     }
     if method.always_allowed() {
-        return Ok(Ok(g));
+        return Ok((Ok(g), false));
     }
     if let Some(ms) = &g.methods {
         if !ms.contains(&method) {
-            return Ok(Err(Refusal::Method(method)));
+            return refused(Refusal::Method(method));
         }
     }
     if let (Some(k), Some(kinds)) = (kind, &g.kinds) {
         if !kinds.contains(&k) {
-            return Ok(Err(Refusal::Kind(k)));
+            return refused(Refusal::Kind(k));
         }
     }
     if let Some(max) = g.max_uses {
         if c.uses >= max {
-            return Ok(Err(Refusal::UsedUp(max)));
+            return refused(Refusal::UsedUp(max));
         }
     }
     if g.asks(method, kind) && !approved {
-        return Ok(Ok(g));
+        return Ok((Ok(g), false));
     }
-    conn.execute(
+    if !super::store::first_answer(&tx, request, now)? {
+        return refused(Refusal::Replayed);
+    }
+    tx.execute(
         "UPDATE bunker_clients SET uses = uses + 1 WHERE pubkey = ?1",
-        [pubkey],
+        [request.pubkey],
     )?;
-    Ok(Ok(g))
+    tx.commit()?;
+    Ok((Ok(g), true))
 }
 
 #[cfg(test)]

@@ -25,8 +25,10 @@ use super::Label;
 use crate::group::Group;
 use crate::serve::door::Db;
 
-/// How long a request id is remembered to answer duplicates once.
-const DEDUPE_FOR: Duration = Duration::from_secs(600);
+/// How long a request id is remembered to answer duplicates once: in memory for every
+/// request, and durably (`bunker::store::first_answer`) for each one counted against a
+/// grant, so a restart does not answer and count it again.
+pub(super) const DEDUPE_FOR: Duration = Duration::from_secs(600);
 /// How often the keys with a grant are re-read (grants change from other processes,
 /// `bunker clients allow`): until then a newly allowed client counts as a stranger, within
 /// the unknown budget. One indexed read of the keys; 2 s keeps that wait short.
@@ -174,6 +176,12 @@ impl Bunker {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(self.request_timeout.as_secs())),
         };
+        if matches!(outcome, Err(Failure::Refused(policy::Refusal::Replayed))) {
+            // Answered before a restart ([`DEDUPE_FOR`] survives it for counted
+            // requests): a duplicate, answered once, as within one run.
+            self.stats.record(Label::Duplicate, true, started.elapsed());
+            return;
+        }
         self.stats.record(label, outcome.is_ok(), started.elapsed());
         if self.log_requests {
             let asks = self.backend.asks();

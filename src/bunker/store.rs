@@ -2,7 +2,9 @@
 //! door's database handle: authorized clients, single-use connect secrets (stored as
 //! SHA-256, so reading the database does not yield a usable secret), and the signing
 //! commitments the co-signer backend has put into a request (so no commitment is ever
-//! offered twice, across restarts).
+//! offered twice, across restarts), and the requests counted against a grant in the
+//! last [`crate::bunker::service`] dedupe window (so none is counted twice, across
+//! restarts).
 //!
 //! Databases made before the bunker owned these tables got them as serve's schema
 //! versions 2 and 3; the statements are the same, so both kinds look alike.
@@ -37,6 +39,13 @@ CREATE TABLE IF NOT EXISTS cosign_used (
     used_at       INTEGER NOT NULL,
     PRIMARY KEY (ceremony_id, seat, commitment_id)
 );
+CREATE TABLE IF NOT EXISTS bunker_answered (
+    pubkey     TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    keep_until INTEGER NOT NULL,
+    PRIMARY KEY (pubkey, request_id)
+);
+CREATE INDEX IF NOT EXISTS bunker_answered_by_expiry ON bunker_answered (keep_until);
 ";
 
 /// Columns added to a table after databases with it existed: `CREATE TABLE IF NOT
@@ -61,6 +70,25 @@ pub fn create_tables(conn: &mut Connection) -> rusqlite::Result<()> {
         }
     }
     tx.commit()
+}
+
+/// Records that a counted request was answered; false when it already was (within its
+/// keep time). Expired records go first, so the table holds one window of requests.
+pub fn first_answer(
+    conn: &Connection,
+    request: &super::policy::RequestKey<'_>,
+    now: u64,
+) -> rusqlite::Result<bool> {
+    conn.execute(
+        "DELETE FROM bunker_answered WHERE keep_until < ?1",
+        params![now as i64],
+    )?;
+    let added = conn.execute(
+        "INSERT OR IGNORE INTO bunker_answered (pubkey, request_id, keep_until) \
+         VALUES (?1, ?2, ?3)",
+        params![request.pubkey, request.id, request.keep_until as i64],
+    )?;
+    Ok(added == 1)
 }
 
 /// Keeps what a client says about itself beside its grant (a display hint; nothing

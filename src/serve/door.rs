@@ -16,7 +16,7 @@
 use nostr::{Event, PublicKey};
 use tokio::sync::watch;
 
-pub use super::db::Db;
+pub use super::db::{Db, Ticket};
 pub use super::inproc::Seen;
 pub use super::limits::Limiter;
 pub use super::store::{last_posted, recent_of_round, replies, Ceremony};

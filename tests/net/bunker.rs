@@ -7,6 +7,7 @@ use crate::util;
 mod approval;
 mod console;
 mod operator;
+mod restart;
 
 use std::time::Duration;
 

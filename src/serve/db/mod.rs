@@ -11,6 +11,9 @@ use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::Error;
 
+mod durable;
+pub use durable::Ticket;
+
 /// Bumped with every schema change; `open` refuses databases from a newer passport.
 pub const SCHEMA_VERSION: i64 = 4;
 
@@ -76,6 +79,7 @@ ALTER TABLE ceremonies_v4 RENAME TO ceremonies;
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    group: Arc<durable::GroupCommit>,
 }
 
 impl Db {
@@ -100,6 +104,7 @@ impl Db {
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
+            group: Arc::default(),
         })
     }
 
@@ -178,6 +183,8 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         rebuilt?;
     }
+    // A table older passports ignore: no version bump.
+    conn.execute_batch(durable::BARRIER)?;
     Ok(())
 }
 
