@@ -10,7 +10,8 @@
 #   cosigners_hung  the same, with one of the three agents stopped (SIGSTOP) once ready
 #   cosigners_relay three agents that reach the bunker through the relay (`cosign --via
 #                   ws://…`), when this passport can; otherwise reported as unavailable
-# plus the bunker's own time per sign_event (its /metrics) and serve's RSS with many
+# plus the bunker's own time per sign_event (its /metrics: mean and median) for local and
+# co-signers over HTTP, at each client count, and serve's RSS with many
 # authorized clients.
 #
 # Prints one JSON object per measurement on stdout ({"case","method","result"}; called by
@@ -24,6 +25,7 @@
 #   BENCH_BUNKER_DEFAULT_LIMITS=1    co-signer serves keep serve's default rate limits
 #   BENCH_BUNKER_KEEP=1              keep the work directory (logs, homes) for a look
 #   BENCH_BUNKER_SERVE_ARGS="-v"     extra arguments for every serve
+#   BENCH_BUNKER_CASES="local"       run only these of: single local cosigners (default all)
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -34,6 +36,8 @@ REQUESTS="${BENCH_BUNKER_REQUESTS:-200}"
 NIP44="${BENCH_BUNKER_NIP44_REQUESTS:-100}"
 CONC="${BENCH_BUNKER_CONCURRENCY:-1 4}"
 CLIENTS="${BENCH_BUNKER_CLIENTS:-1000}"
+CASES=" ${BENCH_BUNKER_CASES:-single local cosigners} "
+wants() { [[ "$CASES" == *" $1 "* ]]; }
 unset PASSPORT_HOME PASSPORT_PASSPHRASE PASSPORT_AGE_IDENTITY PASSPORT_VIA
 
 [[ -x "$BIN" && -x "$EX/bunker_load" && -x "$EX/relay" ]] || \
@@ -99,8 +103,10 @@ measure() {
     local r c
     for c in $CONC; do
         echo "  $case: $REQUESTS sign_event, $c client(s)" >&2
+        [[ -z "${OWN_URL:-}" ]] || own_time snap "$OWN_URL"
         r="$("$EX/bunker_load" "$@" "$REQUESTS" "$c" sign_event 2>>"$W/load.err")"
         echo "{\"case\":\"$case\",\"method\":\"sign_event\",\"clients\":$c,\"result\":$r}"
+        [[ -z "${OWN_URL:-}" ]] || own_time report "$case" "$c" "$OWN_URL"
         if ((NIP44 > 0)); then
             echo "  $case: $NIP44 nip44_encrypt, $c client(s)" >&2
             r="$("$EX/bunker_load" "$@" "$NIP44" "$c" nip44_encrypt 2>>"$W/load.err")"
@@ -109,19 +115,52 @@ measure() {
     done
 }
 
-# The bunker's own time per sign_event (receipt → reply ready), from its histogram.
-metrics() {
-    python3 - "$1" "$2/metrics" <<'PY'
-import sys, urllib.request
-text = urllib.request.urlopen(sys.argv[2]).read().decode()
-s = c = 0.0
+# The bunker's own time per sign_event (receipt → reply ready), from its /metrics
+# histogram: `own_time snap URL` saves the sign_event buckets; `own_time report CASE
+# CLIENTS URL` prints mean and median (interpolated within the bucket, as Prometheus'
+# histogram_quantile does) of the requests since the snapshot.
+own_time() {
+    python3 - "$W/own.snap" "$@" <<'PY'
+import json, sys, urllib.request
+snap, what = sys.argv[1], sys.argv[2]
+url = sys.argv[-1] + "/metrics"
+text = urllib.request.urlopen(url).read().decode()
+pre = 'passport_bunker_request_seconds_'
+cur = {"sum": 0.0, "count": 0.0, "buckets": {}}
 for line in text.splitlines():
-    if line.startswith('passport_bunker_request_seconds_sum{method="sign_event",outcome="ok"}'):
-        s = float(line.split()[-1])
-    if line.startswith('passport_bunker_request_seconds_count{method="sign_event",outcome="ok"}'):
-        c = float(line.split()[-1])
-print('{"case":"processing","of":"%s","result":{"sign_event_mean_ms":%.3f,"count":%d}}'
-      % (sys.argv[1], s / c * 1e3 if c else 0, c))
+    if not line.startswith(pre) or 'method="sign_event"' not in line or 'outcome="ok"' not in line:
+        continue
+    name, value = line.rsplit(" ", 1)
+    if name.startswith(pre + "sum"):
+        cur["sum"] = float(value)
+    elif name.startswith(pre + "count"):
+        cur["count"] = float(value)
+    elif name.startswith(pre + "bucket"):
+        le = name.split('le="', 1)[1].split('"', 1)[0]
+        cur["buckets"][le] = float(value)
+if what == "snap":
+    json.dump(cur, open(snap, "w"))
+    sys.exit(0)
+case, clients = sys.argv[3], int(sys.argv[4])
+try:
+    old = json.load(open(snap))
+except (OSError, ValueError):
+    old = {"sum": 0.0, "count": 0.0, "buckets": {}}
+n = cur["count"] - old["count"]
+total = cur["sum"] - old["sum"]
+bounds = sorted((float("inf") if le == "+Inf" else float(le), cur["buckets"][le] - old["buckets"].get(le, 0.0))
+                for le in cur["buckets"])
+p50, lo, below = None, 0.0, 0.0
+for hi, cum in bounds:
+    if n and cum >= n / 2:
+        inside = cum - below
+        p50 = hi if hi == float("inf") else lo + (hi - lo) * ((n / 2 - below) / inside if inside else 0)
+        break
+    lo, below = hi, cum
+print(json.dumps({"case": "processing", "of": case, "clients": clients, "result": {
+    "sign_event_mean_ms": round(total / n * 1e3, 3) if n else 0,
+    "sign_event_p50_ms": round(p50 * 1e3, 3) if p50 is not None else None,
+    "count": int(n)}}))
 PY
 }
 
@@ -141,6 +180,7 @@ start_serve() {
 }
 
 # --- baselines: single-key signers, each in its own process like passport's bunker ---
+if wants single; then
 echo "single-key baselines" >&2
 "$EX/bunker_load" single-key-signer "$RELAY" >"$W/single.out" 2>"$W/single.err" &
 SINGLE=$!
@@ -160,6 +200,9 @@ else
     echo "  single_js: skipped (needs node and npm ci in tests/js)" >&2
     echo '{"case":"single_js","skipped":"needs node and npm ci in tests/js"}'
 fi
+fi
+
+if wants local; then
 
 # --- local 2-of-3: the bunker home keeps two seats, `offsite` the third ---
 echo "local 2-of-3" >&2
@@ -176,8 +219,7 @@ q --home "$W/offsite" keygen import --roster "$W/roster.json" "$W/dealt/dealer-s
 echo "  group $GROUP" >&2
 start_serve bunker
 DB="$W/bunker/serve/serve.sqlite"
-measure local passport "$BPK" "$RELAY" "$DB"
-metrics local "$HTTP"
+OWN_URL="$HTTP" measure local passport "$BPK" "$RELAY" "$DB"
 if ((CLIENTS > 0)); then
     echo "  serve RSS with $CLIENTS authorized clients, each answered once" >&2
     K="$("$EX/bunker_load" clients "$BPK" "$RELAY" "$DB" "$CLIENTS")"
@@ -186,7 +228,9 @@ if ((CLIENTS > 0)); then
     echo "{\"case\":\"clients\",\"result\":$K,\"rss_kib\":$RSS,\"hwm_kib\":$HWM}"
 fi
 stop_pids "$SERVE"
+fi
 
+wants cosigners || exit 0
 if ! "$BIN" cosign --help >/dev/null 2>&1; then
     echo "co-signers: skipped (this passport has no cosign command)" >&2
     for c in cosigners_http cosigners_hung cosigners_relay; do
@@ -261,8 +305,7 @@ G2="$(deal_cosigners dealer)"
 echo "  group $G2" >&2
 start_serve dealer "${COSIGN_SERVE[@]}"
 if start_agents "$G2" "$HTTP" http; then
-    measure cosigners_http passport "$BPK" "$RELAY" "$W/dealer/serve/serve.sqlite"
-    metrics cosigners_http "$HTTP"
+    OWN_URL="$HTTP" measure cosigners_http passport "$BPK" "$RELAY" "$W/dealer/serve/serve.sqlite"
 
     echo "three co-signers over HTTP, cs-c hung (SIGSTOP)" >&2
     kill -STOP "${AGENTS[2]}"
