@@ -55,6 +55,13 @@ impl<'a> Bound<'a> {
         }
     }
 
+    /// With a binding the caller computed before for this roster (`Binding::of`), e.g.
+    /// serve's stored roster hash, which it would otherwise recompute for every post.
+    pub fn with_binding(roster: &'a Roster, binding: Binding) -> Self {
+        debug_assert_eq!(binding, Binding::of(roster), "a binding of another roster");
+        Bound { roster, binding }
+    }
+
     /// [`check`], against this roster.
     pub fn check(
         &self,

@@ -133,9 +133,14 @@ pub async fn authenticate(
         st.0.config.auth_window_secs,
     )?;
     let id = event_id.to_hex();
-    let fresh =
+    // Relaxed, without waiting for an fsync: the record survives kill -9, and what a
+    // power loss could forget is an auth already used, for the rest of its short window.
+    // Replayed then, a read returns what its signer may read anyway, and a post carries
+    // the same package (a duplicate). A key-making round's post is acknowledged only
+    // after a durable commit, which covers this record too.
+    let (fresh, _) =
         st.0.db
-            .call(move |c| db::remember_auth(c, &replay_key, now, expires_at))
+            .relaxed(move |c| Ok((db::remember_auth(c, &replay_key, now, expires_at)?, true)))
             .await?;
     if !fresh {
         return Err(ApiError::Replayed(id.get(..16).unwrap_or(&id).to_owned()));
@@ -177,7 +182,7 @@ pub async fn load_for(st: &AppState, id: String, pk: &PublicKey) -> Result<Cerem
     let lookup = id.clone();
     let c =
         st.0.db
-            .call(move |c| store::load(c, &lookup))
+            .read(move |c| store::load(c, &lookup))
             .await?
             .ok_or(ApiError::NotFound(Missing::Ceremony { id }))?;
     if !is_party(&c.roster, pk) {

@@ -103,28 +103,22 @@ impl AppState {
         event: &Event,
         internal: bool,
     ) -> Result<i64, Error> {
-        let roster = c.roster.clone();
+        let stored = c.clone();
         let body = event.as_json().into_bytes();
         let judged =
-            tokio::task::spawn_blocking(move || rules::judge_from(&roster, &body, internal))
+            tokio::task::spawn_blocking(move || rules::judge_stored(&stored, &body, internal))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
                 .map_err(Error::Package)?;
-        let stored = c.clone();
-        let outcome = self
-            .0
-            .db
-            .call(move |conn| {
-                store::insert(
-                    conn,
-                    &stored,
-                    &judged.package,
-                    &judged.requires,
-                    judged.unique,
-                    now(),
-                )
-            })
-            .await?;
+        let outcome = store::insert(
+            &self.0.db,
+            c,
+            judged.package,
+            judged.requires,
+            judged.unique,
+            now(),
+        )
+        .await?;
         match outcome {
             Inserted::Accepted(seq) => {
                 self.0.waiters.notify(&c.id, seq);

@@ -36,23 +36,19 @@ pub async fn post_package(
     let pk = authenticate(&st, &method, &uri, &headers, Some(&body)).await?;
     let c = load_for(&st, ceremony_id(path)?, &pk).await?;
     // Parsing up to 4 MiB and verifying a signature: keep it off the async workers.
-    let roster = c.roster.clone();
+    let stored = c.clone();
     let Judged {
         package,
         requires,
         unique,
         sender,
-    } = tokio::task::spawn_blocking(move || rules::judge(&roster, &body))
+    } = tokio::task::spawn_blocking(move || rules::judge_stored(&stored, &body, false))
         .await
         .map_err(|_| ApiError::Internal)??;
     let round = package.round;
     let reference = requires.reference().map(str::to_owned);
     let event_id = package.event_id.clone();
-    let stored = c.clone();
-    let outcome =
-        st.0.db
-            .call(move |conn| store::insert(conn, &stored, &package, &requires, unique, now()))
-            .await?;
+    let outcome = store::insert(&st.0.db, &c, package, requires, unique, now()).await?;
     let (status, seq, duplicate) = match outcome {
         Inserted::Accepted(seq) => {
             st.0.waiters.notify(&c.id, seq);
@@ -149,7 +145,7 @@ pub async fn fetch_packages(
         let (id, f) = (c.id.clone(), std::sync::Arc::clone(&fetch));
         let found =
             st.0.db
-                .call(move |conn| store::fetch(conn, &id, &f))
+                .read(move |conn| store::fetch(conn, &id, &f))
                 .await?;
         if !found.is_empty() || wait.is_zero() || *stop.borrow() {
             break found;

@@ -17,11 +17,7 @@ pub struct Fetch {
 }
 
 /// `(seq, event JSON)` in seq order.
-pub fn fetch(
-    conn: &mut Connection,
-    ceremony: &str,
-    f: &Fetch,
-) -> rusqlite::Result<Vec<(i64, String)>> {
+pub fn fetch(conn: &Connection, ceremony: &str, f: &Fetch) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, event FROM packages WHERE ceremony_id = ?1 AND seq > ?2 \
          AND (to_pubkey IS NULL OR to_pubkey = ?3 OR sender = ?3) \

@@ -6,9 +6,9 @@ use nostr::JsonUtil;
 
 use super::error::ApiError;
 use super::problem::{Bad, Misaddressed, Misround, NotCarried, Outsider};
-use super::store::{NewPackage, Requires};
+use super::store::{Ceremony, NewPackage, Requires};
 use crate::ceremony::Roster;
-use crate::envelope::{self, Error as E, Round, Sender};
+use crate::envelope::{self, Binding, Bound, Error as E, Round, Sender};
 
 /// A package that passed every check the store does not need to make.
 pub struct Judged {
@@ -21,13 +21,34 @@ pub struct Judged {
 }
 
 /// Checks `body` as a package for `roster`, posted over HTTP.
+#[cfg(test)]
 pub fn judge(roster: &Roster, body: &[u8]) -> Result<Judged, ApiError> {
     judge_from(roster, body, false)
 }
 
 /// Checks `body` as a package for `roster`; `internal` when the server itself (its
 /// bunker) made it, which alone may issue ECDH requests.
+#[cfg(test)]
 pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged, ApiError> {
+    judge_bound(&Bound::new(roster), roster, body, internal)
+}
+
+/// [`judge_from`] for a stored ceremony: its roster hash is the one stored with it.
+pub fn judge_stored(c: &Ceremony, body: &[u8], internal: bool) -> Result<Judged, ApiError> {
+    let binding = Binding {
+        ceremony: c.roster.ceremony_id.clone(),
+        roster_hash: c.roster_hash.clone(),
+    };
+    let bound = Bound::with_binding(&c.roster, binding);
+    judge_bound(&bound, &c.roster, body, internal)
+}
+
+fn judge_bound(
+    bound: &Bound<'_>,
+    roster: &Roster,
+    body: &[u8],
+    internal: bool,
+) -> Result<Judged, ApiError> {
     let (event, meta) = envelope::parse(body).map_err(|e| match e {
         E::TooLarge => ApiError::TooLarge {
             limit: envelope::MAX_PACKAGE_BYTES,
@@ -47,18 +68,20 @@ pub fn judge_from(roster: &Roster, body: &[u8], internal: bool) -> Result<Judged
         _ => Sender::Member,
     };
     let signer = event.pubkey;
-    let checked = envelope::check(roster, event, meta, round, sender).map_err(|e| match e {
-        E::WrongCeremony { .. } | E::WrongRoster { .. } => ApiError::WrongCeremony(e),
-        E::NotMember(_) | E::WrongSeat { .. } => ApiError::NotAMember(Outsider::Package(e)),
-        // No seat claimed by a key outside the roster: say who is not a member.
-        E::MissingTag { tag: "member", .. } if roster.ids_of(&signer).is_empty() => {
-            ApiError::NotAMember(Outsider::Package(E::NotMember(envelope::short_npub(
-                &signer,
-            ))))
-        }
-        E::WrongRound { .. } => ApiError::WrongRound(Misround::Package(e)),
-        other => ApiError::Malformed(Bad::Package(other)),
-    })?;
+    let checked = bound
+        .check(event, meta, round, sender)
+        .map_err(|e| match e {
+            E::WrongCeremony { .. } | E::WrongRoster { .. } => ApiError::WrongCeremony(e),
+            E::NotMember(_) | E::WrongSeat { .. } => ApiError::NotAMember(Outsider::Package(e)),
+            // No seat claimed by a key outside the roster: say who is not a member.
+            E::MissingTag { tag: "member", .. } if roster.ids_of(&signer).is_empty() => {
+                ApiError::NotAMember(Outsider::Package(E::NotMember(envelope::short_npub(
+                    &signer,
+                ))))
+            }
+            E::WrongRound { .. } => ApiError::WrongRound(Misround::Package(e)),
+            other => ApiError::Malformed(Bad::Package(other)),
+        })?;
     let name = checked.sender.clone();
     let wrong_round = |why: NotCarried| {
         Err(ApiError::WrongRound(Misround::NotCarried {
@@ -276,7 +299,7 @@ mod tests {
             let (db, c, roster) = (db.clone(), c.clone(), f.roster.clone());
             async move {
                 let j = judge_from(&roster, &body, internal).expect("judged");
-                db.call(move |conn| store::insert(conn, &c, &j.package, &j.requires, j.unique, 5))
+                store::insert(&db, &c, j.package, j.requires, j.unique, 5)
                     .await
                     .expect("insert")
             }
@@ -314,8 +337,8 @@ mod tests {
             .await
             .expect("query");
         assert_eq!(replies.len(), 2);
-        // The signing rounds' inserts above (accepted, missing, conflicting) each set
-        // the connection back to synchronous=FULL.
+        // The inserts above (accepted, missing, conflicting) each committed relaxed and
+        // set the connection back to synchronous=FULL.
         let sync = db
             .call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
             .await

@@ -1,6 +1,9 @@
 //! Queries over ceremonies and packages. Each write is one immediate transaction, so
 //! the checks it depends on (duplicates, conflicts, prerequisites) cannot race.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use super::queries::{fetch, last_posted, recent_of_round, replies, sent_counts, Fetch};
@@ -43,8 +46,10 @@ fn ceremony_where(
     value: &str,
 ) -> rusqlite::Result<Option<Ceremony>> {
     let sql = format!("SELECT id, roster, roster_hash, state FROM ceremonies WHERE {column} = ?1");
+    // Statements cached per connection: this runs for every request.
     let row = conn
-        .query_row(&sql, [value], |r| {
+        .prepare_cached(&sql)?
+        .query_row([value], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
@@ -55,8 +60,8 @@ fn ceremony_where(
         .optional()?;
     row.map(|(id, roster, roster_hash, state)| {
         Ok(Ceremony {
+            roster: parsed_roster(&id, &roster_hash, roster)?,
             id,
-            roster: roster_from_column(roster)?,
             roster_hash,
             state,
         })
@@ -64,8 +69,31 @@ fn ceremony_where(
     .transpose()
 }
 
+/// Rosters already parsed, by server id and roster hash. Every request loads its
+/// ceremony, and parsing a roster checks each member's npub (a bech32 decode and a
+/// square root for the x-only key): at 50 members that was a fifth of serve's CPU under
+/// load (perf, `scripts/bench-serve.sh`). A stored roster never changes; the cache is
+/// bounded and starts over when full.
+static ROSTERS: std::sync::LazyLock<Mutex<HashMap<(String, String), Roster>>> =
+    std::sync::LazyLock::new(Mutex::default);
+const ROSTERS_KEPT: usize = 1024;
+
+fn parsed_roster(id: &str, hash: &str, text: String) -> rusqlite::Result<Roster> {
+    let key = (id.to_owned(), hash.to_owned());
+    if let Some(r) = ROSTERS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(r.clone());
+    }
+    let roster = roster_from_column(text)?;
+    let mut kept = ROSTERS.lock().unwrap_or_else(|p| p.into_inner());
+    if kept.len() >= ROSTERS_KEPT {
+        kept.clear();
+    }
+    kept.insert(key, roster.clone());
+    Ok(roster)
+}
+
 /// The ceremony with server id `id`.
-pub fn load(conn: &mut Connection, id: &str) -> rusqlite::Result<Option<Ceremony>> {
+pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Ceremony>> {
     ceremony_where(conn, "id", id)
 }
 
@@ -207,27 +235,35 @@ pub fn fsynced(round: Round) -> bool {
     )
 }
 
-/// Stores `p` unless it is a duplicate, conflicts, or lacks its prerequisite.
-/// `unique` says whether a sender has one package per (round, recipient, reference).
-/// Durability: [`fsynced`].
-pub fn insert(
-    conn: &mut Connection,
+/// Stores `p` unless it is a duplicate, conflicts, or lacks its prerequisite, and
+/// returns once that outcome may be acknowledged. `unique` says whether a sender has one
+/// package per (round, recipient, reference).
+///
+/// The insert commits relaxed ([`Db::relaxed`]); a package of a round that is
+/// [`fsynced`] is acknowledged only after [`Db::durable`], which concurrent posts share
+/// (one fsync for a batch: group commit). A duplicate waits too: the first copy may
+/// still be on its way to disk.
+pub async fn insert(
+    db: &Db,
     c: &Ceremony,
-    p: &NewPackage,
-    requires: &Requires,
+    p: NewPackage,
+    requires: Requires,
     unique: bool,
     now: u64,
-) -> rusqlite::Result<Inserted> {
-    let relaxed = !fsynced(p.round);
-    // Per connection, outside any transaction; set back whatever the insert did.
-    if relaxed {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+) -> Result<Inserted, super::Error> {
+    let durable = fsynced(p.round);
+    let c = c.clone();
+    let (outcome, ticket) = db
+        .relaxed(move |conn| {
+            let r = insert_tx(conn, &c, &p, &requires, unique, now)?;
+            let stored = matches!(r, Inserted::Accepted(_) | Inserted::Duplicate(_));
+            Ok((r, stored))
+        })
+        .await?;
+    if durable {
+        db.durable(ticket).await?;
     }
-    let done = insert_tx(conn, c, p, requires, unique, now);
-    if relaxed {
-        conn.pragma_update(None, "synchronous", "FULL")?;
-    }
-    done
+    Ok(outcome)
 }
 
 fn insert_tx(
@@ -240,11 +276,8 @@ fn insert_tx(
 ) -> rusqlite::Result<Inserted> {
     let tx = Db::write_tx(conn)?;
     if let Some(seq) = tx
-        .query_row(
-            "SELECT seq FROM packages WHERE event_id = ?1",
-            [&p.event_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT seq FROM packages WHERE event_id = ?1")?
+        .query_row([&p.event_id], |r| r.get(0))
         .optional()?
     {
         return Ok(Inserted::Duplicate(seq));
@@ -265,11 +298,10 @@ fn insert_tx(
         )?,
         Requires::RequestOf(id, rounds) => {
             let round: Option<String> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT round FROM packages WHERE ceremony_id = ?1 AND event_id = ?2",
-                    params![c.id, id],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![c.id, id], |r| r.get(0))
                 .optional()?;
             round.is_some_and(|r| rounds.iter().any(|x| x.as_str() == r))
         }
@@ -280,9 +312,11 @@ fn insert_tx(
     let reference = p.reference.clone().unwrap_or_default();
     if unique {
         let existing: Option<String> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT event_id FROM packages WHERE ceremony_id = ?1 AND sender = ?2 \
                  AND seat = ?3 AND round = ?4 AND to_seat = ?5 AND reference = ?6",
+            )?
+            .query_row(
                 params![
                     c.id,
                     p.sender,
@@ -298,23 +332,23 @@ fn insert_tx(
             return Ok(Inserted::Conflict { existing });
         }
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO packages (ceremony_id, event_id, round, sender, seat, to_pubkey, \
          to_seat, reference, event, received_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            c.id,
-            p.event_id,
-            p.round.as_str(),
-            p.sender,
-            p.seat,
-            p.to_pubkey,
-            p.to_seat,
-            reference,
-            p.event_json,
-            now as i64
-        ],
-    )?;
+    )?
+    .execute(params![
+        c.id,
+        p.event_id,
+        p.round.as_str(),
+        p.sender,
+        p.seat,
+        p.to_pubkey,
+        p.to_seat,
+        reference,
+        p.event_json,
+        now as i64
+    ])?;
     let seq = tx.last_insert_rowid();
     if p.round == Round::DkgAgree && c.roster.dealer.is_none() {
         let agreed: i64 = tx.query_row(
@@ -335,5 +369,9 @@ fn insert_tx(
 }
 
 fn exists(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> rusqlite::Result<bool> {
-    Ok(conn.query_row(sql, args, |_| Ok(())).optional()?.is_some())
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(args, |_| Ok(()))
+        .optional()?
+        .is_some())
 }

@@ -26,6 +26,7 @@ mod cosign;
 mod cosign_relays;
 mod serve_api;
 mod serve_cli;
+mod serve_crash;
 mod serve_limits;
 mod via;
 mod via_hostile;

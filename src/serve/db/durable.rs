@@ -46,10 +46,14 @@ impl Db {
     {
         let group = Arc::clone(&self.group);
         self.call(move |c| {
-            c.pragma_update(None, "synchronous", "NORMAL")?;
+            // Cached statements: this runs for most requests.
+            c.prepare_cached("PRAGMA synchronous = NORMAL")?
+                .execute([])?;
             let done = f(c);
             // Back to FULL whatever `f` did; its error comes first.
-            let reset = c.pragma_update(None, "synchronous", "FULL");
+            let reset = c
+                .prepare_cached("PRAGMA synchronous = FULL")
+                .and_then(|mut s| s.execute([]));
             let (value, wrote) = done?;
             reset?;
             // Numbered under the connection lock, after the commit: every ticket up to
@@ -80,11 +84,11 @@ impl Db {
         }
         let upto = self.group.committed.load(Ordering::SeqCst);
         self.call(|c| {
-            c.execute(
+            c.prepare_cached(
                 "INSERT INTO durable_barrier (id, n) VALUES (1, 1) \
                  ON CONFLICT (id) DO UPDATE SET n = n + 1",
-                [],
-            )
+            )?
+            .execute([])
         })
         .await?;
         *durable = upto;

@@ -73,14 +73,21 @@ DROP TABLE ceremonies;
 ALTER TABLE ceremonies_v4 RENAME TO ceremonies;
 ";
 
-/// A shared connection; SQLite serializes writers anyway, and one connection keeps
-/// `seq` order equal to commit order.
+/// One shared connection for writes: SQLite serializes writers anyway, and one
+/// connection keeps `seq` order equal to commit order. Reads that are most requests'
+/// work (a ceremony's roster, fetches) take read-only connections of their own, which
+/// WAL lets run beside the writer, so a long-poll's look does not queue behind posts.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<[Mutex<Connection>]>,
     path: PathBuf,
     group: Arc<durable::GroupCommit>,
 }
+
+/// Read-only connections: one per core of the 2-core machines passport runs on, and
+/// one more for a reader that waits on the disk.
+const READERS: usize = 3;
 
 impl Db {
     /// Opens (creating if needed) the database: directory 0700, file 0600.
@@ -101,11 +108,44 @@ impl Db {
                 path.display()
             )));
         }
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(c))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_error(path, e))?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            readers: readers.into(),
             path: path.to_owned(),
             group: Arc::default(),
         })
+    }
+
+    /// Runs a read-only `f` on the blocking pool with a free reader connection (any, if
+    /// all are busy). It sees every commit made before it starts.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = readers
+                .iter()
+                .find_map(|r| r.try_lock().ok())
+                .unwrap_or_else(|| readers[0].lock().unwrap_or_else(|p| p.into_inner()));
+            f(&guard).map_err(|e| db_error(&path, e))
+        })
+        .await
+        .map_err(|e| Error::Db(format!("database task failed: {e}")))?
     }
 
     /// Runs `f` on the blocking pool with the connection.
@@ -196,14 +236,12 @@ pub fn remember_auth(
     expires_at: u64,
 ) -> rusqlite::Result<bool> {
     let tx = Db::write_tx(conn)?;
-    tx.execute(
-        "DELETE FROM auth_seen WHERE expires_at < ?1",
-        params![now as i64],
-    )?;
-    let fresh = tx.execute(
-        "INSERT OR IGNORE INTO auth_seen (replay_key, expires_at) VALUES (?1, ?2)",
-        params![replay_key, expires_at as i64],
-    )? == 1;
+    tx.prepare_cached("DELETE FROM auth_seen WHERE expires_at < ?1")?
+        .execute(params![now as i64])?;
+    let fresh = tx
+        .prepare_cached("INSERT OR IGNORE INTO auth_seen (replay_key, expires_at) VALUES (?1, ?2)")?
+        .execute(params![replay_key, expires_at as i64])?
+        == 1;
     tx.commit()?;
     Ok(fresh)
 }
@@ -226,6 +264,29 @@ pub fn counts(conn: &mut Connection, sql: &str) -> rusqlite::Result<Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn readers_see_every_commit_and_cannot_write() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&tmp.path().join("db.sqlite")).expect("open");
+        db.call(|c| c.execute_batch("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (7)"))
+            .await
+            .expect("write");
+        // More reads at once than readers: each still sees the commit.
+        let mut reads = tokio::task::JoinSet::new();
+        for _ in 0..2 * READERS {
+            let db = db.clone();
+            reads.spawn(async move {
+                db.read(|c| c.query_row("SELECT v FROM t", [], |r| r.get::<_, i64>(0)))
+                    .await
+            });
+        }
+        while let Some(r) = reads.join_next().await {
+            assert_eq!(r.expect("task").expect("read"), 7);
+        }
+        let refused = db.read(|c| c.execute("INSERT INTO t VALUES (8)", [])).await;
+        assert!(refused.is_err(), "a reader wrote: {refused:?}");
+    }
 
     #[tokio::test]
     async fn durable_settings_and_schema_version() {
