@@ -3,7 +3,14 @@
 //! object: packages accepted per second, p50/p99 latency of a post and of delivery
 //! (post accepted → seen by another member's long-poll), and errors.
 //!
-//! cargo run --release --example serve_load -- URL [MEMBERS] [SECS]
+//! cargo run --release --example serve_load -- URL [MEMBERS] [SECS] [MODE] [ACKED]
+//!
+//! MODE `commit` (default) posts signing commitments, which serve commits relaxed
+//! (they survive kill -9, not a power loss: `serve::store::fsynced`); `dkg` posts what a
+//! DKG does, a round-1 package and then one round-2 package to each other member, one
+//! ceremony after another, each acknowledged only once fsynced. ACKED: a file that gets
+//! the event id of every package acknowledged (201), one per line, to check after a
+//! `kill -9` that none is missing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +46,25 @@ fn auth(keys: &Keys, url: &Url, method: HttpMethod, body: Option<&[u8]>) -> Stri
     )
 }
 
+/// Registers `roster`'s ceremony with serve; returns its id.
+async fn create(http: &reqwest::Client, base: &Url, keys: &Keys, roster: &Roster) -> String {
+    let create = base.join("v1/ceremonies").expect("url");
+    let body = roster.to_json_pretty().into_bytes();
+    let resp = http
+        .post(create.clone())
+        .header(
+            "authorization",
+            auth(keys, &create, HttpMethod::POST, Some(&body)),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("serve answers");
+    let created: Value = resp.json().await.expect("JSON");
+    created["id"].as_str().expect("ceremony id").to_owned()
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -54,6 +80,9 @@ struct Stats {
     accepted: AtomicU64,
     errors: AtomicU64,
     polls: AtomicU64,
+    /// When the last poster stopped, in µs since the start: the posting window, which
+    /// the pollers' last long-polls outlast by up to their wait.
+    posting_us: AtomicU64,
 }
 
 #[tokio::main]
@@ -62,10 +91,16 @@ async fn main() {
     let base = args.next().expect("usage: serve_load URL [MEMBERS] [SECS]");
     let n: usize = args.next().map_or(50, |s| s.parse().expect("MEMBERS"));
     let secs: u64 = args.next().map_or(20, |s| s.parse().expect("SECS"));
+    let dkg = match args.next().as_deref() {
+        None | Some("commit") => false,
+        Some("dkg") => true,
+        Some(other) => panic!("MODE is commit or dkg, not {other}"),
+    };
+    let acked_file = args.next();
     let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).expect("URL");
 
     let keys: Vec<Keys> = (0..n).map(|_| Keys::generate()).collect();
-    let members = keys
+    let members: Vec<Member> = keys
         .iter()
         .enumerate()
         .map(|(i, k)| Member {
@@ -73,55 +108,72 @@ async fn main() {
             npub: k.public_key(),
         })
         .collect();
-    let roster = Roster::new("load", 2, members, None, &mut rand::rngs::OsRng).expect("roster");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(4 * n)
         .build()
         .expect("client");
-    let create = base.join("v1/ceremonies").expect("url");
-    let body = roster.to_json_pretty().into_bytes();
-    let resp = http
-        .post(create.clone())
-        .header(
-            "authorization",
-            auth(&keys[0], &create, HttpMethod::POST, Some(&body)),
-        )
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("serve answers");
-    let created: Value = resp.json().await.expect("JSON");
-    let id = created["id"].as_str().expect("ceremony id").to_owned();
-    let packages = base
-        .join(&format!("v1/ceremonies/{id}/packages"))
-        .expect("url");
+    // One ceremony for signing commitments; for DKG packages, as many as the run could
+    // fill at 5,000 posts/s (each takes n^2 posts), all made before the clock starts.
+    let count = if dkg {
+        (secs as usize * 5000).div_ceil(n * n).max(1)
+    } else {
+        1
+    };
+    let mut ceremonies = vec![];
+    for _ in 0..count {
+        let roster =
+            Roster::new("load", 2, members.clone(), None, &mut rand::rngs::OsRng).expect("roster");
+        let id = create(&http, &base, &keys[0], &roster).await;
+        let packages = base
+            .join(&format!("v1/ceremonies/{id}/packages"))
+            .expect("url");
+        ceremonies.push((Binding::of(&roster), packages));
+    }
+    let ceremonies = Arc::new(ceremonies);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
 
     let stats = Arc::new(Stats::default());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
-    let binding = Binding::of(&roster);
     let mut tasks = vec![];
     for (seat, k) in keys.iter().enumerate() {
         let seat = seat as u16 + 1;
         // Poster: closed loop, one package at a time.
-        let (h, k2, url, st, b) = (
+        let (h, k2, st, cs, acked) = (
             http.clone(),
             k.clone(),
-            packages.clone(),
             stats.clone(),
-            binding.clone(),
+            ceremonies.clone(),
+            acked.clone(),
         );
+        let peers: Vec<_> = keys.iter().map(Keys::public_key).collect();
+        // The ceremony this member is in, for its poller to follow.
+        let current = Arc::new(AtomicU64::new(0));
+        let at = current.clone();
         tasks.push(tokio::spawn(async move {
+            // DKG mode: (ceremony, step) where step 0 is round 1 and step i the round-2
+            // package to the i-th other member.
+            let (mut ceremony, mut step) = (0usize, 0usize);
             while Instant::now() < deadline {
+                let Some((b, url)) = cs.get(ceremony) else {
+                    break;
+                };
+                let (round, to) = match (dkg, step) {
+                    (false, _) => (Round::SignCommit, None),
+                    (true, 0) => (Round::Dkg1, None),
+                    (true, i) => {
+                        let other = if i < seat as usize { i } else { i + 1 };
+                        (Round::Dkg2, Some((peers[other - 1], other as u16)))
+                    }
+                };
                 let ev = envelope::seal(
                     &k2,
                     Draft {
-                        binding: &b,
-                        round: Round::SignCommit,
+                        binding: b,
+                        round,
                         from: Some(seat),
-                        to: None,
+                        to,
                         reference: None,
                         payload: &json!({ "sent_us": now_us() }),
                     },
@@ -133,7 +185,7 @@ async fn main() {
                     .post(url.clone())
                     .header(
                         "authorization",
-                        auth(&k2, &url, HttpMethod::POST, Some(&body)),
+                        auth(&k2, url, HttpMethod::POST, Some(&body)),
                     )
                     .header("content-type", "application/json")
                     .body(body)
@@ -144,6 +196,14 @@ async fn main() {
                     Ok(r) if r.status().as_u16() == 201 => {
                         st.accepted.fetch_add(1, Ordering::Relaxed);
                         st.post_ms.lock().expect("lock").push(ms);
+                        acked.lock().expect("lock").push(ev.id.to_hex());
+                        if dkg {
+                            step += 1;
+                            if step == peers.len() {
+                                (ceremony, step) = (ceremony + 1, 0);
+                                at.store(ceremony as u64, Ordering::Relaxed);
+                            }
+                        }
                     }
                     Ok(r) => {
                         st.errors.fetch_add(1, Ordering::Relaxed);
@@ -156,16 +216,28 @@ async fn main() {
                     Err(e) => {
                         st.errors.fetch_add(1, Ordering::Relaxed);
                         eprintln!("post: {e}");
+                        // serve is gone (the kill -9 check): do not spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
             }
+            st.posting_us
+                .fetch_max(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         }));
         // Poller: long-poll from a cursor; delivery latency of everyone else's packages.
-        let (h, k2, url, st) = (http.clone(), k.clone(), packages.clone(), stats.clone());
+        let (h, k2, st, cs) = (http.clone(), k.clone(), stats.clone(), ceremonies.clone());
         let me = k.public_key().to_hex();
         tasks.push(tokio::spawn(async move {
-            let mut cursor = 0u64;
+            let (mut cursor, mut following) = (0u64, 0u64);
             while Instant::now() < deadline {
+                // DKG mode: the ceremony its poster is in, from its start.
+                let now_in = current.load(Ordering::Relaxed);
+                if now_in != following {
+                    (following, cursor) = (now_in, 0);
+                }
+                let Some((_, url)) = cs.get(following as usize) else {
+                    break;
+                };
                 let mut u = url.clone();
                 u.query_pairs_mut()
                     .append_pair("since", &cursor.to_string())
@@ -198,6 +270,8 @@ async fn main() {
                     Err(e) => {
                         st.errors.fetch_add(1, Ordering::Relaxed);
                         eprintln!("poll: {e}");
+                        // serve is gone (the kill -9 check): do not spin.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
@@ -224,18 +298,26 @@ async fn main() {
         t.await.expect("task");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let posting = (stats.posting_us.load(Ordering::Relaxed) as f64 / 1e6).max(1e-3);
     let mut post = stats.post_ms.lock().expect("lock").clone();
     let mut delivery = stats.delivery_ms.lock().expect("lock").clone();
     post.sort_by(f64::total_cmp);
     delivery.sort_by(f64::total_cmp);
     let accepted = stats.accepted.load(Ordering::Relaxed);
+    if let Some(path) = acked_file {
+        let mut ids = acked.lock().expect("lock").join("\n");
+        ids.push('\n');
+        std::fs::write(&path, ids).expect("write the acknowledged ids");
+    }
     println!(
         "{}",
         json!({
             "members": n,
+            "mode": if dkg { "dkg" } else { "commit" },
             "seconds": elapsed,
             "accepted": accepted,
-            "accepted_per_sec": accepted as f64 / elapsed,
+            "accepted_per_sec": accepted as f64 / posting,
+            "posting_seconds": posting,
             "post_p50_ms": percentile(&post, 0.50),
             "post_p99_ms": percentile(&post, 0.99),
             "deliveries": delivery.len(),

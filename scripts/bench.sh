@@ -177,102 +177,17 @@ start_server() {
     return 1
 }
 
-# --- serve under load: M members posting and long-polling for S seconds ---
-serve_load() {
-    local dir="$WORK/load" url pid
-    mkdir -p "$dir"
-    # Limits far above the load, so the run measures the server, not the rate limiter.
-    printf '%s\n' 'rate_per_pubkey = 100000' 'burst_per_pubkey = 100000' \
-        'rate_per_ip = 1000000' 'burst_per_ip = 1000000' >"$dir/serve.toml"
-    "$BIN" --home "$dir/home" serve --listen 127.0.0.1:0 --config "$dir/serve.toml" \
-        >"$dir/serve.out" 2>"$dir/serve.err" &
-    pid=$!
-    PIDS+=("$pid")
-    local i
-    for ((i = 0; i < 100; i++)); do [[ -s "$dir/serve.out" ]] && break; sleep 0.1; done
-    url="$(head -n 1 "$dir/serve.out" | grep -oE 'https?://[^ ",]+' | head -n 1)"
-    [[ -n "$url" ]] || { echo "serve did not start: $(cat "$dir/serve.err")" >&2; return 1; }
-    "$EXAMPLES/serve_load" "$url" "$LOAD_MEMBERS" "$LOAD_SECS" >"$dir/result.json" 2>"$dir/load.err" &
-    local load=$! peak=0 rss
-    while kill -0 "$load" 2>/dev/null; do
-        rss="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)"
-        ((rss > peak)) && peak=$rss
-        sleep 0.5
-    done
-    wait "$load" || { cat "$dir/load.err" >&2; return 1; }
-    python3 - "$dir/result.json" "$peak" "$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-r["serve_rss_peak_kib"] = int(sys.argv[2])
-r["serve_rss_hwm_kib"] = int(sys.argv[3])
-print(json.dumps(r))
-PY
-    kill "$pid"
-}
-
-# --- end to end: a 3-member DKG, then one signature, through files, serve or a relay ---
-# Prints "<dkg µs> <sign µs>" for one run on fresh homes.
-e2e_once() {
-    local via="$1" d="$WORK/e2e/run.$RANDOM$RANDOM" m npub group members=()
-    mkdir -p "$d/x" "$d/s"
-    run() { "$BIN" "$@" >/dev/null 2>>"$d/log"; }
-    field() { python3 -c 'import json,sys; v=json.load(sys.stdin)
-for k in sys.argv[1].split("."): v = v[int(k)] if k.isdigit() else v[k]
-print(v)' "$1"; }
-    for m in a b c; do
-        run --home "$d/$m" init --age-identity "$d/$m.key"
-        npub="$("$BIN" --home "$d/$m" --json id 2>>"$d/log" | field npub)"
-        members+=(--member "$m=$npub")
-    done
-    run roster new --threshold 2 "${members[@]}" --purpose bench -o "$d/roster.json"
-    echo '{"kind":1,"content":"bench","tags":[]}' >"$d/note.json"
-    local t0 t1 t2 step
-    t0="$(date +%s%N)"
-    if [[ "$via" == files ]]; then
-        for m in a b c; do run --home "$d/$m" dkg round1 --roster "$d/roster.json" --out "$d/x"; done
-        for step in round2 finish; do
-            for m in a b c; do
-                run --home "$d/$m" dkg "$step" --roster "$d/roster.json" --in "$d/x" --out "$d/x"
-            done
-        done
-        for m in a b c; do run --home "$d/$m" dkg confirm --roster "$d/roster.json" --in "$d/x"; done
-        t1="$(date +%s%N)"
-        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
-        for m in a b; do run --home "$d/$m" sign commit --group "$group" --out "$d/s"; done
-        local req
-        req="$("$BIN" --home "$d/a" --json sign request --group "$group" --event "$d/note.json" \
-            --in "$d/s" --out "$d/s" 2>>"$d/log" | field package)"
-        for m in a b; do run --home "$d/$m" sign share --request "$req" --yes --out "$d/s"; done
-        run --home "$d/a" sign aggregate --request "$req" --in "$d/s" -o "$d/signed.json"
-    else
-        local pids=() p
-        for m in a b c; do
-            "$BIN" --home "$d/$m" dkg run --roster "$d/roster.json" --via "$via" >/dev/null 2>>"$d/log" &
-            pids+=($!)
-        done
-        for p in "${pids[@]}"; do wait "$p"; done
-        t1="$(date +%s%N)"
-        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
-        "$BIN" --home "$d/b" sign run --group "$group" --yes --via "$via" >/dev/null 2>>"$d/log" &
-        local signer=$!
-        "$BIN" --home "$d/a" sign run --group "$group" --event "$d/note.json" --yes --via "$via" \
-            -o "$d/signed.json" >/dev/null 2>>"$d/log"
-        wait "$signer"
-    fi
-    t2="$(date +%s%N)"
-    "$BIN" verify "$d/signed.json" --expect "$group" >/dev/null 2>>"$d/log"
-    echo "$(((t1 - t0) / 1000)) $(((t2 - t1) / 1000))"
-}
-
-e2e() {
-    local i
-    for ((i = 0; i < E2E_RUNS; i++)); do e2e_once "$1"; done
-}
-
 echo
-echo "== serve: $LOAD_MEMBERS members posting and long-polling for $LOAD_SECS s"
-LOAD_RESULT="$(serve_load)"
+echo "== serve: $LOAD_MEMBERS members posting and long-polling for $LOAD_SECS s (scripts/bench-serve.sh)"
+# Signing commitments (committed relaxed), then DKG packages (fsynced, group commit)
+# with serve killed by SIGKILL halfway and every acknowledged package checked after.
+export BENCH_LOAD_MEMBERS="$LOAD_MEMBERS" BENCH_LOAD_SECS="$LOAD_SECS"
+LOAD_RESULT="$(scripts/bench-serve.sh commit)"
 echo "$LOAD_RESULT"
+LOAD_DKG_RESULT="$(scripts/bench-serve.sh dkg)"
+echo "$LOAD_DKG_RESULT"
+LOAD_KILL_RESULT="$(scripts/bench-serve.sh dkg kill)"
+echo "$LOAD_KILL_RESULT"
 
 echo
 echo "== end to end: 3-member DKG + one signature, $E2E_RUNS runs each (files, serve, relay)"
@@ -291,7 +206,7 @@ echo "$BUNKER_RESULT"
 
 echo
 echo "== results (criterion mean of this run)"
-python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" "$LOAD_RESULT" "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY" "$BUNKER_RESULT" "$DKG_FULL_RESULT" <<'PY'
+python3 - "$CRITERION_DIR" "$SHARE_RESULT" "$SHARE_RUNS" "$LOAD_RESULT" "$E2E_FILES" "$E2E_SERVE" "$E2E_RELAY" "$BUNKER_RESULT" "$DKG_FULL_RESULT" "$LOAD_DKG_RESULT" "$LOAD_KILL_RESULT" <<'PY'
 import json
 import os
 import statistics
@@ -402,12 +317,21 @@ if share:
 else:
     print("process: passport sign share: skipped (CLI not available or failed)")
 print()
-print(f"serve load ({load['members']} members, {load['seconds']:.0f} s, loopback, SQLite synchronous=FULL):")
-print(f"  packages accepted: {load['accepted']} ({load['accepted_per_sec']:.0f}/s), errors: {load['errors']}")
-print(f"  post latency p50 {load['post_p50_ms']:.1f} ms, p99 {load['post_p99_ms']:.1f} ms")
-print(f"  long-poll delivery p50 {load['delivery_p50_ms']:.1f} ms, p99 {load['delivery_p99_ms']:.1f} ms "
-      f"({load['deliveries']} deliveries, {load['polls']} polls)")
-print(f"  serve RSS: peak {load['serve_rss_peak_kib'] / 1024:.1f} MiB (VmHWM {load['serve_rss_hwm_kib'] / 1024:.1f} MiB)")
+for load in (load, json.loads(sys.argv[10])):
+    what = {"commit": "signing commitments, committed relaxed (survive kill -9)",
+            "dkg": "DKG packages, each fsynced before its 201 (group commit)"}[load["mode"]]
+    print(f"serve load ({load['members']} members, {load['seconds']:.0f} s, loopback; {what}):")
+    print(f"  packages accepted: {load['accepted']} ({load['accepted_per_sec']:.0f}/s, goal >= 2000), "
+          f"errors: {load['errors']}")
+    print(f"  post latency p50 {load['post_p50_ms']:.1f} ms, p99 {load['post_p99_ms']:.1f} ms (goal <= 50)")
+    if load["mode"] == "commit":
+        print(f"  long-poll delivery p50 {load['delivery_p50_ms']:.1f} ms, p99 {load['delivery_p99_ms']:.1f} ms "
+              f"({load['deliveries']} deliveries, {load['polls']} polls)")
+    print(f"  serve RSS: peak {load['serve_rss_peak_kib'] / 1024:.1f} MiB")
+k = json.loads(sys.argv[11])
+print(f"  durability: the same DKG load with serve killed (SIGKILL) halfway and started again: "
+      f"{k['acked'] - k['missing_after_restart']} of {k['acked']} acknowledged packages are there"
+      f" ({'met' if k['missing_after_restart'] == 0 else 'NOT MET'})")
 
 print()
 print(f"{'end to end, 3 members (median)':<32}{'DKG':>10}{'vs files':>10}{'signing':>10}{'vs files':>10}")
