@@ -29,9 +29,18 @@ use dkg_sim::Fixture;
 const WHOLE: [u16; 2] = [3, 10];
 const MEMBER: [u16; 3] = [10, 50, 100];
 
+/// `cargo test --all-targets` runs each bench once as a smoke test, without `--bench`:
+/// there the small sizes show it works, and the large ones would only cost CI time.
+fn sizes(all: &'static [u16]) -> impl Iterator<Item = u16> {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    all.iter()
+        .copied()
+        .filter(move |&n| benchmarking || n <= 10)
+}
+
 fn bench_whole(c: &mut Criterion) {
     let mut group = c.benchmark_group("dkg");
-    for n in WHOLE {
+    for n in sizes(&WHOLE) {
         let fx = Fixture::new(n);
         // Outside the timing, once: each side panics unless every member computed the
         // same group (bare compares keys, passport runs its agreement check).
@@ -50,7 +59,7 @@ fn bench_whole(c: &mut Criterion) {
 
 fn bench_member(c: &mut Criterion) {
     let mut group = c.benchmark_group("dkg_member");
-    for n in MEMBER {
+    for n in sizes(&MEMBER) {
         let fx = Fixture::new(n);
         if n >= 50 {
             group.sampling_mode(SamplingMode::Flat);
