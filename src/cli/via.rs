@@ -172,7 +172,8 @@ pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
         }
         let done = w.expected - w.missing.len().min(w.expected);
         let msg = if w.missing.is_empty() {
-            "all in".to_owned()
+            // The step's own work follows (at n = 100, a DKG's part 3 takes seconds).
+            "all in; working on them".to_owned()
         } else {
             format!("waiting for {}", w.missing.join(", "))
         };
@@ -199,6 +200,27 @@ pub fn progress(json: bool) -> impl FnMut(&Waiting<'_>) {
             bar.enable_steady_tick(Duration::from_millis(200));
         }
     }
+}
+
+/// Shows that a long step is under way until dropped: a spinner with the time so far on
+/// a terminal, one line otherwise, nothing with `--json`. For work with no counts to
+/// report (one FROST call over a large ceremony).
+pub fn busy(json: bool, what: &str) -> impl Drop {
+    let bar = ProgressBar::hidden();
+    if !json {
+        if std::io::stderr().is_terminal() {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {wide_msg} [{elapsed}]")
+                    .expect("static template"),
+            );
+            bar.set_message(what.to_owned());
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+        } else {
+            eprintln!("passport: {what}");
+        }
+    }
+    ClearOnDrop(bar)
 }
 
 /// Clears the bar when the command is done with it, so the report prints cleanly.

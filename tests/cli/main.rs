@@ -25,6 +25,7 @@ mod backup;
 mod bad_input;
 mod broken_files;
 mod cli_flows;
+mod dkg_large;
 mod ecdh;
 mod first_errors;
 mod formats;
