@@ -177,6 +177,65 @@ start_server() {
     return 1
 }
 
+# --- end to end: a 3-member DKG, then one signature, through files, serve or a relay ---
+# Prints "<dkg µs> <sign µs>" for one run on fresh homes.
+e2e_once() {
+    local via="$1" d="$WORK/e2e/run.$RANDOM$RANDOM" m npub group members=()
+    mkdir -p "$d/x" "$d/s"
+    run() { "$BIN" "$@" >/dev/null 2>>"$d/log"; }
+    field() { python3 -c 'import json,sys; v=json.load(sys.stdin)
+for k in sys.argv[1].split("."): v = v[int(k)] if k.isdigit() else v[k]
+print(v)' "$1"; }
+    for m in a b c; do
+        run --home "$d/$m" init --age-identity "$d/$m.key"
+        npub="$("$BIN" --home "$d/$m" --json id 2>>"$d/log" | field npub)"
+        members+=(--member "$m=$npub")
+    done
+    run roster new --threshold 2 "${members[@]}" --purpose bench -o "$d/roster.json"
+    echo '{"kind":1,"content":"bench","tags":[]}' >"$d/note.json"
+    local t0 t1 t2 step
+    t0="$(date +%s%N)"
+    if [[ "$via" == files ]]; then
+        for m in a b c; do run --home "$d/$m" dkg round1 --roster "$d/roster.json" --out "$d/x"; done
+        for step in round2 finish; do
+            for m in a b c; do
+                run --home "$d/$m" dkg "$step" --roster "$d/roster.json" --in "$d/x" --out "$d/x"
+            done
+        done
+        for m in a b c; do run --home "$d/$m" dkg confirm --roster "$d/roster.json" --in "$d/x"; done
+        t1="$(date +%s%N)"
+        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
+        for m in a b; do run --home "$d/$m" sign commit --group "$group" --out "$d/s"; done
+        local req
+        req="$("$BIN" --home "$d/a" --json sign request --group "$group" --event "$d/note.json" \
+            --in "$d/s" --out "$d/s" 2>>"$d/log" | field package)"
+        for m in a b; do run --home "$d/$m" sign share --request "$req" --yes --out "$d/s"; done
+        run --home "$d/a" sign aggregate --request "$req" --in "$d/s" -o "$d/signed.json"
+    else
+        local pids=() p
+        for m in a b c; do
+            "$BIN" --home "$d/$m" dkg run --roster "$d/roster.json" --via "$via" >/dev/null 2>>"$d/log" &
+            pids+=($!)
+        done
+        for p in "${pids[@]}"; do wait "$p"; done
+        t1="$(date +%s%N)"
+        group="$("$BIN" --home "$d/a" --json group list 2>>"$d/log" | field groups.0.npub)"
+        "$BIN" --home "$d/b" sign run --group "$group" --yes --via "$via" >/dev/null 2>>"$d/log" &
+        local signer=$!
+        "$BIN" --home "$d/a" sign run --group "$group" --event "$d/note.json" --yes --via "$via" \
+            -o "$d/signed.json" >/dev/null 2>>"$d/log"
+        wait "$signer"
+    fi
+    t2="$(date +%s%N)"
+    "$BIN" verify "$d/signed.json" --expect "$group" >/dev/null 2>>"$d/log"
+    echo "$(((t1 - t0) / 1000)) $(((t2 - t1) / 1000))"
+}
+
+e2e() {
+    local i
+    for ((i = 0; i < E2E_RUNS; i++)); do e2e_once "$1"; done
+}
+
 echo
 echo "== serve: $LOAD_MEMBERS members posting and long-polling for $LOAD_SECS s (scripts/bench-serve.sh)"
 # Signing commitments (committed relaxed), then DKG packages (fsynced, group commit)
