@@ -333,14 +333,14 @@ def dkg_row(label, bare, pp):
 for n in (3, 10):
     t = -(-2 * n // 3)
     dkg_row(f"all members, one process, n={n} t={t}",
-            mean_ns("dkg", f"n{n}_t{t}/bare"), mean_ns("dkg", f"n{n}_t{t}/passport"))
+            mean_ns("dkg", f"n{n}_t{t}_bare"), mean_ns("dkg", f"n{n}_t{t}_passport"))
 for n, v in sorted(full.items()):
     dkg_row(f"all members, one process, n={n} t={v['t']} (one run)",
             v["bare_s"] * 1e9, v["passport_s"] * 1e9)
 for n in (10, 50, 100):
     t = -(-2 * n // 3)
     dkg_row(f"one member's own work, n={n} t={t}",
-            mean_ns("dkg_member", f"n{n}_t{t}/bare"), mean_ns("dkg_member", f"n{n}_t{t}/passport"))
+            mean_ns("dkg_member", f"n{n}_t{t}_bare"), mean_ns("dkg_member", f"n{n}_t{t}_passport"))
 print("  (passport: every package a signed event, parsed, verified and checked; round 2 NIP-44 to")
 print("   its recipient; round 1 read again at finish; the agreement round. benches/support/dkg_sim.rs)")
 

@@ -106,11 +106,10 @@ impl Bunker {
                     id: &id,
                     keep_until: at + super::service::DEDUPE_FOR.as_secs(),
                 };
-                let (decision, wrote) = match approved {
-                    false => policy::authorize(c, &request, method, kind, at)?,
-                    true => policy::authorize_approved(c, &request, method, kind, at)?,
-                };
-                Ok((decision, wrote))
+                match approved {
+                    false => policy::authorize(c, &request, method, kind, at),
+                    true => policy::authorize_approved(c, &request, method, kind, at),
+                }
             })
             .await?;
         let grant = match grant {
