@@ -9,7 +9,7 @@
 # over the relay and with one hung, each as a ratio to the single-key baseline). Every
 # figure in the final table comes from this run. BENCH_BUNKER_* knobs: see bench-bunker.sh.
 #
-#   scripts/bench.sh                  # everything (~6 minutes on 2 cores)
+#   scripts/bench.sh                  # everything (~16 minutes on 2 cores)
 #   BENCH_LOAD_MEMBERS=50 BENCH_LOAD_SECS=20 BENCH_E2E_RUNS=3 scripts/bench.sh
 #   BENCH_SHARE_RUNS=20 scripts/bench.sh
 #   BENCH_DKG_FULL="" scripts/bench.sh      # skip the whole-ceremony runs at n = 50, 100 (~4 min)
