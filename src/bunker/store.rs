@@ -118,7 +118,7 @@ pub async fn open(path: &Path) -> Result<Db, crate::serve::Error> {
 
 /// Which of `(seat, commitment id)` the in-process coordinator has already used.
 pub fn used_commitments(
-    conn: &mut Connection,
+    conn: &Connection,
     ceremony: &str,
     candidates: &[(u16, String)],
 ) -> rusqlite::Result<HashSet<(u16, String)>> {

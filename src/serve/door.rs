@@ -61,7 +61,7 @@ pub enum Error {
 /// Packages of `ceremony` after `since` signed by `sender` (hex): `(seq, event JSON)`, in
 /// seq order, at most `limit`.
 pub fn sent_by(
-    conn: &mut rusqlite::Connection,
+    conn: &rusqlite::Connection,
     ceremony: &str,
     sender: &str,
     since: i64,
@@ -81,7 +81,7 @@ pub fn sent_by(
 /// Packages of `round` in `ceremony` after `since`: `(seq, seat, event JSON)`, in seq
 /// order, at most `limit`.
 pub fn of_round_since(
-    conn: &mut rusqlite::Connection,
+    conn: &rusqlite::Connection,
     ceremony: &str,
     round: crate::envelope::Round,
     since: i64,

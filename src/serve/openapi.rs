@@ -193,7 +193,8 @@ pub fn document() -> Value {
                             "type": "object", "required": ["seq", "event"],
                             "properties": { "seq": { "type": "integer" }, "event": { "$ref": "#/components/schemas/Event" } }
                         } },
-                        "cursor": { "type": "integer", "description": "The highest seq returned, or `since` if none: pass it as `since` next time." }
+                        "cursor": { "type": "integer", "description": "The highest seq returned, or `since` if none: pass it as `since` next time." },
+                        "more": { "type": "boolean", "description": "A limit (count or bytes) cut this page: fetch again at once. False: nothing else was there when it was read." }
                     }
                 },
                 "Health": {

@@ -147,7 +147,7 @@ pub async fn fetch_packages(
             st.0.db
                 .read(move |conn| store::fetch(conn, &id, &f))
                 .await?;
-        if !found.is_empty() || wait.is_zero() || *stop.borrow() {
+        if !found.rows.is_empty() || wait.is_zero() || *stop.borrow() {
             break found;
         }
         polling.get_or_insert_with(|| st.0.metrics.long_poll());
@@ -167,20 +167,23 @@ pub async fn fetch_packages(
         .into_response())
 }
 
-/// `{"packages":[{"seq":N,"event":{…}}],"cursor":M}`, with events spliced in as stored
-/// (they are JSON the server wrote itself) rather than parsed and re-serialized.
-fn page_json(found: &[(i64, String)], since: i64) -> String {
-    let cursor = found.last().map_or(since, |(seq, _)| *seq);
-    let size: usize = found.iter().map(|(_, e)| e.len() + 32).sum();
-    let mut out = String::with_capacity(size + 32);
+/// `{"packages":[{"seq":N,"event":{…}}],"cursor":M,"more":B}`, with events spliced in
+/// as stored (they are JSON the server wrote itself) rather than parsed and
+/// re-serialized. `more` says a limit cut the page: without it a client that got
+/// packages would ask again at once just to learn there are no more.
+fn page_json(found: &store::Found, since: i64) -> String {
+    let rows = &found.rows;
+    let cursor = rows.last().map_or(since, |(seq, _)| *seq);
+    let size: usize = rows.iter().map(|(_, e)| e.len() + 32).sum();
+    let mut out = String::with_capacity(size + 48);
     out.push_str("{\"packages\":[");
-    for (i, (seq, event)) in found.iter().enumerate() {
+    for (i, (seq, event)) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push_str(&format!("{{\"seq\":{seq},\"event\":{event}}}"));
     }
-    out.push_str(&format!("],\"cursor\":{cursor}}}"));
+    out.push_str(&format!("],\"cursor\":{cursor},\"more\":{}}}", found.more));
     out
 }
 
@@ -190,12 +193,18 @@ mod tests {
 
     #[test]
     fn page_json_is_valid_json_with_cursor() {
-        let page = page_json(&[(3, "{\"a\":1}".into()), (9, "{\"b\":2}".into())], 0);
-        let v: serde_json::Value = serde_json::from_str(&page).expect("json");
+        let found = store::Found {
+            rows: vec![(3, "{\"a\":1}".into()), (9, "{\"b\":2}".into())],
+            more: true,
+        };
+        let v: serde_json::Value = serde_json::from_str(&page_json(&found, 0)).expect("json");
         assert_eq!(v["cursor"], 9);
+        assert_eq!(v["more"], true);
         assert_eq!(v["packages"][1]["event"]["b"], 2);
-        let empty: serde_json::Value = serde_json::from_str(&page_json(&[], 5)).expect("json");
+        let empty: serde_json::Value =
+            serde_json::from_str(&page_json(&store::Found::default(), 5)).expect("json");
         assert_eq!(empty["cursor"], 5);
+        assert_eq!(empty["more"], false);
         assert_eq!(empty["packages"].as_array().map(Vec::len), Some(0));
     }
 }

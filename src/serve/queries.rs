@@ -16,8 +16,15 @@ pub struct Fetch {
     pub max_bytes: usize,
 }
 
-/// `(seq, event JSON)` in seq order.
-pub fn fetch(conn: &Connection, ceremony: &str, f: &Fetch) -> rusqlite::Result<Vec<(i64, String)>> {
+/// What a fetch found: `(seq, event JSON)` in seq order, and whether a limit cut it
+/// short (more may follow at once).
+#[derive(Default)]
+pub struct Found {
+    pub rows: Vec<(i64, String)>,
+    pub more: bool,
+}
+
+pub fn fetch(conn: &Connection, ceremony: &str, f: &Fetch) -> rusqlite::Result<Found> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, event FROM packages WHERE ceremony_id = ?1 AND seq > ?2 \
          AND (to_pubkey IS NULL OR to_pubkey = ?3 OR sender = ?3) \
@@ -33,12 +40,16 @@ pub fn fetch(conn: &Connection, ceremony: &str, f: &Fetch) -> rusqlite::Result<V
     for row in rows {
         let (seq, event) = row?;
         if !out.is_empty() && bytes + event.len() > f.max_bytes {
-            break;
+            return Ok(Found {
+                rows: out,
+                more: true,
+            });
         }
         bytes += event.len();
         out.push((seq, event));
     }
-    Ok(out)
+    let more = out.len() >= f.max_count;
+    Ok(Found { rows: out, more })
 }
 
 /// How many packages of a round a seat has sent: `(seat, round, count)`.
@@ -91,7 +102,7 @@ pub fn recent_of_round(
 
 /// Packages after `since` that reference `reference` (answers to a request), in seq order.
 pub fn replies(
-    conn: &mut Connection,
+    conn: &Connection,
     ceremony: &str,
     reference: &str,
     since: i64,
@@ -106,12 +117,97 @@ pub fn replies(
     rows.collect()
 }
 
-/// When each seat last had a package accepted: `(seat, received_at)`.
-pub fn last_posted(conn: &mut Connection, ceremony: &str) -> rusqlite::Result<Vec<(u16, i64)>> {
+/// When each of `seats` last had a package accepted: `(seat, received_at)`, for those
+/// that ever did. One index lookup per seat (`packages_by_seat_time`), where a `GROUP
+/// BY` over the ceremony read every package it ever stored on each co-signed request.
+pub fn last_posted(
+    conn: &Connection,
+    ceremony: &str,
+    seats: &[u16],
+) -> rusqlite::Result<Vec<(u16, i64)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seat, max(received_at) FROM packages WHERE ceremony_id = ?1 AND seat > 0 \
-         GROUP BY seat",
+        "SELECT max(received_at) FROM packages WHERE ceremony_id = ?1 AND seat = ?2",
     )?;
-    let rows = stmt.query_map([ceremony], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
+    let mut out = Vec::with_capacity(seats.len());
+    for &seat in seats.iter().filter(|&&s| s > 0) {
+        let last: Option<i64> = stmt.query_row(params![ceremony, seat], |r| r.get(0))?;
+        if let Some(t) = last {
+            out.push((seat, t));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_packages(events: &[&str]) -> (tempfile::TempDir, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("db.sqlite");
+        drop(crate::serve::db::Db::open(&path).unwrap());
+        let c = Connection::open(&path).unwrap();
+        c.execute(
+            "INSERT INTO ceremonies (id, ceremony, roster_hash, roster, created_at) \
+             VALUES ('c', 'c', 'h', '{}', 0)",
+            [],
+        )
+        .unwrap();
+        for (i, e) in events.iter().enumerate() {
+            c.execute(
+                "INSERT INTO packages (ceremony_id, event_id, round, sender, seat, to_seat, \
+                 reference, event, received_at) VALUES ('c', ?1, 'sign-commit', 's', 1, 0, '', ?2, 0)",
+                params![i.to_string(), e],
+            )
+            .unwrap();
+        }
+        (tmp, c)
+    }
+
+    fn fetch_with(c: &Connection, max_count: usize, max_bytes: usize) -> Found {
+        let f = Fetch {
+            since: 0,
+            viewer: "v".into(),
+            round: None,
+            max_count,
+            max_bytes,
+        };
+        fetch(c, "c", &f).unwrap()
+    }
+
+    #[test]
+    fn last_posted_is_each_seats_latest_and_uses_the_index() {
+        let (_tmp, c) = with_packages(&[]);
+        for (i, (seat, at)) in [(1, 10), (2, 30), (1, 20), (3, 5)].iter().enumerate() {
+            c.execute(
+                "INSERT INTO packages (ceremony_id, event_id, round, sender, seat, to_seat, \
+                 reference, event, received_at) VALUES ('c', ?1, 'sign-commit', 's', ?2, 0, '', '{}', ?3)",
+                params![format!("p{i}"), seat, at],
+            )
+            .unwrap();
+        }
+        let got = last_posted(&c, "c", &[0, 1, 2, 4]).unwrap();
+        assert_eq!(got, vec![(1, 20), (2, 30)]);
+        let plan: String = c
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT max(received_at) FROM packages \
+                 WHERE ceremony_id = 'c' AND seat = 1",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("packages_by_seat_time"), "{plan}");
+    }
+
+    #[test]
+    fn a_page_says_whether_a_limit_cut_it() {
+        let (_tmp, c) = with_packages(&["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"]);
+        let all = fetch_with(&c, 10, 1 << 20);
+        assert_eq!((all.rows.len(), all.more), (3, false));
+        let counted = fetch_with(&c, 2, 1 << 20);
+        assert_eq!((counted.rows.len(), counted.more), (2, true));
+        // Bytes: the first package always, then only what fits.
+        let sized = fetch_with(&c, 10, 8);
+        assert_eq!((sized.rows.len(), sized.more), (1, true));
+    }
 }

@@ -331,7 +331,7 @@ mod tests {
             .call(move |conn| {
                 Ok((
                     store::replies(conn, &cid, &rid, 0)?,
-                    store::last_posted(conn, &cid)?,
+                    store::last_posted(conn, &cid, &[1, 2, 3])?,
                 ))
             })
             .await

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-pub use super::queries::{fetch, last_posted, recent_of_round, replies, sent_counts, Fetch};
+pub use super::queries::{fetch, last_posted, recent_of_round, replies, sent_counts, Fetch, Found};
 
 use super::db::Db;
 use crate::ceremony::Roster;

@@ -50,6 +50,9 @@ struct Posted {
 struct Page {
     packages: Vec<Item>,
     cursor: u64,
+    /// Whether the page was cut short (an older serve does not say: then ask again).
+    #[serde(default)]
+    more: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -261,8 +264,12 @@ impl Client {
                 });
             }
             self.cursor = page.cursor;
+            let more = page.more != Some(false);
             sink(page.packages.into_iter().map(|i| i.event).collect());
-            // Something arrived: drain the rest without waiting.
+            if !more {
+                return Ok(());
+            }
+            // A page cut short: drain the rest without waiting.
             wait = Duration::ZERO;
         }
     }

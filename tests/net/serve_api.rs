@@ -952,15 +952,19 @@ async fn cursor_pages_through_packages() {
     }
     let first = s.fetch(&id, p.k(2), "since=0").await;
     assert_eq!(seqs(&first).len(), 1000);
+    assert_eq!(first.json["more"], true, "the count limit cut the page");
     let cursor = first.json["cursor"].as_i64().expect("cursor");
     assert_eq!(Some(&cursor), seqs(&first).last());
     let second = s.fetch(&id, p.k(2), &format!("since={cursor}")).await;
     assert_eq!(seqs(&second).len(), total - 1000);
     assert!(seqs(&second).iter().all(|&q| q > cursor));
+    // The rest fit: a client need not ask again to learn that nothing follows.
+    assert_eq!(second.json["more"], false);
     let end = second.json["cursor"].as_i64().expect("cursor");
     let none = s.fetch(&id, p.k(2), &format!("since={end}")).await;
     assert!(seqs(&none).is_empty());
     assert_eq!(none.json["cursor"], end);
+    assert_eq!(none.json["more"], false);
 }
 
 #[tokio::test]

@@ -191,7 +191,7 @@ impl Bridge {
             let rows = match self
                 .door
                 .db()
-                .call(move |c| door::sent_by(c, &cid, &own, since, BATCH))
+                .read(move |c| door::sent_by(c, &cid, &own, since, BATCH))
                 .await
             {
                 Ok(rows) => rows,

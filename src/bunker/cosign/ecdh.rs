@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use nostr::nips::nip44;
 use nostr::PublicKey;
 
 use super::{Cosigners, Excluded, Heard, Result, ONLINE_FOR};
@@ -91,7 +90,7 @@ fn open(co: &Cosigners, c: &Checked, rid: &str) -> Option<EcdhShare> {
         return None;
     }
     let json = zeroize::Zeroizing::new(
-        nip44::decrypt(co.transport.secret_key(), &c.event.pubkey, &p.share).ok()?,
+        crate::conversation::pairs::decrypt(&co.transport, &c.event.pubkey, &p.share).ok()?,
     );
     serde_json::from_str(&json).ok()
 }
@@ -99,10 +98,11 @@ fn open(co: &Cosigners, c: &Checked, rid: &str) -> Option<EcdhShare> {
 /// Seats that fetched or posted recently, best first.
 async fn online(co: &Cosigners) -> Result<Vec<MemberId>> {
     let cid = co.ceremony.id.clone();
+    let all: Vec<u16> = co.group.roster.ids().collect();
     let posted = co
         .door
         .db()
-        .call(move |c| door::last_posted(c, &cid))
+        .read(move |c| door::last_posted(c, &cid, &all))
         .await?;
     let now = crate::bunker::unix_now() as i64;
     let presence = co.door.presence(&co.ceremony.id);

@@ -193,10 +193,11 @@ impl Cosigners {
     /// [`Cosigners::rank`], each seat with whether it failed a request recently.
     async fn rank_marked(&self, seats: Vec<MemberId>) -> Result<Vec<(MemberId, bool)>> {
         let cid = self.ceremony.id.clone();
+        let all: Vec<u16> = self.group.roster.ids().collect();
         let posted: HashMap<MemberId, i64> = self
             .door
             .db()
-            .call(move |c| door::last_posted(c, &cid))
+            .read(move |c| door::last_posted(c, &cid, &all))
             .await?
             .into_iter()
             .collect();
@@ -265,7 +266,7 @@ impl Cosigners {
         let rows = self
             .door
             .db()
-            .call(move |c| door::replies(c, &cid, &rid, since))
+            .read(move |c| door::replies(c, &cid, &rid, since))
             .await?;
         let mut out = vec![];
         let bound = envelope::Bound::new(&self.group.roster);

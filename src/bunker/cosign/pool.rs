@@ -94,7 +94,7 @@ impl Open {
             let (last, full, fresh) = co
                 .door
                 .db()
-                .call(move |c| {
+                .read(move |c| {
                     let rows = door::of_round_since(c, &cid, Round::SignCommit, since, PAGE)?;
                     let last = rows.last().map(|r| r.0);
                     let full = rows.len() == PAGE;

@@ -190,7 +190,7 @@ async fn start(
         let used = co
             .door
             .db()
-            .call(move |c| store::used_commitments(c, &cid, &used_keys))
+            .read(move |c| store::used_commitments(c, &cid, &used_keys))
             .await?;
         let unused = taken
             .into_iter()

@@ -242,6 +242,11 @@ fn init(conn: &Connection) -> rusqlite::Result<()> {
     }
     // A table older passports ignore: no version bump.
     conn.execute_batch(durable::BARRIER)?;
+    // When each seat last posted (the co-signer backend ranks by it): an index that
+    // older databases gain here; nothing else changes, so no new schema version.
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS packages_by_seat_time ON packages (ceremony_id, seat, received_at)",
+    )?;
     Ok(())
 }
 
