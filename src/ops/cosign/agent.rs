@@ -16,6 +16,12 @@ use crate::ops::pick_seat;
 use crate::ops::sign;
 use crate::transport::{presence_event, Endpoint, Via, PRESENCE_EVERY};
 
+/// The pool size below which commitments are made even while requests keep coming:
+/// half the pool, so a burst of requests finds commitments without waiting for fsyncs.
+fn low_water(pool: usize) -> usize {
+    pool.div_ceil(2)
+}
+
 /// Runs the agent until `stop` flips, the timeout passes or `max_requests` are handled.
 pub fn run(
     home: &Home,
@@ -71,7 +77,7 @@ pub fn run(
     for ev in &a.pool.commits {
         via.publish(ev)?;
     }
-    a.replenish(&mut via)?;
+    a.replenish(&mut via, a.opts.pool)?;
     note(Note::Ready {
         member: &a.name,
         commitments: a.pool.commits.len(),
@@ -110,7 +116,14 @@ pub fn run(
             },
             None => Duration::from_secs(5),
         };
-        if let Err(e) = via.wait(left.min(Duration::from_secs(5))) {
+        // A pool short of commitments is topped up when no request is waiting (below):
+        // only look, then.
+        let idle = if a.pool.commits.len() < a.opts.pool {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(5)
+        };
+        if let Err(e) = via.wait(left.min(idle)) {
             if !down {
                 note(Note::Problem(&format!("{e}; retrying")));
                 down = true;
@@ -127,6 +140,7 @@ pub fn run(
         }
         let fresh = via.take_fresh();
         via.forget_seen();
+        let quiet = fresh.is_empty();
         for ev in fresh {
             let handled = match envelope::parse(nostr::JsonUtil::as_json(&ev).as_bytes()) {
                 Ok((_, meta)) if meta.round == Round::SignRequest => {
@@ -153,7 +167,14 @@ pub fn run(
                 ))),
             }
         }
-        if let Err(e) = a.replenish(&mut via) {
+        // Making a commitment costs fsyncs: one at a time, and only while no request
+        // waits, unless the pool runs low (then the next requests need them now).
+        let upto = if quiet {
+            a.pool.commits.len() + 1
+        } else {
+            low_water(a.opts.pool)
+        };
+        if let Err(e) = a.replenish(&mut via, upto) {
             note(Note::Problem(&format!("cannot publish commitments: {e}")));
         }
         // A relay that died is named once; the SDK reconnects it meanwhile.
@@ -202,11 +223,12 @@ impl Agent<'_> {
         before != self.pool.commits.len()
     }
 
-    /// Publishes new commitments until the pool holds `opts.pool` open ones.
-    pub(super) fn replenish(&mut self, via: &mut Via) -> Result<()> {
+    /// Publishes new commitments until the pool holds `upto` open ones (at most
+    /// `opts.pool`).
+    pub(super) fn replenish(&mut self, via: &mut Via, upto: usize) -> Result<()> {
         // Unsaved changes: the prune's (each new commitment is saved as it is made).
         let mut unsaved = self.prune();
-        while self.pool.commits.len() < self.opts.pool {
+        while self.pool.commits.len() < upto.min(self.opts.pool) {
             let valid_for = crate::ops::nonce::DEFAULT_VALID_FOR;
             let (_, r) = sign::make(self.home, &self.group.npub, Some(&self.name), 1, valid_for)?;
             self.pool.commits.push(r.event);
