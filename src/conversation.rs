@@ -20,6 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::ceremony::ecdh::SharedX;
 
+pub mod pairs;
+
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
 type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
 
@@ -78,8 +80,16 @@ pub fn nip44_encrypt_with_rng(
     shared: &SharedX,
     plaintext: impl AsRef<[u8]>,
 ) -> Result<String> {
-    let key = nip44_conversation_key(shared);
-    let payload = v2::encrypt_to_bytes_with_rng(rng, &key, plaintext.as_ref())
+    nip44_encrypt_with_key(rng, &nip44_conversation_key(shared), plaintext.as_ref())
+}
+
+/// NIP-44 v2 encryption under a conversation key: the base64 payload.
+pub(crate) fn nip44_encrypt_with_key(
+    rng: &mut (impl rand::RngCore + rand::CryptoRng),
+    key: &ConversationKey,
+    plaintext: &[u8],
+) -> Result<String> {
+    let payload = v2::encrypt_to_bytes_with_rng(rng, key, plaintext)
         .map_err(|e| Error::Nip44(e.to_string()))?;
     Ok(STANDARD.encode(payload))
 }
@@ -91,6 +101,11 @@ pub fn nip44_decrypt(shared: &SharedX, payload: &str) -> Result<String> {
 
 /// NIP-44 decryption of a base64 payload to bytes.
 pub fn nip44_decrypt_to_bytes(shared: &SharedX, payload: &str) -> Result<Vec<u8>> {
+    nip44_decrypt_with_key(&nip44_conversation_key(shared), payload)
+}
+
+/// NIP-44 decryption of a base64 payload under a conversation key, to bytes.
+pub(crate) fn nip44_decrypt_with_key(key: &ConversationKey, payload: &str) -> Result<Vec<u8>> {
     if payload.is_empty() {
         return Err(Error::Nip44Empty);
     }
@@ -107,8 +122,7 @@ pub fn nip44_decrypt_to_bytes(shared: &SharedX, payload: &str) -> Result<Vec<u8>
         Some(2) => {}
         Some(&v) => return Err(Error::Nip44Version(v)),
     }
-    let key = nip44_conversation_key(shared);
-    v2::decrypt_to_bytes(&key, &bytes).map_err(|e| Error::Nip44(e.to_string()))
+    v2::decrypt_to_bytes(key, &bytes).map_err(|e| Error::Nip44(e.to_string()))
 }
 
 /// NIP-04 encryption: `base64(ciphertext)?iv=base64(iv)`.

@@ -309,6 +309,8 @@ fn except(map: &BTreeMap<MemberId, Vec<u8>>, me: MemberId) -> Vec<&[u8]> {
 
 /// The whole ceremony through envelopes; returns member 1's public key package.
 pub fn passport_all(fx: &Fixture) -> PublicKeyPackage {
+    // Every ceremony starts without conversation keys kept (the fixture's keys repeat).
+    passport::conversation::pairs::forget_all();
     let (secrets1, sealed1) = passport_round1(fx);
     let mut secrets2 = BTreeMap::new();
     let mut kept1 = BTreeMap::new();
@@ -393,6 +395,8 @@ pub fn passport_inbox(fx: &Fixture) -> (PassportInbox, [u8; 32]) {
 /// check over n-1 agreements. The agreement check runs against `hash1` (the hash of the
 /// run that made the inbox, see [`passport_inbox`]).
 pub fn passport_member(fx: &Fixture, inbox: &PassportInbox, hash1: &[u8; 32]) -> PublicKeyPackage {
+    // One member's ceremony in one process (`dkg run`), from no kept conversation keys.
+    passport::conversation::pairs::forget_all();
     let (s, p) = dkg::part1(&fx.roster, 1, &mut OsRng).expect("part1");
     std::hint::black_box(fx.seal(1, Round::Dkg1, None, &p));
     let r1: Vec<&[u8]> = inbox.round1.iter().map(Vec::as_slice).collect();

@@ -1,7 +1,8 @@
 //! NIP-46 messages on the wire: kind-24133 events whose content is a NIP-44 (or, from
 //! older clients, NIP-04) encrypted JSON-RPC object. Replies use the request's scheme.
 
-use nostr::nips::{nip04, nip44};
+use crate::conversation::pairs;
+use nostr::nips::nip04;
 use nostr::{Event, EventBuilder, Keys, Kind, PublicKey, Tag};
 use serde::Serialize;
 
@@ -59,7 +60,7 @@ pub enum RpcError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
     #[error(transparent)]
-    Nip44(#[from] nip44::Error),
+    Nip44(#[from] crate::conversation::Error),
     #[error(transparent)]
     Nip04(#[from] nip04::Error),
     #[error(transparent)]
@@ -78,7 +79,7 @@ pub fn open(transport: &Keys, ev: &Event) -> Result<(Scheme, Request), RpcError>
     } else {
         (
             Scheme::Nip44,
-            nip44::decrypt(transport.secret_key(), &ev.pubkey, &ev.content)
+            pairs::decrypt(transport, &ev.pubkey, &ev.content)
                 .map_err(|_| RpcError::Decrypt(from.clone()))?,
         )
     };
@@ -169,9 +170,7 @@ fn seal(
 ) -> Result<Event, ReplyError> {
     let json = serde_json::to_string(body).expect("responses serialize");
     let content = match scheme {
-        Scheme::Nip44 => {
-            nip44::encrypt(transport.secret_key(), to, json, nip44::Version::default())?
-        }
+        Scheme::Nip44 => pairs::encrypt(transport, to, json.as_bytes())?,
         Scheme::Nip04 => nip04::encrypt(transport.secret_key(), to, json)?,
     };
     Ok(EventBuilder::new(Kind::NostrConnect, content)

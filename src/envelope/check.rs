@@ -1,7 +1,6 @@
 //! Judging a parsed package against a roster (ceremony, roster, sender, round) and
 //! opening its payload.
 
-use nostr::nips::nip44;
 use nostr::{Event, Keys, PublicKey};
 use serde::de::DeserializeOwned;
 
@@ -189,12 +188,11 @@ impl Checked {
                 from: self.sender.clone(),
                 detail: "no identity key available".into(),
             })?;
-            nip44::decrypt(keys.secret_key(), &self.event.pubkey, &self.event.content).map_err(
-                |e| Error::Decrypt {
+            crate::conversation::pairs::decrypt(keys, &self.event.pubkey, &self.event.content)
+                .map_err(|e| Error::Decrypt {
                     from: self.sender.clone(),
                     detail: e.to_string(),
-                },
-            )?
+                })?
         } else {
             self.event.content.clone()
         };

@@ -1,7 +1,6 @@
 //! Building a package: its binding tags, and NIP-44 v2 encryption to the recipient for
 //! confidential rounds.
 
-use nostr::nips::nip44;
 use nostr::{Event, EventBuilder, Keys, Kind, PublicKey, Tag};
 use serde::Serialize;
 
@@ -49,7 +48,7 @@ pub fn seal<T: Serialize>(keys: &Keys, draft: Draft<'_, T>) -> Result<Event> {
             .as_ref()
             .expect("confidential packages are addressed");
         tags.push(tag(&["enc", "nip44"]));
-        nip44::encrypt(keys.secret_key(), pk, json.as_bytes(), nip44::Version::V2).map_err(|e| {
+        crate::conversation::pairs::encrypt(keys, pk, json.as_bytes()).map_err(|e| {
             Error::Payload {
                 from: "you".into(),
                 detail: e.to_string(),

@@ -211,7 +211,7 @@ pub enum SignError {
     #[error(transparent)]
     EncodeShare(serde_json::Error),
     #[error("cannot encrypt the ECDH share: {0}")]
-    SealShare(#[source] nostr::nips::nip44::Error),
+    SealShare(#[source] crate::conversation::Error),
 }
 
 impl SignError {

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use nostr::nips::nip44;
 use nostr::{Event, PublicKey};
 
 use super::{Agent, Answered, Approver, EcdhSummary, METHODS};
@@ -76,13 +75,8 @@ impl Agent<'_> {
         }
         let json =
             zeroize::Zeroizing::new(serde_json::to_string(&share).map_err(SignError::EncodeShare)?);
-        let sealed = nip44::encrypt(
-            self.keys.secret_key(),
-            &ev.pubkey,
-            json.as_bytes(),
-            nip44::Version::V2,
-        )
-        .map_err(SignError::SealShare)?;
+        let sealed = crate::conversation::pairs::encrypt(&self.keys, &ev.pubkey, json.as_bytes())
+            .map_err(SignError::SealShare)?;
         let payload = EcdhSharePayload {
             request: id,
             share: sealed,
