@@ -93,6 +93,8 @@ pub fn run(
     // On relays nobody sees us poll: say we are here now and then (see PRESENCE_KIND).
     let relays = matches!(endpoint, Endpoint::Relays(_));
     let mut beat: Option<Instant> = None;
+    // When making a commitment last failed.
+    let mut failed: Option<Instant> = None;
     loop {
         if stop.load(Ordering::SeqCst)
             || opts
@@ -117,8 +119,9 @@ pub fn run(
             None => Duration::from_secs(5),
         };
         // A pool short of commitments is topped up when no request is waiting (below):
-        // only look, then.
-        let idle = if a.pool.commits.len() < a.opts.pool {
+        // only look, then; after a failed top-up, wait as usual before the next try.
+        let retry = failed.is_none_or(|f| f.elapsed() >= Duration::from_secs(5));
+        let idle = if a.pool.commits.len() < a.opts.pool && retry {
             Duration::ZERO
         } else {
             Duration::from_secs(5)
@@ -176,6 +179,7 @@ pub fn run(
         };
         if let Err(e) = a.replenish(&mut via, upto) {
             note(Note::Problem(&format!("cannot publish commitments: {e}")));
+            failed = Some(Instant::now());
         }
         // A relay that died is named once; the SDK reconnects it meanwhile.
         for (url, why) in via.relay_trouble() {
