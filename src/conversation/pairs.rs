@@ -80,7 +80,8 @@ pub fn forget_all() {
 }
 
 /// How many conversation keys are kept.
-pub fn kept() -> usize {
+#[cfg(test)]
+fn kept() -> usize {
     KNOWN
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

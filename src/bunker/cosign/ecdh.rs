@@ -13,7 +13,6 @@ use crate::ceremony::ecdh::{self, EcdhShare, SharedX};
 use crate::ceremony::MemberId;
 use crate::envelope::payload::cosign::{EcdhRequestPayload, EcdhSharePayload};
 use crate::envelope::{Checked, Round};
-use crate::serve::door;
 
 pub(super) async fn ecdh(co: &Cosigners, peer: PublicKey, method: Method) -> Result<SharedX> {
     let what = format!("compute the shared key for {method}");
@@ -97,13 +96,7 @@ fn open(co: &Cosigners, c: &Checked, rid: &str) -> Option<EcdhShare> {
 
 /// Seats that fetched or posted recently, best first.
 async fn online(co: &Cosigners) -> Result<Vec<MemberId>> {
-    let cid = co.ceremony.id.clone();
-    let all: Vec<u16> = co.group.roster.ids().collect();
-    let posted = co
-        .door
-        .db()
-        .read(move |c| door::last_posted(c, &cid, &all))
-        .await?;
+    let posted = co.last_posted().await?;
     let now = crate::bunker::unix_now() as i64;
     let presence = co.door.presence(&co.ceremony.id);
     let seats: Vec<MemberId> = co

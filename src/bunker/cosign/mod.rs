@@ -26,6 +26,7 @@ pub mod bridge;
 mod ecdh;
 mod hedge;
 mod pool;
+mod rank;
 mod sign;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -178,59 +179,6 @@ impl Cosigners {
                     })
             })
             .count()
-    }
-
-    /// `seats` ordered best first: not recently failed, polling now, most recently active.
-    async fn rank(&self, seats: Vec<MemberId>) -> Result<Vec<MemberId>> {
-        Ok(self
-            .rank_marked(seats)
-            .await?
-            .into_iter()
-            .map(|k| k.0)
-            .collect())
-    }
-
-    /// [`Cosigners::rank`], each seat with whether it failed a request recently.
-    async fn rank_marked(&self, seats: Vec<MemberId>) -> Result<Vec<(MemberId, bool)>> {
-        let cid = self.ceremony.id.clone();
-        let all: Vec<u16> = self.group.roster.ids().collect();
-        let posted: HashMap<MemberId, i64> = self
-            .door
-            .db()
-            .read(move |c| door::last_posted(c, &cid, &all))
-            .await?
-            .into_iter()
-            .collect();
-        let presence = self.door.presence(&self.ceremony.id);
-        let now_unix = super::unix_now() as i64;
-        let suspects = self
-            .suspects
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let mut keyed: Vec<(bool, bool, i64, MemberId)> = seats
-            .into_iter()
-            .map(|seat| {
-                let npub = self.group.roster.member(seat).map(|m| m.npub);
-                let polling = presence
-                    .iter()
-                    .any(|(pk, s)| Some(*pk) == npub && s.polling > 0);
-                let last = posted.get(&seat).copied().unwrap_or(i64::MIN);
-                // Suspicion lifts when the co-signer posts something after failing.
-                let failed = suspects.get(&seat).is_some_and(|t| {
-                    t.elapsed() < SUSPECT_FOR && last < now_unix - t.elapsed().as_secs() as i64
-                });
-                (failed, polling, last, seat)
-            })
-            .collect();
-        // Not failed first, then connected now, then most recent poster, then lowest seat.
-        keyed.sort_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then(b.1.cmp(&a.1))
-                .then(b.2.cmp(&a.2))
-                .then(a.3.cmp(&b.3))
-        });
-        Ok(keyed.into_iter().map(|k| (k.3, k.0)).collect())
     }
 
     fn seal<T: serde::Serialize>(&self, round: Round, payload: &T) -> Result<Event> {
