@@ -325,6 +325,19 @@ async fn main() {
             "delivery_p99_ms": percentile(&delivery, 0.99),
             "polls": stats.polls.load(Ordering::Relaxed),
             "errors": stats.errors.load(Ordering::Relaxed),
+            "load_cpu_s": cpu_seconds("/proc/self/stat"),
         })
     );
+}
+
+/// User + system CPU seconds of a process so far, from `/proc/PID/stat` (Linux; null
+/// elsewhere): with the server's, it shows how the two cores were shared.
+fn cpu_seconds(stat: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(stat).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and
+    // 15th of the whole line, in clock ticks (100 per second on Linux).
+    let rest = s.get(s.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }

@@ -75,6 +75,12 @@ while kill -0 "$LOAD" 2>/dev/null; do
 done
 wait "$LOAD" || { tail -n 20 "$W/load.err" >&2; exit 1; }
 LOAD=""
+# serve's CPU seconds (user + system) over the run: CPU per post is steadier than posts
+# per second on a shared machine. Not known when serve was killed midway.
+serve_cpu=null
+if [[ -n "$SERVE" ]]; then
+    serve_cpu="$(awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$SERVE/stat" 2>/dev/null || echo null)"
+fi
 
 missing=null acked=null
 if [[ -n "$killed" ]]; then
@@ -90,10 +96,13 @@ PY
 )
     echo "  after the restart: $acked acknowledged packages, $missing missing" >&2
 fi
-python3 - "$W/result.json" "$peak" "$acked" "$missing" <<'PY'
+python3 - "$W/result.json" "$peak" "$acked" "$missing" "$serve_cpu" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 r["serve_rss_peak_kib"] = int(sys.argv[2])
+if sys.argv[5] != "null" and r["accepted"]:
+    r["serve_cpu_s"] = float(sys.argv[5])
+    r["serve_cpu_us_per_post"] = round(float(sys.argv[5]) * 1e6 / r["accepted"], 1)
 r["killed_midway"] = sys.argv[4] != "null"
 if r["killed_midway"]:
     r["acked"], r["missing_after_restart"] = int(sys.argv[3]), int(sys.argv[4])

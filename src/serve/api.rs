@@ -182,7 +182,7 @@ pub async fn load_for(st: &AppState, id: String, pk: &PublicKey) -> Result<Cerem
     let lookup = id.clone();
     let c =
         st.0.db
-            .read(move |c| store::load(c, &lookup))
+            .lookup(move |c| store::load(c, &lookup))
             .await?
             .ok_or(ApiError::NotFound(Missing::Ceremony { id }))?;
     if !is_party(&c.roster, pk) {

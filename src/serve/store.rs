@@ -1,5 +1,6 @@
-//! Queries over ceremonies and packages. Each write is one immediate transaction, so
-//! the checks it depends on (duplicates, conflicts, prerequisites) cannot race.
+//! Queries over ceremonies and packages. Each write is one immediate transaction (a
+//! savepoint in the write thread's batch), so the checks it depends on (duplicates,
+//! conflicts, prerequisites) cannot race.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -239,10 +240,10 @@ pub fn fsynced(round: Round) -> bool {
 /// returns once that outcome may be acknowledged. `unique` says whether a sender has one
 /// package per (round, recipient, reference).
 ///
-/// The insert commits relaxed ([`Db::relaxed`]); a package of a round that is
-/// [`fsynced`] is acknowledged only after [`Db::durable`], which concurrent posts share
-/// (one fsync for a batch: group commit). A duplicate waits too: the first copy may
-/// still be on its way to disk.
+/// The insert goes to the write thread, which commits it with the other writes queued
+/// meanwhile (group commit): relaxed ([`Db::relaxed`]), or for a round that is
+/// [`fsynced`], in a batch that commits with `synchronous=FULL` ([`Db::durably`]), one
+/// fsync for the batch. A duplicate waits for such a commit too.
 pub async fn insert(
     db: &Db,
     c: &Ceremony,
@@ -253,17 +254,15 @@ pub async fn insert(
 ) -> Result<Inserted, super::Error> {
     let durable = fsynced(p.round);
     let c = c.clone();
-    let (outcome, ticket) = db
-        .relaxed(move |conn| {
-            let r = insert_tx(conn, &c, &p, &requires, unique, now)?;
-            let stored = matches!(r, Inserted::Accepted(_) | Inserted::Duplicate(_));
-            Ok((r, stored))
-        })
-        .await?;
-    if durable {
-        db.durable(ticket).await?;
+    let write = move |conn: &mut Connection| {
+        let r = insert_tx(conn, &c, &p, &requires, unique, now)?;
+        let stored = matches!(r, Inserted::Accepted(_) | Inserted::Duplicate(_));
+        Ok((r, stored))
+    };
+    match durable {
+        true => db.durably(write).await,
+        false => Ok(db.relaxed(write).await?.0),
     }
-    Ok(outcome)
 }
 
 fn insert_tx(
