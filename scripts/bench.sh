@@ -386,6 +386,9 @@ for load in (load, json.loads(sys.argv[10])):
     if load["mode"] == "commit":
         print(f"  long-poll delivery p50 {load['delivery_p50_ms']:.1f} ms, p99 {load['delivery_p99_ms']:.1f} ms "
               f"({load['deliveries']} deliveries, {load['polls']} polls)")
+    if "serve_cpu_us_per_post" in load:
+        print(f"  CPU: serve {load['serve_cpu_us_per_post']:.0f} µs per accepted post "
+              f"({load['serve_cpu_s']:.1f} s), the load generator {load.get('load_cpu_s') or 0:.1f} s")
     print(f"  serve RSS: peak {load['serve_rss_peak_kib'] / 1024:.1f} MiB")
 k = json.loads(sys.argv[11])
 print(f"  durability: the same DKG load with serve killed (SIGKILL) halfway and started again: "
