@@ -236,6 +236,9 @@ impl std::ops::Deref for WriteTx<'_> {
     }
 }
 
+/// Statements each connection keeps prepared.
+const STATEMENT_CACHE: usize = 64;
+
 /// Keeps a cached statement's plan when its parameters change. The bundled SQLite is
 /// built with `SQLITE_ENABLE_STAT4`, under which a statement whose parameters meet an
 /// index is compiled again each time they are bound to new values, in case the
@@ -244,6 +247,10 @@ impl std::ops::Deref for WriteTx<'_> {
 /// The query planner stability guarantee turns it off
 /// (https://www.sqlite.org/c3ref/c_dbconfig_defensive.html#sqlitedbconfigenableqpsg).
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    // rusqlite keeps 16 cached statements by default; the write connection's come near
+    // that with a DKG post alone (the write thread's 8, an insert's 5, NIP-98's 2) and
+    // pass it with the bunker's, and an evicted one is parsed and planned again.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
