@@ -56,6 +56,7 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, ApiError> {
     let text = st.0.metrics.render(metrics::Gauges {
         ceremonies: by_state.into_iter().collect(),
         packages: by_round.into_iter().collect(),
+        writes: st.0.db.write_stats(),
     });
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }

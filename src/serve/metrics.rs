@@ -106,6 +106,7 @@ impl Drop for LongPoll {
 pub struct Gauges {
     pub ceremonies: Vec<(String, u64)>,
     pub packages: Vec<(String, u64)>,
+    pub writes: super::db::WriteStats,
 }
 
 /// The database's counts as metrics: a gauge of ceremonies by state, and accepted
@@ -135,6 +136,37 @@ impl Collector for Stored {
         for (round, n) in &g.packages {
             ConstCounter::new(*n).encode(family.encode_family(&[("round", esc(round))])?)?;
         }
+        // The write thread's group commit: writes per batch is writes / batches, and a
+        // FULL batch's mean commit time is mostly its fsync.
+        let w = &g.writes;
+        let mut family = encoder.encode_descriptor(
+            "passport_db_write_batches",
+            "Committed write batches by synchronous mode (full: fsynced).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (sync, n) in [("full", w.full_batches), ("normal", w.normal_batches)] {
+            ConstCounter::new(n).encode(family.encode_family(&[("sync", sync)])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "passport_db_commit_seconds",
+            "Time spent committing write batches, by synchronous mode.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (sync, t) in [
+            ("full", w.full_commit_seconds),
+            ("normal", w.normal_commit_seconds),
+        ] {
+            ConstCounter::new(t).encode(family.encode_family(&[("sync", sync)])?)?;
+        }
+        let family = encoder.encode_descriptor(
+            "passport_db_writes",
+            "Writes run by the write thread, in batches.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        ConstCounter::new(w.writes).encode(family)?;
         Ok(())
     }
 }
@@ -232,6 +264,13 @@ mod tests {
         let text = m.render(Gauges {
             ceremonies: vec![("open".into(), 2)],
             packages: vec![("dkg-1".into(), 3)],
+            writes: super::super::db::WriteStats {
+                full_batches: 4,
+                normal_batches: 5,
+                writes: 30,
+                full_commit_seconds: 0.25,
+                normal_commit_seconds: 0.0,
+            },
         });
         for needle in [
             "# HELP passport_http_requests HTTP requests by route template, method and status.",
@@ -241,6 +280,10 @@ mod tests {
             "passport_packages_total{round=\"dkg-1\"} 3",
             "passport_long_polls_active 0",
             "passport_extra_total 1",
+            "passport_db_write_batches_total{sync=\"full\"} 4",
+            "passport_db_write_batches_total{sync=\"normal\"} 5",
+            "passport_db_commit_seconds_total{sync=\"full\"} 0.25",
+            "passport_db_writes_total 30",
         ] {
             assert!(text.contains(needle), "{needle} not in:\n{text}");
         }

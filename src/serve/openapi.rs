@@ -214,7 +214,7 @@ pub fn document() -> Value {
             "/metrics": { "get": {
                 "summary": "Prometheus metrics (OpenMetrics text format).",
                 "responses": { "200": {
-                    "description": "passport_http_requests_total, passport_http_request_duration_seconds, passport_ceremonies, passport_packages_total, passport_errors_total, passport_long_polls_active.",
+                    "description": "passport_http_requests_total, passport_http_request_duration_seconds, passport_ceremonies, passport_packages_total, passport_errors_total, passport_long_polls_active, passport_db_write_batches_total, passport_db_writes_total, passport_db_commit_seconds_total.",
                     "content": { "application/openmetrics-text": { "schema": { "type": "string" } } }
                 } }
             } },

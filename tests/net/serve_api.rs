@@ -1147,9 +1147,20 @@ async fn metrics_name_routes_by_template() {
         "passport_errors_total{kind=\"unauthorized\"} 1",
         "passport_long_polls_active 0",
         "# TYPE passport_http_request_duration_seconds histogram",
+        // The one fsynced write was the round-1 package; the NIP-98 records are relaxed.
+        "passport_db_write_batches_total{sync=\"full\"} 1",
     ] {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("metrics lack {name}:\n{text}"))
+    };
+    // Four authenticated requests (a NIP-98 record each) and the insert, one at a time.
+    assert!(value("passport_db_writes_total") >= 5.0);
+    assert!(value("passport_db_write_batches_total{sync=\"normal\"}") >= 4.0);
+    assert!(value("passport_db_commit_seconds_total{sync=\"full\"}") > 0.0);
     // The order of a sample's labels means nothing in the exposition format (the
     // encoder writes a bucket's `le` first), so this one is compared as a set.
     let bucket = sample(

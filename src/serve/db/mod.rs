@@ -197,6 +197,19 @@ impl Db {
         .map_err(|e| Error::Db(format!("database task failed: {e}")))?
     }
 
+    /// The write thread's counts so far, for `/metrics`.
+    pub fn write_stats(&self) -> WriteStats {
+        let s = &self.progress.stats;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        WriteStats {
+            full_batches: get(&s.full),
+            normal_batches: get(&s.normal),
+            writes: get(&s.writes),
+            full_commit_seconds: get(&s.full_commit_us) as f64 / 1e6,
+            normal_commit_seconds: get(&s.normal_commit_us) as f64 / 1e6,
+        }
+    }
+
     /// Starts a write transaction that takes the write lock up front; inside the write
     /// thread's batch (already a transaction), a savepoint of it.
     pub fn write_tx(conn: &mut Connection) -> rusqlite::Result<WriteTx<'_>> {
@@ -207,6 +220,17 @@ impl Db {
             false => conn.savepoint().map(WriteTx::Nested),
         }
     }
+}
+
+/// Committed write batches (FULL: fsynced; NORMAL: in the WAL), the writes they
+/// held, and the time their COMMITs took.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WriteStats {
+    pub full_batches: u64,
+    pub normal_batches: u64,
+    pub writes: u64,
+    pub full_commit_seconds: f64,
+    pub normal_commit_seconds: f64,
 }
 
 /// A write transaction of its own, or a savepoint in the write thread's batch: either

@@ -62,6 +62,19 @@ pub(super) struct Progress {
     pub durable: AtomicU64,
     /// Batches run, committed or not.
     pub batches: AtomicU64,
+    /// What `/metrics` shows of the write thread.
+    pub stats: Stats,
+}
+
+/// Counts for `/metrics`: batches by how they committed, the writes they held, and the
+/// time spent in their COMMITs (a FULL one is where the fsync is).
+#[derive(Default)]
+pub(super) struct Stats {
+    pub full: AtomicU64,
+    pub normal: AtomicU64,
+    pub writes: AtomicU64,
+    pub full_commit_us: AtomicU64,
+    pub normal_commit_us: AtomicU64,
 }
 
 /// Starts the write thread on `conn`; it ends when every sender is dropped.
@@ -93,6 +106,10 @@ pub(super) fn start(
 
 fn run_batch(conn: &mut Connection, batch: Vec<Job>, progress: &Progress) {
     progress.batches.fetch_add(1, Ordering::SeqCst);
+    let stats = &progress.stats;
+    stats
+        .writes
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
     let durable = batch.iter().any(|j| j.durable);
     let mut delivers: Vec<(Effect, Deliver)> = Vec::with_capacity(batch.len());
     let outcome = (|| -> rusqlite::Result<()> {
@@ -130,7 +147,15 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, progress: &Progress) {
             conn.prepare_cached(super::durable::BARRIER_WRITE)?
                 .execute([])?;
         }
+        let started = std::time::Instant::now();
         conn.prepare_cached("COMMIT")?.execute([])?;
+        let us = started.elapsed().as_micros() as u64;
+        let (n, t) = match durable {
+            true => (&stats.full, &stats.full_commit_us),
+            false => (&stats.normal, &stats.normal_commit_us),
+        };
+        n.fetch_add(1, Ordering::Relaxed);
+        t.fetch_add(us, Ordering::Relaxed);
         Ok(())
     })();
     if outcome.is_err() && !conn.is_autocommit() {
