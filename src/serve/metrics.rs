@@ -127,39 +127,37 @@ impl Collector for Stored {
             let value = ConstGauge::new(i64::try_from(*n).unwrap_or(i64::MAX));
             value.encode(family.encode_family(&[("state", esc(state))])?)?;
         }
-        let mut family = encoder.encode_descriptor(
+        let packages = g.packages.iter().map(|(round, n)| (esc(round), *n));
+        counters(
+            &mut encoder,
             "passport_packages",
             "Accepted packages by round.",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "round",
+            packages,
         )?;
-        for (round, n) in &g.packages {
-            ConstCounter::new(*n).encode(family.encode_family(&[("round", esc(round))])?)?;
-        }
         // The write thread's group commit: writes per batch is writes / batches, and a
         // FULL batch's mean commit time is mostly its fsync.
         let w = &g.writes;
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "passport_db_write_batches",
             "Committed write batches by synchronous mode (full: fsynced).",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "sync",
+            [
+                ("full".into(), w.full_batches),
+                ("normal".into(), w.normal_batches),
+            ],
         )?;
-        for (sync, n) in [("full", w.full_batches), ("normal", w.normal_batches)] {
-            ConstCounter::new(n).encode(family.encode_family(&[("sync", sync)])?)?;
-        }
-        let mut family = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "passport_db_commit_seconds",
             "Time spent committing write batches, by synchronous mode.",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            "sync",
+            [
+                ("full".into(), w.full_commit_seconds),
+                ("normal".into(), w.normal_commit_seconds),
+            ],
         )?;
-        for (sync, t) in [
-            ("full", w.full_commit_seconds),
-            ("normal", w.normal_commit_seconds),
-        ] {
-            ConstCounter::new(t).encode(family.encode_family(&[("sync", sync)])?)?;
-        }
         let family = encoder.encode_descriptor(
             "passport_db_writes",
             "Writes run by the write thread, in batches.",
@@ -169,6 +167,26 @@ impl Collector for Stored {
         ConstCounter::new(w.writes).encode(family)?;
         Ok(())
     }
+}
+
+/// A counter family with one label, a series per `(label value, count)`.
+fn counters<N: prometheus_client::encoding::EncodeCounterValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (String, N)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (value, n) in values {
+        ConstCounter::new(n).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
 }
 
 impl Metrics {

@@ -169,21 +169,18 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, progress: &Progress) {
     }
     match outcome {
         Ok(()) => {
-            let mut last = 0;
             let tickets: Vec<Ticket> = delivers
                 .iter()
                 .map(|(effect, _)| match effect {
-                    Effect::Wrote => {
-                        last = progress.committed.fetch_add(1, Ordering::SeqCst) + 1;
-                        Ticket(last)
-                    }
+                    Effect::Wrote => Ticket(progress.committed.fetch_add(1, Ordering::SeqCst) + 1),
                     Effect::Nothing | Effect::Failed => Ticket::NONE,
                 })
                 .collect();
             if durable {
                 // FULL, and it wrote (the barrier): its fsync covers every earlier
-                // commit too. `committed` now counts this batch's tickets.
-                let upto = last.max(progress.committed.load(Ordering::SeqCst));
+                // commit too. Only this thread gives tickets, so `committed` is this
+                // batch's last (or an earlier batch's, when this one gave none).
+                let upto = progress.committed.load(Ordering::SeqCst);
                 progress.durable.fetch_max(upto, Ordering::SeqCst);
             }
             for ((_, deliver), t) in delivers.into_iter().zip(tickets) {
