@@ -33,6 +33,7 @@ mod error;
 mod groups;
 mod lock;
 mod perms;
+mod remember;
 mod sign;
 pub use error::{Error, Result};
 pub use lock::HomeLock;
@@ -52,6 +53,8 @@ pub struct Home {
     keystore: Keystore,
     identity: OnceLock<Keys>,
     loose: Vec<String>,
+    /// Set by [`Home::remember_shares`].
+    remembered: Option<remember::Shares>,
 }
 
 impl Home {
@@ -164,6 +167,7 @@ impl Home {
             keystore,
             identity,
             loose: vec![],
+            remembered: None,
         })
     }
 
@@ -190,6 +194,7 @@ impl Home {
             keystore,
             identity: OnceLock::new(),
             loose,
+            remembered: None,
         })
     }
 

@@ -62,11 +62,16 @@ pub trait Backend: Send + Sync {
 pub struct Local {
     home: Arc<Mutex<Home>>,
     group: Group,
+    /// Whether the home keeps its shares unsealed between requests.
+    remembers: bool,
 }
 
 impl Local {
-    /// Fails unless the home holds at least t active shares of `group`.
-    pub fn new(home: Home, group: Group) -> super::Result<Local> {
+    /// Fails unless the home holds at least t active shares of `group`. With an age
+    /// keystore, whose identity serve holds in memory from the start, each share stays
+    /// unsealed after its first use (unsealing and reading it was a fifth of a local
+    /// signature's time); a token keystore still unseals, and audits, every use.
+    pub fn new(mut home: Home, group: Group) -> super::Result<Local> {
         let seats = home.active_seats(&group).map_err(super::Error::home)?;
         if seats.len() < group.roster.threshold as usize {
             return Err(super::Error::TooFewShares {
@@ -75,9 +80,11 @@ impl Local {
                 needed: group.roster.threshold,
             });
         }
+        let remembers = home.remember_shares();
         Ok(Local {
             home: Arc::new(Mutex::new(home)),
             group,
+            remembers,
         })
     }
 
@@ -94,11 +101,9 @@ impl Local {
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
     }
-}
 
-impl Backend for Local {
-    fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>> {
-        Box::pin(self.blocking(move |home, group| {
+    async fn sign_now(&self, unsigned: UnsignedEvent) -> Result<Event> {
+        self.blocking(move |home, group| {
             let message = crate::events::Message::Event {
                 event: unsigned.clone(),
             };
@@ -110,7 +115,27 @@ impl Backend for Local {
                 )
                 .map_err(Error::signer)?;
             crate::events::finish_aggregate(unsigned, &sig).map_err(Error::signer)
-        }))
+        })
+        .await
+    }
+}
+
+impl Backend for Local {
+    fn sign(&self, unsigned: UnsignedEvent) -> BoxFut<'_, Result<Event>> {
+        Box::pin(async move {
+            let signed = self.sign_now(unsigned).await;
+            if self.remembers {
+                // Off the request's path: the reply goes out while the next nonces are
+                // made, so the next request need not wait for them.
+                let home = Arc::clone(&self.home);
+                tokio::task::spawn_blocking(move || {
+                    home.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .prepare_nonces()
+                });
+            }
+            signed
+        })
     }
 
     fn ecdh(&self, peer: PublicKey, _: Method) -> BoxFut<'_, Result<SharedX>> {
@@ -132,6 +157,12 @@ impl Backend for Local {
     }
 
     fn describe(&self) -> String {
-        format!("local shares of {}", self.group.npub)
+        match self.remembers {
+            true => format!(
+                "local shares of {} (kept unsealed in memory)",
+                self.group.npub
+            ),
+            false => format!("local shares of {}", self.group.npub),
+        }
     }
 }

@@ -180,18 +180,34 @@ impl Home {
 
     pub fn share(&self, group: &Group, seat: MemberId) -> Result<KeyPackage> {
         let name = Self::share_name(group, seat);
-        let bytes = self
-            .keystore
-            .get_bound(&name, &Self::share_context(group, seat))
-            .map_err(|e| match e {
-                // Name what the operator knows, not the keystore's file name.
-                keystore::Error::Missing(_) => Error::ShareGone {
-                    npub: group.npub.clone(),
-                    member: group.roster.name(seat),
-                },
-                other => other.into(),
-            })?;
-        let key = KeyPackage::deserialize(&bytes).map_err(|_| keystore::Error::Tampered(name))?;
+        let context = Self::share_context(group, seat);
+        let blob = self.keystore.sealed(&name).map_err(|e| match e {
+            // Name what the operator knows, not the keystore's file name.
+            keystore::Error::Missing(_) => Error::ShareGone {
+                npub: group.npub.clone(),
+                member: group.roster.name(seat),
+            },
+            other => other.into(),
+        })?;
+        if let Some(key) = self
+            .remembered
+            .as_ref()
+            .and_then(|r| r.get(&name, &context, &blob))
+        {
+            return Self::ours(group, seat, key);
+        }
+        let bytes = self.keystore.unseal_bound(&name, &context, &blob)?;
+        let key =
+            KeyPackage::deserialize(&bytes).map_err(|_| keystore::Error::Tampered(name.clone()))?;
+        let key = Self::ours(group, seat, key)?;
+        if let Some(r) = &self.remembered {
+            r.put(&name, &context, blob, &key);
+        }
+        Ok(key)
+    }
+
+    /// `key`, if it is `seat`'s share of `group` (checked on every use).
+    fn ours(group: &Group, seat: MemberId, key: KeyPackage) -> Result<KeyPackage> {
         let public = &group.public_key_package;
         if key.verifying_key() != public.verifying_key()
             || public.verifying_shares().get(key.identifier()) != Some(key.verifying_share())

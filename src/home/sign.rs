@@ -1,5 +1,6 @@
 //! Signing with t shares this home holds alone (the CI layout, and the bunker's local
-//! backend). The nonces live only in memory for the one call: nothing to burn or leak.
+//! backend). The nonces live only in memory (for the one call, or made ahead by a home
+//! that remembers its shares): nothing to burn, and nothing written to leak.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +34,7 @@ impl Home {
         let mut commitments = BTreeMap::new();
         for &s in &chosen {
             let key = self.share(group, s)?;
-            let (n, c) = signing::commit(&key, &mut rand::rngs::OsRng);
+            let (n, c) = self.nonces_for(&Self::share_name(group, s), &key);
             keys.insert(s, key);
             nonces.insert(s, n);
             commitments.insert(s, c);

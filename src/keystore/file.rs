@@ -128,6 +128,9 @@ impl Sealer for AgeSealer {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+    fn key_in_memory(&self) -> bool {
+        true
+    }
 }
 
 fn parse_identity(text: &str) -> Result<x25519::Identity> {

@@ -84,6 +84,13 @@ pub trait Sealer: Send + Sync {
     fn keeps_ledger(&self) -> bool {
         false
     }
+    /// Whether this sealer's key lives in this process once unlocked (an age identity),
+    /// so that keeping what it unsealed in memory exposes nothing the key itself does
+    /// not. A token's key never leaves the token: there each unseal is an operation of
+    /// the token (and a line of the audit log), which a copy in memory would bypass.
+    fn key_in_memory(&self) -> bool {
+        false
+    }
 }
 
 /// The permission bits of `path` when group or others have any access to it.
@@ -214,9 +221,23 @@ impl Keystore {
 
     /// Unseals a secret stored with [`Keystore::put_bound`].
     pub fn get_bound(&self, name: &str, context: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let path = self.path(name);
-        let blob = self.read_live(name, &path)?;
+        let blob = self.sealed(name)?;
         self.sealer.unseal(name, context, &blob)
+    }
+
+    /// The sealed blob of `name`, as [`Keystore::get_bound`] reads it (same refusals).
+    pub fn sealed(&self, name: &str) -> Result<Vec<u8>> {
+        self.read_live(name, &self.path(name))
+    }
+
+    /// Opens a blob read by [`Keystore::sealed`].
+    pub fn unseal_bound(
+        &self,
+        name: &str,
+        context: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        self.sealer.unseal(name, context, blob)
     }
 
     fn consumed_path(&self, path: &Path) -> PathBuf {

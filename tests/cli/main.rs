@@ -34,4 +34,5 @@ mod keystore;
 mod lifecycle;
 mod man_pages;
 mod recover;
+mod remember;
 mod review;

@@ -546,6 +546,14 @@ fn three_tokens_dkg_and_sign_with_no_plaintext_on_disk() {
     let refs: Vec<&Member> = ms.iter().collect();
     let roster = write_roster(root, "roster.json", 2, &refs, None);
     let group = dkg(&hsm, &refs, &roster, &root.join("x"));
+    // Serve's bunker asks its home to keep shares unsealed; a token home declines: the
+    // key stays in the token, and each unseal is the token's (and the audit log's).
+    let mut home = passport::home::Home::open(&ms[0].home, passport::home::OpenUnlock::none())
+        .expect("the token home opens without its PIN");
+    assert!(
+        !home.remember_shares(),
+        "a token home keeps no share in memory"
+    );
 
     // carol coordinates, alice and bob sign; then another pair signs.
     let (event, _) = sign_rounds(
