@@ -3,8 +3,17 @@
 
 use crate::util;
 
+use passport::group::Group;
 use passport::home::{Home, OpenUnlock};
 use passport::keystore::Error;
+
+/// The CI layout's home (two seats of a dealt 2-of-3, age keystore), opened in process.
+fn ci_home(tmp: &tempfile::TempDir) -> (util::CiGroup, Home, Group) {
+    let g = util::ci_group(tmp.path(), None);
+    let home = Home::open(&g.ci.home, OpenUnlock::none()).unwrap();
+    let group = home.find_group(&g.group).unwrap();
+    (g, home, group)
+}
 
 /// A home that remembers its unsealed shares (an age keystore, as serve's bunker uses)
 /// still reads the sealed file on every use: a share swapped on disk is refused, a
@@ -12,9 +21,7 @@ use passport::keystore::Error;
 #[test]
 fn a_remembering_home_reads_the_sealed_share_on_every_use() {
     let tmp = tempfile::tempdir().unwrap();
-    let g = util::ci_group(tmp.path(), None);
-    let mut home = Home::open(&g.ci.home, OpenUnlock::none()).unwrap();
-    let group = home.find_group(&g.group).unwrap();
+    let (g, mut home, group) = ci_home(&tmp);
     let seats = home.active_seats(&group).unwrap();
     let (a, b) = (seats[0], seats[1]);
     let plain = home.share(&group, a).unwrap();
@@ -56,9 +63,7 @@ fn a_remembering_home_reads_the_sealed_share_on_every_use() {
 #[test]
 fn nonces_made_ahead_sign_once_each() {
     let tmp = tempfile::tempdir().unwrap();
-    let g = util::ci_group(tmp.path(), None);
-    let mut home = Home::open(&g.ci.home, OpenUnlock::none()).unwrap();
-    let group = home.find_group(&g.group).unwrap();
+    let (_g, mut home, group) = ci_home(&tmp);
     assert!(home.remember_shares());
     let key = group.public_key().to_hex();
     let mut rs = std::collections::BTreeSet::new();
