@@ -90,7 +90,8 @@ cargo test --all-targets --no-run --quiet
 
 stage "cargo test"
 log="$(mktemp)" side="$(mktemp)" side_pid=""
-trap '[ -z "$side_pid" ] || kill "$side_pid" 2>/dev/null; rm -f "$log" "$side"' EXIT
+# On an early exit the side checks' cargo goes too, not only their subshell.
+trap '[ -z "$side_pid" ] || { pkill -P "$side_pid"; kill "$side_pid"; } 2>/dev/null; rm -f "$log" "$side"' EXIT
 # While the tests run (they keep ~1.3 of 2 cores busy, waiting on servers and relays),
 # the checks that need a check build of their own run beside them, into $side:
 # - the library without its CLI (no clap, prompts, progress bars or QR codes);
@@ -99,7 +100,8 @@ trap '[ -z "$side_pid" ] || kill "$side_pid" 2>/dev/null; rm -f "$log" "$side"' 
 #   shares the main target directory and the main crate's dev profile (these settings
 #   must stay Cargo.toml's [profile.dev]; .cargo/config.toml applies to both), so it
 #   reuses the dependencies checked just before and the build-time crates of the
-#   test build (measured on 2 cores: 98 s and 54 s, beside a 191 s test run).
+#   test build (clean-clone rehearsals on 2 cores: 115–127 s and 107–111 s, beside
+#   the tests, which they outlast by a little).
 side_checks() {
   local rc=0 t=$SECONDS
   echo "== cargo clippy --lib --no-default-features -- -D warnings"
