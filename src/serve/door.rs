@@ -140,7 +140,7 @@ impl Door {
 
     /// A receiver that changes whenever `ceremony` accepts a package.
     pub fn subscribe(&self, ceremony: &str) -> watch::Receiver<i64> {
-        self.0 .0.waiters.subscribe(ceremony)
+        self.0 .0.waiters.subscribe_all(ceremony)
     }
 
     /// Which keys are fetching `ceremony`'s packages, and when they last did.

@@ -12,6 +12,7 @@ use rand::RngCore;
 
 use super::door::Error;
 use super::store::{self, Ceremony, Inserted};
+use super::waiters::Audience;
 use super::{now, rules, AppState};
 use crate::ceremony::Roster;
 
@@ -110,6 +111,7 @@ impl AppState {
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
                 .map_err(Error::Package)?;
+        let audience = Audience::of(&judged.package);
         let outcome = store::insert(
             &self.0.db,
             c,
@@ -121,7 +123,7 @@ impl AppState {
         .await?;
         match outcome {
             Inserted::Accepted(seq) => {
-                self.0.waiters.notify(&c.id, seq);
+                self.0.waiters.notify(&c.id, seq, &audience);
                 Ok(seq)
             }
             Inserted::Duplicate(seq) => Ok(seq),

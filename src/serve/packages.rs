@@ -16,6 +16,7 @@ use super::error::{ApiError, Body as BodyOf};
 use super::problem::{Clash, Misround, Unclear};
 use super::rules::{self, Judged};
 use super::store::{self, Fetch, Inserted};
+use super::waiters::Audience;
 use super::{now, AppState};
 use crate::envelope::Round;
 
@@ -58,10 +59,11 @@ pub async fn post_package(
     let round = package.round;
     let reference = requires.reference().map(str::to_owned);
     let event_id = package.event_id.clone();
+    let audience = Audience::of(&package);
     let outcome = store::insert(&st.0.db, &c, package, requires, unique, now()).await?;
     let (status, seq, duplicate) = match outcome {
         Inserted::Accepted(seq) => {
-            st.0.waiters.notify(&c.id, seq);
+            st.0.waiters.notify(&c.id, seq, &audience);
             (StatusCode::CREATED, seq, false)
         }
         Inserted::Duplicate(seq) => (StatusCode::OK, seq, true),
@@ -136,9 +138,12 @@ pub async fn fetch_packages(
         })?),
     };
     let c = load_for(&st, ceremony_id(path)?, &pk).await?;
+    let viewer = pk.to_hex();
+    // Subscribe before the first look, so a package accepted in between still wakes us.
+    let mut news = st.0.waiters.subscribe(&c.id, &viewer);
     let fetch = Fetch {
         since: q.since.max(0),
-        viewer: pk.to_hex(),
+        viewer,
         round,
         max_count: MAX_PER_FETCH,
         max_bytes: MAX_FETCH_BYTES,
@@ -146,8 +151,6 @@ pub async fn fetch_packages(
     let _polling = st.0.presence.poll(&c.id, &pk);
     let wait = Duration::from_secs(q.wait.min(st.0.config.long_poll_max_secs));
     let deadline = tokio::time::Instant::now() + wait;
-    // Subscribe before the first look, so a package accepted in between still wakes us.
-    let mut news = st.0.waiters.subscribe(&c.id);
     let mut stop = st.0.shutdown.subscribe();
     let mut polling = None;
     let fetch = std::sync::Arc::new(fetch);
