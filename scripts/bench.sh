@@ -12,7 +12,7 @@
 #   scripts/bench.sh                  # everything (~16 minutes on 2 cores)
 #   BENCH_LOAD_MEMBERS=50 BENCH_LOAD_SECS=20 BENCH_E2E_RUNS=3 scripts/bench.sh
 #   BENCH_SHARE_RUNS=20 scripts/bench.sh
-#   BENCH_DKG_FULL="" scripts/bench.sh      # skip the whole-ceremony runs at n = 50, 100 (~4 min)
+#   BENCH_DKG_FULL="" scripts/bench.sh      # skip the whole-ceremony runs at n = 50, 100 (~5 min)
 #   BENCH_NO_HYPERFINE=1 scripts/bench.sh   # time `sign share` with a bash loop
 #
 # Criterion results: $CARGO_TARGET_DIR/criterion/<group>/<bench>/new/estimates.json.
@@ -54,9 +54,9 @@ rm -rf "$CRITERION_DIR/sign_2of3" "$CRITERION_DIR/sign_7of10" \
     "$CRITERION_DIR/sign_share" "$CRITERION_DIR/seal_unseal" "$CRITERION_DIR/ecdh_2of3"
 cargo bench --bench signing --bench dkg --bench hsm --bench ecdh -- --noplot
 
-# The whole DKG at sizes too slow for criterion's ten samples, once each way.
+# The whole DKG at sizes too slow for criterion's ten samples: bare, passport, bare.
 echo
-echo "== DKG, all members in one process, once each: n = $DKG_FULL (examples/dkg_full.rs)"
+echo "== DKG, all members in one process, bare, passport, bare: n = $DKG_FULL (examples/dkg_full.rs)"
 DKG_FULL_RESULT=""
 if [[ -n "$DKG_FULL" ]]; then
     # shellcheck disable=SC2086 # sizes, split on purpose
@@ -337,6 +337,9 @@ for n in (3, 10):
 for n, v in sorted(full.items()):
     dkg_row(f"all members, one process, n={n} t={v['t']} (one run)",
             v["bare_s"] * 1e9, v["passport_s"] * 1e9)
+    runs = v.get("bare_runs_s")
+    if runs:
+        print(f"  (bare: the mean of {runs[0]:.1f} s before passport and {runs[1]:.1f} s after)")
 for n in (10, 50, 100):
     t = -(-2 * n // 3)
     dkg_row(f"one member's own work, n={n} t={t}",
