@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn addressed_packages_wake_only_sender_and_recipient() {
         let w = Waiters::default();
-        let (mut a, mut b, mut c) = (
+        let (mut a, mut b, c) = (
             w.subscribe("x", "a"),
             w.subscribe("x", "b"),
             w.subscribe("x", "c"),
