@@ -63,7 +63,7 @@ impl Keystore {
 
     /// Consumes a single-use secret durably: after this returns, no process can use it
     /// again, even after a crash. The rename is the lock: of two racing processes only one
-    /// wins. The sealed bytes are then overwritten by a tombstone and the directory synced.
+    /// wins. The directory is synced, then the sealed bytes are overwritten by a tombstone.
     /// With a ledger, the one-time object is destroyed too, and this call must be the one
     /// that destroyed it: if another copy of the home got there first, it refuses.
     pub fn consume(&self, name: &str) -> Result<()> {
@@ -104,7 +104,23 @@ impl Keystore {
         if let Some(id) = &id {
             self.add_pending(id, name)?;
         }
-        fsutil::write_atomic(&consumed, TOMBSTONE, true).map_err(from_top)?;
+        // The rename is the burn, and syncing the directory makes it durable: one fsync.
+        // The sealed bytes are then overwritten in place, unsynced: a crash may leave
+        // them, and `sweep` tombstones what it finds. In place, because a new file (a
+        // temporary, renamed over) costs an inode allocation, which in a busy nonce
+        // directory was a tenth of a co-signer's CPU (perf, 2026-12-04).
+        if let Some(dir) = path.parent() {
+            fsutil::sync_dir(dir).map_err(from_top)?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&consumed)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, TOMBSTONE))
+            .map_err(|source| Error::Io {
+                path: consumed,
+                source,
+            })?;
         Ok(id)
     }
 
