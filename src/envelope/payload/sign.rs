@@ -50,6 +50,35 @@ impl CommitPayload {
     }
 }
 
+/// What a commitment package's own maker keeps its pool by: the ids and the lifetime,
+/// without decoding the FROST points (each decode costs a square root in the field,
+/// and an agent looks at its whole pool whenever anything arrives).
+#[derive(Deserialize)]
+pub struct CommitPeek {
+    pub commitments: Vec<IdPeek>,
+    #[serde(default)]
+    pub valid_for: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub struct IdPeek {
+    pub id: String,
+}
+
+impl CommitPeek {
+    /// As [`CommitPayload::expires_at`].
+    pub fn expires_at(&self, ev: &Event) -> u64 {
+        package_expires(ev.created_at.as_secs(), self.valid_for)
+    }
+}
+
+/// Which commitment a signing request names for each seat, read without checking or
+/// decoding the rest: enough to tell whether a request is ours at all.
+#[derive(Deserialize)]
+pub struct RequestPeek {
+    pub commitment_ids: BTreeMap<MemberId, String>,
+}
+
 /// Public payload of a signing request.
 #[derive(Serialize, Deserialize)]
 pub struct RequestPayload {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use nostr::Event;
 
 use super::{Agent, Approver, Finished, Note, Options, PoolState, EXPIRY_MARGIN, MAX_REQUEST_AGE};
-use crate::envelope::payload::sign::CommitPayload;
+use crate::envelope::payload::sign::CommitPeek;
 use crate::envelope::{self, Round};
 use crate::error::{Result, SignError};
 use crate::home::Home;
@@ -197,10 +197,9 @@ impl Agent<'_> {
         sign::nonce_name(&self.group, self.seat, id)
     }
 
-    pub(super) fn commit_ids(ev: &Event) -> Vec<String> {
-        serde_json::from_str::<CommitPayload>(&ev.content)
-            .map(|p| p.commitments.into_iter().map(|c| c.id).collect())
-            .unwrap_or_default()
+    /// Our own package, so only peeked at (see [`CommitPeek`]).
+    fn peek(ev: &Event) -> Option<CommitPeek> {
+        serde_json::from_str(&ev.content).ok()
     }
 
     /// Drops the pool's commitments whose nonces are gone, and burns those about to
@@ -211,15 +210,16 @@ impl Agent<'_> {
         let soon = crate::clock::now() + EXPIRY_MARGIN;
         let mut stale = vec![];
         self.pool.commits.retain(|ev| {
-            let ids = Self::commit_ids(ev);
-            let expiring = serde_json::from_str::<CommitPayload>(&ev.content)
-                .map_or(true, |p| p.expires_at(ev) <= soon);
+            let Some(p) = Self::peek(ev) else {
+                return false;
+            };
+            let expiring = p.expires_at(ev) <= soon;
+            let mut ids = p.commitments.into_iter().map(|c| c.id);
             if expiring {
                 stale.extend(ids);
                 return false;
             }
-            ids.iter()
-                .any(|id| home.keystore().exists(&sign::nonce_name(group, seat, id)))
+            ids.any(|id| home.keystore().exists(&sign::nonce_name(group, seat, &id)))
         });
         for id in stale {
             let _ = self.discard(&id);

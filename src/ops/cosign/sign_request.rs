@@ -6,7 +6,7 @@ use nostr::Event;
 
 use super::{Agent, Answered, Approver};
 use crate::ceremony::frost::round2::SignatureShare;
-use crate::envelope::payload::sign::{RequestPayload, SharePayload};
+use crate::envelope::payload::sign::{RequestPeek, SharePayload};
 use crate::envelope::Round;
 use crate::error::{exit, Error, Result};
 use crate::events::Message;
@@ -21,28 +21,30 @@ impl Agent<'_> {
         approver: &mut dyn Approver,
         via: &mut Via,
     ) -> Result<Option<Answered>> {
+        // Every agent sees every request; only those naming one of our open commitments
+        // are worth checking (the rest are another seat's, or answered before a restart).
+        let mine = serde_json::from_str::<RequestPeek>(&ev.content)
+            .ok()
+            .and_then(|p| p.commitment_ids.get(&self.seat).cloned())
+            .filter(|c| self.home.keystore().exists(&self.nonce(c)));
+        let Some(cid) = mine else {
+            return Ok(None);
+        };
         let input = input_of(ev, &format!("request {}", &ev.id.to_hex()[..12]))?;
-        let req = match sign::check_request(Some(self.home), None, &input) {
+        // Our group, as loaded at start: a request for another one is refused.
+        let req = match sign::check_request(None, Some(&self.group), &input) {
             Ok(r) => r,
             Err(e) => {
                 // A bad request that names one of our open commitments: burn it (the
                 // coordinator counts it as used) and say why, instead of going silent.
-                let mine = serde_json::from_str::<RequestPayload>(&ev.content)
-                    .ok()
-                    .and_then(|p| p.commitment_ids.get(&self.seat).cloned())
-                    .filter(|c| self.home.keystore().exists(&self.nonce(c)));
-                let Some(cid) = mine else { return Err(e) };
                 self.discard(&cid)?;
                 let reason = format!("{} cannot use this request: {e}", self.name);
                 self.publish_refusal(via, ev, &reason)?;
                 return Ok(Some(self.answered(ev, "sign_event", None, Some(reason))));
             }
         };
-        let Some(cid) = req.payload.commitment_ids.get(&self.seat).cloned() else {
-            return Ok(None);
-        };
-        if !req.signers.contains(&self.seat) || !self.home.keystore().exists(&self.nonce(&cid)) {
-            // Not ours, or answered already (e.g. before a restart).
+        if !req.signers.contains(&self.seat) {
+            // Names our commitment, but not us among its signers: not ours to answer.
             return Ok(None);
         }
         if Self::stale(ev) {
